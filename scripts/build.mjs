@@ -1,0 +1,36 @@
+// Builds dist/: transpiles src/ file by file, and bundles each language runner into one file so an
+// instance loads a single module at start (cold start is a module load, not a module graph walk).
+import { readdirSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { build } from 'esbuild';
+
+const root = new URL('..', import.meta.url).pathname;
+
+function tsFiles(dir) {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) return tsFiles(path);
+    return path.endsWith('.ts') ? [path] : [];
+  });
+}
+
+rmSync(join(root, 'dist'), { recursive: true, force: true });
+await build({
+  entryPoints: tsFiles(join(root, 'src')),
+  outdir: join(root, 'dist'),
+  outbase: join(root, 'src'),
+  platform: 'node',
+  target: 'node20',
+  format: 'esm',
+  sourcemap: 'linked',
+  logLevel: 'warning',
+});
+await build({
+  entryPoints: [join(root, 'src/runtimes/node/runner.ts')],
+  outfile: join(root, 'dist/runtimes/node/runner.bundle.mjs'),
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'esm',
+  logLevel: 'warning',
+});

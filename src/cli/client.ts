@@ -1,0 +1,123 @@
+// A client of the control API, used by the CLI and the tests.
+import { request } from 'node:http';
+import { packBundle } from '../store/artifacts.js';
+import { NimbusError, type ErrorCode, ERRORS } from '../errors.js';
+import type { BuiltFunction } from '../build/build.js';
+
+export interface FunctionView {
+  name: string;
+  version: number;
+  runtime: string;
+  bundle: string;
+  entry: string;
+  url: string;
+  spec: Record<string, unknown>;
+  createdAt: string;
+  updatedAt: string;
+  invocations: number;
+  errors: number;
+  instances: number;
+  starting: number;
+  inflight: number;
+  queued: number;
+  status: 'ready' | 'unhealthy';
+  lastError?: string;
+  changed?: boolean;
+}
+
+/** An error answered by the gateway, kept with its code. */
+export class ApiError extends NimbusError {
+  constructor(code: string, message: string, status: number) {
+    super(code in ERRORS ? (code as ErrorCode) : 'ERR_INTERNAL', []);
+    Object.defineProperty(this, 'message', { value: message });
+    Object.defineProperty(this, 'status', { value: status });
+  }
+}
+
+export class NimbusClient {
+  constructor(
+    readonly baseUrl: string,
+    private readonly token: string | undefined,
+  ) {}
+
+  private headers(extra: Record<string, string> = {}): Record<string, string> {
+    return this.token ? { authorization: `Bearer ${this.token}`, ...extra } : extra;
+  }
+
+  async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(new URL(path, this.baseUrl), {
+        method,
+        headers: this.headers(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    } catch (err) {
+      throw new NimbusError('ERR_CLI_UNREACHABLE', [this.baseUrl, describeCause(err)], { cause: err });
+    }
+    return parse<T>(res);
+  }
+
+  async hasBundle(hash: string): Promise<boolean> {
+    const res = await fetch(new URL(`/api/v1/bundles/${hash}`, this.baseUrl), { method: 'HEAD', headers: this.headers() }).catch(
+      (err: unknown) => {
+        throw new NimbusError('ERR_CLI_UNREACHABLE', [this.baseUrl, describeCause(err)], { cause: err });
+      },
+    );
+    if (res.status === 200) return true;
+    if (res.status === 404) return false;
+    return parse<never>(res);
+  }
+
+  /** Uploads a built bundle unless the gateway has it already. */
+  async uploadBundle(built: Pick<BuiltFunction, 'bundleDir' | 'hash'>): Promise<void> {
+    if (await this.hasBundle(built.hash)) return;
+    const url = new URL(`/api/v1/bundles/${built.hash}`, this.baseUrl);
+    const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = request(url, { method: 'PUT', headers: this.headers({ 'content-type': 'application/gzip' }) }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      });
+      req.on('error', (err) => reject(new NimbusError('ERR_CLI_UNREACHABLE', [this.baseUrl, err.message], { cause: err })));
+      packBundle(built.bundleDir).pipe(req);
+    });
+    if (status >= 400) throw apiError(status, text);
+  }
+
+  deploy(name: string, bundle: string, spec: unknown, entry?: string): Promise<FunctionView> {
+    return this.call('PUT', `/api/v1/functions/${encodeURIComponent(name)}`, { bundle, spec, ...(entry ? { entry } : {}) });
+  }
+
+  list(): Promise<{ functions: FunctionView[] }> {
+    return this.call('GET', '/api/v1/functions');
+  }
+
+  get(name: string): Promise<FunctionView> {
+    return this.call('GET', `/api/v1/functions/${encodeURIComponent(name)}`);
+  }
+
+  remove(name: string): Promise<{ deleted: string }> {
+    return this.call('DELETE', `/api/v1/functions/${encodeURIComponent(name)}`);
+  }
+}
+
+function describeCause(err: unknown): string {
+  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+  return cause?.code ?? cause?.message ?? (err as Error).message;
+}
+
+function apiError(status: number, text: string): ApiError {
+  try {
+    const body = JSON.parse(text) as { error?: { code?: string; message?: string } };
+    if (body.error?.code) return new ApiError(body.error.code, body.error.message ?? '', status);
+  } catch {}
+  return new ApiError('ERR_INTERNAL', `HTTP ${status}: ${text.slice(0, 200)}`, status);
+}
+
+async function parse<T>(res: Response): Promise<T> {
+  const text = await res.text();
+  if (res.status >= 400) throw apiError(res.status, text);
+  return (text ? JSON.parse(text) : {}) as T;
+}

@@ -1,0 +1,107 @@
+// The one registry of user-facing error codes: each has an HTTP status and a message that says what to do.
+
+export const ERRORS = {
+  ERR_FUNCTION_NOT_FOUND: { status: 404, message: 'function "%s" does not exist; `nimbus ls` lists them' },
+  ERR_FUNCTION_NAME_INVALID: {
+    status: 400,
+    message:
+      'function name "%s" is invalid: use 1-63 lowercase letters, digits and "-", starting with a letter and not ending with "-"',
+  },
+  ERR_FUNCTION_SPEC_INVALID: { status: 400, message: 'function spec is invalid: %s' },
+  ERR_FUNCTION_LOAD_FAILED: {
+    status: 400,
+    message: 'function "%s" failed to load, the previous version keeps serving: %s',
+  },
+  ERR_FUNCTION_PRIVATE: {
+    status: 401,
+    message: 'function "%s" is private: send the admin token as "Authorization: Bearer <token>"',
+  },
+  ERR_FUNCTION_UNAVAILABLE: {
+    status: 502,
+    message: 'function "%s" could not start an instance: %s',
+  },
+  ERR_BUNDLE_NOT_FOUND: {
+    status: 404,
+    message: 'bundle %s has not been uploaded; PUT it to /api/v1/bundles/{sha256} first',
+  },
+  ERR_BUNDLE_INVALID: { status: 400, message: 'bundle is invalid: %s' },
+  ERR_BUNDLE_HASH_MISMATCH: {
+    status: 400,
+    message: 'bundle content hashes to %s, not to %s as the URL says; upload the bytes the CLI built',
+  },
+  ERR_BUILD_FAILED: { status: 400, message: 'build failed: %s' },
+  ERR_REQUEST_BODY_TOO_LARGE: {
+    status: 413,
+    message: 'request body is larger than the limit of %s bytes; send less or raise the limit',
+  },
+  ERR_REQUEST_INVALID: { status: 400, message: 'request is invalid: %s' },
+  ERR_QUEUE_FULL: {
+    status: 429,
+    message: 'function "%s" has too many requests waiting; retry after the Retry-After delay',
+  },
+  ERR_HANDLER_FAILED: { status: 500, message: 'function "%s" threw: %s' },
+  ERR_HANDLER_TIMEOUT: {
+    status: 504,
+    message: 'function "%s" did not answer within %s ms; its instance was stopped (raise timeoutMs if needed)',
+  },
+  ERR_HANDLER_INVALID_RESPONSE: { status: 500, message: 'function "%s" returned an invalid response: %s' },
+  ERR_INSTANCE_CRASHED: {
+    status: 502,
+    message: 'the instance of function "%s" exited while serving this request (%s); a new one serves the next',
+  },
+  ERR_SHUTTING_DOWN: { status: 503, message: 'Nimbus is shutting down; retry against another node or later' },
+  ERR_AUTH_REQUIRED: {
+    status: 401,
+    message: 'this route needs the admin token: send "Authorization: Bearer <token>" (see `nimbus up` output)',
+  },
+  ERR_AUTH_INVALID: { status: 403, message: 'the admin token is wrong' },
+  ERR_ROUTE_NOT_FOUND: { status: 404, message: 'no route for %s %s; see /openapi.json' },
+  ERR_METHOD_NOT_ALLOWED: { status: 405, message: '%s is not allowed on %s' },
+  ERR_CONFIG_INVALID: { status: 400, message: 'configuration is invalid: %s' },
+  ERR_CLI_USAGE: { status: 400, message: '%s' },
+  ERR_CLI_UNREACHABLE: {
+    status: 503,
+    message: 'cannot reach Nimbus at %s (%s); start it with `nimbus up` or pass --url',
+  },
+  ERR_INTERNAL: { status: 500, message: 'internal error: %s' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** An error a user can meet: a stable code, the HTTP status it maps to, and a message that says what to do. */
+export class NimbusError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  /** Extra response headers (for example Retry-After on 429). */
+  readonly headers: Readonly<Record<string, string>>;
+
+  constructor(
+    code: ErrorCode,
+    args: readonly (string | number)[] = [],
+    options: { cause?: unknown; headers?: Record<string, string> } = {},
+  ) {
+    super(formatMessage(ERRORS[code].message, args), options.cause === undefined ? {} : { cause: options.cause });
+    this.name = 'NimbusError';
+    this.code = code;
+    this.status = ERRORS[code].status;
+    this.headers = options.headers ?? {};
+  }
+
+  toJSON(): { error: { code: ErrorCode; message: string } } {
+    return { error: { code: this.code, message: this.message } };
+  }
+}
+
+function formatMessage(template: string, args: readonly (string | number)[]): string {
+  let i = 0;
+  return template.replace(/%s/g, () => String(args[i++] ?? ''));
+}
+
+/** Shorthand: `fail('ERR_X', a, b)` throws a NimbusError. */
+export function fail(code: ErrorCode, ...args: (string | number)[]): never {
+  throw new NimbusError(code, args);
+}
+
+export function isNimbusError(err: unknown): err is NimbusError {
+  return err instanceof NimbusError;
+}

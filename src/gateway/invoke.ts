@@ -1,0 +1,222 @@
+// The invoke fast path: /function/{name}[/path][?query] → pool → instance, bodies streamed both ways.
+// Nothing here parses JSON or touches the store.
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { FUNCTION_NAME_RE } from '../config/function-spec.js';
+import type { Dispatcher, FunctionEntry } from '../dispatch/dispatcher.js';
+import { NimbusError } from '../errors.js';
+import type { Exchange, Instance } from '../instances/instance.js';
+import { sendError } from './respond.js';
+
+export interface InvokeOptions {
+  dispatcher: Dispatcher;
+  bodyLimitBytes: number;
+  debug: boolean;
+  isAdmin: (req: IncomingMessage) => boolean;
+}
+
+/** Request headers that describe the hop, not the request; they are not passed to the function. */
+const HOP_HEADERS = new Set([
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'upgrade',
+  'proxy-connection',
+  'proxy-authorization',
+  'te',
+  'trailer',
+]);
+
+/** Response headers the gateway sets itself. */
+const HOP_RESPONSE_HEADERS = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length']);
+
+export type InvokeHandler = (req: IncomingMessage, res: ServerResponse, prefixLength: number) => void;
+
+export function createInvokeHandler(options: InvokeOptions): InvokeHandler {
+  const { dispatcher, bodyLimitBytes, debug, isAdmin } = options;
+
+  return function invoke(req, res, prefixLength) {
+    const url = req.url!;
+    let nameEnd = prefixLength;
+    while (nameEnd < url.length && url.charCodeAt(nameEnd) !== 47 /* / */ && url.charCodeAt(nameEnd) !== 63 /* ? */) {
+      nameEnd++;
+    }
+    const name = url.slice(prefixLength, nameEnd);
+    if (!FUNCTION_NAME_RE.test(name)) {
+      drainAndFail(req, res, new NimbusError('ERR_FUNCTION_NAME_INVALID', [safeName(name)]));
+      return;
+    }
+    const entry = dispatcher.get(name);
+    if (!entry) {
+      drainAndFail(req, res, new NimbusError('ERR_FUNCTION_NOT_FOUND', [name]));
+      return;
+    }
+    if (entry.fn.spec.private && !isAdmin(req)) {
+      drainAndFail(req, res, new NimbusError('ERR_FUNCTION_PRIVATE', [name]));
+      return;
+    }
+    const declared = req.headers['content-length'];
+    if (declared !== undefined && Number(declared) > bodyLimitBytes) {
+      drainAndFail(req, res, new NimbusError('ERR_REQUEST_BODY_TOO_LARGE', [bodyLimitBytes]));
+      return;
+    }
+    const rest = url.slice(nameEnd);
+    const target = rest.length === 0 || rest.charCodeAt(0) === 63 ? `/${rest}` : rest;
+    const exchange = new InvokeExchange(req, res, entry, target, options);
+    let acquired: Instance | Promise<Instance>;
+    try {
+      acquired = entry.pool.acquire();
+    } catch (err) {
+      exchange.fail(err as NimbusError);
+      return;
+    }
+    if (acquired instanceof Promise) {
+      exchange.waitStart = performance.now();
+      req.pause();
+      acquired.then(
+        (instance) => exchange.run(instance),
+        (err: NimbusError) => exchange.fail(err),
+      );
+    } else {
+      exchange.run(acquired);
+    }
+  };
+
+  function drainAndFail(req: IncomingMessage, res: ServerResponse, err: NimbusError): void {
+    req.resume();
+    sendError(res, err, debug);
+  }
+}
+
+function safeName(name: string): string {
+  return name.length > 80 ? `${name.slice(0, 80)}…` : name;
+}
+
+/** One request in flight: bridges the client's request and response to one instance stream. */
+class InvokeExchange implements Exchange {
+  private instance: Instance | undefined;
+  private streamId = 0;
+  private done = false;
+  private timer: NodeJS.Timeout | undefined;
+  private received = 0;
+  private readonly callId = randomUUID();
+  /** Set when the request waited in the queue (performance.now() at the start of the wait). */
+  waitStart = 0;
+
+  constructor(
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+    private readonly entry: FunctionEntry,
+    private readonly target: string,
+    private readonly options: InvokeOptions,
+  ) {
+    res.once('close', () => this.onClientClose());
+  }
+
+  run(instance: Instance): void {
+    if (this.done) {
+      instance.release();
+      return;
+    }
+    this.instance = instance;
+    const { req } = this;
+    const raw = req.rawHeaders;
+    let head = `${req.method}\0${this.target}`;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!.toLowerCase();
+      if (HOP_HEADERS.has(name)) continue;
+      head += `\0${name}\0${raw[i + 1]}`;
+    }
+    head += `\0x-call-id\0${this.callId}`;
+    const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
+    this.streamId = instance.open(this, head, !hasBody);
+    const timeoutMs = this.entry.fn.spec.timeoutMs;
+    this.timer = setTimeout(() => this.onTimeout(timeoutMs), timeoutMs);
+    if (hasBody) {
+      req.on('data', (chunk: Buffer) => this.onRequestData(chunk));
+      req.on('end', () => {
+        if (!this.done) instance.body(this.streamId, EMPTY, true);
+      });
+      req.resume();
+    }
+  }
+
+  private onRequestData(chunk: Buffer): void {
+    if (this.done) return;
+    this.received += chunk.length;
+    if (this.received > this.options.bodyLimitBytes) {
+      this.instance!.cancel(this.streamId);
+      this.fail(new NimbusError('ERR_REQUEST_BODY_TOO_LARGE', [this.options.bodyLimitBytes]));
+      return;
+    }
+    this.instance!.body(this.streamId, chunk, false);
+  }
+
+  onHead(status: number, headers: string[], end: boolean): void {
+    if (this.done) return;
+    const out: string[] = [];
+    for (let i = 0; i < headers.length; i += 2) {
+      if (!HOP_RESPONSE_HEADERS.has(headers[i]!)) out.push(headers[i]!, headers[i + 1]!);
+    }
+    out.push('x-call-id', this.callId);
+    if (this.waitStart !== 0) out.push('x-nimbus-wait-ms', (performance.now() - this.waitStart).toFixed(1));
+    try {
+      this.res.writeHead(status, out);
+    } catch (err) {
+      this.onError(new NimbusError('ERR_HANDLER_INVALID_RESPONSE', [this.entry.fn.name, (err as Error).message]));
+      return;
+    }
+    if (end) this.finish(status >= 500);
+  }
+
+  onBody(chunk: Buffer, end: boolean): void {
+    if (this.done) return;
+    if (chunk.length > 0) this.res.write(chunk);
+    if (end) this.finish(this.res.statusCode >= 500);
+  }
+
+  onError(error: NimbusError, stack?: string): void {
+    if (this.done) return;
+    if (this.res.headersSent) {
+      // The status is out already: all that is left is to cut the body short.
+      this.finish(true);
+      this.res.destroy(error);
+      return;
+    }
+    this.fail(error, stack);
+  }
+
+  /** Answers with an error (before any of the function's response was sent). */
+  fail(error: NimbusError, stack?: string): void {
+    if (this.done) return;
+    this.finish(true, false);
+    this.req.resume();
+    sendError(this.res, error, this.options.debug, stack, { 'x-call-id': this.callId });
+  }
+
+  private finish(error: boolean, end = true): void {
+    this.done = true;
+    clearTimeout(this.timer);
+    this.options.dispatcher.count(this.entry, error);
+    if (end && !this.res.writableEnded) this.res.end();
+  }
+
+  private onTimeout(timeoutMs: number): void {
+    if (this.done) return;
+    const instance = this.instance!;
+    const name = this.entry.fn.name;
+    this.onError(new NimbusError('ERR_HANDLER_TIMEOUT', [name, timeoutMs]));
+    // A handler past its deadline may be stuck in a loop: the instance is stopped and replaced.
+    instance.kill(`a request on it ran past timeoutMs (${timeoutMs} ms)`);
+  }
+
+  private onClientClose(): void {
+    if (this.done) return;
+    this.done = true;
+    clearTimeout(this.timer);
+    this.options.dispatcher.count(this.entry, false);
+    if (this.instance) this.instance.cancel(this.streamId);
+  }
+}
+
+const EMPTY = new Uint8Array(0);

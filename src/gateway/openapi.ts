@@ -1,0 +1,142 @@
+// The OpenAPI document of the gateway, served at /openapi.json.
+import { ERRORS } from '../errors.js';
+
+const error = { $ref: '#/components/schemas/Error' };
+const errorResponse = (description: string) => ({ description, content: { 'application/json': { schema: error } } });
+const json = (schema: unknown, description = 'OK') => ({ description, content: { 'application/json': { schema } } });
+const nameParam = { name: 'name', in: 'path', required: true, schema: { type: 'string', pattern: '^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$' } };
+const fnRef = { $ref: '#/components/schemas/Function' };
+const invokeOp = {
+  summary: 'Invoke a function synchronously; method, path suffix, query, headers and body pass through',
+  security: [],
+  parameters: [nameParam],
+  responses: {
+    default: { description: "The function's own response; carries X-Call-Id" },
+    '400': errorResponse('ERR_FUNCTION_NAME_INVALID'),
+    '404': errorResponse('ERR_FUNCTION_NOT_FOUND'),
+    '413': errorResponse('ERR_REQUEST_BODY_TOO_LARGE'),
+    '429': errorResponse('ERR_QUEUE_FULL (with Retry-After)'),
+    '500': errorResponse('ERR_HANDLER_FAILED'),
+    '502': errorResponse('ERR_INSTANCE_CRASHED or ERR_FUNCTION_UNAVAILABLE'),
+    '504': errorResponse('ERR_HANDLER_TIMEOUT'),
+  },
+};
+
+export const OPENAPI = {
+  openapi: '3.1.0',
+  info: { title: 'Nimbus gateway', version: '1', description: 'Invoke functions and manage them. See docs/api.md.' },
+  components: {
+    securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+    schemas: {
+      Error: {
+        type: 'object',
+        required: ['error'],
+        properties: {
+          error: {
+            type: 'object',
+            required: ['code', 'message'],
+            properties: { code: { type: 'string', enum: Object.keys(ERRORS) }, message: { type: 'string' }, stack: { type: 'string' } },
+          },
+        },
+      },
+      FunctionSpec: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          runtime: { type: 'string', enum: ['node'], default: 'node' },
+          handler: { type: 'string', description: 'index.ts, src/app.js or index.handler (file + export)' },
+          environment: { type: 'object', additionalProperties: { type: ['string', 'number', 'boolean'] } },
+          timeoutMs: { type: 'integer', minimum: 1, maximum: 900000, default: 30000 },
+          concurrency: { type: 'integer', minimum: 1, maximum: 1000, default: 1 },
+          memoryMb: { type: 'integer', minimum: 32, maximum: 10240, default: 256 },
+          maxQueue: { type: 'integer', minimum: 0, default: 100 },
+          private: { type: 'boolean', default: false },
+          scale: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              min: { type: 'integer', minimum: 0, default: 0 },
+              max: { type: 'integer', minimum: 1, default: 10 },
+              idleTimeoutMs: { type: 'integer', minimum: 100, default: 600000 },
+            },
+          },
+        },
+      },
+      Function: {
+        type: 'object',
+        properties: {
+          name: { type: 'string' },
+          version: { type: 'integer' },
+          runtime: { type: 'string' },
+          bundle: { type: 'string', description: 'sha256 of the bundle' },
+          entry: { type: 'string' },
+          url: { type: 'string' },
+          spec: { $ref: '#/components/schemas/FunctionSpec' },
+          createdAt: { type: 'string', format: 'date-time' },
+          updatedAt: { type: 'string', format: 'date-time' },
+          invocations: { type: 'integer' },
+          errors: { type: 'integer' },
+          instances: { type: 'integer' },
+          starting: { type: 'integer' },
+          inflight: { type: 'integer' },
+          queued: { type: 'integer' },
+          status: { type: 'string', enum: ['ready', 'unhealthy'] },
+          lastError: { type: 'string' },
+        },
+      },
+    },
+  },
+  security: [{ bearer: [] }],
+  paths: {
+    '/healthz': { get: { summary: 'Liveness', security: [], responses: { '200': json({ type: 'object' }) } } },
+    '/openapi.json': { get: { summary: 'This document', security: [], responses: { '200': json({ type: 'object' }) } } },
+    '/function/{name}': Object.fromEntries(['get', 'post', 'put', 'patch', 'delete', 'options'].map((m) => [m, invokeOp])),
+    '/function/{name}/{path}': Object.fromEntries(
+      ['get', 'post', 'put', 'patch', 'delete', 'options'].map((m) => [
+        m,
+        { ...invokeOp, parameters: [nameParam, { name: 'path', in: 'path', required: true, schema: { type: 'string' } }] },
+      ]),
+    ),
+    '/api/v1/bundles/{sha256}': {
+      head: { summary: 'Whether a bundle is uploaded', responses: { '200': { description: 'present' }, '404': { description: 'absent' } } },
+      put: {
+        summary: 'Upload a bundle: a gzipped tar of the bundle directory; the URL names its content hash',
+        requestBody: { content: { 'application/gzip': { schema: { type: 'string', format: 'binary' } } } },
+        responses: {
+          '200': json({ type: 'object' }, 'already present'),
+          '201': json({ type: 'object' }, 'stored'),
+          '400': errorResponse('ERR_BUNDLE_INVALID or ERR_BUNDLE_HASH_MISMATCH'),
+          '413': errorResponse('ERR_REQUEST_BODY_TOO_LARGE'),
+        },
+      },
+    },
+    '/api/v1/functions': {
+      get: { summary: 'List functions', responses: { '200': json({ type: 'object', properties: { functions: { type: 'array', items: fnRef } } }) } },
+    },
+    '/api/v1/functions/{name}': {
+      get: { summary: 'Describe a function', parameters: [nameParam], responses: { '200': json(fnRef), '404': errorResponse('ERR_FUNCTION_NOT_FOUND') } },
+      put: {
+        summary: 'Deploy a function: a new version that must load before it takes traffic (identical content is a no-op)',
+        parameters: [nameParam],
+        requestBody: {
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                required: ['bundle'],
+                properties: { bundle: { type: 'string' }, spec: { $ref: '#/components/schemas/FunctionSpec' }, entry: { type: 'string' } },
+              },
+            },
+          },
+        },
+        responses: {
+          '200': json(fnRef, 'unchanged'),
+          '201': json(fnRef, 'new version deployed'),
+          '400': errorResponse('ERR_FUNCTION_SPEC_INVALID, ERR_FUNCTION_NAME_INVALID or ERR_FUNCTION_LOAD_FAILED'),
+          '404': errorResponse('ERR_BUNDLE_NOT_FOUND'),
+        },
+      },
+      delete: { summary: 'Remove a function', parameters: [nameParam], responses: { '200': json({ type: 'object' }), '404': errorResponse('ERR_FUNCTION_NOT_FOUND') } },
+    },
+  },
+} as const;

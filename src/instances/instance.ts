@@ -1,0 +1,305 @@
+// One instance: a child process running a language runner, reached over its own Unix socket with the
+// instance protocol. Start races readiness against exit and a deadline; exit fails every open stream.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { rmSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { NimbusError } from '../errors.js';
+import { LineCapture } from './line-capture.js';
+import { decodeFields, FLAG_END, FrameDecoder, FrameType, FrameWriter, type LoadMessage } from './protocol.js';
+
+/** Receives what the runner sends back for one request. */
+export interface Exchange {
+  onHead(status: number, headers: string[], end: boolean): void;
+  onBody(chunk: Buffer, end: boolean): void;
+  /** The request failed: handler error, crash or timeout. Called at most once, and nothing after it. */
+  onError(error: NimbusError, stack?: string): void;
+}
+
+export interface InstanceOptions {
+  id: string;
+  /** Function name, for messages and logs. */
+  name: string;
+  /** Directory for the instance's socket (short path: Unix socket paths are limited to ~107 bytes). */
+  runDir: string;
+  command: string;
+  args: string[];
+  /** The whole environment of the child: nothing of the platform's is inherited. */
+  env: Record<string, string>;
+  startTimeoutMs: number;
+  /** Each line the instance writes to stdout or stderr. */
+  onOutput: (line: string, stream: 'stdout' | 'stderr') => void;
+}
+
+export type InstanceState = 'starting' | 'ready' | 'closed';
+
+export class Instance {
+  readonly id: string;
+  state: InstanceState = 'starting';
+  /** Requests in flight on this instance. */
+  inflight = 0;
+  /** Epoch ms when the instance last finished or took a request. */
+  lastUsedAt = Date.now();
+  /** Why the instance ended; set once. */
+  exitReason: string | undefined;
+  /** How long start + load took, in ms. */
+  initMs = 0;
+  /** Called once when the process is gone (after every open stream has been failed). */
+  onClose: (instance: Instance) => void = () => {};
+  /** Called when a reserved slot comes free. */
+  onSlotFree: (instance: Instance) => void = () => {};
+
+  private readonly options: InstanceOptions;
+  private child: ChildProcess | undefined;
+  private server: Server | undefined;
+  private socket: Socket | undefined;
+  private writer: FrameWriter | undefined;
+  private readonly streams = new Map<number, Exchange>();
+  private nextStreamId = 1;
+  private readonly stderrTail: string[] = [];
+  private controlWaiter: ((type: number, payload: Buffer) => void) | undefined;
+  private readonly socketPath: string;
+
+  constructor(options: InstanceOptions) {
+    this.options = options;
+    this.id = options.id;
+    this.socketPath = join(options.runDir, `${options.id}.sock`);
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** Spawns the runner and loads the function. Rejects with the reason the instance could not start. */
+  async start(load: LoadMessage): Promise<void> {
+    const startedAt = performance.now();
+    const { promise: failed, reject: fail } = withResolvers<never>();
+    failed.catch(() => {});
+    const timer = setTimeout(
+      () => fail(new Error(`did not start within ${this.options.startTimeoutMs} ms`)),
+      this.options.startTimeoutMs,
+    );
+    try {
+      const server = createServer({ noDelay: true } as object);
+      this.server = server;
+      server.listen(this.socketPath);
+      await Promise.race([once(server, 'listening'), failed]);
+      const connected = once(server, 'connection') as Promise<[Socket]>;
+      this.spawnChild(fail);
+      const [socket] = await Promise.race([connected, failed]);
+      // One runner, one connection: nobody else may connect after it.
+      server.close();
+      rmSync(this.socketPath, { force: true });
+      this.attach(socket);
+      await Promise.race([this.waitControl(FrameType.HELLO), failed]);
+      this.writer!.json(FrameType.LOAD, 0, load);
+      const reply = await Promise.race([this.waitControl(FrameType.LOADED, FrameType.LOAD_ERROR), failed]);
+      if (reply.type === FrameType.LOAD_ERROR) {
+        const { message } = JSON.parse(reply.payload.toString('utf8')) as { message: string };
+        throw new Error(message);
+      }
+      this.initMs = performance.now() - startedAt;
+      this.state = 'ready';
+      this.lastUsedAt = Date.now();
+    } catch (err) {
+      this.kill((err as Error).message);
+      const tail = this.stderrTail.join('\n');
+      throw new Error(tail && !(err as Error).message.includes(tail) ? `${(err as Error).message}\n${tail}` : (err as Error).message);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private spawnChild(fail: (err: Error) => void): void {
+    const { command, args, env } = this.options;
+    const child = spawn(command, args, {
+      env: { ...env, NIMBUS_SOCKET: this.socketPath },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      // Its own process group, so a kill reaches every process the handler spawned.
+      detached: true,
+    });
+    this.child = child;
+    child.on('error', (err) => fail(new Error(`could not start ${command}: ${err.message}`)));
+    const out = new LineCapture((line) => this.options.onOutput(line, 'stdout'));
+    const errs = new LineCapture((line) => {
+      if (this.state === 'starting') {
+        this.stderrTail.push(line);
+        if (this.stderrTail.length > 20) this.stderrTail.shift();
+      }
+      this.options.onOutput(line, 'stderr');
+    });
+    child.stdout!.on('data', (chunk: Buffer) => out.push(chunk));
+    child.stderr!.on('data', (chunk: Buffer) => errs.push(chunk));
+    child.on('exit', (code, signal) => {
+      out.end();
+      errs.end();
+      const how = signal ? `killed by ${signal}` : `exit code ${code}`;
+      fail(new Error(`the instance exited during start (${how})`));
+      this.closed(this.exitReason ?? how);
+    });
+  }
+
+  private attach(socket: Socket): void {
+    this.socket = socket;
+    this.writer = new FrameWriter(socket);
+    const decoder = new FrameDecoder((type, flags, id, payload) => this.onFrame(type, flags, id, payload));
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        decoder.push(chunk);
+      } catch (err) {
+        this.kill(`protocol error: ${(err as Error).message}`);
+      }
+    });
+    socket.on('error', () => {});
+    socket.on('close', () => this.kill('the instance closed its connection'));
+  }
+
+  private waitControl(...types: number[]): Promise<{ type: number; payload: Buffer }> {
+    return new Promise((resolve) => {
+      this.controlWaiter = (type, payload) => {
+        if (types.includes(type)) {
+          this.controlWaiter = undefined;
+          resolve({ type, payload });
+        }
+      };
+    });
+  }
+
+  private onFrame(type: number, flags: number, id: number, payload: Buffer): void {
+    if (id === 0) {
+      this.controlWaiter?.(type, Buffer.from(payload));
+      return;
+    }
+    const exchange = this.streams.get(id);
+    if (!exchange) return;
+    const end = (flags & FLAG_END) !== 0;
+    switch (type) {
+      case FrameType.RESPONSE: {
+        const fields = decodeFields(payload);
+        const status = Number(fields[0]);
+        if (!Number.isInteger(status) || status < 100 || status > 999) {
+          this.finish(id);
+          exchange.onError(new NimbusError('ERR_HANDLER_INVALID_RESPONSE', [this.options.name, `status ${fields[0]}`]));
+          return;
+        }
+        if (end) this.finish(id);
+        fields.shift();
+        exchange.onHead(status, fields, end);
+        break;
+      }
+      case FrameType.RESPONSE_BODY:
+        if (end) this.finish(id);
+        exchange.onBody(payload, end);
+        break;
+      case FrameType.ERROR: {
+        this.finish(id);
+        const { message, stack, code } = JSON.parse(payload.toString('utf8')) as {
+          message: string;
+          stack?: string;
+          code?: string;
+        };
+        const err =
+          code === 'invalid_response'
+            ? new NimbusError('ERR_HANDLER_INVALID_RESPONSE', [this.options.name, message])
+            : new NimbusError('ERR_HANDLER_FAILED', [this.options.name, message]);
+        exchange.onError(err, stack);
+        break;
+      }
+    }
+  }
+
+  private finish(id: number): void {
+    if (this.streams.delete(id)) this.release();
+  }
+
+  /** Gives back a slot reserved by the pool (a stream ended, or the caller never opened one). */
+  release(): void {
+    this.inflight--;
+    this.lastUsedAt = Date.now();
+    if (this.state === 'ready') this.onSlotFree(this);
+  }
+
+  /**
+   * Opens a request stream on a slot the pool reserved: sends the head (NUL-separated method,
+   * path?query, header pairs). Returns the stream id.
+   */
+  open(exchange: Exchange, head: string, end: boolean): number {
+    const id = this.nextStreamId++;
+    if (this.nextStreamId > 0xffff_fff0) this.nextStreamId = 1;
+    this.streams.set(id, exchange);
+    this.lastUsedAt = Date.now();
+    this.writer!.text(FrameType.REQUEST, end ? FLAG_END : 0, id, head);
+    return id;
+  }
+
+  body(id: number, chunk: Uint8Array, end: boolean): void {
+    if (this.streams.has(id)) this.writer!.bytes(FrameType.REQUEST_BODY, end ? FLAG_END : 0, id, chunk);
+  }
+
+  /** The caller is gone: tell the runner and free the slot. */
+  cancel(id: number): void {
+    if (!this.streams.has(id)) return;
+    this.finish(id);
+    this.writer!.bytes(FrameType.CANCEL, FLAG_END, id, new Uint8Array(0));
+  }
+
+  /** Bytes waiting in the socket's buffer (for back-pressure on large bodies). */
+  get writableNeedDrain(): boolean {
+    return this.socket?.writableNeedDrain ?? false;
+  }
+
+  /** Stops the instance and every process it started. Open streams fail with `reason`. */
+  kill(reason: string): void {
+    this.exitReason ??= reason;
+    const child = this.child;
+    if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
+    }
+    this.socket?.destroy();
+    this.server?.close();
+    if (!child || child.pid === undefined) this.closed(reason);
+  }
+
+  /** Resolves once the process has exited. */
+  async stop(reason: string): Promise<void> {
+    if (this.state === 'closed') return;
+    const exited = this.child && this.child.exitCode === null && this.child.signalCode === null ? once(this.child, 'exit') : null;
+    this.kill(reason);
+    if (exited) await exited;
+  }
+
+  private closed(reason: string): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.exitReason ??= reason;
+    // Sweep what the runner left in its process group (a handler's background children).
+    if (this.child?.pid !== undefined) {
+      try {
+        process.kill(-this.child.pid, 'SIGKILL');
+      } catch {}
+    }
+    rmSync(this.socketPath, { force: true });
+    for (const [id, exchange] of this.streams) {
+      this.streams.delete(id);
+      exchange.onError(new NimbusError('ERR_INSTANCE_CRASHED', [this.options.name, this.exitReason]));
+    }
+    this.inflight = 0;
+    this.onClose(this);
+  }
+}
+
+/** Promise.withResolvers is Node 22+; this is the Node 20 spelling. */
+export function withResolvers<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: (e: Error) => void } {
+  let resolve!: (v: T) => void;
+  let reject!: (e: Error) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}

@@ -1,0 +1,263 @@
+// The Node.js runner: one per instance process. It connects to the gateway's socket, loads one function
+// once (Web-standard fetch or Lambda handler style), and serves many requests over the instance protocol.
+import { isUtf8 } from 'node:buffer';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import {
+  decodeFields,
+  FLAG_END,
+  FrameDecoder,
+  FrameType,
+  FrameWriter,
+  type LoadMessage,
+  PROTOCOL_VERSION,
+} from '../../instances/protocol.js';
+import { lambdaContext, toLambdaEvent, fromLambdaResult } from './lambda-style.js';
+
+type Style = 'fetch' | 'lambda';
+type FetchHandler = (request: Request, env?: unknown, ctx?: unknown) => unknown;
+type LambdaHandler = (event: unknown, context: unknown, callback?: (err: unknown, result?: unknown) => void) => unknown;
+
+interface Stream {
+  fields: string[];
+  /** Web style: the request body as it arrives. */
+  controller?: ReadableStreamDefaultController<Uint8Array>;
+  /** Lambda style: body chunks collected until the end. */
+  chunks?: Buffer[];
+  abort: AbortController;
+}
+
+const socketPath = process.env.NIMBUS_SOCKET;
+if (!socketPath) {
+  process.stderr.write('nimbus runner: NIMBUS_SOCKET is not set; the runner is started by Nimbus\n');
+  process.exit(2);
+}
+delete process.env.NIMBUS_SOCKET;
+
+const socket = connect(socketPath);
+const writer = new FrameWriter(socket);
+const streams = new Map<number, Stream>();
+let loaded: { style: Style; fn: FetchHandler | LambdaHandler; load: LoadMessage } | null = null;
+let loading = false;
+
+socket.setNoDelay?.(true);
+socket.on('connect', () => {
+  writer.json(FrameType.HELLO, 0, { protocol: PROTOCOL_VERSION, runtime: 'node', pid: process.pid });
+});
+// The gateway going away means this instance has no purpose left.
+socket.on('close', () => process.exit(0));
+socket.on('error', () => process.exit(0));
+
+const decoder = new FrameDecoder((type, flags, id, payload) => {
+  switch (type) {
+    case FrameType.LOAD:
+      void load(JSON.parse(payload.toString('utf8')) as LoadMessage);
+      break;
+    case FrameType.REQUEST:
+      onRequest(id, flags, payload);
+      break;
+    case FrameType.REQUEST_BODY:
+      onBody(id, flags, payload);
+      break;
+    case FrameType.CANCEL:
+      streams.get(id)?.abort.abort(new Error('request cancelled by the gateway'));
+      streams.delete(id);
+      break;
+  }
+});
+socket.on('data', (chunk: Buffer) => decoder.push(chunk));
+
+async function load(message: LoadMessage): Promise<void> {
+  // Code is loaded once per process and never replaced (OpenWhisk CVE-2018-11757).
+  if (loaded || loading) {
+    writer.json(FrameType.LOAD_ERROR, 0, { message: 'this instance already has a function loaded' });
+    return;
+  }
+  loading = true;
+  try {
+    Object.assign(process.env, message.env);
+    const [file, exportName] = message.entry.split('#') as [string, string | undefined];
+    const mod = (await import(pathToFileURL(join(message.bundleDir, file)).href)) as Record<string, unknown>;
+    const picked = pickHandler(mod, exportName);
+    loaded = { ...picked, load: message };
+    writer.json(FrameType.LOADED, 0, { style: picked.style });
+  } catch (err) {
+    const e = err instanceof Error ? err : new Error(String(err));
+    writer.json(FrameType.LOAD_ERROR, 0, { message: e.message, stack: e.stack });
+    writer.flush();
+  }
+}
+
+/** Detects the handler style from the module's exports. */
+function pickHandler(mod: Record<string, unknown>, exportName: string | undefined): { style: Style; fn: FetchHandler | LambdaHandler } {
+  const def = unwrapDefault(mod.default);
+  if (exportName && exportName !== 'default') {
+    const fn = mod[exportName] ?? (def as Record<string, unknown> | undefined)?.[exportName];
+    if (typeof fn !== 'function') throw new Error(`the module has no exported function "${exportName}"`);
+    return { style: 'lambda', fn: fn as LambdaHandler };
+  }
+  if (def && typeof def === 'object' && typeof (def as { fetch?: unknown }).fetch === 'function') {
+    const obj = def as { fetch: FetchHandler };
+    return { style: 'fetch', fn: (req, env, ctx) => obj.fetch(req, env, ctx) };
+  }
+  if (typeof def === 'function') return { style: 'fetch', fn: def as FetchHandler };
+  const handler = mod.handler ?? (def as Record<string, unknown> | undefined)?.handler;
+  if (typeof handler === 'function') return { style: 'lambda', fn: handler as LambdaHandler };
+  throw new Error(
+    'no handler found: export default { fetch(request) }, export default async (request) => Response, or export const handler = async (event, context) => result',
+  );
+}
+
+/** A CommonJS module bundled as ESM shows `module.exports` as `default` (sometimes nested once more). */
+function unwrapDefault(value: unknown): unknown {
+  if (value && typeof value === 'object' && 'default' in value && Object.keys(value).length === 1) {
+    return (value as { default: unknown }).default;
+  }
+  return value;
+}
+
+function onRequest(id: number, flags: number, payload: Buffer): void {
+  const stream: Stream = { fields: decodeFields(payload), abort: new AbortController() };
+  streams.set(id, stream);
+  if (!loaded) {
+    sendError(id, new Error('no function is loaded in this instance'));
+    return;
+  }
+  const ended = (flags & FLAG_END) !== 0;
+  if (loaded.style === 'fetch') {
+    let body: ReadableStream<Uint8Array> | null = null;
+    if (!ended) {
+      body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          stream.controller = controller;
+        },
+      });
+    }
+    void runFetch(id, stream, body);
+  } else {
+    stream.chunks = [];
+    if (ended) void runLambda(id, stream);
+  }
+}
+
+function onBody(id: number, flags: number, payload: Buffer): void {
+  const stream = streams.get(id);
+  if (!stream) return;
+  const ended = (flags & FLAG_END) !== 0;
+  if (stream.controller) {
+    // The frame's bytes belong to the socket's read buffer: copy before handing them to user code.
+    if (payload.length > 0) stream.controller.enqueue(new Uint8Array(payload));
+    if (ended) stream.controller.close();
+  } else if (stream.chunks) {
+    if (payload.length > 0) stream.chunks.push(Buffer.from(payload));
+    if (ended) void runLambda(id, stream);
+  }
+}
+
+function requestUrl(fields: string[]): string {
+  let host = 'localhost';
+  for (let i = 2; i < fields.length; i += 2) {
+    if (fields[i] === 'host') {
+      host = fields[i + 1]!;
+      break;
+    }
+  }
+  return `http://${host}${fields[1]}`;
+}
+
+async function runFetch(id: number, stream: Stream, body: ReadableStream<Uint8Array> | null): Promise<void> {
+  const { fields } = stream;
+  try {
+    const headers = new Headers();
+    for (let i = 2; i < fields.length; i += 2) headers.append(fields[i]!, fields[i + 1]!);
+    const init: RequestInit & { duplex?: 'half' } = { method: fields[0]!, headers, signal: stream.abort.signal };
+    if (body) {
+      init.body = body;
+      init.duplex = 'half';
+    }
+    const request = new Request(requestUrl(fields), init);
+    const fn = loaded!.fn as FetchHandler;
+    const response = await fn(request, process.env, { waitUntil() {}, passThroughOnException() {} });
+    if (!(response instanceof Response)) {
+      sendError(id, new Error(`a fetch handler must return a Response, got ${describe(response)}`), 'invalid_response');
+      return;
+    }
+    await sendResponse(id, response);
+  } catch (err) {
+    sendError(id, err);
+  }
+}
+
+async function sendResponse(id: number, response: Response): Promise<void> {
+  const head = [String(response.status)];
+  response.headers.forEach((value, name) => {
+    if (name !== 'set-cookie') head.push(name, value);
+  });
+  for (const cookie of response.headers.getSetCookie()) head.push('set-cookie', cookie);
+  if (!response.body) {
+    writer.text(FrameType.RESPONSE, FLAG_END, id, head.join('\0'));
+    streams.delete(id);
+    return;
+  }
+  writer.text(FrameType.RESPONSE, 0, id, head.join('\0'));
+  const reader = response.body.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (!streams.has(id)) {
+        await reader.cancel();
+        return;
+      }
+      if (done) break;
+      if (value.length > 0) writer.bytes(FrameType.RESPONSE_BODY, 0, id, value);
+    }
+    writer.bytes(FrameType.RESPONSE_BODY, FLAG_END, id, new Uint8Array(0));
+    streams.delete(id);
+  } catch (err) {
+    sendError(id, err);
+  }
+}
+
+async function runLambda(id: number, stream: Stream): Promise<void> {
+  const { fields } = stream;
+  const body = Buffer.concat(stream.chunks ?? []);
+  stream.chunks = undefined as unknown as Buffer[];
+  try {
+    const load = loaded!.load;
+    const event = toLambdaEvent(fields, body, isTextBody);
+    const context = lambdaContext(load, fields);
+    const fn = loaded!.fn as LambdaHandler;
+    const result =
+      fn.length >= 3
+        ? await new Promise((resolve, reject) => {
+            const maybe = fn(event, context, (err, value) => (err ? reject(err) : resolve(value)));
+            if (maybe && typeof (maybe as Promise<unknown>).then === 'function') (maybe as Promise<unknown>).then(resolve, reject);
+          })
+        : await fn(event, context);
+    if (!streams.has(id)) return;
+    const mapped = fromLambdaResult(result);
+    writer.text(FrameType.RESPONSE, mapped.body.length === 0 ? FLAG_END : 0, id, mapped.head.join('\0'));
+    if (mapped.body.length > 0) writer.bytes(FrameType.RESPONSE_BODY, FLAG_END, id, mapped.body);
+    streams.delete(id);
+  } catch (err) {
+    sendError(id, err);
+  }
+}
+
+function isTextBody(contentType: string | undefined, body: Buffer): boolean {
+  if (!contentType) return isUtf8(body);
+  return /^text\/|json|xml|javascript|x-www-form-urlencoded|yaml|csv/i.test(contentType);
+}
+
+function sendError(id: number, err: unknown, code?: string): void {
+  if (!streams.delete(id)) return;
+  const e = err instanceof Error ? err : new Error(typeof err === 'string' ? err : describe(err));
+  writer.json(FrameType.ERROR, id, { message: e.message, stack: e.stack, code });
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'object') return (value as object).constructor?.name ?? 'object';
+  return typeof value;
+}

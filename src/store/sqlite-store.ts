@@ -1,0 +1,118 @@
+// The SQLite store (better-sqlite3, WAL): functions, their versions and call counters; one prepared statement per query.
+import Database from 'better-sqlite3';
+import { type FunctionSpec, parseFunctionSpec } from '../config/function-spec.js';
+import type { CounterDelta, FunctionRecord, FunctionVersion, Store } from './store.js';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS functions (
+  name TEXT PRIMARY KEY,
+  version INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  invocations INTEGER NOT NULL DEFAULT 0,
+  errors INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE TABLE IF NOT EXISTS versions (
+  name TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  bundle TEXT NOT NULL,
+  entry TEXT NOT NULL,
+  spec TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (name, version)
+) STRICT;
+`;
+
+interface Row {
+  name: string;
+  version: number;
+  bundle: string;
+  entry: string;
+  spec: string;
+  created_at: number;
+  first_created_at: number;
+  invocations: number;
+  errors: number;
+}
+
+const SELECT = `SELECT f.name, f.version, v.bundle, v.entry, v.spec, v.created_at, f.created_at AS first_created_at,
+  f.invocations, f.errors FROM functions f JOIN versions v ON v.name = f.name AND v.version = f.version`;
+
+export class SqliteStore implements Store {
+  private readonly db: Database.Database;
+  private readonly stmts;
+
+  constructor(file: string) {
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(SCHEMA);
+    this.stmts = {
+      list: this.db.prepare<[], Row>(`${SELECT} ORDER BY f.name`),
+      get: this.db.prepare<[string], Row>(`${SELECT} WHERE f.name = ?`),
+      maxVersion: this.db.prepare<[string], { v: number | null }>('SELECT max(version) AS v FROM versions WHERE name = ?'),
+      insertVersion: this.db.prepare(
+        'INSERT INTO versions (name, version, bundle, entry, spec, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
+      upsertFunction: this.db.prepare(
+        `INSERT INTO functions (name, version, created_at) VALUES (?, ?, ?)
+         ON CONFLICT(name) DO UPDATE SET version = excluded.version`,
+      ),
+      deleteFunction: this.db.prepare('DELETE FROM functions WHERE name = ?'),
+      deleteVersions: this.db.prepare('DELETE FROM versions WHERE name = ?'),
+      addCounts: this.db.prepare('UPDATE functions SET invocations = invocations + ?, errors = errors + ? WHERE name = ?'),
+    };
+  }
+
+  listFunctions(): FunctionRecord[] {
+    return this.stmts.list.all().map(toRecord);
+  }
+
+  getFunction(name: string): FunctionRecord | undefined {
+    const row = this.stmts.get.get(name);
+    return row ? toRecord(row) : undefined;
+  }
+
+  putVersion(v: Omit<FunctionVersion, 'version' | 'createdAt'>, now: number): FunctionVersion {
+    return this.db.transaction(() => {
+      const version = (this.stmts.maxVersion.get(v.name)?.v ?? 0) + 1;
+      this.stmts.insertVersion.run(v.name, version, v.bundle, v.entry, JSON.stringify(v.spec), now);
+      this.stmts.upsertFunction.run(v.name, version, now);
+      return { ...v, version, createdAt: now };
+    })();
+  }
+
+  deleteFunction(name: string): boolean {
+    return this.db.transaction(() => {
+      const deleted = this.stmts.deleteFunction.run(name).changes > 0;
+      this.stmts.deleteVersions.run(name);
+      return deleted;
+    })();
+  }
+
+  addCounts(deltas: ReadonlyMap<string, CounterDelta>): void {
+    if (deltas.size === 0) return;
+    this.db.transaction(() => {
+      for (const [name, d] of deltas) this.stmts.addCounts.run(d.invocations, d.errors, name);
+    })();
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
+
+function toRecord(row: Row): FunctionRecord {
+  return {
+    name: row.name,
+    version: row.version,
+    bundle: row.bundle,
+    entry: row.entry,
+    // Re-validated so specs written by an older version get today's defaults.
+    spec: parseFunctionSpec(JSON.parse(row.spec)) as FunctionSpec,
+    createdAt: row.created_at,
+    firstCreatedAt: row.first_created_at,
+    invocations: row.invocations,
+    errors: row.errors,
+  };
+}
