@@ -42,17 +42,20 @@ export const ERRORS = {
   ERR_HANDLER_FAILED: { status: 500, message: 'function "%s" threw: %s' },
   ERR_HANDLER_TIMEOUT: {
     status: 504,
-    message: 'function "%s" did not answer within %s ms; its instance was stopped (raise timeoutMs if needed)',
+    message:
+      'function "%s" did not answer within %s ms; its instance was stopped (raise timeoutMs if needed)',
   },
   ERR_HANDLER_INVALID_RESPONSE: { status: 500, message: 'function "%s" returned an invalid response: %s' },
   ERR_INSTANCE_CRASHED: {
     status: 502,
-    message: 'the instance of function "%s" exited while serving this request (%s); a new one serves the next',
+    message:
+      'the instance of function "%s" exited while serving this request (%s); a new one serves the next',
   },
   ERR_SHUTTING_DOWN: { status: 503, message: 'Nimbus is shutting down; retry against another node or later' },
   ERR_AUTH_REQUIRED: {
     status: 401,
-    message: 'this route needs the admin token: send "Authorization: Bearer <token>" (see `nimbus up` output)',
+    message:
+      'this route needs the admin token: send "Authorization: Bearer <token>" (see `nimbus up` output)',
   },
   ERR_AUTH_INVALID: { status: 403, message: 'the admin token is wrong' },
   ERR_ROUTE_NOT_FOUND: { status: 404, message: 'no route for %s %s; see /openapi.json' },
@@ -80,7 +83,10 @@ export class NimbusError extends Error {
     args: readonly (string | number)[] = [],
     options: { cause?: unknown; headers?: Record<string, string> } = {},
   ) {
-    super(formatMessage(ERRORS[code].message, args), options.cause === undefined ? {} : { cause: options.cause });
+    super(
+      formatMessage(ERRORS[code].message, args),
+      options.cause === undefined ? {} : { cause: options.cause },
+    );
     this.name = 'NimbusError';
     this.code = code;
     this.status = ERRORS[code].status;

@@ -55,7 +55,8 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
 
   const makePool = (fn: FunctionVersion): Pool => {
     const runtime = RUNTIMES[fn.spec.runtime];
-    if (!runtime) throw new NimbusError('ERR_FUNCTION_SPEC_INVALID', [`runtime "${fn.spec.runtime}" is not supported`]);
+    if (!runtime)
+      throw new NimbusError('ERR_FUNCTION_SPEC_INVALID', [`runtime "${fn.spec.runtime}" is not supported`]);
     const launch = runtime.launch(fn, artifacts.path(fn.bundle), { debug: config.debug });
     return new Pool({
       name: fn.name,

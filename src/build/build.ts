@@ -29,7 +29,9 @@ export function readFunctionSpec(dir: string): { name?: string } & FunctionSpecI
     try {
       value = parseYaml(readFileSync(path, 'utf8'));
     } catch (err) {
-      throw new NimbusError('ERR_FUNCTION_SPEC_INVALID', [`${file} is not valid YAML: ${(err as Error).message}`]);
+      throw new NimbusError('ERR_FUNCTION_SPEC_INVALID', [
+        `${file} is not valid YAML: ${(err as Error).message}`,
+      ]);
     }
     if (value === null || value === undefined) return {};
     if (typeof value !== 'object' || Array.isArray(value)) {
@@ -43,15 +45,21 @@ export function readFunctionSpec(dir: string): { name?: string } & FunctionSpecI
 function findSource(dir: string, file: string | undefined): string {
   const stems = file ? [file] : DEFAULT_SOURCES;
   for (const stem of stems) {
-    if (file && existsSync(join(dir, stem)) && SOURCE_EXTENSIONS.some((e) => stem.endsWith(e))) return join(dir, stem);
+    if (file && existsSync(join(dir, stem)) && SOURCE_EXTENSIONS.some((e) => stem.endsWith(e)))
+      return join(dir, stem);
     for (const ext of SOURCE_EXTENSIONS) if (existsSync(join(dir, stem + ext))) return join(dir, stem + ext);
   }
   const wanted = file ? `"${file}"` : 'index.ts, index.js or handler.ts';
-  throw new NimbusError('ERR_BUILD_FAILED', [`no handler source ${wanted} found in ${dir}; set "handler" in nimbus.yml`]);
+  throw new NimbusError('ERR_BUILD_FAILED', [
+    `no handler source ${wanted} found in ${dir}; set "handler" in nimbus.yml`,
+  ]);
 }
 
 /** Bundles a function folder into `outDir` (a fresh temp dir by default) and hashes the result. */
-export async function buildFunction(sourceDir: string, options: { outDir?: string; name?: string } = {}): Promise<BuiltFunction> {
+export async function buildFunction(
+  sourceDir: string,
+  options: { outDir?: string; name?: string } = {},
+): Promise<BuiltFunction> {
   const dir = resolve(sourceDir);
   if (!existsSync(dir)) throw new NimbusError('ERR_BUILD_FAILED', [`folder ${sourceDir} does not exist`]);
   const { name: specName, ...spec } = readFunctionSpec(dir);
@@ -72,13 +80,18 @@ export async function buildFunction(sourceDir: string, options: { outDir?: strin
       format: 'esm',
       logLevel: 'silent',
       // Lets bundled CommonJS dependencies call require() for Node built-ins.
-      banner: { js: "import { createRequire as __nimbusCreateRequire } from 'node:module'; const require = __nimbusCreateRequire(import.meta.url);" },
+      banner: {
+        js: "import { createRequire as __nimbusCreateRequire } from 'node:module'; const require = __nimbusCreateRequire(import.meta.url);",
+      },
       legalComments: 'none',
     });
   } catch (err) {
-    const errors = (err as { errors?: { text: string; location?: { file: string; line: number } | null }[] }).errors;
+    const errors = (err as { errors?: { text: string; location?: { file: string; line: number } | null }[] })
+      .errors;
     const detail = errors?.length
-      ? errors.map((e) => (e.location ? `${e.location.file}:${e.location.line}: ${e.text}` : e.text)).join('; ')
+      ? errors
+          .map((e) => (e.location ? `${e.location.file}:${e.location.line}: ${e.text}` : e.text))
+          .join('; ')
       : (err as Error).message;
     throw new NimbusError('ERR_BUILD_FAILED', [detail], { cause: err });
   }

@@ -1,8 +1,8 @@
 // A client of the control API, used by the CLI and the tests.
 import { request } from 'node:http';
-import { packBundle } from '../store/artifacts.js';
-import { NimbusError, type ErrorCode, ERRORS } from '../errors.js';
 import type { BuiltFunction } from '../build/build.js';
+import { ERRORS, type ErrorCode, NimbusError } from '../errors.js';
+import { packBundle } from '../store/artifacts.js';
 
 export interface FunctionView {
   name: string;
@@ -59,11 +59,12 @@ export class NimbusClient {
   }
 
   async hasBundle(hash: string): Promise<boolean> {
-    const res = await fetch(new URL(`/api/v1/bundles/${hash}`, this.baseUrl), { method: 'HEAD', headers: this.headers() }).catch(
-      (err: unknown) => {
-        throw new NimbusError('ERR_CLI_UNREACHABLE', [this.baseUrl, describeCause(err)], { cause: err });
-      },
-    );
+    const res = await fetch(new URL(`/api/v1/bundles/${hash}`, this.baseUrl), {
+      method: 'HEAD',
+      headers: this.headers(),
+    }).catch((err: unknown) => {
+      throw new NimbusError('ERR_CLI_UNREACHABLE', [this.baseUrl, describeCause(err)], { cause: err });
+    });
     if (res.status === 200) return true;
     if (res.status === 404) return false;
     return parse<never>(res);
@@ -74,20 +75,32 @@ export class NimbusClient {
     if (await this.hasBundle(built.hash)) return;
     const url = new URL(`/api/v1/bundles/${built.hash}`, this.baseUrl);
     const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-      const req = request(url, { method: 'PUT', headers: this.headers({ 'content-type': 'application/gzip' }) }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', reject);
-      });
-      req.on('error', (err) => reject(new NimbusError('ERR_CLI_UNREACHABLE', [this.baseUrl, err.message], { cause: err })));
+      const req = request(
+        url,
+        { method: 'PUT', headers: this.headers({ 'content-type': 'application/gzip' }) },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () =>
+            resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
+          );
+          res.on('error', reject);
+        },
+      );
+      req.on('error', (err) =>
+        reject(new NimbusError('ERR_CLI_UNREACHABLE', [this.baseUrl, err.message], { cause: err })),
+      );
       packBundle(built.bundleDir).pipe(req);
     });
     if (status >= 400) throw apiError(status, text);
   }
 
   deploy(name: string, bundle: string, spec: unknown, entry?: string): Promise<FunctionView> {
-    return this.call('PUT', `/api/v1/functions/${encodeURIComponent(name)}`, { bundle, spec, ...(entry ? { entry } : {}) });
+    return this.call('PUT', `/api/v1/functions/${encodeURIComponent(name)}`, {
+      bundle,
+      spec,
+      ...(entry ? { entry } : {}),
+    });
   }
 
   list(): Promise<{ functions: FunctionView[] }> {

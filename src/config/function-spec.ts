@@ -25,7 +25,10 @@ export const functionSpecSchema = z
     handler: z.string().min(1).max(200).optional(),
     /** Environment variables given to the function. */
     environment: z
-      .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a valid variable name'), z.union([z.string(), z.number(), z.boolean()]))
+      .record(
+        z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a valid variable name'),
+        z.union([z.string(), z.number(), z.boolean()]),
+      )
       .default({})
       .transform((env) => Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v)]))),
     /** A request running longer is answered 504 and its instance stopped. Default 30 s. */
@@ -42,7 +45,11 @@ export const functionSpecSchema = z
   })
   .superRefine((spec, ctx) => {
     if (spec.scale.min > spec.scale.max) {
-      ctx.addIssue({ code: 'custom', path: ['scale', 'min'], message: `must not exceed scale.max (${spec.scale.max})` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['scale', 'min'],
+        message: `must not exceed scale.max (${spec.scale.max})`,
+      });
     }
   });
 
@@ -74,7 +81,10 @@ export function assertFunctionName(name: string): void {
 }
 
 /** Splits `handler` into its file and export: `index.handler` → {file: 'index', exportName: 'handler'}. */
-export function parseHandler(handler: string | undefined): { file: string | undefined; exportName: string | undefined } {
+export function parseHandler(handler: string | undefined): {
+  file: string | undefined;
+  exportName: string | undefined;
+} {
   if (!handler) return { file: undefined, exportName: undefined };
   const m = /^(.*?)(?:\.(ts|mts|cts|js|mjs|cjs|tsx|jsx))?(?:\.([A-Za-z_$][\w$]*))?$/.exec(handler);
   if (!m) return { file: handler, exportName: undefined };

@@ -14,7 +14,11 @@ export const platformConfigSchema = z.strictObject({
   /** Data directory (SQLite file, bundles, admin token). Default `.nimbus` in the working directory. */
   dataDir: z.string().min(1).default('.nimbus'),
   /** Largest synchronous request body in bytes. Default 6 MiB (Lambda's). */
-  bodyLimitBytes: z.number().int().min(1).default(6 * 1024 * 1024),
+  bodyLimitBytes: z
+    .number()
+    .int()
+    .min(1)
+    .default(6 * 1024 * 1024),
   /** On SIGINT/SIGTERM, in-flight requests get this long to finish. Default 10 s. */
   shutdownGraceMs: z.number().int().min(0).default(10_000),
   /** Admin token for the control API; generated and stored in the data dir when absent. */
@@ -61,13 +65,17 @@ export function readConfigFile(path: string): PlatformConfigInput {
     throw new NimbusError('ERR_CONFIG_INVALID', [`cannot read ${path}: ${(err as Error).message}`]);
   }
   const value = parseYaml(text) as unknown;
-  if (value !== null && typeof value !== 'object') throw new NimbusError('ERR_CONFIG_INVALID', [`${path} must hold a mapping`]);
+  if (value !== null && typeof value !== 'object')
+    throw new NimbusError('ERR_CONFIG_INVALID', [`${path} must hold a mapping`]);
   return (value ?? {}) as PlatformConfigInput;
 }
 
 /** Merges the layers (later wins), validates, resolves paths and freezes. */
 export function loadPlatformConfig(...layers: PlatformConfigInput[]): PlatformConfig {
-  const merged = Object.assign({}, ...layers.map((l) => Object.fromEntries(Object.entries(l).filter(([, v]) => v !== undefined))));
+  const merged = Object.assign(
+    {},
+    ...layers.map((l) => Object.fromEntries(Object.entries(l).filter(([, v]) => v !== undefined))),
+  );
   const result = platformConfigSchema.safeParse(merged);
   if (!result.success) throw new NimbusError('ERR_CONFIG_INVALID', [formatZodIssues(result.error)]);
   const config = { ...result.data, dataDir: resolve(result.data.dataDir) };

@@ -1,7 +1,13 @@
 // Deploy and remove: a new version is started and must load before it takes traffic; identical content
 // is a no-op; deploys of one function are serialised.
-import { type FunctionSpec, assertFunctionName, parseFunctionSpec, parseHandler } from '../config/function-spec.js';
+
 import { BUNDLE_ENTRY } from '../build/build.js';
+import {
+  assertFunctionName,
+  type FunctionSpec,
+  parseFunctionSpec,
+  parseHandler,
+} from '../config/function-spec.js';
 import { NimbusError } from '../errors.js';
 import type { Pool } from '../instances/pool.js';
 import type { Artifacts } from '../store/artifacts.js';
@@ -63,7 +69,8 @@ export class Deployer {
   private async deployNow(request: DeployRequest): Promise<DeployResult> {
     const { store, artifacts, dispatcher, makePool } = this.deps;
     const spec: FunctionSpec = parseFunctionSpec(request.spec);
-    if (!artifacts.has(request.bundle)) throw new NimbusError('ERR_BUNDLE_NOT_FOUND', [request.bundle.slice(0, 80)]);
+    if (!artifacts.has(request.bundle))
+      throw new NimbusError('ERR_BUNDLE_NOT_FOUND', [request.bundle.slice(0, 80)]);
     const entry = request.entry ?? defaultEntry(spec);
     const current = store.getFunction(request.name);
     if (
@@ -90,12 +97,16 @@ export class Deployer {
       await pool.warm();
     } catch (err) {
       await pool.close('the function failed to load');
-      throw new NimbusError('ERR_FUNCTION_LOAD_FAILED', [request.name, (err as Error).message], { cause: err });
+      throw new NimbusError('ERR_FUNCTION_LOAD_FAILED', [request.name, (err as Error).message], {
+        cause: err,
+      });
     }
     const stored = store.putVersion({ name: candidate.name, bundle: candidate.bundle, entry, spec }, now);
     if (stored.version !== candidate.version) {
       await pool.close('version mismatch');
-      throw new NimbusError('ERR_INTERNAL', [`version ${stored.version} stored while ${candidate.version} was started`]);
+      throw new NimbusError('ERR_INTERNAL', [
+        `version ${stored.version} stored while ${candidate.version} was started`,
+      ]);
     }
     dispatcher.install(stored, pool);
     return { fn: stored, changed: true };

@@ -1,8 +1,8 @@
 // The control API (/api/v1/*): upload bundles, deploy, list, describe and remove functions. Bearer token required.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Transform } from 'node:stream';
-import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { Deployer } from '../dispatch/deployer.js';
+import type { Dispatcher } from '../dispatch/dispatcher.js';
 import { NimbusError } from '../errors.js';
 import type { Artifacts } from '../store/artifacts.js';
 import type { FunctionRecord, Store } from '../store/store.js';
@@ -47,7 +47,10 @@ export class Router {
     return this;
   }
 
-  match(method: string, pathname: string): { route: Route; params: Record<string, string> } | { allowed: string[] } | undefined {
+  match(
+    method: string,
+    pathname: string,
+  ): { route: Route; params: Record<string, string> } | { allowed: string[] } | undefined {
     const allowed: string[] = [];
     for (const route of this.routes) {
       const m = route.pattern.exec(pathname);
@@ -88,10 +91,12 @@ export function createControlApi(deps: ControlApiDeps): (req: IncomingMessage, r
     })
     .add('PUT', '/api/v1/bundles/:hash', async ({ req, res, params }) => {
       const declared = Number(req.headers['content-length'] ?? 0);
-      if (declared > BUNDLE_LIMIT_BYTES) throw new NimbusError('ERR_REQUEST_BODY_TOO_LARGE', [BUNDLE_LIMIT_BYTES]);
+      if (declared > BUNDLE_LIMIT_BYTES)
+        throw new NimbusError('ERR_REQUEST_BODY_TOO_LARGE', [BUNDLE_LIMIT_BYTES]);
       const limited = limitBytes(BUNDLE_LIMIT_BYTES);
       req.on('close', () => {
-        if (!req.complete) limited.destroy(new NimbusError('ERR_REQUEST_INVALID', ['the upload was cut short']));
+        if (!req.complete)
+          limited.destroy(new NimbusError('ERR_REQUEST_INVALID', ['the upload was cut short']));
       });
       const created = await artifacts.putArchive(params.hash!, req.pipe(limited));
       sendJson(res, created ? 201 : 200, { bundle: params.hash, created });
@@ -106,8 +111,12 @@ export function createControlApi(deps: ControlApiDeps): (req: IncomingMessage, r
     })
     .add('PUT', '/api/v1/functions/:name', async ({ req, res, params }) => {
       const body = (await readJson(req)) as { bundle?: unknown; spec?: unknown; entry?: unknown };
-      if (typeof body.bundle !== 'string') throw new NimbusError('ERR_REQUEST_INVALID', ['"bundle" (the sha256 of an uploaded bundle) is required']);
-      if (body.entry !== undefined && typeof body.entry !== 'string') throw new NimbusError('ERR_REQUEST_INVALID', ['"entry" must be a string']);
+      if (typeof body.bundle !== 'string')
+        throw new NimbusError('ERR_REQUEST_INVALID', [
+          '"bundle" (the sha256 of an uploaded bundle) is required',
+        ]);
+      if (body.entry !== undefined && typeof body.entry !== 'string')
+        throw new NimbusError('ERR_REQUEST_INVALID', ['"entry" must be a string']);
       const result = await deployer.deploy({
         name: params.name!,
         bundle: body.bundle,
@@ -118,7 +127,8 @@ export function createControlApi(deps: ControlApiDeps): (req: IncomingMessage, r
       sendJson(res, result.changed ? 201 : 200, { ...view(fn), changed: result.changed });
     })
     .add('DELETE', '/api/v1/functions/:name', async ({ res, params }) => {
-      if (!(await deployer.remove(params.name!))) throw new NimbusError('ERR_FUNCTION_NOT_FOUND', [params.name!]);
+      if (!(await deployer.remove(params.name!)))
+        throw new NimbusError('ERR_FUNCTION_NOT_FOUND', [params.name!]);
       sendJson(res, 200, { deleted: params.name });
     });
 
@@ -155,13 +165,25 @@ export function createControlApi(deps: ControlApiDeps): (req: IncomingMessage, r
       return;
     }
     if ('allowed' in found) {
-      sendError(res, new NimbusError('ERR_METHOD_NOT_ALLOWED', [req.method!, url.pathname], { headers: { allow: found.allowed.join(', ') } }), deps.debug);
+      sendError(
+        res,
+        new NimbusError('ERR_METHOD_NOT_ALLOWED', [req.method!, url.pathname], {
+          headers: { allow: found.allowed.join(', ') },
+        }),
+        deps.debug,
+      );
       return;
     }
     if (!found.route.public) {
       if (!deps.hasToken(req)) {
         req.resume();
-        sendError(res, new NimbusError('ERR_AUTH_REQUIRED', [], { headers: { 'www-authenticate': 'Bearer realm="nimbus"' } }), deps.debug);
+        sendError(
+          res,
+          new NimbusError('ERR_AUTH_REQUIRED', [], {
+            headers: { 'www-authenticate': 'Bearer realm="nimbus"' },
+          }),
+          deps.debug,
+        );
         return;
       }
       if (!deps.isAdmin(req)) {
@@ -185,14 +207,16 @@ export async function readJson(req: IncomingMessage): Promise<unknown> {
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > CONTROL_BODY_LIMIT_BYTES) throw new NimbusError('ERR_REQUEST_BODY_TOO_LARGE', [CONTROL_BODY_LIMIT_BYTES]);
+    if (size > CONTROL_BODY_LIMIT_BYTES)
+      throw new NimbusError('ERR_REQUEST_BODY_TOO_LARGE', [CONTROL_BODY_LIMIT_BYTES]);
     chunks.push(chunk);
   }
   const text = Buffer.concat(chunks).toString('utf8');
   if (text.trim() === '') return {};
   try {
     const value = JSON.parse(text) as unknown;
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error('expected a JSON object');
+    if (value === null || typeof value !== 'object' || Array.isArray(value))
+      throw new Error('expected a JSON object');
     return value;
   } catch (err) {
     throw new NimbusError('ERR_REQUEST_INVALID', [`body is not a JSON object: ${(err as Error).message}`]);

@@ -38,7 +38,11 @@ export function createInvokeHandler(options: InvokeOptions): InvokeHandler {
   return function invoke(req, res, prefixLength) {
     const url = req.url!;
     let nameEnd = prefixLength;
-    while (nameEnd < url.length && url.charCodeAt(nameEnd) !== 47 /* / */ && url.charCodeAt(nameEnd) !== 63 /* ? */) {
+    while (
+      nameEnd < url.length &&
+      url.charCodeAt(nameEnd) !== 47 /* / */ &&
+      url.charCodeAt(nameEnd) !== 63 /* ? */
+    ) {
       nameEnd++;
     }
     const name = url.slice(prefixLength, nameEnd);
@@ -128,7 +132,10 @@ class InvokeExchange implements Exchange {
       head += `\0${name}\0${raw[i + 1]}`;
     }
     head += `\0x-call-id\0${this.callId}`;
-    const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
+    const hasBody =
+      req.headers['content-length'] !== undefined
+        ? req.headers['content-length'] !== '0'
+        : req.headers['transfer-encoding'] !== undefined;
     this.streamId = instance.open(this, head, !hasBody);
     const timeoutMs = this.entry.fn.spec.timeoutMs;
     this.timer = setTimeout(() => this.onTimeout(timeoutMs), timeoutMs);
@@ -163,7 +170,9 @@ class InvokeExchange implements Exchange {
     try {
       this.res.writeHead(status, out);
     } catch (err) {
-      this.onError(new NimbusError('ERR_HANDLER_INVALID_RESPONSE', [this.entry.fn.name, (err as Error).message]));
+      this.onError(
+        new NimbusError('ERR_HANDLER_INVALID_RESPONSE', [this.entry.fn.name, (err as Error).message]),
+      );
       return;
     }
     if (end) this.finish(status >= 500);

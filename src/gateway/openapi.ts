@@ -2,9 +2,20 @@
 import { ERRORS } from '../errors.js';
 
 const error = { $ref: '#/components/schemas/Error' };
-const errorResponse = (description: string) => ({ description, content: { 'application/json': { schema: error } } });
-const json = (schema: unknown, description = 'OK') => ({ description, content: { 'application/json': { schema } } });
-const nameParam = { name: 'name', in: 'path', required: true, schema: { type: 'string', pattern: '^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$' } };
+const errorResponse = (description: string) => ({
+  description,
+  content: { 'application/json': { schema: error } },
+});
+const json = (schema: unknown, description = 'OK') => ({
+  description,
+  content: { 'application/json': { schema } },
+});
+const nameParam = {
+  name: 'name',
+  in: 'path',
+  required: true,
+  schema: { type: 'string', pattern: '^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$' },
+};
 const fnRef = { $ref: '#/components/schemas/Function' };
 const invokeOp = {
   summary: 'Invoke a function synchronously; method, path suffix, query, headers and body pass through',
@@ -24,7 +35,11 @@ const invokeOp = {
 
 export const OPENAPI = {
   openapi: '3.1.0',
-  info: { title: 'Nimbus gateway', version: '1', description: 'Invoke functions and manage them. See docs/api.md.' },
+  info: {
+    title: 'Nimbus gateway',
+    version: '1',
+    description: 'Invoke functions and manage them. See docs/api.md.',
+  },
   components: {
     securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
     schemas: {
@@ -35,7 +50,11 @@ export const OPENAPI = {
           error: {
             type: 'object',
             required: ['code', 'message'],
-            properties: { code: { type: 'string', enum: Object.keys(ERRORS) }, message: { type: 'string' }, stack: { type: 'string' } },
+            properties: {
+              code: { type: 'string', enum: Object.keys(ERRORS) },
+              message: { type: 'string' },
+              stack: { type: 'string' },
+            },
           },
         },
       },
@@ -88,17 +107,29 @@ export const OPENAPI = {
   },
   security: [{ bearer: [] }],
   paths: {
-    '/healthz': { get: { summary: 'Liveness', security: [], responses: { '200': json({ type: 'object' }) } } },
-    '/openapi.json': { get: { summary: 'This document', security: [], responses: { '200': json({ type: 'object' }) } } },
-    '/function/{name}': Object.fromEntries(['get', 'post', 'put', 'patch', 'delete', 'options'].map((m) => [m, invokeOp])),
+    '/healthz': {
+      get: { summary: 'Liveness', security: [], responses: { '200': json({ type: 'object' }) } },
+    },
+    '/openapi.json': {
+      get: { summary: 'This document', security: [], responses: { '200': json({ type: 'object' }) } },
+    },
+    '/function/{name}': Object.fromEntries(
+      ['get', 'post', 'put', 'patch', 'delete', 'options'].map((m) => [m, invokeOp]),
+    ),
     '/function/{name}/{path}': Object.fromEntries(
       ['get', 'post', 'put', 'patch', 'delete', 'options'].map((m) => [
         m,
-        { ...invokeOp, parameters: [nameParam, { name: 'path', in: 'path', required: true, schema: { type: 'string' } }] },
+        {
+          ...invokeOp,
+          parameters: [nameParam, { name: 'path', in: 'path', required: true, schema: { type: 'string' } }],
+        },
       ]),
     ),
     '/api/v1/bundles/{sha256}': {
-      head: { summary: 'Whether a bundle is uploaded', responses: { '200': { description: 'present' }, '404': { description: 'absent' } } },
+      head: {
+        summary: 'Whether a bundle is uploaded',
+        responses: { '200': { description: 'present' }, '404': { description: 'absent' } },
+      },
       put: {
         summary: 'Upload a bundle: a gzipped tar of the bundle directory; the URL names its content hash',
         requestBody: { content: { 'application/gzip': { schema: { type: 'string', format: 'binary' } } } },
@@ -111,12 +142,22 @@ export const OPENAPI = {
       },
     },
     '/api/v1/functions': {
-      get: { summary: 'List functions', responses: { '200': json({ type: 'object', properties: { functions: { type: 'array', items: fnRef } } }) } },
+      get: {
+        summary: 'List functions',
+        responses: {
+          '200': json({ type: 'object', properties: { functions: { type: 'array', items: fnRef } } }),
+        },
+      },
     },
     '/api/v1/functions/{name}': {
-      get: { summary: 'Describe a function', parameters: [nameParam], responses: { '200': json(fnRef), '404': errorResponse('ERR_FUNCTION_NOT_FOUND') } },
+      get: {
+        summary: 'Describe a function',
+        parameters: [nameParam],
+        responses: { '200': json(fnRef), '404': errorResponse('ERR_FUNCTION_NOT_FOUND') },
+      },
       put: {
-        summary: 'Deploy a function: a new version that must load before it takes traffic (identical content is a no-op)',
+        summary:
+          'Deploy a function: a new version that must load before it takes traffic (identical content is a no-op)',
         parameters: [nameParam],
         requestBody: {
           content: {
@@ -124,7 +165,11 @@ export const OPENAPI = {
               schema: {
                 type: 'object',
                 required: ['bundle'],
-                properties: { bundle: { type: 'string' }, spec: { $ref: '#/components/schemas/FunctionSpec' }, entry: { type: 'string' } },
+                properties: {
+                  bundle: { type: 'string' },
+                  spec: { $ref: '#/components/schemas/FunctionSpec' },
+                  entry: { type: 'string' },
+                },
               },
             },
           },
@@ -132,11 +177,17 @@ export const OPENAPI = {
         responses: {
           '200': json(fnRef, 'unchanged'),
           '201': json(fnRef, 'new version deployed'),
-          '400': errorResponse('ERR_FUNCTION_SPEC_INVALID, ERR_FUNCTION_NAME_INVALID or ERR_FUNCTION_LOAD_FAILED'),
+          '400': errorResponse(
+            'ERR_FUNCTION_SPEC_INVALID, ERR_FUNCTION_NAME_INVALID or ERR_FUNCTION_LOAD_FAILED',
+          ),
           '404': errorResponse('ERR_BUNDLE_NOT_FOUND'),
         },
       },
-      delete: { summary: 'Remove a function', parameters: [nameParam], responses: { '200': json({ type: 'object' }), '404': errorResponse('ERR_FUNCTION_NOT_FOUND') } },
+      delete: {
+        summary: 'Remove a function',
+        parameters: [nameParam],
+        responses: { '200': json({ type: 'object' }), '404': errorResponse('ERR_FUNCTION_NOT_FOUND') },
+      },
     },
   },
 } as const;

@@ -2,7 +2,12 @@
 import type { ServerResponse } from 'node:http';
 import { NimbusError } from '../errors.js';
 
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   const text = JSON.stringify(body);
   res.writeHead(status, {
     ...headers,
@@ -32,6 +37,7 @@ export function sendError(
   const body: { error: { code: string; message: string; stack?: string } } = {
     error: { code: e.code, message: e.message },
   };
-  if (debug && (stack ?? e.stack)) body.error.stack = stack ?? e.stack;
+  const trace = stack ?? e.stack;
+  if (debug && trace) body.error.stack = trace;
   sendJson(res, e.status, body, { ...e.headers, ...headers });
 }

@@ -7,7 +7,14 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { NimbusError } from '../errors.js';
 import { LineCapture } from './line-capture.js';
-import { decodeFields, FLAG_END, FrameDecoder, FrameType, FrameWriter, type LoadMessage } from './protocol.js';
+import {
+  decodeFields,
+  FLAG_END,
+  FrameDecoder,
+  FrameType,
+  FrameWriter,
+  type LoadMessage,
+} from './protocol.js';
 
 /** Receives what the runner sends back for one request. */
 export interface Exchange {
@@ -105,7 +112,11 @@ export class Instance {
     } catch (err) {
       this.kill((err as Error).message);
       const tail = this.stderrTail.join('\n');
-      throw new Error(tail && !(err as Error).message.includes(tail) ? `${(err as Error).message}\n${tail}` : (err as Error).message);
+      throw new Error(
+        tail && !(err as Error).message.includes(tail)
+          ? `${(err as Error).message}\n${tail}`
+          : (err as Error).message,
+      );
     } finally {
       clearTimeout(timer);
     }
@@ -180,7 +191,9 @@ export class Instance {
         const status = Number(fields[0]);
         if (!Number.isInteger(status) || status < 100 || status > 999) {
           this.finish(id);
-          exchange.onError(new NimbusError('ERR_HANDLER_INVALID_RESPONSE', [this.options.name, `status ${fields[0]}`]));
+          exchange.onError(
+            new NimbusError('ERR_HANDLER_INVALID_RESPONSE', [this.options.name, `status ${fields[0]}`]),
+          );
           return;
         }
         if (end) this.finish(id);
@@ -268,7 +281,10 @@ export class Instance {
   /** Resolves once the process has exited. */
   async stop(reason: string): Promise<void> {
     if (this.state === 'closed') return;
-    const exited = this.child && this.child.exitCode === null && this.child.signalCode === null ? once(this.child, 'exit') : null;
+    const exited =
+      this.child && this.child.exitCode === null && this.child.signalCode === null
+        ? once(this.child, 'exit')
+        : null;
     this.kill(reason);
     if (exited) await exited;
   }
@@ -294,7 +310,11 @@ export class Instance {
 }
 
 /** Promise.withResolvers is Node 22+; this is the Node 20 spelling. */
-export function withResolvers<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: (e: Error) => void } {
+export function withResolvers<T>(): {
+  promise: Promise<T>;
+  resolve: (v: T) => void;
+  reject: (e: Error) => void;
+} {
   let resolve!: (v: T) => void;
   let reject!: (e: Error) => void;
   const promise = new Promise<T>((res, rej) => {

@@ -199,7 +199,12 @@ export class Pool {
         }
         this.lastStartError = undefined;
         this.instances.push(instance);
-        this.options.onEvent?.({ type: 'instance-ready', name: this.name, instanceId: instance.id, initMs: instance.initMs });
+        this.options.onEvent?.({
+          type: 'instance-ready',
+          name: this.name,
+          instanceId: instance.id,
+          initMs: instance.initMs,
+        });
         this.armIdleTimer();
         this.serveWaiters(instance);
         if (this.queued() > 0) this.scaleUp();

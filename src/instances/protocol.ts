@@ -63,7 +63,8 @@ export class FrameDecoder {
     let offset = 0;
     while (buf.length - offset >= HEADER_BYTES) {
       const length = buf.readUInt32BE(offset);
-      if (length > MAX_FRAME_PAYLOAD_BYTES) throw new Error(`frame of ${length} bytes exceeds the protocol limit`);
+      if (length > MAX_FRAME_PAYLOAD_BYTES)
+        throw new Error(`frame of ${length} bytes exceeds the protocol limit`);
       const end = offset + HEADER_BYTES + length;
       if (end > buf.length) break;
       const type = buf[offset + 4]!;
@@ -119,9 +120,7 @@ export class FrameWriter {
       const last = offset + size >= payload.length;
       this.push(header(size, type, last ? flags : flags & ~FLAG_END, streamId));
       if (size > 0) {
-        this.push(
-          Buffer.from(payload.buffer, payload.byteOffset + offset, size),
-        );
+        this.push(Buffer.from(payload.buffer, payload.byteOffset + offset, size));
       }
       offset += size;
     } while (offset < payload.length);

@@ -26,16 +26,24 @@ export class Artifacts {
 
   /** Extracts a gzipped tar into the store and checks it hashes to `expected`. Returns true when new. */
   async putArchive(expected: string, archive: Readable): Promise<boolean> {
-    if (!BUNDLE_HASH_RE.test(expected)) throw new NimbusError('ERR_BUNDLE_INVALID', ['the URL must name the bundle by its sha256 (64 hex digits)']);
+    if (!BUNDLE_HASH_RE.test(expected))
+      throw new NimbusError('ERR_BUNDLE_INVALID', [
+        'the URL must name the bundle by its sha256 (64 hex digits)',
+      ]);
     const tmp = mkdtempSync(join(this.dir, '.upload-'));
     try {
       try {
         await pipeline(archive, tar.x({ cwd: tmp, strict: true, preservePaths: false, noChmod: false }));
       } catch (err) {
         if (err instanceof NimbusError) throw err;
-        throw new NimbusError('ERR_BUNDLE_INVALID', [`not a gzipped tar archive (${(err as Error).message})`], { cause: err });
+        throw new NimbusError(
+          'ERR_BUNDLE_INVALID',
+          [`not a gzipped tar archive (${(err as Error).message})`],
+          { cause: err },
+        );
       }
-      if (listBundleFiles(tmp).length === 0) throw new NimbusError('ERR_BUNDLE_INVALID', ['the archive holds no files']);
+      if (listBundleFiles(tmp).length === 0)
+        throw new NimbusError('ERR_BUNDLE_INVALID', ['the archive holds no files']);
       const actual = hashBundleDir(tmp);
       if (actual !== expected) throw new NimbusError('ERR_BUNDLE_HASH_MISMATCH', [actual, expected]);
       if (this.has(expected)) return false;
@@ -49,5 +57,8 @@ export class Artifacts {
 
 /** Packs a bundle directory as a gzipped tar stream (the upload format). */
 export function packBundle(dir: string): Readable {
-  return tar.c({ gzip: true, cwd: dir, portable: true, noMtime: true }, listBundleFiles(dir)) as unknown as Readable;
+  return tar.c(
+    { gzip: true, cwd: dir, portable: true, noMtime: true },
+    listBundleFiles(dir),
+  ) as unknown as Readable;
 }

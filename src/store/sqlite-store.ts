@@ -50,7 +50,9 @@ export class SqliteStore implements Store {
     this.stmts = {
       list: this.db.prepare<[], Row>(`${SELECT} ORDER BY f.name`),
       get: this.db.prepare<[string], Row>(`${SELECT} WHERE f.name = ?`),
-      maxVersion: this.db.prepare<[string], { v: number | null }>('SELECT max(version) AS v FROM versions WHERE name = ?'),
+      maxVersion: this.db.prepare<[string], { v: number | null }>(
+        'SELECT max(version) AS v FROM versions WHERE name = ?',
+      ),
       insertVersion: this.db.prepare(
         'INSERT INTO versions (name, version, bundle, entry, spec, created_at) VALUES (?, ?, ?, ?, ?, ?)',
       ),
@@ -60,7 +62,9 @@ export class SqliteStore implements Store {
       ),
       deleteFunction: this.db.prepare('DELETE FROM functions WHERE name = ?'),
       deleteVersions: this.db.prepare('DELETE FROM versions WHERE name = ?'),
-      addCounts: this.db.prepare('UPDATE functions SET invocations = invocations + ?, errors = errors + ? WHERE name = ?'),
+      addCounts: this.db.prepare(
+        'UPDATE functions SET invocations = invocations + ?, errors = errors + ? WHERE name = ?',
+      ),
     };
   }
 

@@ -4,7 +4,9 @@ import type { FunctionVersion } from '../../store/store.js';
 import { baseEnv, type LaunchSpec, type RuntimeAdapter } from '../runtime.js';
 
 /** The runner bundle built by `npm run build` (the same path from src/ under tsx and from dist/). */
-export const NODE_RUNNER_PATH = fileURLToPath(new URL('../../../dist/runtimes/node/runner.bundle.mjs', import.meta.url));
+export const NODE_RUNNER_PATH = fileURLToPath(
+  new URL('../../../dist/runtimes/node/runner.bundle.mjs', import.meta.url),
+);
 
 export const nodeRuntime: RuntimeAdapter = {
   name: 'node',

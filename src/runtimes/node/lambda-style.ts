@@ -109,7 +109,11 @@ export function lambdaContext(load: LoadMessage, fields: readonly string[]): Rec
 
 /** Maps a handler's result to a response head (status, name, value, ...) and body, as Lambda infers it. */
 export function fromLambdaResult(result: unknown): { head: string[]; body: Buffer } {
-  if (result && typeof result === 'object' && typeof (result as { statusCode?: unknown }).statusCode === 'number') {
+  if (
+    result &&
+    typeof result === 'object' &&
+    typeof (result as { statusCode?: unknown }).statusCode === 'number'
+  ) {
     const r = result as {
       statusCode: number;
       headers?: Record<string, unknown>;

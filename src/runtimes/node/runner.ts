@@ -13,11 +13,15 @@ import {
   type LoadMessage,
   PROTOCOL_VERSION,
 } from '../../instances/protocol.js';
-import { lambdaContext, toLambdaEvent, fromLambdaResult } from './lambda-style.js';
+import { fromLambdaResult, lambdaContext, toLambdaEvent } from './lambda-style.js';
 
 type Style = 'fetch' | 'lambda';
 type FetchHandler = (request: Request, env?: unknown, ctx?: unknown) => unknown;
-type LambdaHandler = (event: unknown, context: unknown, callback?: (err: unknown, result?: unknown) => void) => unknown;
+type LambdaHandler = (
+  event: unknown,
+  context: unknown,
+  callback?: (err: unknown, result?: unknown) => void,
+) => unknown;
 
 interface Stream {
   fields: string[];
@@ -90,7 +94,10 @@ async function load(message: LoadMessage): Promise<void> {
 }
 
 /** Detects the handler style from the module's exports. */
-function pickHandler(mod: Record<string, unknown>, exportName: string | undefined): { style: Style; fn: FetchHandler | LambdaHandler } {
+function pickHandler(
+  mod: Record<string, unknown>,
+  exportName: string | undefined,
+): { style: Style; fn: FetchHandler | LambdaHandler } {
   const def = unwrapDefault(mod.default);
   if (exportName && exportName !== 'default') {
     const fn = mod[exportName] ?? (def as Record<string, unknown> | undefined)?.[exportName];
@@ -99,7 +106,8 @@ function pickHandler(mod: Record<string, unknown>, exportName: string | undefine
   }
   if (def && typeof def === 'object' && typeof (def as { fetch?: unknown }).fetch === 'function') {
     const obj = def as { fetch: FetchHandler };
-    return { style: 'fetch', fn: (req, env, ctx) => obj.fetch(req, env, ctx) };
+    const fn: FetchHandler = (req, env, ctx) => obj.fetch(req, env, ctx);
+    return { style: 'fetch', fn };
   }
   if (typeof def === 'function') return { style: 'fetch', fn: def as FetchHandler };
   const handler = mod.handler ?? (def as Record<string, unknown> | undefined)?.handler;
@@ -171,7 +179,11 @@ async function runFetch(id: number, stream: Stream, body: ReadableStream<Uint8Ar
   try {
     const headers = new Headers();
     for (let i = 2; i < fields.length; i += 2) headers.append(fields[i]!, fields[i + 1]!);
-    const init: RequestInit & { duplex?: 'half' } = { method: fields[0]!, headers, signal: stream.abort.signal };
+    const init: RequestInit & { duplex?: 'half' } = {
+      method: fields[0]!,
+      headers,
+      signal: stream.abort.signal,
+    };
     if (body) {
       init.body = body;
       init.duplex = 'half';
@@ -180,7 +192,11 @@ async function runFetch(id: number, stream: Stream, body: ReadableStream<Uint8Ar
     const fn = loaded!.fn as FetchHandler;
     const response = await fn(request, process.env, { waitUntil() {}, passThroughOnException() {} });
     if (!(response instanceof Response)) {
-      sendError(id, new Error(`a fetch handler must return a Response, got ${describe(response)}`), 'invalid_response');
+      sendError(
+        id,
+        new Error(`a fetch handler must return a Response, got ${describe(response)}`),
+        'invalid_response',
+      );
       return;
     }
     await sendResponse(id, response);
@@ -232,7 +248,8 @@ async function runLambda(id: number, stream: Stream): Promise<void> {
       fn.length >= 3
         ? await new Promise((resolve, reject) => {
             const maybe = fn(event, context, (err, value) => (err ? reject(err) : resolve(value)));
-            if (maybe && typeof (maybe as Promise<unknown>).then === 'function') (maybe as Promise<unknown>).then(resolve, reject);
+            if (maybe && typeof (maybe as Promise<unknown>).then === 'function')
+              (maybe as Promise<unknown>).then(resolve, reject);
           })
         : await fn(event, context);
     if (!streams.has(id)) return;

@@ -1,0 +1,36 @@
+// `nimbus ls`: the deployed functions with version, instances and invocations.
+import { clientFrom } from '../context.js';
+import { CLIENT_OPTIONS, type Command } from '../main.js';
+import { table } from '../output.js';
+
+export const lsCommand: Command = {
+  summary: 'list functions',
+  usage: 'nimbus ls [--json]',
+  options: CLIENT_OPTIONS,
+  async run(values) {
+    const { functions } = await clientFrom(values).list();
+    if (values.json) {
+      process.stdout.write(`${JSON.stringify(functions, null, 2)}\n`);
+      return 0;
+    }
+    if (functions.length === 0) {
+      process.stdout.write('no functions yet: nimbus new hello && nimbus deploy functions/hello\n');
+      return 0;
+    }
+    const rows = [['NAME', 'VERSION', 'RUNTIME', 'INSTANCES', 'INVOCATIONS', 'ERRORS', 'STATUS', 'URL']];
+    for (const f of functions) {
+      rows.push([
+        f.name,
+        String(f.version),
+        f.runtime,
+        String(f.instances),
+        String(f.invocations),
+        String(f.errors),
+        f.status,
+        f.url,
+      ]);
+    }
+    process.stdout.write(`${table(rows)}\n`);
+    return 0;
+  },
+};

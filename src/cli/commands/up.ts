@@ -1,0 +1,95 @@
+// `nimbus up`: starts the gateway on one machine (SQLite inside) and deploys the examples when asked.
+import { readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { buildFunction } from '../../build/build.js';
+import {
+  configFromEnv,
+  loadPlatformConfig,
+  type PlatformConfigInput,
+  readConfigFile,
+} from '../../config/platform.js';
+import { startPlatform } from '../../platform.js';
+import { NimbusClient } from '../client.js';
+import { GATEWAY_FILE } from '../context.js';
+import type { Command } from '../main.js';
+import { printError } from '../output.js';
+
+export const upCommand: Command = {
+  summary: 'start Nimbus on this machine',
+  usage:
+    'nimbus up [--host 127.0.0.1] [--port 8080] [--data .nimbus] [--config nimbus.config.yml] [--examples DIR] [--debug] [--access-log]',
+  options: {
+    host: { type: 'string' },
+    port: { type: 'string' },
+    data: { type: 'string' },
+    config: { type: 'string' },
+    examples: { type: 'string' },
+    debug: { type: 'boolean' },
+    'access-log': { type: 'boolean' },
+  },
+  async run(values) {
+    const flags: PlatformConfigInput = {};
+    if (values.host !== undefined) flags.host = values.host as string;
+    if (values.port !== undefined) flags.port = Number(values.port);
+    if (values.data !== undefined) flags.dataDir = values.data as string;
+    if (values.examples !== undefined) flags.examplesDir = resolve(values.examples as string);
+    if (values.debug) flags.debug = true;
+    if (values['access-log']) flags.accessLog = true;
+    const file = values.config ? readConfigFile(values.config as string) : {};
+    const config = loadPlatformConfig(file, configFromEnv(process.env), flags);
+
+    const platform = await startPlatform(config, {
+      output: (fn, instanceId, line) => process.stderr.write(`${fn}[${instanceId}] ${line}\n`),
+      event: (event) => {
+        if (event.type === 'instance-start-failed' || event.type === 'instance-exit') {
+          process.stderr.write(`nimbus: ${JSON.stringify(event)}\n`);
+        }
+      },
+    });
+    const gatewayFile = join(config.dataDir, GATEWAY_FILE);
+    writeFileSync(gatewayFile, JSON.stringify({ url: platform.url, pid: process.pid }), { mode: 0o600 });
+    process.stdout.write(`Nimbus listening on ${platform.url} (data: ${config.dataDir})\n`);
+    if (platform.tokenCreated) {
+      process.stdout.write(
+        `Admin token (stored in ${join(config.dataDir, 'admin-token')}, shown once): ${platform.token}\n`,
+      );
+    }
+
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      process.stdout.write(
+        `nimbus: ${signal}, finishing in-flight requests (up to ${config.shutdownGraceMs} ms)\n`,
+      );
+      void platform.close().then(() => {
+        rmSync(gatewayFile, { force: true });
+        process.stdout.write('nimbus: stopped\n');
+        process.exit(0);
+      });
+    };
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
+
+    if (config.examplesDir)
+      await deployExamples(config.examplesDir, new NimbusClient(platform.url, platform.token));
+    process.stdout.write('nimbus: ready\n');
+    return new Promise<number>(() => {});
+  },
+};
+
+async function deployExamples(dir: string, client: NimbusClient): Promise<void> {
+  for (const name of readdirSync(dir).sort()) {
+    const folder = join(dir, name);
+    if (!statSync(folder).isDirectory()) continue;
+    try {
+      const built = await buildFunction(folder);
+      await client.uploadBundle(built);
+      const fn = await client.deploy(built.name, built.hash, built.spec);
+      rmSync(built.bundleDir, { recursive: true, force: true });
+      process.stdout.write(`deployed ${fn.name} v${fn.version}: ${fn.url}\n`);
+    } catch (err) {
+      printError(err, false);
+    }
+  }
+}

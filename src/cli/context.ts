@@ -1,0 +1,33 @@
+// Finds the gateway and its token: --url/--token, else NIMBUS_URL/NIMBUS_ADMIN_TOKEN, else the local data dir.
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { TOKEN_FILE } from '../gateway/auth.js';
+import { NimbusClient } from './client.js';
+
+export const GATEWAY_FILE = 'gateway.json';
+export const DEFAULT_URL = 'http://127.0.0.1:8080';
+
+export interface GlobalFlags {
+  url?: string | undefined;
+  token?: string | undefined;
+  data?: string | undefined;
+}
+
+export function clientFrom(flags: GlobalFlags, env: NodeJS.ProcessEnv = process.env): NimbusClient {
+  const dataDir = resolve(flags.data ?? env.NIMBUS_DATA ?? '.nimbus');
+  let url = flags.url ?? env.NIMBUS_URL;
+  if (!url) {
+    const gatewayFile = join(dataDir, GATEWAY_FILE);
+    if (existsSync(gatewayFile)) {
+      try {
+        url = (JSON.parse(readFileSync(gatewayFile, 'utf8')) as { url?: string }).url;
+      } catch {}
+    }
+  }
+  let token = flags.token ?? env.NIMBUS_ADMIN_TOKEN;
+  if (!token) {
+    const tokenFile = join(dataDir, TOKEN_FILE);
+    if (existsSync(tokenFile)) token = readFileSync(tokenFile, 'utf8').trim();
+  }
+  return new NimbusClient(url ?? DEFAULT_URL, token);
+}

@@ -1,0 +1,84 @@
+// The `nimbus` command: dispatches to one file per command.
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { NimbusError } from '../errors.js';
+import { deployCommand } from './commands/deploy.js';
+import { describeCommand } from './commands/describe.js';
+import { invokeCommand } from './commands/invoke.js';
+import { lsCommand } from './commands/ls.js';
+import { newCommand } from './commands/new.js';
+import { rmCommand } from './commands/rm.js';
+import { upCommand } from './commands/up.js';
+import { printError } from './output.js';
+
+export interface Command {
+  summary: string;
+  usage: string;
+  options: NonNullable<ParseArgsConfig['options']>;
+  run(values: Record<string, unknown>, positionals: string[]): Promise<number>;
+}
+
+/** Flags every command that talks to a gateway takes. */
+export const CLIENT_OPTIONS = {
+  url: { type: 'string' },
+  token: { type: 'string' },
+  data: { type: 'string' },
+  json: { type: 'boolean' },
+} as const;
+
+const COMMANDS: Record<string, Command> = {
+  up: upCommand,
+  new: newCommand,
+  deploy: deployCommand,
+  invoke: invokeCommand,
+  ls: lsCommand,
+  describe: describeCommand,
+  rm: rmCommand,
+};
+
+function help(): string {
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)}${c.summary}`);
+  return `nimbus: run functions on your own machines\n\nUsage: nimbus <command> [options]\n\n${lines.join('\n')}\n\nGlobal: --url URL --token TOKEN --data DIR (where to find the gateway), --verbose, --help\n`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(help());
+    return name ? 0 : 1;
+  }
+  if (name === '--version' || name === '-v') {
+    process.stdout.write('nimbus 0.1.0\n');
+    return 0;
+  }
+  const command = COMMANDS[name];
+  const verbose = rest.includes('--verbose');
+  if (!command) {
+    printError(new NimbusError('ERR_CLI_USAGE', [`unknown command "${name}"; run \`nimbus --help\``]), false);
+    return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(`${command.summary}\n\nUsage: ${command.usage}\n`);
+    return 0;
+  }
+  let parsed: { values: Record<string, unknown>; positionals: string[] };
+  try {
+    parsed = parseArgs({
+      args: rest.filter((a) => a !== '--verbose'),
+      options: command.options,
+      allowPositionals: true,
+      strict: true,
+    }) as typeof parsed;
+  } catch (err) {
+    printError(
+      new NimbusError('ERR_CLI_USAGE', [`${(err as Error).message}\nUsage: ${command.usage}`]),
+      false,
+    );
+    return 2;
+  }
+  try {
+    return await command.run(parsed.values, parsed.positionals);
+  } catch (err) {
+    printError(err, verbose);
+    return 1;
+  }
+}
