@@ -51,7 +51,7 @@ export const ERRORS = {
     message:
       'the instance of function "%s" exited while serving this request (%s); a new one serves the next',
   },
-  ERR_SHUTTING_DOWN: { status: 503, message: 'Nimbus is shutting down; retry against another node or later' },
+  ERR_PLATFORM_SHUTTING_DOWN: { status: 503, message: 'Nimbus is shutting down; retry against another node or later' },
   ERR_AUTH_REQUIRED: {
     status: 401,
     message:
@@ -66,7 +66,7 @@ export const ERRORS = {
     status: 503,
     message: 'cannot reach Nimbus at %s (%s); start it with `nimbus up` or pass --url',
   },
-  ERR_INTERNAL: { status: 500, message: 'internal error: %s' },
+  ERR_PLATFORM_INTERNAL: { status: 500, message: 'internal error: %s' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

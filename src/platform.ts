@@ -111,7 +111,7 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     if (closing) {
       res.setHeader('connection', 'close');
-      sendError(res, new NimbusError('ERR_SHUTTING_DOWN'), false);
+      sendError(res, new NimbusError('ERR_PLATFORM_SHUTTING_DOWN'), false);
       req.resume();
       return;
     }

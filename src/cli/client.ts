@@ -28,7 +28,7 @@ export interface FunctionView {
 /** An error answered by the gateway, kept with its code. */
 export class ApiError extends NimbusError {
   constructor(code: string, message: string, status: number) {
-    super(code in ERRORS ? (code as ErrorCode) : 'ERR_INTERNAL', []);
+    super(code in ERRORS ? (code as ErrorCode) : 'ERR_PLATFORM_INTERNAL', []);
     Object.defineProperty(this, 'message', { value: message });
     Object.defineProperty(this, 'status', { value: status });
   }
@@ -126,7 +126,7 @@ function apiError(status: number, text: string): ApiError {
     const body = JSON.parse(text) as { error?: { code?: string; message?: string } };
     if (body.error?.code) return new ApiError(body.error.code, body.error.message ?? '', status);
   } catch {}
-  return new ApiError('ERR_INTERNAL', `HTTP ${status}: ${text.slice(0, 200)}`, status);
+  return new ApiError('ERR_PLATFORM_INTERNAL', `HTTP ${status}: ${text.slice(0, 200)}`, status);
 }
 
 async function parse<T>(res: Response): Promise<T> {

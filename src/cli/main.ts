@@ -1,6 +1,7 @@
 // The `nimbus` command: dispatches to one file per command.
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { NimbusError } from '../errors.js';
+import type { Command } from './command.js';
 import { deployCommand } from './commands/deploy.js';
 import { describeCommand } from './commands/describe.js';
 import { invokeCommand } from './commands/invoke.js';
@@ -9,21 +10,6 @@ import { newCommand } from './commands/new.js';
 import { rmCommand } from './commands/rm.js';
 import { upCommand } from './commands/up.js';
 import { printError } from './output.js';
-
-export interface Command {
-  summary: string;
-  usage: string;
-  options: NonNullable<ParseArgsConfig['options']>;
-  run(values: Record<string, unknown>, positionals: string[]): Promise<number>;
-}
-
-/** Flags every command that talks to a gateway takes. */
-export const CLIENT_OPTIONS = {
-  url: { type: 'string' },
-  token: { type: 'string' },
-  data: { type: 'string' },
-  json: { type: 'boolean' },
-} as const;
 
 const COMMANDS: Record<string, Command> = {
   up: upCommand,

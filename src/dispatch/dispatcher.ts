@@ -37,21 +37,21 @@ export class Dispatcher {
     const old = this.table.get(fn.name);
     this.table.set(fn.name, { fn, pool, counts: old?.counts ?? { invocations: 0, errors: 0 } });
     pool.start();
-    if (old) this.retire(old.pool);
+    if (old) this.retire(old.pool, 'the function version was replaced');
   }
 
   remove(name: string): boolean {
     const old = this.table.get(name);
     if (!old) return false;
     this.table.delete(name);
-    this.retire(old.pool);
+    this.retire(old.pool, 'the function was removed');
     return true;
   }
 
-  private retire(pool: Pool): void {
+  private retire(pool: Pool, reason: string): void {
     this.retiring.set(
       pool,
-      pool.drain().finally(() => this.retiring.delete(pool)),
+      pool.drain(reason).finally(() => this.retiring.delete(pool)),
     );
   }
 
@@ -76,7 +76,10 @@ export class Dispatcher {
   async close(graceMs: number): Promise<void> {
     clearInterval(this.flushTimer);
     const pools = [...[...this.table.values()].map((e) => e.pool), ...this.retiring.keys()];
-    const drains = [...[...this.table.values()].map((e) => e.pool.drain()), ...this.retiring.values()];
+    const drains = [
+      ...[...this.table.values()].map((e) => e.pool.drain('Nimbus is shutting down')),
+      ...this.retiring.values(),
+    ];
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([Promise.all(drains), new Promise((r) => (timer = setTimeout(r, graceMs)))]);
     clearTimeout(timer);

@@ -19,7 +19,7 @@ export function sendJson(
 
 export function toNimbusError(err: unknown): NimbusError {
   if (err instanceof NimbusError) return err;
-  return new NimbusError('ERR_INTERNAL', [(err as Error)?.message ?? String(err)], { cause: err });
+  return new NimbusError('ERR_PLATFORM_INTERNAL', [(err as Error)?.message ?? String(err)], { cause: err });
 }
 
 export function sendError(

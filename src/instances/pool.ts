@@ -48,6 +48,7 @@ export class Pool {
   private waiters: Waiter[] = [];
   private waitersHead = 0;
   private draining = false;
+  private drainReason = 'the function version was replaced';
   private drained: (() => void) | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private lastStartError: string | undefined;
@@ -70,7 +71,7 @@ export class Pool {
    * or hands the slot back with `instance.release()`.
    */
   acquire(): Instance | Promise<Instance> {
-    if (this.draining) throw new NimbusError('ERR_SHUTTING_DOWN');
+    if (this.draining) throw new NimbusError('ERR_PLATFORM_SHUTTING_DOWN');
     const free = this.freeInstance();
     if (free && this.queued() === 0) {
       free.inflight++;
@@ -109,7 +110,8 @@ export class Pool {
   }
 
   /** Stops taking requests; resolves when every queued and in-flight request is done, then stops the instances. */
-  drain(): Promise<void> {
+  drain(reason = 'the function version was replaced'): Promise<void> {
+    this.drainReason = reason;
     this.draining = true;
     return new Promise<void>((resolve) => {
       this.drained = resolve;
@@ -122,7 +124,7 @@ export class Pool {
     this.draining = true;
     clearInterval(this.idleTimer);
     this.idleTimer = undefined;
-    this.rejectWaiters(new NimbusError('ERR_SHUTTING_DOWN'));
+    this.rejectWaiters(new NimbusError('ERR_PLATFORM_SHUTTING_DOWN'));
     const all = [...this.instances, ...this.startingInstances];
     await Promise.all(all.map((i) => i.stop(reason)));
   }
@@ -193,7 +195,7 @@ export class Pool {
       () => {
         this.startingInstances.delete(instance);
         if (this.draining && this.queued() === 0) {
-          void instance.stop('the function version was replaced');
+          void instance.stop(this.drainReason);
           this.checkDrained();
           return;
         }
@@ -275,6 +277,6 @@ export class Pool {
     for (const i of this.instances) if (i.inflight > 0) return;
     const done = this.drained;
     this.drained = undefined;
-    void this.close('the function version was replaced').then(done);
+    void this.close(this.drainReason).then(done);
   }
 }

@@ -3,8 +3,8 @@ import { rmSync } from 'node:fs';
 import { buildFunction } from '../../build/build.js';
 import { assertFunctionName } from '../../config/function-spec.js';
 import { NimbusError } from '../../errors.js';
+import { CLIENT_OPTIONS, type Command } from '../command.js';
 import { clientFrom } from '../context.js';
-import { CLIENT_OPTIONS, type Command } from '../main.js';
 import { step } from '../output.js';
 
 export const deployCommand: Command = {

@@ -2,8 +2,8 @@
 
 import { stringify } from 'yaml';
 import { NimbusError } from '../../errors.js';
+import { CLIENT_OPTIONS, type Command } from '../command.js';
 import { clientFrom } from '../context.js';
-import { CLIENT_OPTIONS, type Command } from '../main.js';
 
 export const describeCommand: Command = {
   summary: "show a function's spec and state",

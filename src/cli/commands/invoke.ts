@@ -1,8 +1,8 @@
 // `nimbus invoke NAME`: calls a function and prints its response body.
 import { readFileSync } from 'node:fs';
 import { NimbusError } from '../../errors.js';
+import { CLIENT_OPTIONS, type Command } from '../command.js';
 import { clientFrom } from '../context.js';
-import { CLIENT_OPTIONS, type Command } from '../main.js';
 
 export const invokeCommand: Command = {
   summary: 'call a function and print its response',

@@ -1,6 +1,7 @@
 // `nimbus ls`: the deployed functions with version, instances and invocations.
+
+import { CLIENT_OPTIONS, type Command } from '../command.js';
 import { clientFrom } from '../context.js';
-import { CLIENT_OPTIONS, type Command } from '../main.js';
 import { table } from '../output.js';
 
 export const lsCommand: Command = {

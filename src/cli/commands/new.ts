@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { assertFunctionName } from '../../config/function-spec.js';
 import { NimbusError } from '../../errors.js';
-import type { Command } from '../main.js';
+import type { Command } from '../command.js';
 
 const TEMPLATES: Record<string, Record<string, string>> = {
   ts: {

@@ -1,7 +1,7 @@
 // `nimbus rm NAME`: removes a function (its instances finish what they are doing, then stop).
 import { NimbusError } from '../../errors.js';
+import { CLIENT_OPTIONS, type Command } from '../command.js';
 import { clientFrom } from '../context.js';
-import { CLIENT_OPTIONS, type Command } from '../main.js';
 
 export const rmCommand: Command = {
   summary: 'remove a function',

@@ -10,8 +10,8 @@ import {
 } from '../../config/platform.js';
 import { startPlatform } from '../../platform.js';
 import { NimbusClient } from '../client.js';
+import type { Command } from '../command.js';
 import { GATEWAY_FILE } from '../context.js';
-import type { Command } from '../main.js';
 import { printError } from '../output.js';
 
 export const upCommand: Command = {
