@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { buildFunction } from '../../src/build/build.js';
-import { NimbusClient, type FunctionView } from '../../src/cli/client.js';
+import { type FunctionView, NimbusClient } from '../../src/cli/client.js';
 import { loadPlatformConfig, type PlatformConfigInput } from '../../src/config/platform.js';
 import { type Platform, type PlatformLog, startPlatform } from '../../src/platform.js';
 
@@ -20,7 +20,10 @@ export interface TestPlatform {
   deploy(fixture: string, name?: string, spec?: Record<string, unknown>): Promise<FunctionView>;
 }
 
-export async function startTestPlatform(t: TestContext, config: PlatformConfigInput = {}): Promise<TestPlatform> {
+export async function startTestPlatform(
+  t: TestContext,
+  config: PlatformConfigInput = {},
+): Promise<TestPlatform> {
   const dataDir = mkdtempSync(join(tmpdir(), 'nimbus-test-'));
   const lines: string[] = [];
   const log: PlatformLog = { output: (_fn, _id, line) => lines.push(line), event: () => {} };
@@ -61,7 +64,8 @@ export function runnerChildren(parentPid = process.pid): number[] {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
       if (ppid !== parentPid) continue;
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('runner.bundle.mjs')) pids.push(Number(entry));
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('runner.bundle.mjs'))
+        pids.push(Number(entry));
     } catch {}
   }
   return pids;
@@ -77,7 +81,11 @@ export function isAlive(pid: number): boolean {
 }
 
 /** Polls `check` until it returns a truthy value or `timeoutMs` passes. */
-export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs = 5000, what = 'condition'): Promise<T> {
+export async function waitFor<T>(
+  check: () => T | Promise<T>,
+  timeoutMs = 5000,
+  what = 'condition',
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();

@@ -17,9 +17,14 @@ interface Run {
 
 function nimbus(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { cwd, env: { PATH: process.env.PATH, ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { cwd, env: { PATH: process.env.PATH, ...env }, timeout: 60_000 },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -32,13 +37,21 @@ test('the nimbus CLI', async (t) => {
     rmSync(cwd, { recursive: true, force: true });
   });
 
-  up = spawn(process.execPath, [BIN, 'up', '--port', '0'], { cwd, env: { PATH: process.env.PATH }, stdio: ['ignore', 'pipe', 'pipe'] });
+  up = spawn(process.execPath, [BIN, 'up', '--port', '0'], {
+    cwd,
+    env: { PATH: process.env.PATH },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   up.stdout!.on('data', (c: Buffer) => {
     out += c.toString();
   });
   up.stderr!.resume();
-  const url = await waitFor(() => /Nimbus listening on (http:\/\/\S+)/.exec(out)?.[1], 15_000, 'nimbus up to listen');
+  const url = await waitFor(
+    () => /Nimbus listening on (http:\/\/\S+)/.exec(out)?.[1],
+    15_000,
+    'nimbus up to listen',
+  );
   assert.match(out, /Admin token \(stored in .*admin-token, shown once\): nmb_/);
   assert.ok(existsSync(join(data, 'nimbus.db')), 'the SQLite file is in the data dir');
 

@@ -1,6 +1,6 @@
 // The control API over real HTTP: auth, bundle upload checks, deploy (new version, no-op, load failure), list, describe, remove.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -57,19 +57,22 @@ test('control API', async (t) => {
     assert.equal((v2.spec as any).timeoutMs, 5000);
   });
 
-  await t.test('a function that fails to load is refused with its error; the previous version keeps serving', async () => {
-    await nimbus.deploy('hello', 'keeper');
-    await assert.rejects(nimbus.deploy('load-fail', 'keeper'), (err: any) => {
-      assert.equal(err.code, 'ERR_FUNCTION_LOAD_FAILED');
-      assert.equal(err.status, 400);
-      assert.match(err.message, /cannot load: missing configuration/);
-      return true;
-    });
-    assert.equal((await client.get('keeper')).version, 1);
-    assert.equal(await (await fetch(`${url}/function/keeper`)).text(), 'hello world');
-    await assert.rejects(nimbus.deploy('load-fail', 'never'), { code: 'ERR_FUNCTION_LOAD_FAILED' });
-    assert.equal((await fetch(`${url}/function/never`)).status, 404);
-  });
+  await t.test(
+    'a function that fails to load is refused with its error; the previous version keeps serving',
+    async () => {
+      await nimbus.deploy('hello', 'keeper');
+      await assert.rejects(nimbus.deploy('load-fail', 'keeper'), (err: any) => {
+        assert.equal(err.code, 'ERR_FUNCTION_LOAD_FAILED');
+        assert.equal(err.status, 400);
+        assert.match(err.message, /cannot load: missing configuration/);
+        return true;
+      });
+      assert.equal((await client.get('keeper')).version, 1);
+      assert.equal(await (await fetch(`${url}/function/keeper`)).text(), 'hello world');
+      await assert.rejects(nimbus.deploy('load-fail', 'never'), { code: 'ERR_FUNCTION_LOAD_FAILED' });
+      assert.equal((await fetch(`${url}/function/never`)).status, 404);
+    },
+  );
 
   await t.test('a module with no handler export is refused', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'nimbus-nohandler-'));
@@ -84,7 +87,11 @@ test('control API', async (t) => {
 
   await t.test('bad bundles are refused with coded errors', async () => {
     const zeros = '0'.repeat(64);
-    let res = await fetch(`${url}/api/v1/bundles/${zeros}`, { method: 'PUT', headers: auth, body: 'not a tarball' });
+    let res = await fetch(`${url}/api/v1/bundles/${zeros}`, {
+      method: 'PUT',
+      headers: auth,
+      body: 'not a tarball',
+    });
     assert.equal(res.status, 400);
     assert.equal(((await res.json()) as any).error.code, 'ERR_BUNDLE_INVALID');
     res = await fetch(`${url}/api/v1/bundles/not-a-hash`, { method: 'PUT', headers: auth, body: 'x' });
@@ -109,7 +116,11 @@ test('control API', async (t) => {
     writeFileSync(join(dir, 'b', 'index.mjs'), 'export default {{{ broken');
     await tar.c({ gzip: true, cwd: join(dir, 'b'), file: archive, portable: true }, ['index.mjs']);
     const brokenHash = hashBundleDir(join(dir, 'b'));
-    res = await fetch(`${url}/api/v1/bundles/${brokenHash}`, { method: 'PUT', headers: auth, body: (await import('node:fs')).readFileSync(archive) });
+    res = await fetch(`${url}/api/v1/bundles/${brokenHash}`, {
+      method: 'PUT',
+      headers: auth,
+      body: (await import('node:fs')).readFileSync(archive),
+    });
     assert.equal(res.status, 201);
     await assert.rejects(client.deploy('broken', brokenHash, {}), { code: 'ERR_FUNCTION_LOAD_FAILED' });
     await assert.rejects(client.deploy('ghost', 'f'.repeat(64), {}), { code: 'ERR_BUNDLE_NOT_FOUND' });
@@ -126,7 +137,11 @@ test('control API', async (t) => {
     });
     await assert.rejects(client.deploy('okname', fn.bundle, { scale: { min: 5, max: 2 } }), /scale\.min/);
     await assert.rejects(client.deploy('okname', fn.bundle, { timeoutMs: 'soon' }), /timeoutMs/);
-    const res = await fetch(`${url}/api/v1/functions/okname`, { method: 'PUT', headers: auth, body: '{nope' });
+    const res = await fetch(`${url}/api/v1/functions/okname`, {
+      method: 'PUT',
+      headers: auth,
+      body: '{nope',
+    });
     assert.equal(res.status, 400);
     assert.equal(((await res.json()) as any).error.code, 'ERR_REQUEST_INVALID');
   });

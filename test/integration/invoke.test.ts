@@ -43,13 +43,19 @@ test('invoke', async (t) => {
   });
 
   await t.test('lambda handler: payload 2.0 event, result mapped back with cookies', async () => {
-    const res = await fetch(`${url}/function/lambda/items?a=1`, { method: 'POST', body: 'it', headers: { cookie: 's=1; t=2' } });
+    const res = await fetch(`${url}/function/lambda/items?a=1`, {
+      method: 'POST',
+      body: 'it',
+      headers: { cookie: 's=1; t=2' },
+    });
     assert.equal(res.status, 201);
     assert.equal(res.headers.get('x-lambda'), 'yes');
     assert.deepEqual(res.headers.getSetCookie(), ['c1=v1; Max-Age=60', 'c2=v2']);
     assert.equal(await res.text(), 'made it');
 
-    const ev = (await (await fetch(`${url}/function/lambda/event?a=1&a=2&b=x`, { headers: { cookie: 's=1; t=2' } })).json()) as any;
+    const ev = (await (
+      await fetch(`${url}/function/lambda/event?a=1&a=2&b=x`, { headers: { cookie: 's=1; t=2' } })
+    ).json()) as any;
     assert.equal(ev.event.version, '2.0');
     assert.equal(ev.event.rawPath, '/event');
     assert.equal(ev.event.rawQueryString, 'a=1&a=2&b=x');

@@ -13,12 +13,19 @@ test('defaults', () => {
 });
 
 test('environment values become strings', () => {
-  assert.deepEqual(parseFunctionSpec({ environment: { A: 1, B: true, C: 'x' } }).environment, { A: '1', B: 'true', C: 'x' });
+  assert.deepEqual(parseFunctionSpec({ environment: { A: 1, B: true, C: 'x' } }).environment, {
+    A: '1',
+    B: 'true',
+    C: 'x',
+  });
 });
 
 test('bad input names the field', () => {
   assert.throws(() => parseFunctionSpec({ nope: 1 }), /unknown key "nope"/);
-  assert.throws(() => parseFunctionSpec({ scale: { min: 3, max: 2 } }), /scale\.min: must not exceed scale\.max/);
+  assert.throws(
+    () => parseFunctionSpec({ scale: { min: 3, max: 2 } }),
+    /scale\.min: must not exceed scale\.max/,
+  );
   assert.throws(() => parseFunctionSpec({ scale: { min: -1 } }), /scale\.min/);
   assert.throws(() => parseFunctionSpec({ timeoutMs: 'soon' }), /timeoutMs/);
   assert.throws(() => parseFunctionSpec({ concurrency: 0 }), /concurrency/);

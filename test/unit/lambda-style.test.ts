@@ -6,8 +6,26 @@ import { formatClfTime, fromLambdaResult, toLambdaEvent } from '../../src/runtim
 const isText = (ct: string | undefined) => !ct || /json|text/.test(ct);
 
 test('a request becomes a payload 2.0 event', () => {
-  const fields = ['POST', '/items?a=1&a=2&b=x', 'host', 'h:1', 'cookie', 's=1; t=2', 'content-type', 'application/json', 'x-dup', '1', 'X-Dup', '2'];
-  const ev = toLambdaEvent(fields, Buffer.from('{"k":"v"}'), isText, new Date(Date.UTC(2020, 2, 12, 19, 3, 58)));
+  const fields = [
+    'POST',
+    '/items?a=1&a=2&b=x',
+    'host',
+    'h:1',
+    'cookie',
+    's=1; t=2',
+    'content-type',
+    'application/json',
+    'x-dup',
+    '1',
+    'X-Dup',
+    '2',
+  ];
+  const ev = toLambdaEvent(
+    fields,
+    Buffer.from('{"k":"v"}'),
+    isText,
+    new Date(Date.UTC(2020, 2, 12, 19, 3, 58)),
+  );
   assert.equal(ev.rawPath, '/items');
   assert.equal(ev.rawQueryString, 'a=1&a=2&b=x');
   assert.deepEqual(ev.queryStringParameters, { a: '1,2', b: 'x' });
@@ -34,7 +52,12 @@ test('binary bodies are base64', () => {
 });
 
 test('results map back as Lambda does', () => {
-  let r = fromLambdaResult({ statusCode: 201, headers: { 'X-A': 1 }, cookies: ['c1=v1', 'c2=v2'], body: 'ok' });
+  let r = fromLambdaResult({
+    statusCode: 201,
+    headers: { 'X-A': 1 },
+    cookies: ['c1=v1', 'c2=v2'],
+    body: 'ok',
+  });
   assert.deepEqual(r.head, ['201', 'x-a', '1', 'set-cookie', 'c1=v1', 'set-cookie', 'c2=v2']);
   assert.equal(r.body.toString(), 'ok');
   r = fromLambdaResult({ message: 'hi' });
@@ -42,7 +65,10 @@ test('results map back as Lambda does', () => {
   assert.equal(r.body.toString(), '{"message":"hi"}');
   assert.equal(fromLambdaResult('Hello').body.toString(), '"Hello"');
   assert.equal(fromLambdaResult(undefined).body.toString(), 'null');
-  assert.deepEqual([...fromLambdaResult({ statusCode: 200, body: 'AAEC/w==', isBase64Encoded: true }).body], [0, 1, 2, 255]);
+  assert.deepEqual(
+    [...fromLambdaResult({ statusCode: 200, body: 'AAEC/w==', isBase64Encoded: true }).body],
+    [0, 1, 2, 255],
+  );
   assert.equal(fromLambdaResult({ statusCode: 204 }).body.length, 0);
 });
 

@@ -39,7 +39,11 @@ test('line capture splits lines and bounds their length', () => {
 });
 
 test('config layers: defaults < file < env < flags; unknown keys named', () => {
-  const config = loadPlatformConfig({ port: 1, host: '0.0.0.0' }, configFromEnv({ NIMBUS_PORT: '2', NIMBUS_DEBUG: '1' }), { port: 3 });
+  const config = loadPlatformConfig(
+    { port: 1, host: '0.0.0.0' },
+    configFromEnv({ NIMBUS_PORT: '2', NIMBUS_DEBUG: '1' }),
+    { port: 3 },
+  );
   assert.equal(config.port, 3);
   assert.equal(config.host, '0.0.0.0');
   assert.equal(config.debug, true);

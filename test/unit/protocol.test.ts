@@ -1,8 +1,8 @@
 // The instance protocol codec: frames split and joined across chunks, large bodies split, batching per turn.
 import assert from 'node:assert/strict';
-import { createServer, connect, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -31,7 +31,9 @@ test('the decoder reassembles frames split at every byte boundary', () => {
   const all = Buffer.concat([a, b]);
   for (let cut = 0; cut <= all.length; cut++) {
     const got: [number, number, number, string][] = [];
-    const d = new FrameDecoder((type, flags, id, payload) => got.push([type, flags, id, payload.toString('hex')]));
+    const d = new FrameDecoder((type, flags, id, payload) =>
+      got.push([type, flags, id, payload.toString('hex')]),
+    );
     d.push(all.subarray(0, cut));
     d.push(all.subarray(cut));
     assert.deepEqual(got, [
@@ -74,7 +76,9 @@ test('the writer batches a turn into one write and splits large bodies', async (
   });
   const frames: [number, number, number, number][] = [];
   let reads = 0;
-  const decoder = new FrameDecoder((type, flags, id, payload) => frames.push([type, flags, id, payload.length]));
+  const decoder = new FrameDecoder((type, flags, id, payload) =>
+    frames.push([type, flags, id, payload.length]),
+  );
   peer.on('data', (chunk: Buffer) => {
     reads++;
     decoder.push(chunk);

@@ -1,0 +1,142 @@
+// Buffered invocation through the same pools as the HTTP fast path: for callers that hold the whole
+// request and want the whole response (async workers, cron, compat APIs).
+
+import { NimbusError } from '../errors.js';
+import type { Exchange, Instance } from '../instances/instance.js';
+import type { Dispatcher, FunctionEntry } from './dispatcher.js';
+
+export interface BufferedRequest {
+  method: string;
+  /** Path suffix with query, as the function sees it: `/`, `/a/b?x=1`. */
+  path: string;
+  /** Header pairs, names lower-case. */
+  headers: readonly (readonly [string, string])[];
+  body: Buffer;
+}
+
+export interface BufferedResponse {
+  status: number;
+  /** Flat header list: name, value, name, value, ... */
+  headers: string[];
+  body: Buffer;
+  /** Set when the platform, not the function, produced the status (timeout, crash, throw, queue full). */
+  error?: NimbusError;
+  /** Time spent waiting for an instance (ms); 0 when one was free. */
+  waitMs: number;
+}
+
+export interface BufferedInvokeOptions {
+  /** A response body past this is cut off and the call fails with ERR_HANDLER_INVALID_RESPONSE. Default 6 MiB. */
+  maxResponseBytes?: number;
+}
+
+/** Invokes a function by name with a whole request; never throws for function failures (see `error`). */
+export async function invokeBuffered(
+  dispatcher: Dispatcher,
+  name: string,
+  request: BufferedRequest,
+  options: BufferedInvokeOptions = {},
+): Promise<BufferedResponse> {
+  const entry = dispatcher.get(name);
+  if (!entry) return failed(new NimbusError('ERR_FUNCTION_NOT_FOUND', [name]), 0);
+  const started = performance.now();
+  let instance: Instance;
+  try {
+    const acquired = entry.pool.acquire();
+    instance = acquired instanceof Promise ? await acquired : acquired;
+  } catch (err) {
+    return failed(err as NimbusError, performance.now() - started);
+  }
+  const waitMs = performance.now() - started;
+  return new Promise<BufferedResponse>((resolve) => {
+    new BufferedExchange(
+      dispatcher,
+      entry,
+      instance,
+      request,
+      options.maxResponseBytes ?? 6 * 1024 * 1024,
+      waitMs,
+      resolve,
+    );
+  });
+}
+
+function failed(error: NimbusError, waitMs: number): BufferedResponse {
+  const body = Buffer.from(JSON.stringify(error.toJSON()));
+  return { status: error.status, headers: ['content-type', 'application/json'], body, error, waitMs };
+}
+
+class BufferedExchange implements Exchange {
+  private status = 0;
+  private headers: string[] = [];
+  private readonly chunks: Buffer[] = [];
+  private size = 0;
+  private done = false;
+  private readonly timer: NodeJS.Timeout;
+  private readonly streamId: number;
+
+  constructor(
+    private readonly dispatcher: Dispatcher,
+    private readonly entry: FunctionEntry,
+    private readonly instance: Instance,
+    request: BufferedRequest,
+    private readonly maxResponseBytes: number,
+    private readonly waitMs: number,
+    private readonly resolve: (r: BufferedResponse) => void,
+  ) {
+    let head = `${request.method}\0${request.path}`;
+    for (const [k, v] of request.headers) head += `\0${k}\0${v}`;
+    const hasBody = request.body.length > 0;
+    this.streamId = instance.open(this, head, !hasBody);
+    if (hasBody) instance.body(this.streamId, request.body, true);
+    const timeoutMs = entry.fn.spec.timeoutMs;
+    this.timer = setTimeout(() => {
+      this.onError(new NimbusError('ERR_HANDLER_TIMEOUT', [entry.fn.name, timeoutMs]));
+      instance.kill(`a request on it ran past timeoutMs (${timeoutMs} ms)`);
+    }, timeoutMs);
+  }
+
+  onHead(status: number, headers: string[], end: boolean): void {
+    this.status = status;
+    this.headers = headers;
+    if (end) this.finish();
+  }
+
+  onBody(chunk: Buffer, end: boolean): void {
+    if (this.done) return;
+    this.size += chunk.length;
+    if (this.size > this.maxResponseBytes) {
+      this.instance.cancel(this.streamId);
+      this.onError(
+        new NimbusError('ERR_HANDLER_INVALID_RESPONSE', [
+          this.entry.fn.name,
+          `the response is over ${this.maxResponseBytes} bytes`,
+        ]),
+      );
+      return;
+    }
+    this.chunks.push(Buffer.from(chunk));
+    if (end) this.finish();
+  }
+
+  onError(error: NimbusError): void {
+    if (this.done) return;
+    this.done = true;
+    clearTimeout(this.timer);
+    this.dispatcher.count(this.entry, true);
+    this.resolve(failed(error, this.waitMs));
+  }
+
+  private finish(): void {
+    if (this.done) return;
+    this.done = true;
+    clearTimeout(this.timer);
+    this.dispatcher.count(this.entry, this.status >= 500);
+    this.resolve({
+      status: this.status,
+      headers: this.headers,
+      body: Buffer.concat(this.chunks),
+      waitMs: this.waitMs,
+    });
+  }
+}
