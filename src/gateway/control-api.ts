@@ -79,6 +79,10 @@ export interface ControlApiDeps {
   hasToken: (req: IncomingMessage) => boolean;
   /** Base URL the gateway is reached at (for the URLs it prints). */
   baseUrl: () => string;
+  /** Route groups added by other subsystems (async calls, compat APIs), each in its own module. */
+  extraRoutes?: readonly ((router: Router) => void)[];
+  /** Extra fields for a function's view (e.g. the next cron run), merged into list and describe. */
+  extraView?: (fn: FunctionRecord) => Record<string, unknown>;
 }
 
 export function createControlApi(deps: ControlApiDeps): (req: IncomingMessage, res: ServerResponse) => void {
@@ -154,6 +158,7 @@ export function createControlApi(deps: ControlApiDeps): (req: IncomingMessage, r
       queued: stats?.queued ?? 0,
       status: stats?.lastStartError ? 'unhealthy' : 'ready',
       ...(stats?.lastStartError ? { lastError: stats.lastStartError } : {}),
+      ...deps.extraView?.(fn),
     };
   }
 
