@@ -1,6 +1,6 @@
 // Builds dist/: transpiles src/ file by file, and bundles each language runner into one file so an
 // instance loads a single module at start (cold start is a module load, not a module graph walk).
-import { readdirSync, rmSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 
@@ -14,7 +14,7 @@ function tsFiles(dir) {
   });
 }
 
-rmSync(join(root, 'dist'), { recursive: true, force: true });
+// dist/ is overwritten in place, not deleted: a running `nimbus up` keeps starting instances from it.
 await build({
   entryPoints: tsFiles(join(root, 'src')),
   outdir: join(root, 'dist'),
