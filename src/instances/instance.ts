@@ -2,7 +2,7 @@
 // instance protocol. Start races readiness against exit and a deadline; exit fails every open stream.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { NimbusError } from '../errors.js';
@@ -66,12 +66,25 @@ export class Instance {
   private nextStreamId = 1;
   private readonly stderrTail: string[] = [];
   private controlWaiter: ((type: number, payload: Buffer) => void) | undefined;
+  /** The instance's private directory (its socket lives there). */
+  readonly dir: string;
   private readonly socketPath: string;
+  /** Rejects when the process fails to start or exits: every start phase races it. */
+  private readonly exited: Promise<never>;
+  private failStart: (err: Error) => void = () => {};
+  /** ms to spawn the process and get its HELLO, and to load the function. */
+  spawnMs = 0;
+  loadMs = 0;
 
   constructor(options: InstanceOptions) {
     this.options = options;
     this.id = options.id;
-    this.socketPath = join(options.runDir, `${options.id}.sock`);
+    this.dir = join(options.runDir, options.id);
+    this.socketPath = join(this.dir, 'sock');
+    this.exited = new Promise<never>((_, reject) => {
+      this.failStart = reject;
+    });
+    this.exited.catch(() => {});
   }
 
   get pid(): number | undefined {
@@ -80,49 +93,81 @@ export class Instance {
 
   /** Spawns the runner and loads the function. Rejects with the reason the instance could not start. */
   async start(load: LoadMessage): Promise<void> {
+    await this.spawn();
+    await this.load(load);
+  }
+
+  /**
+   * Starts the runner process and waits for its HELLO: the instance is then a generic "stem cell" with no
+   * function loaded, ready for `load()`.
+   */
+  async spawn(): Promise<void> {
     const startedAt = performance.now();
-    const { promise: failed, reject: fail } = withResolvers<never>();
-    failed.catch(() => {});
-    const timer = setTimeout(
-      () => fail(new Error(`did not start within ${this.options.startTimeoutMs} ms`)),
-      this.options.startTimeoutMs,
-    );
     try {
-      const server = createServer({ noDelay: true } as object);
-      this.server = server;
-      server.listen(this.socketPath);
-      await Promise.race([once(server, 'listening'), failed]);
-      const connected = once(server, 'connection') as Promise<[Socket]>;
-      this.spawnChild(fail);
-      const [socket] = await Promise.race([connected, failed]);
-      // One runner, one connection: nobody else may connect after it.
-      server.close();
-      rmSync(this.socketPath, { force: true });
-      this.attach(socket);
-      await Promise.race([this.waitControl(FrameType.HELLO), failed]);
+      await this.phase(async () => {
+        mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+        const server = createServer({ noDelay: true } as object);
+        this.server = server;
+        server.listen(this.socketPath);
+        await this.raceExit(once(server, 'listening'));
+        const connected = once(server, 'connection') as Promise<[Socket]>;
+        this.spawnChild();
+        const [socket] = await this.raceExit(connected);
+        // One runner, one connection: nobody else may connect after it.
+        server.close();
+        rmSync(this.socketPath, { force: true });
+        this.attach(socket);
+        await this.raceExit(this.waitControl(FrameType.HELLO));
+      });
+    } finally {
+      this.spawnMs = performance.now() - startedAt;
+    }
+  }
+
+  /** Loads the function into a spawned runner (once per process). */
+  async load(load: LoadMessage): Promise<void> {
+    const startedAt = performance.now();
+    await this.phase(async () => {
       this.writer!.json(FrameType.LOAD, 0, load);
-      const reply = await Promise.race([this.waitControl(FrameType.LOADED, FrameType.LOAD_ERROR), failed]);
+      const reply = await this.raceExit(this.waitControl(FrameType.LOADED, FrameType.LOAD_ERROR));
       if (reply.type === FrameType.LOAD_ERROR) {
         const { message } = JSON.parse(reply.payload.toString('utf8')) as { message: string };
         throw new Error(message);
       }
-      this.initMs = performance.now() - startedAt;
-      this.state = 'ready';
-      this.lastUsedAt = Date.now();
+    });
+    this.loadMs = performance.now() - startedAt;
+    this.initMs = this.spawnMs + this.loadMs;
+    this.state = 'ready';
+    this.lastUsedAt = Date.now();
+  }
+
+  /** Runs one start phase against the start deadline; on failure the instance is killed. */
+  private async phase(work: () => Promise<void>): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`did not start within ${this.options.startTimeoutMs} ms`)),
+        this.options.startTimeoutMs,
+      );
+    });
+    try {
+      await Promise.race([work(), deadline]);
     } catch (err) {
       this.kill((err as Error).message);
       const tail = this.stderrTail.join('\n');
-      throw new Error(
-        tail && !(err as Error).message.includes(tail)
-          ? `${(err as Error).message}\n${tail}`
-          : (err as Error).message,
-      );
+      const message = (err as Error).message;
+      throw new Error(tail && !message.includes(tail) ? `${message}\n${tail}` : message);
     } finally {
       clearTimeout(timer);
     }
   }
 
-  private spawnChild(fail: (err: Error) => void): void {
+  private raceExit<T>(promise: Promise<T>): Promise<T> {
+    return Promise.race([promise, this.exited]);
+  }
+
+  private spawnChild(): void {
+    const fail = this.failStart;
     const { command, args, env } = this.options;
     const child = spawn(command, args, {
       env: { ...env, NIMBUS_SOCKET: this.socketPath },
@@ -299,7 +344,7 @@ export class Instance {
         process.kill(-this.child.pid, 'SIGKILL');
       } catch {}
     }
-    rmSync(this.socketPath, { force: true });
+    rmSync(this.dir, { recursive: true, force: true });
     for (const [id, exchange] of this.streams) {
       this.streams.delete(id);
       exchange.onError(new NimbusError('ERR_INSTANCE_CRASHED', [this.options.name, this.exitReason]));
@@ -307,19 +352,4 @@ export class Instance {
     this.inflight = 0;
     this.onClose(this);
   }
-}
-
-/** Promise.withResolvers is Node 22+; this is the Node 20 spelling. */
-export function withResolvers<T>(): {
-  promise: Promise<T>;
-  resolve: (v: T) => void;
-  reject: (e: Error) => void;
-} {
-  let resolve!: (v: T) => void;
-  let reject!: (e: Error) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
 }
