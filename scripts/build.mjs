@@ -1,6 +1,6 @@
 // Builds dist/: transpiles src/ file by file, and bundles each language runner into one file so an
 // instance loads a single module at start (cold start is a module load, not a module graph walk).
-import { readdirSync, statSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 
@@ -25,12 +25,17 @@ await build({
   sourcemap: 'linked',
   logLevel: 'warning',
 });
-await build({
-  entryPoints: [join(root, 'src/runtimes/node/runner.ts')],
-  outfile: join(root, 'dist/runtimes/node/runner.bundle.mjs'),
-  bundle: true,
-  platform: 'node',
-  target: 'node20',
-  format: 'esm',
-  logLevel: 'warning',
-});
+for (const runner of ['node', 'adapter']) {
+  await build({
+    entryPoints: [join(root, `src/runtimes/${runner}/runner.ts`)],
+    outfile: join(root, `dist/runtimes/${runner}/runner.bundle.mjs`),
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'esm',
+    logLevel: 'warning',
+  });
+}
+// Runners in other languages are used as they are.
+mkdirSync(join(root, 'dist/runtimes/python'), { recursive: true });
+copyFileSync(join(root, 'src/runtimes/python/runner.py'), join(root, 'dist/runtimes/python/runner.py'));

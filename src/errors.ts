@@ -30,6 +30,14 @@ export const ERRORS = {
     message: 'bundle content hashes to %s, not to %s as the URL says; upload the bytes the CLI built',
   },
   ERR_BUILD_FAILED: { status: 400, message: 'build failed: %s' },
+  ERR_BUILD_PIP_FAILED: {
+    status: 400,
+    message: 'pip could not install requirements.txt (fix the file, or install python3 and pip): %s',
+  },
+  ERR_RUNTIME_MISSING: {
+    status: 400,
+    message: 'runtime "%s" needs %s, which is not installed on this host (looked in %s); install it or configure another',
+  },
   ERR_REQUEST_BODY_TOO_LARGE: {
     status: 413,
     message: 'request body is larger than the limit of %s bytes; send less or raise the limit',
@@ -38,6 +46,11 @@ export const ERRORS = {
   ERR_QUEUE_FULL: {
     status: 429,
     message: 'function "%s" has too many requests waiting; retry after the Retry-After delay',
+  },
+  ERR_CAPACITY_EXHAUSTED: {
+    status: 429,
+    message:
+      'no instance of "%s" can start: instances use %s of the %s MiB memory budget and none is idle; retry after the Retry-After delay or raise memoryBudgetMb',
   },
   ERR_HANDLER_FAILED: { status: 500, message: 'function "%s" threw: %s' },
   ERR_HANDLER_TIMEOUT: {
@@ -50,6 +63,16 @@ export const ERRORS = {
     status: 502,
     message:
       'the instance of function "%s" exited while serving this request (%s); a new one serves the next',
+  },
+  ERR_INSTANCE_OOM: {
+    status: 502,
+    message:
+      'the instance of function "%s" ran out of memory (its limit is %s MiB) and was stopped; a new one serves the next request; raise memoryMb if it needs more',
+  },
+  ERR_SANDBOX_UNAVAILABLE: {
+    status: 500,
+    message:
+      'sandbox: required is set, but instances cannot be sandboxed here (%s); install bubblewrap and allow user namespaces, or set sandbox: auto',
   },
   ERR_PLATFORM_SHUTTING_DOWN: { status: 503, message: 'Nimbus is shutting down; retry against another node or later' },
   ERR_AUTH_REQUIRED: {
@@ -65,6 +88,32 @@ export const ERRORS = {
   ERR_CLI_UNREACHABLE: {
     status: 503,
     message: 'cannot reach Nimbus at %s (%s); start it with `nimbus up` or pass --url',
+  },
+  ERR_ASYNC_CALLBACK_URL_INVALID: {
+    status: 400,
+    message: 'X-Callback-Url "%s" is not an absolute http:// or https:// URL',
+  },
+  ERR_ASYNC_ENQUEUE_FAILED: {
+    status: 503,
+    message: 'the call to function "%s" could not be written durably (%s); it was not queued, retry',
+  },
+  ERR_CALL_NOT_FOUND: {
+    status: 404,
+    message: 'call "%s" does not exist or is past its retention; `nimbus calls ls` lists calls',
+  },
+  ERR_CALL_NOT_DEAD: {
+    status: 409,
+    message: 'call "%s" is %s: only dead calls can be redriven',
+  },
+  ERR_CALL_RETRIES_EXHAUSTED: {
+    status: 500,
+    message:
+      'function "%s" failed on all %s attempts; the call is in the dead letters (`nimbus calls redrive`)',
+  },
+  ERR_CALL_EXPIRED: {
+    status: 504,
+    message:
+      'the call was not done within maxEventAgeMs (%s ms) of function "%s"; it is in the dead letters (`nimbus calls redrive`)',
   },
   ERR_PLATFORM_INTERNAL: { status: 500, message: 'internal error: %s' },
 } as const satisfies Record<string, { status: number; message: string }>;

@@ -4,17 +4,24 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseFunctionSpec } from './config/function-spec.js';
 import type { PlatformConfig } from './config/platform.js';
 import { Deployer } from './dispatch/deployer.js';
 import { Dispatcher } from './dispatch/dispatcher.js';
 import { NimbusError } from './errors.js';
+import { createAsyncInvokeHandler } from './gateway/async.js';
 import { loadOrCreateToken, tokenChecker } from './gateway/auth.js';
+import { callRoutes } from './gateway/calls-api.js';
 import { createControlApi } from './gateway/control-api.js';
 import { createInvokeHandler } from './gateway/invoke.js';
 import { sendError } from './gateway/respond.js';
-import { Instance } from './instances/instance.js';
+import { Launcher } from './instances/launcher.js';
 import { Pool, type PoolEvent } from './instances/pool.js';
+import { type SandboxSetup, setUpSandbox } from './instances/sandbox-setup.js';
+import { AsyncSystem } from './queue/async-system.js';
 import { RUNTIMES } from './runtimes/index.js';
+import { NODE_RUNNER_PATH, nodeRuntime } from './runtimes/node/adapter.js';
+import { Autoscaler } from './scaler/autoscaler.js';
 import { Artifacts } from './store/artifacts.js';
 import { SqliteStore } from './store/sqlite-store.js';
 import type { FunctionVersion } from './store/store.js';
@@ -33,12 +40,29 @@ export interface Platform {
   readonly config: PlatformConfig;
   readonly deployer: Deployer;
   readonly dispatcher: Dispatcher;
+  readonly launcher: Launcher;
+  /** Instance isolation in force: `summary` is the line `nimbus up` prints. */
+  readonly sandbox: Omit<SandboxSetup, 'sandbox'>;
+  readonly autoscaler: Autoscaler;
   readonly artifacts: Artifacts;
+  /** Async calls: queue, workers, call records, cron. */
+  readonly asyncSystem: AsyncSystem;
   /** Stops accepting, lets in-flight requests finish (up to the grace period), stops every instance. */
   close(): Promise<void>;
 }
 
 const INVOKE_PREFIX = '/function/';
+const ASYNC_PREFIX = '/async-function/';
+
+/** A function with the default spec: the launch shape most Node functions share. */
+const DEFAULT_NODE_SHAPE_FN: FunctionVersion = {
+  name: 'stem',
+  version: 0,
+  bundle: '',
+  entry: '',
+  spec: parseFunctionSpec({}),
+  createdAt: 0,
+};
 
 const quietLog: PlatformLog = { output() {}, event() {} };
 
@@ -51,46 +75,84 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
   const dispatcher = new Dispatcher(store);
   // Sockets live under a short private path: Unix socket paths are limited to ~107 bytes.
   const runDir = mkdtempSync(join(tmpdir(), 'nimbus-'));
-  let instanceCounter = 0;
+  let sandbox: SandboxSetup;
+  try {
+    sandbox = await setUpSandbox({
+      mode: config.sandbox,
+      runAs: config.sandboxRunAs,
+      cgroupParent: config.cgroupParent,
+      runDir,
+      requiredPaths: [process.execPath, NODE_RUNNER_PATH],
+    });
+  } catch (err) {
+    store.close();
+    rmSync(runDir, { recursive: true, force: true });
+    throw err;
+  }
+  log.event({ type: 'sandbox', summary: sandbox.summary });
+  const launcher = new Launcher({
+    runDir,
+    sandbox: sandbox.sandbox,
+    onEvent: (event) => log.event(event),
+    startTimeoutMs: config.startTimeoutMs,
+    memoryBudgetMb: config.memoryBudgetMb,
+    stemCells: config.stemCells,
+    dispatcher,
+    onOutput: (fn, id, line, stream) => log.output(fn, id, line, stream),
+    onError: (message) => log.event({ type: 'stem-cell-error', message }),
+  });
 
+  const runtimeOptions = { debug: config.debug, python: config.python };
   const makePool = (fn: FunctionVersion): Pool => {
     const runtime = RUNTIMES[fn.spec.runtime];
     if (!runtime)
       throw new NimbusError('ERR_FUNCTION_SPEC_INVALID', [`runtime "${fn.spec.runtime}" is not supported`]);
-    const launch = runtime.launch(fn, artifacts.path(fn.bundle), { debug: config.debug });
+    const launch = runtime.launch(fn, artifacts.path(fn.bundle), runtimeOptions);
     return new Pool({
       name: fn.name,
       version: fn.version,
       concurrency: fn.spec.concurrency,
       minInstances: fn.spec.scale.min,
       maxInstances: fn.spec.scale.max,
-      idleTimeoutMs: fn.spec.scale.idleTimeoutMs,
       maxQueue: fn.spec.maxQueue,
       onEvent: (event) => log.event(event),
-      startInstance: () => {
-        const id = `i${(++instanceCounter).toString(36)}`;
-        const instance = new Instance({
-          id,
-          name: fn.name,
-          runDir,
-          command: launch.command,
-          args: launch.args,
-          env: launch.env,
-          startTimeoutMs: config.startTimeoutMs,
-          onOutput: (line, stream) => log.output(fn.name, id, line, stream),
-        });
-        return { instance, started: instance.start(launch.load) };
-      },
+      startInstance: () => launcher.start(fn.name, fn.spec, launch),
     });
   };
 
-  const deployer = new Deployer({ store, artifacts, dispatcher, makePool });
+  const deployer = new Deployer({
+    store,
+    artifacts,
+    dispatcher,
+    makePool,
+    checkRuntime: (fn) => RUNTIMES[fn.spec.runtime]?.check?.(fn, runtimeOptions),
+  });
   deployer.restore();
+  const asyncSystem = new AsyncSystem({
+    file: join(config.dataDir, 'nimbus.db'),
+    dispatcher,
+    config,
+    onEvent: (event) => log.event(event),
+  });
+  const autoscaler = new Autoscaler(dispatcher, config.autoscaler);
+  autoscaler.start();
+  // Keep stem cells of the default Node runtime ready: the first cold start is a module load too.
+  launcher.prewarm(
+    nodeRuntime.launch(DEFAULT_NODE_SHAPE_FN, '', { debug: config.debug }),
+    DEFAULT_NODE_SHAPE_FN.spec,
+  );
 
   let url = '';
   const invoke = createInvokeHandler({
     dispatcher,
     bodyLimitBytes: config.bodyLimitBytes,
+    debug: config.debug,
+    isAdmin: auth.isAdmin,
+  });
+  const asyncInvoke = createAsyncInvokeHandler({
+    dispatcher,
+    submit: (request) => asyncSystem.submit(request),
+    bodyLimitBytes: config.asyncBodyLimitBytes,
     debug: config.debug,
     isAdmin: auth.isAdmin,
   });
@@ -103,6 +165,8 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
     isAdmin: auth.isAdmin,
     hasToken: auth.hasToken,
     baseUrl: () => url,
+    extraRoutes: [callRoutes(asyncSystem)],
+    extraView: (fn) => ({ ...asyncSystem.view(fn), scaling: autoscaler.view(fn.name) ?? null }),
   });
 
   let closing = false;
@@ -120,6 +184,7 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
       if (--inflight === 0) idle?.();
     });
     if (req.url!.startsWith(INVOKE_PREFIX)) invoke(req, res, INVOKE_PREFIX.length);
+    else if (req.url!.startsWith(ASYNC_PREFIX)) asyncInvoke(req, res, ASYNC_PREFIX.length);
     else control(req, res);
   };
 
@@ -134,11 +199,14 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   url = `http://${host}:${address.port}`;
+  asyncSystem.start();
 
   let closed: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closed ??= (async () => {
       closing = true;
+      // Workers stop taking calls; those in flight end within the dispatcher's grace period.
+      const asyncStopped = asyncSystem.stop(config.shutdownGraceMs + 5000);
       const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const grace = new Promise<void>((resolve) => {
@@ -150,9 +218,12 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
           resolve();
         };
       });
-      await Promise.all([grace, dispatcher.close(config.shutdownGraceMs)]);
+      autoscaler.close();
+      await Promise.all([grace, dispatcher.close(config.shutdownGraceMs), launcher.close()]);
       server.closeAllConnections();
       await serverClosed;
+      await asyncStopped;
+      asyncSystem.close();
       store.close();
       rmSync(runDir, { recursive: true, force: true });
     })();
@@ -169,6 +240,10 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
     deployer,
     dispatcher,
     artifacts,
+    asyncSystem,
+    launcher,
+    sandbox: { summary: sandbox.summary, features: sandbox.features, runAs: sandbox.runAs },
+    autoscaler,
     close,
   };
 }

@@ -1,5 +1,5 @@
 // Turns a function folder into a bundle directory: esbuild bundles JS/TS and its dependencies into one
-// ESM file, so an instance loads a single module.
+// ESM file, so an instance loads a single module; other runtimes get the folder copied (copy-build.ts).
 import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
@@ -7,6 +7,7 @@ import { parse as parseYaml } from 'yaml';
 import { type FunctionSpecInput, parseFunctionSpec, parseHandler } from '../config/function-spec.js';
 import { NimbusError } from '../errors.js';
 import { hashBundleDir } from './bundle-hash.js';
+import { type CopyBuildOptions, copyBuild } from './copy-build.js';
 
 export const BUNDLE_ENTRY = 'index.mjs';
 const SOURCE_EXTENSIONS = ['.ts', '.mts', '.js', '.mjs', '.cjs', '.tsx', '.jsx'];
@@ -58,13 +59,20 @@ function findSource(dir: string, file: string | undefined): string {
 /** Bundles a function folder into `outDir` (a fresh temp dir by default) and hashes the result. */
 export async function buildFunction(
   sourceDir: string,
-  options: { outDir?: string; name?: string } = {},
+  options: { outDir?: string; name?: string } & CopyBuildOptions = {},
 ): Promise<BuiltFunction> {
   const dir = resolve(sourceDir);
   if (!existsSync(dir)) throw new NimbusError('ERR_BUILD_FAILED', [`folder ${sourceDir} does not exist`]);
   const { name: specName, ...spec } = readFunctionSpec(dir);
-  parseFunctionSpec(spec);
+  const parsed = parseFunctionSpec(spec);
   const name = options.name ?? specName ?? basename(dir);
+  if (parsed.runtime !== 'node') {
+    // Other languages run from the folder as it is (plus pip's packages for Python): see copy-build.ts.
+    const outDir = options.outDir ?? mkdtempSync(join(tmpdir(), 'nimbus-bundle-'));
+    mkdirSync(outDir, { recursive: true });
+    await copyBuild(dir, outDir, parsed, options);
+    return { name, spec, bundleDir: outDir, hash: hashBundleDir(outDir) };
+  }
   const { file } = parseHandler(spec.handler);
   const entry = findSource(dir, file);
   const outDir = options.outDir ?? mkdtempSync(join(tmpdir(), 'nimbus-bundle-'));

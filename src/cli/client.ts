@@ -22,6 +22,8 @@ export interface FunctionView {
   queued: number;
   status: 'ready' | 'unhealthy';
   lastError?: string;
+  /** The next cron run (ISO), when the function has a schedule. */
+  nextRun?: string;
   changed?: boolean;
 }
 

@@ -2,6 +2,7 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { NimbusError } from '../errors.js';
 import type { Command } from './command.js';
+import { callsCommand } from './commands/calls.js';
 import { deployCommand } from './commands/deploy.js';
 import { describeCommand } from './commands/describe.js';
 import { invokeCommand } from './commands/invoke.js';
@@ -19,6 +20,7 @@ const COMMANDS: Record<string, Command> = {
   ls: lsCommand,
   describe: describeCommand,
   rm: rmCommand,
+  calls: callsCommand,
 };
 
 function help(): string {

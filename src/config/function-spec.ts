@@ -1,9 +1,15 @@
 // The function spec (nimbus.yml): one zod schema gives its types, defaults and validation.
 import { z } from 'zod';
 import { NimbusError } from '../errors.js';
+import { asyncSpecFields } from './async-spec.js';
+import { type LabelScale, scaleFromLabels } from './scale-labels.js';
 
 /** DNS label: what a function name must be (it appears in URLs, paths and process names). */
 export const FUNCTION_NAME_RE = /^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/** The runtimes a function can name (src/runtimes/index.ts has an adapter for each). */
+export const RUNTIME_NAMES = ['node', 'python', 'exec', 'http', 'lambda'] as const;
+export type RuntimeName = (typeof RUNTIME_NAMES)[number];
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
 export const DEFAULT_IDLE_TIMEOUT_MS = 600_000;
@@ -15,14 +21,29 @@ const scaleSchema = z.strictObject({
   max: z.number().int().min(1).max(1000).default(10),
   /** An instance idle this long is stopped (down to `min`). Default 10 minutes, as Lambda. */
   idleTimeoutMs: z.number().int().min(100).max(86_400_000).default(DEFAULT_IDLE_TIMEOUT_MS),
+  /** Concurrent requests one instance is meant to carry. Default: `concurrency`. */
+  target: z.number().int().min(1).max(1000).optional(),
+  /** Fraction of `target` the autoscaler aims at, leaving headroom. Default 0.7 (Knative's). */
+  utilisation: z.number().gt(0).max(1).default(0.7),
+  /** Keep-alive policy at rest: `fixed` (idleTimeoutMs) or `hybrid` (idle-time histogram). Default: the platform's. */
+  keepAlive: z.enum(['fixed', 'hybrid']).optional(),
 });
 
 export const functionSpecSchema = z
   .strictObject({
-    /** Language runtime; only `node` exists so far. */
-    runtime: z.enum(['node']).default('node'),
-    /** Source file, optionally with an export: `index.ts`, `src/app.js`, `index.handler`. Default: detected. */
+    /** Language runtime (docs/runtimes.md). Default `node`. */
+    runtime: z.enum(RUNTIME_NAMES).default('node'),
+    /**
+     * node: source file, optionally with an export (`index.ts`, `index.handler`; default: detected).
+     * python: `module.function` (default `handler.handle`). lambda: `_HANDLER` (default `index.handler`).
+     */
     handler: z.string().min(1).max(200).optional(),
+    /** exec, http: the program to run (`./run.sh`, `python3 server.py`); lambda: instead of `./bootstrap`. */
+    command: z.string().trim().min(1).max(1000).optional(),
+    /** http: the path polled until the program answers below 500 before traffic flows. Default `/`. */
+    healthPath: z.string().startsWith('/').max(500).optional(),
+    /** http: `PORT` is a Unix socket path instead of a TCP port on 127.0.0.1. Default false. */
+    unixSocket: z.boolean().optional(),
     /** Environment variables given to the function. */
     environment: z
       .record(
@@ -37,13 +58,29 @@ export const functionSpecSchema = z
     concurrency: z.number().int().min(1).max(1000).default(1),
     /** Memory of one instance in MiB (a limit where the sandbox can enforce it). Default 256. */
     memoryMb: z.number().int().min(32).max(10_240).default(256),
+    /** false: the instance gets its own network namespace with only loopback (no host, no internet). Default true. */
+    network: z.boolean().default(true),
+    /** CPU of one instance as a fraction of a core (0.5 = half a core); a limit where cgroups allow. Default: unlimited. */
+    cpu: z.number().min(0.01).max(256).optional(),
+    /** Processes and threads of one instance (node alone runs about 11 threads). Default 64. */
+    maxProcesses: z.number().int().min(32).max(32_768).default(64),
     /** Requests that may wait for a free instance; past it callers get 429. Default 100. */
     maxQueue: z.number().int().min(0).max(100_000).default(100),
     /** A private function is invoked only with the admin token. Default false. */
     private: z.boolean().default(false),
-    scale: scaleSchema.default({ min: 0, max: 10, idleTimeoutMs: DEFAULT_IDLE_TIMEOUT_MS }),
+    scale: scaleSchema.default({ min: 0, max: 10, idleTimeoutMs: DEFAULT_IDLE_TIMEOUT_MS, utilisation: 0.7 }),
+    /** Free-form labels; OpenFaaS's com.openfaas.scale.* labels set `scale` keys the spec leaves out. */
+    labels: z.record(z.string(), z.string()).default({}),
+    /** async, schedule, timezone, payload, allowOverlap: see async-spec.ts. */
+    ...asyncSpecFields,
+  })
+  .transform((spec, ctx) => {
+    const { scale: fromLabels, problems } = scaleFromLabels(spec.labels);
+    for (const message of problems) ctx.addIssue({ code: 'custom', path: ['labels'], message });
+    return { ...spec, scale: { ...spec.scale, ...withoutExplicit(fromLabels, spec.scale) } };
   })
   .superRefine((spec, ctx) => {
+    checkRuntimeKeys(spec, ctx);
     if (spec.scale.min > spec.scale.max) {
       ctx.addIssue({
         code: 'custom',
@@ -52,6 +89,45 @@ export const functionSpecSchema = z
       });
     }
   });
+
+/** `command`, `healthPath` and `unixSocket` belong to the runtimes that use them; exec and http need a command. */
+function checkRuntimeKeys(
+  spec: {
+    runtime: RuntimeName;
+    command?: string | undefined;
+    healthPath?: string | undefined;
+    unixSocket?: boolean | undefined;
+  },
+  ctx: z.RefinementCtx,
+): void {
+  const { runtime } = spec;
+  if ((runtime === 'exec' || runtime === 'http') && spec.command === undefined)
+    ctx.addIssue({ code: 'custom', path: ['command'], message: `is required by runtime ${runtime}` });
+  if (spec.command !== undefined && (runtime === 'node' || runtime === 'python'))
+    ctx.addIssue({
+      code: 'custom',
+      path: ['command'],
+      message: 'is used by runtimes exec, http and lambda only',
+    });
+  for (const key of ['healthPath', 'unixSocket'] as const) {
+    if (spec[key] !== undefined && runtime !== 'http')
+      ctx.addIssue({ code: 'custom', path: [key], message: 'is used by runtime http only' });
+  }
+}
+
+/** Label values apply only where the spec's own `scale` keeps its default. */
+function withoutExplicit(
+  fromLabels: LabelScale,
+  scale: { min: number; max: number; idleTimeoutMs: number; target?: number | undefined },
+): LabelScale {
+  const out: LabelScale = {};
+  if (fromLabels.min !== undefined && scale.min === 0) out.min = fromLabels.min;
+  if (fromLabels.max !== undefined && scale.max === 10) out.max = fromLabels.max;
+  if (fromLabels.target !== undefined && scale.target === undefined) out.target = fromLabels.target;
+  if (fromLabels.idleTimeoutMs !== undefined && scale.idleTimeoutMs === DEFAULT_IDLE_TIMEOUT_MS)
+    out.idleTimeoutMs = fromLabels.idleTimeoutMs;
+  return out;
+}
 
 export type FunctionSpecInput = z.input<typeof functionSpecSchema>;
 export type FunctionSpec = z.output<typeof functionSpecSchema>;

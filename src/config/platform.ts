@@ -1,5 +1,6 @@
 // The platform config: defaults < config file < environment (NIMBUS_*) < flags, validated once and frozen.
 import { readFileSync } from 'node:fs';
+import { totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
@@ -31,6 +32,82 @@ export const platformConfigSchema = z.strictObject({
   startTimeoutMs: z.number().int().min(100).default(10_000),
   /** Print one line per request to stderr. Default false. */
   accessLog: z.boolean().default(false),
+  /** Interpreter of `runtime: python` functions: a command on the instances' PATH or an absolute path. Default python3. */
+  python: z.string().min(1).default('python3'),
+  /** The memoryMb of all instances and stem cells may not pass this. Default: half the machine's RAM. */
+  memoryBudgetMb: z
+    .number()
+    .int()
+    .min(32)
+    .default(() => Math.floor(totalmem() / 1024 / 1024 / 2)),
+  /**
+   * Instance isolation (docs/security.md). `auto`: bubblewrap, cgroups and seccomp where the host has
+   * them, plain processes where not (said once at start); `required`: refuse to start without
+   * bubblewrap; `off`: plain processes, no limits but the V8 heap. Default auto.
+   */
+  sandbox: z.enum(['auto', 'required', 'off']).default('auto'),
+  /**
+   * Host user instances run as, for a root platform: `auto` (nobody, 65534, where unprivileged user
+   * namespaces work), `off` (the platform's own user), or `uid` / `uid:gid`. Default auto.
+   */
+  sandboxRunAs: z
+    .union([z.enum(['auto', 'off']), z.string().regex(/^\d+(:\d+)?$/, 'must be auto, off, uid or uid:gid')])
+    .default('auto'),
+  /** cgroup v2 only: the delegated cgroup instance cgroups are created in (see docs/security.md). */
+  cgroupParent: z.string().startsWith('/').optional(),
+  /** Prewarmed generic runners per runtime shape. `min: 0` turns them off. */
+  stemCells: z
+    .strictObject({
+      min: z.number().int().min(0).max(16).default(1),
+      max: z.number().int().min(0).max(64).default(4),
+    })
+    .default({ min: 1, max: 4 }),
+  /** The autoscaler (Knative KPA style); see docs/scaling.md. */
+  autoscaler: z
+    .strictObject({
+      tickMs: z.number().int().min(10).default(500),
+      stableWindowMs: z.number().int().min(100).default(60_000),
+      panicWindowMs: z.number().int().min(50).default(6_000),
+      panicThreshold: z.number().min(1).default(2),
+      maxScaleUpRate: z.number().min(1).default(1000),
+      maxScaleDownRate: z.number().min(1).default(2),
+      keepAlive: z.enum(['fixed', 'hybrid']).default('fixed'),
+    })
+    .default({
+      tickMs: 500,
+      stableWindowMs: 60_000,
+      panicWindowMs: 6_000,
+      panicThreshold: 2,
+      maxScaleUpRate: 1000,
+      maxScaleDownRate: 2,
+      keepAlive: 'fixed',
+    }),
+  /** Largest /async-function request body in bytes; past it 413. Default 1 MiB (Lambda's async limit). */
+  asyncBodyLimitBytes: z
+    .number()
+    .int()
+    .min(1)
+    .max(64 * 1024 * 1024)
+    .default(1024 * 1024),
+  /** A queued call a worker holds is redelivered when its worker stops renewing it this long. Default 30 s. */
+  asyncLeaseMs: z.number().int().min(200).max(3_600_000).default(30_000),
+  /** Finished call records (succeeded, failed) are kept this long. Default 24 h. */
+  callRetentionMs: z.number().int().min(1000).default(86_400_000),
+  /** Dead letters (dead calls, with their request for redrive) are kept this long. Default 7 days. */
+  deadLetterRetentionMs: z
+    .number()
+    .int()
+    .min(1000)
+    .default(7 * 86_400_000),
+  /** Bytes of a function's async response body kept in its call record. Default 64 KiB. */
+  callResponseLimitBytes: z
+    .number()
+    .int()
+    .min(0)
+    .max(16 * 1024 * 1024)
+    .default(64 * 1024),
+  /** One POST to an X-Callback-Url may take this long before it is abandoned and retried. Default 10 s. */
+  callbackTimeoutMs: z.number().int().min(50).max(300_000).default(10_000),
 });
 
 export type PlatformConfigInput = z.input<typeof platformConfigSchema>;
@@ -44,6 +121,12 @@ const ENV_KEYS: Record<string, { key: keyof PlatformConfigInput; type: 'string' 
   NIMBUS_SHUTDOWN_GRACE_MS: { key: 'shutdownGraceMs', type: 'number' },
   NIMBUS_ADMIN_TOKEN: { key: 'adminToken', type: 'string' },
   NIMBUS_DEBUG: { key: 'debug', type: 'boolean' },
+  NIMBUS_PYTHON: { key: 'python', type: 'string' },
+  NIMBUS_MEMORY_BUDGET_MB: { key: 'memoryBudgetMb', type: 'number' },
+  NIMBUS_SANDBOX: { key: 'sandbox', type: 'string' },
+  NIMBUS_SANDBOX_RUN_AS: { key: 'sandboxRunAs', type: 'string' },
+  NIMBUS_ASYNC_BODY_LIMIT_BYTES: { key: 'asyncBodyLimitBytes', type: 'number' },
+  NIMBUS_CALL_RETENTION_MS: { key: 'callRetentionMs', type: 'number' },
 };
 
 /** Reads the NIMBUS_* variables that map onto config keys (the caller passes the environment in). */

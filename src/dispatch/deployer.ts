@@ -34,6 +34,8 @@ export interface DeployerDeps {
   artifacts: Artifacts;
   dispatcher: Dispatcher;
   makePool: (fn: FunctionVersion) => Pool;
+  /** Throws a coded error when this host cannot run the function (a missing interpreter); at deploy only. */
+  checkRuntime?: (fn: FunctionVersion) => void;
   now?: () => number;
 }
 
@@ -91,6 +93,7 @@ export class Deployer {
       spec,
       createdAt: now,
     };
+    this.deps.checkRuntime?.(candidate);
     // The new version must load before it takes traffic; its first instance then serves warm.
     const pool = makePool(candidate);
     try {

@@ -111,7 +111,8 @@ export function createControlApi(deps: ControlApiDeps): (req: IncomingMessage, r
     .add('GET', '/api/v1/functions/:name', ({ res, params }) => {
       const fn = store.getFunction(params.name!);
       if (!fn) throw new NimbusError('ERR_FUNCTION_NOT_FOUND', [params.name!]);
-      sendJson(res, 200, view(fn));
+      const processes = dispatcher.get(fn.name)?.pool.processes() ?? [];
+      sendJson(res, 200, { ...view(fn), processes });
     })
     .add('PUT', '/api/v1/functions/:name', async ({ req, res, params }) => {
       const body = (await readJson(req)) as { bundle?: unknown; spec?: unknown; entry?: unknown };
@@ -135,6 +136,8 @@ export function createControlApi(deps: ControlApiDeps): (req: IncomingMessage, r
         throw new NimbusError('ERR_FUNCTION_NOT_FOUND', [params.name!]);
       sendJson(res, 200, { deleted: params.name });
     });
+
+  for (const addRoutes of deps.extraRoutes ?? []) addRoutes(router);
 
   function view(fn: FunctionRecord) {
     const entry = dispatcher.get(fn.name);

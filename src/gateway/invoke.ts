@@ -6,6 +6,7 @@ import { FUNCTION_NAME_RE } from '../config/function-spec.js';
 import type { Dispatcher, FunctionEntry } from '../dispatch/dispatcher.js';
 import { NimbusError } from '../errors.js';
 import type { Exchange, Instance } from '../instances/instance.js';
+import type { AcquireTicket } from '../instances/pool.js';
 import { sendError } from './respond.js';
 
 export interface InvokeOptions {
@@ -69,7 +70,7 @@ export function createInvokeHandler(options: InvokeOptions): InvokeHandler {
     const exchange = new InvokeExchange(req, res, entry, target, options);
     let acquired: Instance | Promise<Instance>;
     try {
-      acquired = entry.pool.acquire();
+      acquired = entry.pool.acquire(exchange);
     } catch (err) {
       exchange.fail(err as NimbusError);
       return;
@@ -97,15 +98,21 @@ function safeName(name: string): string {
 }
 
 /** One request in flight: bridges the client's request and response to one instance stream. */
-class InvokeExchange implements Exchange {
+class InvokeExchange implements Exchange, AcquireTicket {
+  cold = false;
+  initMs = 0;
   private instance: Instance | undefined;
   private streamId = 0;
   private done = false;
   private timer: NodeJS.Timeout | undefined;
   private received = 0;
   private readonly callId = randomUUID();
-  /** Set when the request waited in the queue (performance.now() at the start of the wait). */
+  private status = 0;
+  /** The response head, held until the first body frame. */
+  private headers: string[] | undefined;
+  /** Set when the request waited for a slot (performance.now() at the start of the wait, and when it got one). */
   waitStart = 0;
+  private runStart = 0;
 
   constructor(
     private readonly req: IncomingMessage,
@@ -123,6 +130,7 @@ class InvokeExchange implements Exchange {
       return;
     }
     this.instance = instance;
+    if (this.waitStart !== 0) this.runStart = performance.now();
     const { req } = this;
     const raw = req.rawHeaders;
     let head = `${req.method}\0${this.target}`;
@@ -166,29 +174,49 @@ class InvokeExchange implements Exchange {
       if (!HOP_RESPONSE_HEADERS.has(headers[i]!)) out.push(headers[i]!, headers[i + 1]!);
     }
     out.push('x-call-id', this.callId);
-    if (this.waitStart !== 0) out.push('x-nimbus-wait-ms', (performance.now() - this.waitStart).toFixed(1));
-    try {
-      this.res.writeHead(status, out);
-    } catch (err) {
-      this.onError(
-        new NimbusError('ERR_HANDLER_INVALID_RESPONSE', [this.entry.fn.name, (err as Error).message]),
-      );
-      return;
-    }
-    if (end) this.finish(status >= 500);
+    if (this.waitStart !== 0) out.push('x-nimbus-wait-ms', (this.runStart - this.waitStart).toFixed(1));
+    if (this.cold) out.push('x-nimbus-cold-start', '1', 'x-nimbus-init-ms', this.initMs.toFixed(1));
+    // The head waits for the first body frame: a body that comes whole goes out with a Content-Length
+    // in one write instead of chunked.
+    this.status = status;
+    this.headers = out;
+    if (end && this.writeHead()) this.finish(status >= 500);
   }
 
   onBody(chunk: Buffer, end: boolean): void {
     if (this.done) return;
+    if (this.headers) {
+      if (!this.writeHead()) return;
+      if (end) {
+        this.finish(this.status >= 500, false);
+        // A small body as a latin1 string joins the head in one write() (a Buffer would cost a writev).
+        if (chunk.length <= SMALL_BODY_BYTES) this.res.end(chunk.toString('latin1'), 'latin1');
+        else this.res.end(chunk);
+        return;
+      }
+    }
     if (chunk.length > 0) this.res.write(chunk);
-    if (end) this.finish(this.res.statusCode >= 500);
+    if (end) this.finish(this.status >= 500);
+  }
+
+  /** Sends the held head; false (and the request failed) when the function's headers are invalid. */
+  private writeHead(): boolean {
+    const headers = this.headers!;
+    this.headers = undefined;
+    try {
+      this.res.writeHead(this.status, headers);
+      return true;
+    } catch (err) {
+      this.onError(new NimbusError('ERR_HANDLER_INVALID_RESPONSE', [this.entry.fn.name, (err as Error).message]));
+      return false;
+    }
   }
 
   onError(error: NimbusError, stack?: string): void {
     if (this.done) return;
     if (this.res.headersSent) {
-      // The status is out already: all that is left is to cut the body short.
-      this.finish(true);
+      // The status is out already: all that is left is to cut the body short (no clean end first).
+      this.finish(true, false);
       this.res.destroy(error);
       return;
     }
@@ -229,3 +257,4 @@ class InvokeExchange implements Exchange {
 }
 
 const EMPTY = new Uint8Array(0);
+const SMALL_BODY_BYTES = 16 * 1024;

@@ -1,5 +1,6 @@
 // The OpenAPI document of the gateway, served at /openapi.json.
 import { ERRORS } from '../errors.js';
+import { ASYNC_PATHS, ASYNC_SPEC_PROPERTIES, CALL_SCHEMA } from './openapi-async.js';
 
 const error = { $ref: '#/components/schemas/Error' };
 const errorResponse = (description: string) => ({
@@ -68,6 +69,9 @@ export const OPENAPI = {
           timeoutMs: { type: 'integer', minimum: 1, maximum: 900000, default: 30000 },
           concurrency: { type: 'integer', minimum: 1, maximum: 1000, default: 1 },
           memoryMb: { type: 'integer', minimum: 32, maximum: 10240, default: 256 },
+          network: { type: 'boolean', default: true, description: 'false: no network but its own loopback' },
+          cpu: { type: 'number', minimum: 0.01, description: 'fraction of a core; default unlimited' },
+          maxProcesses: { type: 'integer', minimum: 32, maximum: 32768, default: 64 },
           maxQueue: { type: 'integer', minimum: 0, default: 100 },
           private: { type: 'boolean', default: false },
           scale: {
@@ -79,6 +83,7 @@ export const OPENAPI = {
               idleTimeoutMs: { type: 'integer', minimum: 100, default: 600000 },
             },
           },
+          ...ASYNC_SPEC_PROPERTIES,
         },
       },
       Function: {
@@ -101,8 +106,10 @@ export const OPENAPI = {
           queued: { type: 'integer' },
           status: { type: 'string', enum: ['ready', 'unhealthy'] },
           lastError: { type: 'string' },
+          nextRun: { type: 'string', format: 'date-time', description: 'next cron run, when scheduled' },
         },
       },
+      Call: CALL_SCHEMA,
     },
   },
   security: [{ bearer: [] }],
@@ -125,6 +132,7 @@ export const OPENAPI = {
         },
       ]),
     ),
+    ...ASYNC_PATHS,
     '/api/v1/bundles/{sha256}': {
       head: {
         summary: 'Whether a bundle is uploaded',

@@ -7,6 +7,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { NimbusError } from '../errors.js';
 import { LineCapture } from './line-capture.js';
+import { DEFAULT_OUTPUT_LIMITS, OutputLimiter, type OutputLimits } from './output-limit.js';
 import {
   decodeFields,
   FLAG_END,
@@ -37,7 +38,20 @@ export interface InstanceOptions {
   startTimeoutMs: number;
   /** Each line the instance writes to stdout or stderr. */
   onOutput: (line: string, stream: 'stdout' | 'stderr') => void;
+  /** Output budget (lines and bytes per second); past it output is dropped and counted. Default DEFAULT_OUTPUT_LIMITS. */
+  outputLimits?: OutputLimits;
+  /** Called once the socket listens, before the process is spawned (a sandbox run as another user needs it handed over). */
+  prepareSocket?: (socketPath: string) => void;
+  /** Whether the kernel killed a process of the instance for its memory limit (its cgroup knows); asked when it exits. */
+  oomKilled?: () => boolean;
+  /** The instance's memory limit in MiB, for the out-of-memory error. */
+  memoryMb?: number;
 }
+
+/** What V8 prints when it dies at its heap limit (--max-old-space-size). */
+const HEAP_OOM_MARK = 'JavaScript heap out of memory';
+/** At most one "lines dropped" note per this many ms. */
+const DROP_REPORT_MS = 1000;
 
 export type InstanceState = 'starting' | 'ready' | 'closed';
 
@@ -57,7 +71,7 @@ export class Instance {
   /** Called when a reserved slot comes free. */
   onSlotFree: (instance: Instance) => void = () => {};
 
-  private readonly options: InstanceOptions;
+  private options: InstanceOptions;
   private child: ChildProcess | undefined;
   private server: Server | undefined;
   private socket: Socket | undefined;
@@ -72,6 +86,16 @@ export class Instance {
   /** Rejects when the process fails to start or exits: every start phase races it. */
   private readonly exited: Promise<never>;
   private failStart: (err: Error) => void = () => {};
+  /** Resolves once the process is gone. */
+  readonly whenClosed: Promise<void>;
+  private resolveClosed: () => void = () => {};
+  /** Taken from the stem-cell pool: its process start happened before the request, so it is not init time. */
+  prewarmed = false;
+  /** Slots that were reserved or in flight when the process ended. */
+  lostOnClose = 0;
+  /** The instance died of its memory limit (cgroup OOM kill, or V8 at its heap cap). */
+  outOfMemory = false;
+  private heapExhausted = false;
   /** ms to spawn the process and get its HELLO, and to load the function. */
   spawnMs = 0;
   loadMs = 0;
@@ -85,10 +109,18 @@ export class Instance {
       this.failStart = reject;
     });
     this.exited.catch(() => {});
+    this.whenClosed = new Promise<void>((resolve) => {
+      this.resolveClosed = resolve;
+    });
   }
 
   get pid(): number | undefined {
     return this.child?.pid;
+  }
+
+  /** The function it serves (a stem cell's changes when it is adopted). */
+  get name(): string {
+    return this.options.name;
   }
 
   /** Spawns the runner and loads the function. Rejects with the reason the instance could not start. */
@@ -110,6 +142,7 @@ export class Instance {
         this.server = server;
         server.listen(this.socketPath);
         await this.raceExit(once(server, 'listening'));
+        this.options.prepareSocket?.(this.socketPath);
         const connected = once(server, 'connection') as Promise<[Socket]>;
         this.spawnChild();
         const [socket] = await this.raceExit(connected);
@@ -124,6 +157,11 @@ export class Instance {
     }
   }
 
+  /** Gives a generic (stem cell) instance to a function: its name in messages and its output sink. */
+  adopt(name: string, onOutput: InstanceOptions['onOutput']): void {
+    this.options = { ...this.options, name, onOutput };
+  }
+
   /** Loads the function into a spawned runner (once per process). */
   async load(load: LoadMessage): Promise<void> {
     const startedAt = performance.now();
@@ -136,7 +174,7 @@ export class Instance {
       }
     });
     this.loadMs = performance.now() - startedAt;
-    this.initMs = this.spawnMs + this.loadMs;
+    this.initMs = this.loadMs + (this.prewarmed ? 0 : this.spawnMs);
     this.state = 'ready';
     this.lastUsedAt = Date.now();
   }
@@ -177,19 +215,44 @@ export class Instance {
     });
     this.child = child;
     child.on('error', (err) => fail(new Error(`could not start ${command}: ${err.message}`)));
-    const out = new LineCapture((line) => this.options.onOutput(line, 'stdout'));
+    // One budget for both streams: a flood is dropped (and counted) instead of filling the platform's memory.
+    const limiter = new OutputLimiter(this.options.outputLimits ?? DEFAULT_OUTPUT_LIMITS);
+    let reportTimer: NodeJS.Timeout | undefined;
+    const reportDropped = (): void => {
+      reportTimer = undefined;
+      const dropped = limiter.takeDropped();
+      if (dropped) this.options.onOutput(limiter.describe(dropped), 'stderr');
+    };
+    const scheduleReport = (): void => {
+      reportTimer ??= setTimeout(reportDropped, DROP_REPORT_MS);
+      reportTimer.unref();
+    };
+    const out = new LineCapture((line) => {
+      if (limiter.admitLine()) this.options.onOutput(line, 'stdout');
+      else scheduleReport();
+    });
     const errs = new LineCapture((line) => {
       if (this.state === 'starting') {
         this.stderrTail.push(line);
         if (this.stderrTail.length > 20) this.stderrTail.shift();
       }
-      this.options.onOutput(line, 'stderr');
+      if (line.includes(HEAP_OOM_MARK)) this.heapExhausted = true;
+      if (limiter.admitLine()) this.options.onOutput(line, 'stderr');
+      else scheduleReport();
     });
-    child.stdout!.on('data', (chunk: Buffer) => out.push(chunk));
-    child.stderr!.on('data', (chunk: Buffer) => errs.push(chunk));
+    child.stdout!.on('data', (chunk: Buffer) => {
+      if (limiter.admitChunk(chunk)) out.push(chunk);
+      else scheduleReport();
+    });
+    child.stderr!.on('data', (chunk: Buffer) => {
+      if (limiter.admitChunk(chunk)) errs.push(chunk);
+      else scheduleReport();
+    });
     child.on('exit', (code, signal) => {
       out.end();
       errs.end();
+      clearTimeout(reportTimer);
+      reportDropped();
       const how = signal ? `killed by ${signal}` : `exit code ${code}`;
       fail(new Error(`the instance exited during start (${how})`));
       this.closed(this.exitReason ?? how);
@@ -273,6 +336,8 @@ export class Instance {
 
   /** Gives back a slot reserved by the pool (a stream ended, or the caller never opened one). */
   release(): void {
+    // A closed instance already counted its slots as lost.
+    if (this.state === 'closed') return;
     this.inflight--;
     this.lastUsedAt = Date.now();
     if (this.state === 'ready') this.onSlotFree(this);
@@ -284,6 +349,15 @@ export class Instance {
    */
   open(exchange: Exchange, head: string, end: boolean): number {
     const id = this.nextStreamId++;
+    if (this.state === 'closed') {
+      // The instance died between reserving the slot and opening the stream.
+      queueMicrotask(() =>
+        exchange.onError(
+          new NimbusError('ERR_INSTANCE_CRASHED', [this.options.name, this.exitReason ?? 'exited']),
+        ),
+      );
+      return id;
+    }
     if (this.nextStreamId > 0xffff_fff0) this.nextStreamId = 1;
     this.streams.set(id, exchange);
     this.lastUsedAt = Date.now();
@@ -345,11 +419,21 @@ export class Instance {
       } catch {}
     }
     rmSync(this.dir, { recursive: true, force: true });
+    this.lostOnClose = this.inflight;
+    // Its connection closing may have named a reason first; running out of memory is the cause.
+    this.outOfMemory = this.heapExhausted || (this.options.oomKilled?.() ?? false);
+    const memoryMb = this.options.memoryMb ?? '?';
+    if (this.outOfMemory) this.exitReason = `out of memory: past its ${memoryMb} MiB limit`;
     for (const [id, exchange] of this.streams) {
       this.streams.delete(id);
-      exchange.onError(new NimbusError('ERR_INSTANCE_CRASHED', [this.options.name, this.exitReason]));
+      exchange.onError(
+        this.outOfMemory
+          ? new NimbusError('ERR_INSTANCE_OOM', [this.options.name, memoryMb])
+          : new NimbusError('ERR_INSTANCE_CRASHED', [this.options.name, this.exitReason]),
+      );
     }
     this.inflight = 0;
     this.onClose(this);
+    this.resolveClosed();
   }
 }

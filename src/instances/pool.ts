@@ -1,6 +1,6 @@
 // The pool of one function version: hands requests to instances with a free slot, queues the rest
-// (bounded), starts instances from zero (concurrent cold requests share one start) up to scale.max,
-// and retires idle ones down to scale.min.
+// (bounded), starts instances from zero (concurrent cold requests share one start) and when short of
+// slots, up to scale.max. How many instances it should keep is the autoscaler's call (scaleTo).
 import { NimbusError } from '../errors.js';
 import type { Instance } from './instance.js';
 
@@ -11,11 +11,17 @@ export interface PoolOptions {
   concurrency: number;
   minInstances: number;
   maxInstances: number;
-  idleTimeoutMs: number;
   /** Requests that may wait; past it acquire() throws ERR_QUEUE_FULL. */
   maxQueue: number;
-  /** Makes an instance and starts it (spawn + load). */
+  /**
+   * Makes an instance and starts it (from a stem cell or a new process). May throw a NimbusError
+   * (e.g. ERR_CAPACITY_EXHAUSTED) when no instance may start now.
+   */
   startInstance: () => { instance: Instance; started: Promise<void> };
+  /** Start retries back off from this delay, doubling up to 30 s. Default 200 ms. */
+  startBackoffMs?: number;
+  /** Attempts to start an instance for waiting requests before they get the error. Default 3. */
+  startAttempts?: number;
   now?: () => number;
   onEvent?: (event: PoolEvent) => void;
 }
@@ -25,7 +31,16 @@ export type PoolEvent =
   | { type: 'instance-start-failed'; name: string; error: string }
   | { type: 'instance-exit'; name: string; instanceId: string; reason: string };
 
+/** What a caller learns about how its slot was found. */
+export interface AcquireTicket {
+  /** The request waited for an instance started for it (a cold start). */
+  cold: boolean;
+  /** Start + load time of that instance (ms), when cold. */
+  initMs: number;
+}
+
 interface Waiter {
+  ticket: AcquireTicket | undefined;
   resolve: (instance: Instance) => void;
   reject: (err: Error) => void;
 }
@@ -39,6 +54,8 @@ export interface PoolStats {
   lastStartError: string | undefined;
 }
 
+const MAX_START_BACKOFF_MS = 30_000;
+
 export class Pool {
   readonly name: string;
   readonly version: number;
@@ -50,15 +67,30 @@ export class Pool {
   private draining = false;
   private drainReason = 'the function version was replaced';
   private drained: (() => void) | undefined;
-  private idleTimer: NodeJS.Timeout | undefined;
   private lastStartError: string | undefined;
+  private startFailures = 0;
+  private nextStartAt = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
+
+  /** Requests acquired or waiting and not yet done: the concurrency the autoscaler observes. */
+  private active = 0;
+  private activeArea = 0;
+  private activeSince: number;
+  private sampledAt: number;
+  /** When the pool last became idle (no request); undefined while busy. */
+  idleSince: number | undefined;
+  /** Idle periods that ended since the autoscaler last looked (ms each). */
+  readonly endedIdlePeriods: number[] = [];
 
   constructor(options: PoolOptions) {
     this.options = options;
     this.name = options.name;
     this.version = options.version;
     this.now = options.now ?? Date.now;
+    this.activeSince = this.now();
+    this.sampledAt = this.activeSince;
+    this.idleSince = this.activeSince;
   }
 
   /** Starts the instances `scale.min` asks for. */
@@ -66,29 +98,41 @@ export class Pool {
     this.ensureMin();
   }
 
+  private ensureMin(): void {
+    const have = this.instances.length + this.startingInstances.size;
+    if (have < this.options.minInstances) this.scaleTo(this.options.minInstances);
+  }
+
   /**
    * Reserves a slot on an instance: one free now, or a promise of one. The caller opens a stream on it,
    * or hands the slot back with `instance.release()`.
    */
-  acquire(): Instance | Promise<Instance> {
+  acquire(ticket?: AcquireTicket): Instance | Promise<Instance> {
     if (this.draining) throw new NimbusError('ERR_PLATFORM_SHUTTING_DOWN');
     const free = this.freeInstance();
     if (free && this.queued() === 0) {
       free.inflight++;
+      this.changeActive(1);
       return free;
     }
     if (this.queued() >= this.options.maxQueue) {
       throw new NimbusError('ERR_QUEUE_FULL', [this.name], { headers: { 'retry-after': '1' } });
     }
+    if (this.instances.length === 0 && this.startingInstances.size === 0 && this.now() < this.nextStartAt) {
+      // The function failed to start moments ago: answer with that instead of hammering it.
+      throw new NimbusError('ERR_FUNCTION_UNAVAILABLE', [this.name, this.lastStartError ?? 'start failed']);
+    }
     return new Promise<Instance>((resolve, reject) => {
-      this.waiters.push({ resolve, reject });
+      this.waiters.push({ ticket, resolve, reject });
+      this.changeActive(1);
       this.scaleUp();
     });
   }
 
   /** A slot on `instance` came free: it goes to the next waiter. */
   private released(instance: Instance): void {
-    if (instance.state === 'ready') this.serveWaiters(instance);
+    this.changeActive(-1);
+    if (instance.state === 'ready') this.serveWaiters(instance, false);
     this.checkDrained();
   }
 
@@ -104,9 +148,90 @@ export class Pool {
     };
   }
 
+  /** The ready instances, for `describe`. */
+  processes(): { id: string; pid: number | undefined; inflight: number; initMs: number; idleMs: number }[] {
+    const now = Date.now();
+    return this.instances.map((i) => ({
+      id: i.id,
+      pid: i.pid,
+      inflight: i.inflight,
+      initMs: Math.round(i.initMs * 10) / 10,
+      idleMs: i.inflight > 0 ? 0 : now - i.lastUsedAt,
+    }));
+  }
+
+  /** Average concurrency (in flight + queued) since the last sample; resets the average. */
+  sampleConcurrency(): number {
+    const now = this.now();
+    const area = this.activeArea + this.active * (now - this.activeSince);
+    const elapsed = now - this.sampledAt;
+    this.activeArea = 0;
+    this.activeSince = now;
+    this.sampledAt = now;
+    return elapsed > 0 ? area / elapsed : this.active;
+  }
+
+  /** Requests in flight or queued right now. */
+  get concurrency(): number {
+    return this.active;
+  }
+
+  private changeActive(delta: number): void {
+    const now = this.now();
+    this.activeArea += this.active * (now - this.activeSince);
+    this.activeSince = now;
+    if (this.active === 0 && delta > 0 && this.idleSince !== undefined) {
+      this.endedIdlePeriods.push(now - this.idleSince);
+      if (this.endedIdlePeriods.length > 1000) this.endedIdlePeriods.shift();
+      this.idleSince = undefined;
+    }
+    this.active = Math.max(0, this.active + delta);
+    if (this.active === 0) this.idleSince = now;
+  }
+
   /** Starts one instance and resolves when it serves (used at deploy to prove the code loads). */
   warm(): Promise<void> {
     return this.launch();
+  }
+
+  /**
+   * Moves toward `desired` instances: starts the missing ones, and stops idle ones beyond it (least
+   * recently used first). Busy instances are never stopped here.
+   */
+  scaleTo(desired: number): void {
+    if (this.draining) return;
+    const target = Math.min(Math.max(desired, this.options.minInstances), this.options.maxInstances);
+    const have = this.instances.length + this.startingInstances.size;
+    if (target > have) {
+      if (this.now() < this.nextStartAt) return;
+      for (let n = have; n < target; n++) void this.launch().catch(() => {});
+      return;
+    }
+    let excess = this.instances.length - target;
+    if (excess <= 0) return;
+    const idle = this.instances.filter((i) => i.inflight === 0).sort((a, b) => a.lastUsedAt - b.lastUsedAt);
+    for (const instance of idle) {
+      if (excess-- <= 0) break;
+      this.retire(instance, 'scaled down');
+    }
+  }
+
+  /** The idle instance used longest ago, for eviction by the platform's memory budget. */
+  idlestInstance(): Instance | undefined {
+    let best: Instance | undefined;
+    for (const i of this.instances) {
+      if (i.inflight === 0 && (!best || i.lastUsedAt < best.lastUsedAt)) best = i;
+    }
+    return best;
+  }
+
+  /** Stops an instance now (it must be idle): it leaves the pool at once. */
+  retire(instance: Instance, reason: string): void {
+    const index = this.instances.indexOf(instance);
+    if (index === -1 || instance.inflight > 0) return;
+    this.instances.splice(index, 1);
+    this.options.onEvent?.({ type: 'instance-exit', name: this.name, instanceId: instance.id, reason });
+    void instance.stop(reason);
   }
 
   /** Stops taking requests; resolves when every queued and in-flight request is done, then stops the instances. */
@@ -122,8 +247,7 @@ export class Pool {
   /** Stops every instance now; requests in flight fail. */
   async close(reason = 'the pool was closed'): Promise<void> {
     this.draining = true;
-    clearInterval(this.idleTimer);
-    this.idleTimer = undefined;
+    clearTimeout(this.retryTimer);
     this.rejectWaiters(new NimbusError('ERR_PLATFORM_SHUTTING_DOWN'));
     const all = [...this.instances, ...this.startingInstances];
     await Promise.all(all.map((i) => i.stop(reason)));
@@ -142,22 +266,24 @@ export class Pool {
   }
 
   private nextWaiter(): Waiter | undefined {
-    while (this.waitersHead < this.waiters.length) {
-      const waiter = this.waiters[this.waitersHead++]!;
-      if (this.waitersHead > 1024 && this.waitersHead * 2 > this.waiters.length) {
-        this.waiters = this.waiters.slice(this.waitersHead);
-        this.waitersHead = 0;
-      }
-      return waiter;
+    if (this.waitersHead >= this.waiters.length) return undefined;
+    const waiter = this.waiters[this.waitersHead++]!;
+    if (this.waitersHead > 1024 && this.waitersHead * 2 > this.waiters.length) {
+      this.waiters = this.waiters.slice(this.waitersHead);
+      this.waitersHead = 0;
     }
-    return undefined;
+    return waiter;
   }
 
-  private serveWaiters(instance: Instance): void {
+  private serveWaiters(instance: Instance, fresh: boolean): void {
     while (instance.inflight < this.options.concurrency) {
       const waiter = this.nextWaiter();
       if (!waiter) break;
       instance.inflight++;
+      if (fresh && waiter.ticket) {
+        waiter.ticket.cold = true;
+        waiter.ticket.initMs = instance.initMs;
+      }
       waiter.resolve(instance);
     }
   }
@@ -180,14 +306,16 @@ export class Pool {
     for (let n = 0; n < wanted; n++) void this.launch().catch(() => {});
   }
 
-  private ensureMin(): void {
-    if (this.draining) return;
-    const missing = this.options.minInstances - this.instances.length - this.startingInstances.size;
-    for (let n = 0; n < missing; n++) void this.launch().catch(() => {});
-  }
-
   private launch(): Promise<void> {
-    const { instance, started } = this.options.startInstance();
+    let made: { instance: Instance; started: Promise<void> };
+    try {
+      made = this.options.startInstance();
+    } catch (err) {
+      // No instance may start now (the platform's memory budget is full): waiting requests are told why.
+      if (this.instances.length === 0 && this.startingInstances.size === 0) this.rejectWaiters(err as Error);
+      return Promise.reject(err);
+    }
+    const { instance, started } = made;
     this.startingInstances.add(instance);
     instance.onClose = (closed) => this.onInstanceClosed(closed);
     instance.onSlotFree = (freed) => this.released(freed);
@@ -200,6 +328,8 @@ export class Pool {
           return;
         }
         this.lastStartError = undefined;
+        this.startFailures = 0;
+        this.nextStartAt = 0;
         this.instances.push(instance);
         this.options.onEvent?.({
           type: 'instance-ready',
@@ -207,17 +337,28 @@ export class Pool {
           instanceId: instance.id,
           initMs: instance.initMs,
         });
-        this.armIdleTimer();
-        this.serveWaiters(instance);
+        this.serveWaiters(instance, true);
         if (this.queued() > 0) this.scaleUp();
       },
       (err: Error) => {
         this.startingInstances.delete(instance);
         this.lastStartError = err.message;
+        this.startFailures++;
+        const backoff = Math.min(
+          (this.options.startBackoffMs ?? 200) * 2 ** (this.startFailures - 1),
+          MAX_START_BACKOFF_MS,
+        );
+        this.nextStartAt = this.now() + backoff;
         this.options.onEvent?.({ type: 'instance-start-failed', name: this.name, error: err.message });
-        // Nothing else can serve the waiters: tell them why instead of letting them hang.
-        if (this.instances.length === 0 && this.startingInstances.size === 0) {
-          this.rejectWaiters(new NimbusError('ERR_FUNCTION_UNAVAILABLE', [this.name, err.message]));
+        if (this.instances.length === 0 && this.startingInstances.size === 0 && this.queued() > 0) {
+          if (this.startFailures < (this.options.startAttempts ?? 3) && !this.draining) {
+            // Retry with back-off while requests wait.
+            clearTimeout(this.retryTimer);
+            this.retryTimer = setTimeout(() => this.scaleUp(), backoff);
+          } else {
+            // Nothing can serve the waiters: tell them why instead of letting them hang.
+            this.rejectWaiters(new NimbusError('ERR_FUNCTION_UNAVAILABLE', [this.name, err.message]));
+          }
         }
         this.checkDrained();
         throw err;
@@ -226,8 +367,13 @@ export class Pool {
   }
 
   private onInstanceClosed(instance: Instance): void {
+    this.startingInstances.delete(instance);
+    this.changeActive(-instance.lostOnClose);
     const index = this.instances.indexOf(instance);
-    if (index === -1) return;
+    if (index === -1) {
+      this.checkDrained();
+      return;
+    }
     this.instances.splice(index, 1);
     this.options.onEvent?.({
       type: 'instance-exit',
@@ -235,10 +381,6 @@ export class Pool {
       instanceId: instance.id,
       reason: instance.exitReason ?? 'unknown',
     });
-    if (this.instances.length === 0) {
-      clearInterval(this.idleTimer);
-      this.idleTimer = undefined;
-    }
     if (this.draining) {
       this.checkDrained();
       return;
@@ -248,26 +390,9 @@ export class Pool {
   }
 
   private rejectWaiters(err: Error): void {
-    for (let w = this.nextWaiter(); w; w = this.nextWaiter()) w.reject(err);
-  }
-
-  private armIdleTimer(): void {
-    if (this.idleTimer) return;
-    const everyMs = Math.max(25, Math.min(1000, Math.floor(this.options.idleTimeoutMs / 4)));
-    this.idleTimer = setInterval(() => this.retireIdle(), everyMs);
-    this.idleTimer.unref();
-  }
-
-  /** Stops instances idle past the timeout, newest last-used kept, down to scale.min. */
-  retireIdle(): void {
-    const now = this.now();
-    let count = this.instances.length;
-    for (const instance of [...this.instances]) {
-      if (count <= this.options.minInstances) break;
-      if (instance.inflight === 0 && now - instance.lastUsedAt >= this.options.idleTimeoutMs) {
-        count--;
-        void instance.stop('idle timeout');
-      }
+    for (let w = this.nextWaiter(); w; w = this.nextWaiter()) {
+      this.changeActive(-1);
+      w.reject(err);
     }
   }
 

@@ -1,4 +1,6 @@
 // A runtime adapter: how to start an instance of a function written for one language.
+import { accessSync, constants } from 'node:fs';
+import { delimiter, dirname, isAbsolute, join } from 'node:path';
 import type { LoadMessage } from '../instances/protocol.js';
 import type { FunctionVersion } from '../store/store.js';
 
@@ -8,19 +10,61 @@ export interface LaunchSpec {
   /** The child's whole environment (the function's own variables arrive in the LOAD message). */
   env: Record<string, string>;
   load: LoadMessage;
+  /** Host files the command line refers to besides the command itself (the runner), for a sandbox to bind. */
+  readOnlyPaths?: string[];
+}
+
+export interface RuntimeOptions {
+  debug: boolean;
+  /** Interpreter of `runtime: python`: a command looked up on the instances' PATH, or an absolute path. Default `python3`. */
+  python?: string;
 }
 
 export interface RuntimeAdapter {
   readonly name: string;
-  launch(fn: FunctionVersion, bundleDir: string, options: { debug: boolean }): LaunchSpec;
+  launch(fn: FunctionVersion, bundleDir: string, options: RuntimeOptions): LaunchSpec;
+  /** Throws a coded error (ERR_RUNTIME_MISSING) when this host cannot run the function; called at deploy. */
+  check?(fn: FunctionVersion, options: RuntimeOptions): void;
 }
+
+/** The PATH of every instance: fixed, so what a function finds does not depend on who started Nimbus. */
+export const INSTANCE_PATH = '/usr/local/bin:/usr/bin:/bin';
 
 /** The base environment of every instance: nothing of the platform's own environment leaks in. */
 export function baseEnv(): Record<string, string> {
   return {
-    PATH: '/usr/local/bin:/usr/bin:/bin',
+    PATH: INSTANCE_PATH,
     HOME: '/tmp',
     LANG: 'C.UTF-8',
     TMPDIR: '/tmp',
   };
+}
+
+/**
+ * The instance PATH with the directory of the node binary running Nimbus added when it is not already on
+ * it, so `node` (and `#!/usr/bin/env node` scripts) work in custom runtimes wherever Node is installed.
+ */
+export function pathWithNode(): string {
+  const nodeDir = dirname(process.execPath);
+  return INSTANCE_PATH.split(delimiter).includes(nodeDir)
+    ? INSTANCE_PATH
+    : `${INSTANCE_PATH}${delimiter}${nodeDir}`;
+}
+
+/** Resolves a command the way spawn() would on `path`: an absolute path, or the first executable match. */
+export function findExecutable(command: string, path: string): string | undefined {
+  const candidates = command.includes('/')
+    ? [command]
+    : path
+        .split(delimiter)
+        .filter(Boolean)
+        .map((dir) => join(dir, command));
+  for (const candidate of candidates) {
+    if (!isAbsolute(candidate)) continue;
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {}
+  }
+  return undefined;
 }

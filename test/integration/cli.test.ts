@@ -52,7 +52,7 @@ test('the nimbus CLI', async (t) => {
     15_000,
     'nimbus up to listen',
   );
-  assert.match(out, /Admin token \(stored in .*admin-token, shown once\): nmb_/);
+  await waitFor(() => /Admin token \(stored in .*admin-token, shown once\): nmb_/.test(out), 5000, 'the token line');
   assert.ok(existsSync(join(data, 'nimbus.db')), 'the SQLite file is in the data dir');
 
   await t.test('new scaffolds a function that deploys as generated', async () => {

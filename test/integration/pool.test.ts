@@ -26,29 +26,38 @@ test('pool', async (t) => {
   });
 
   await t.test('more instances start while all slots are busy, up to scale.max', async () => {
-    await nimbus.deploy('slow');
+    await nimbus.deploy('slow', 'busy', { maxQueue: 10 });
     const responses = await Promise.all(
-      Array.from({ length: 6 }, () => fetch(`${url}/function/slow?ms=300`)),
+      Array.from({ length: 6 }, () => fetch(`${url}/function/busy?ms=300`)),
     );
-    assert.ok(responses.every((r) => r.status === 200));
+    assert.deepEqual(
+      responses.map((r) => r.status),
+      [200, 200, 200, 200, 200, 200],
+    );
     const pids = new Set(await Promise.all(responses.map((r) => r.text())));
-    assert.ok(pids.size >= 2 && pids.size <= 3, `2..3 instances served (max 3): ${pids.size}`);
+    assert.ok(pids.size >= 2 && pids.size <= 3, `2..3 instances served (max 3): ${[...pids]}`);
   });
 
   await t.test('past the queue bound: 429 with Retry-After', async () => {
-    // slow: max 3 instances × concurrency 1, queue 5: the 9th+ concurrent call is refused.
+    // 3 warm instances × concurrency 1, queue 5: of 12 concurrent calls 8 are served, 4 refused.
+    await nimbus.deploy('slow', 'bounded', { scale: { min: 3, max: 3 } });
+    await waitFor(async () => (await client.get('bounded')).instances === 3, 5000, 'three warm instances');
     const responses = await Promise.all(
-      Array.from({ length: 12 }, () => fetch(`${url}/function/slow?ms=400`)),
+      Array.from({ length: 12 }, () => fetch(`${url}/function/bounded?ms=400`)),
     );
-    const refused = responses.filter((r) => r.status === 429);
-    assert.ok(refused.length >= 1, `some calls refused: ${responses.map((r) => r.status)}`);
-    assert.equal(refused[0]!.headers.get('retry-after'), '1');
-    assert.equal(((await refused[0]!.json()) as any).error.code, 'ERR_QUEUE_FULL');
-    assert.ok(responses.filter((r) => r.status === 200).length >= 8);
+    const statuses = responses.map((r) => r.status).sort();
+    assert.deepEqual(statuses, [200, 200, 200, 200, 200, 200, 200, 200, 429, 429, 429, 429]);
+    const refused = responses.find((r) => r.status === 429)!;
+    assert.equal(refused.headers.get('retry-after'), '1');
+    assert.equal(((await refused.json()) as any).error.code, 'ERR_QUEUE_FULL');
     await Promise.all(responses.filter((r) => !r.bodyUsed).map((r) => r.arrayBuffer()));
   });
 
   await t.test('idle instances stop and the function scales to zero', async () => {
+    await nimbus.deploy('slow');
+    await Promise.all(
+      Array.from({ length: 3 }, () => fetch(`${url}/function/slow?ms=100`).then((r) => r.text())),
+    );
     await waitFor(async () => (await client.get('slow')).instances === 0, 5000, 'slow to scale to zero');
     const res = await fetch(`${url}/function/slow?ms=1`);
     assert.equal(res.status, 200, 'and it starts again from zero');
@@ -87,10 +96,18 @@ test('pool', async (t) => {
     assert.equal((await client.get('warm')).instances, 2, 'min instances are not retired when idle');
   });
 
-  await t.test('shutdown stops every instance and leaves no child process', async () => {
+  await t.test('shutdown lets in-flight requests finish, stops every instance and leaves no child process', async () => {
     const pids = runnerChildren();
     assert.ok(pids.length > 0);
-    await nimbus.platform.close();
+    const inflight = fetch(`${url}/function/steady?ms=400`);
+    await new Promise((r) => setTimeout(r, 100));
+    const closing = nimbus.platform.close();
+    const refused = await fetch(`${url}/function/steady?ms=1`).catch(() => undefined);
+    assert.ok(!refused || refused.status === 503, 'new requests are refused while shutting down');
+    const finished = await inflight;
+    assert.equal(finished.status, 200, 'the in-flight request finished');
+    assert.match(await finished.text(), /^\d+$/);
+    await closing;
     assert.deepEqual(runnerChildren(), []);
     for (const pid of pids) assert.equal(isAlive(pid), false, `instance ${pid} is gone`);
   });

@@ -18,7 +18,9 @@ export const lsCommand: Command = {
       process.stdout.write('no functions yet: nimbus new hello && nimbus deploy functions/hello\n');
       return 0;
     }
-    const rows = [['NAME', 'VERSION', 'RUNTIME', 'INSTANCES', 'INVOCATIONS', 'ERRORS', 'STATUS', 'URL']];
+    const rows = [
+      ['NAME', 'VERSION', 'RUNTIME', 'INSTANCES', 'INVOCATIONS', 'ERRORS', 'STATUS', 'NEXT RUN', 'URL'],
+    ];
     for (const f of functions) {
       rows.push([
         f.name,
@@ -28,6 +30,7 @@ export const lsCommand: Command = {
         String(f.invocations),
         String(f.errors),
         f.status,
+        f.nextRun ?? '-',
         f.url,
       ]);
     }

@@ -1,43 +1,10 @@
-// `nimbus new NAME --lang ts|js`: scaffolds a function folder that deploys as generated.
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+// `nimbus new NAME --lang ts|js|python|bash|lambda-custom`: scaffolds a function folder that deploys as generated.
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { assertFunctionName } from '../../config/function-spec.js';
 import { NimbusError } from '../../errors.js';
 import type { Command } from '../command.js';
-
-const TEMPLATES: Record<string, Record<string, string>> = {
-  ts: {
-    'index.ts': `// A Nimbus function: a Web-standard fetch handler. Deploy with \`nimbus deploy functions/{{name}}\`.
-export default {
-  async fetch(request: Request): Promise<Response> {
-    const body = await request.text();
-    return Response.json({ hello: body || 'world', path: new URL(request.url).pathname });
-  },
-};
-`,
-  },
-  js: {
-    'index.js': `// A Nimbus function: a Web-standard fetch handler. Deploy with \`nimbus deploy functions/{{name}}\`.
-export default {
-  async fetch(request) {
-    const body = await request.text();
-    return Response.json({ hello: body || 'world', path: new URL(request.url).pathname });
-  },
-};
-`,
-  },
-};
-
-const SPEC = `# Function spec: see docs/functions.md
-name: {{name}}
-runtime: node
-timeoutMs: 30000
-concurrency: 1
-memoryMb: 256
-scale:
-  min: 0
-  max: 10
-`;
+import { specFile, TEMPLATES } from '../templates.js';
 
 export const newCommand: Command = {
   summary: 'scaffold a new function folder',
@@ -58,9 +25,10 @@ export const newCommand: Command = {
     if (existsSync(dir))
       throw new NimbusError('ERR_CLI_USAGE', [`${dir} already exists; pick another name or remove it`]);
     mkdirSync(dir, { recursive: true });
-    for (const [file, text] of Object.entries({ ...template, 'nimbus.yml': SPEC })) {
+    for (const [file, text] of Object.entries({ ...template.files, 'nimbus.yml': specFile(template) })) {
       writeFileSync(join(dir, file), text.replaceAll('{{name}}', name));
     }
+    for (const file of template.executables ?? []) chmodSync(join(dir, file), 0o755);
     process.stdout.write(`created ${dir}: deploy it with \`nimbus deploy ${dir}\`\n`);
     return 0;
   },

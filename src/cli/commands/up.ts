@@ -14,6 +14,9 @@ import type { Command } from '../command.js';
 import { GATEWAY_FILE } from '../context.js';
 import { printError } from '../output.js';
 
+/** Async events worth a line: a call given up on, a callback that could not be delivered, cron trouble. */
+const ASYNC_EVENTS = new Set(['call-dead', 'callback-failed', 'cron-failed', 'async-worker-error']);
+
 export const upCommand: Command = {
   summary: 'start Nimbus on this machine',
   usage:
@@ -41,7 +44,11 @@ export const upCommand: Command = {
     const platform = await startPlatform(config, {
       output: (fn, instanceId, line) => process.stderr.write(`${fn}[${instanceId}] ${line}\n`),
       event: (event) => {
-        if (event.type === 'instance-start-failed' || event.type === 'instance-exit') {
+        if (
+          event.type === 'instance-start-failed' ||
+          event.type === 'instance-exit' ||
+          ASYNC_EVENTS.has(event.type)
+        ) {
           process.stderr.write(`nimbus: ${JSON.stringify(event)}\n`);
         }
       },

@@ -14,6 +14,7 @@ import {
   PROTOCOL_VERSION,
 } from '../../instances/protocol.js';
 import { fromLambdaResult, lambdaContext, toLambdaEvent } from './lambda-style.js';
+import { installLightWeb, lightRequest, plainResponse, warmWebClasses } from './light-web.js';
 
 type Style = 'fetch' | 'lambda';
 type FetchHandler = (request: Request, env?: unknown, ctx?: unknown) => unknown;
@@ -29,7 +30,8 @@ interface Stream {
   controller?: ReadableStreamDefaultController<Uint8Array>;
   /** Lambda style: body chunks collected until the end. */
   chunks?: Buffer[];
-  abort: AbortController;
+  /** Aborts the request's signal (when the handler ever looked at it). */
+  cancel: (reason: Error) => void;
 }
 
 const socketPath = process.env.NIMBUS_SOCKET;
@@ -48,6 +50,10 @@ let loading = false;
 socket.setNoDelay?.(true);
 socket.on('connect', () => {
   writer.json(FrameType.HELLO, 0, { protocol: PROTOCOL_VERSION, runtime: 'node', pid: process.pid });
+  writer.flush();
+  // While a stem cell waits for its function, load what the first request would otherwise pay for.
+  installLightWeb();
+  warmWebClasses();
 });
 // The gateway going away means this instance has no purpose left.
 socket.on('close', () => process.exit(0));
@@ -65,7 +71,7 @@ const decoder = new FrameDecoder((type, flags, id, payload) => {
       onBody(id, flags, payload);
       break;
     case FrameType.CANCEL:
-      streams.get(id)?.abort.abort(new Error('request cancelled by the gateway'));
+      streams.get(id)?.cancel(new Error('request cancelled by the gateway'));
       streams.delete(id);
       break;
   }
@@ -126,7 +132,7 @@ function unwrapDefault(value: unknown): unknown {
 }
 
 function onRequest(id: number, flags: number, payload: Buffer): void {
-  const stream: Stream = { fields: decodeFields(payload), abort: new AbortController() };
+  const stream: Stream = { fields: decodeFields(payload), cancel: () => {} };
   streams.set(id, stream);
   if (!loaded) {
     sendError(id, new Error('no function is loaded in this instance'));
@@ -177,18 +183,8 @@ function requestUrl(fields: string[]): string {
 async function runFetch(id: number, stream: Stream, body: ReadableStream<Uint8Array> | null): Promise<void> {
   const { fields } = stream;
   try {
-    const headers = new Headers();
-    for (let i = 2; i < fields.length; i += 2) headers.append(fields[i]!, fields[i + 1]!);
-    const init: RequestInit & { duplex?: 'half' } = {
-      method: fields[0]!,
-      headers,
-      signal: stream.abort.signal,
-    };
-    if (body) {
-      init.body = body;
-      init.duplex = 'half';
-    }
-    const request = new Request(requestUrl(fields), init);
+    const { request, cancel } = lightRequest({ method: fields[0]!, url: requestUrl(fields), fields, body });
+    stream.cancel = cancel;
     const fn = loaded!.fn as FetchHandler;
     const response = await fn(request, process.env, { waitUntil() {}, passThroughOnException() {} });
     if (!(response instanceof Response)) {
@@ -197,6 +193,15 @@ async function runFetch(id: number, stream: Stream, body: ReadableStream<Uint8Ar
         new Error(`a fetch handler must return a Response, got ${describe(response)}`),
         'invalid_response',
       );
+      return;
+    }
+    if (!streams.has(id)) return;
+    const plain = plainResponse(response);
+    if (plain) {
+      const end = plain.body === null || plain.body.length === 0;
+      writer.text(FrameType.RESPONSE, end ? FLAG_END : 0, id, plain.head.join('\0'));
+      if (!end) writer.bytes(FrameType.RESPONSE_BODY, FLAG_END, id, plain.body!);
+      streams.delete(id);
       return;
     }
     await sendResponse(id, response);

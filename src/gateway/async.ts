@@ -1,0 +1,151 @@
+// /async-function/{name}[/path]: the request is written to the durable queue and answered 202 with
+// X-Call-Id once it is on disk. Like the sync path, nothing here parses the body or touches the store.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { FUNCTION_NAME_RE } from '../config/function-spec.js';
+import type { Dispatcher } from '../dispatch/dispatcher.js';
+import { NimbusError } from '../errors.js';
+import type { SubmitRequest } from '../queue/async-system.js';
+import { sendError } from './respond.js';
+
+export interface AsyncInvokeOptions {
+  dispatcher: Dispatcher;
+  submit: (request: SubmitRequest) => Promise<string>;
+  /** Largest body of an async call (the platform's asyncBodyLimitBytes). */
+  bodyLimitBytes: number;
+  debug: boolean;
+  isAdmin: (req: IncomingMessage) => boolean;
+}
+
+/**
+ * Request headers not kept with the call: those of the hop, the callback URL (the platform's), the call
+ * id and attempt (the worker sets them) and the admin token of a private function's caller.
+ */
+const DROPPED_HEADERS = new Set([
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'upgrade',
+  'proxy-connection',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'content-length',
+  'expect',
+  'x-callback-url',
+  'x-call-id',
+  'x-nimbus-attempt',
+]);
+
+export type AsyncInvokeHandler = (req: IncomingMessage, res: ServerResponse, prefixLength: number) => void;
+
+export function createAsyncInvokeHandler(options: AsyncInvokeOptions): AsyncInvokeHandler {
+  const { dispatcher, bodyLimitBytes, debug, isAdmin } = options;
+
+  function reject(req: IncomingMessage, res: ServerResponse, err: NimbusError): void {
+    req.resume();
+    sendError(res, err, debug);
+  }
+
+  return function asyncInvoke(req, res, prefixLength) {
+    const url = req.url!;
+    let nameEnd = prefixLength;
+    while (
+      nameEnd < url.length &&
+      url.charCodeAt(nameEnd) !== 47 /* / */ &&
+      url.charCodeAt(nameEnd) !== 63 /* ? */
+    ) {
+      nameEnd++;
+    }
+    const name = url.slice(prefixLength, nameEnd);
+    if (!FUNCTION_NAME_RE.test(name)) {
+      reject(req, res, new NimbusError('ERR_FUNCTION_NAME_INVALID', [name.slice(0, 80)]));
+      return;
+    }
+    const entry = dispatcher.get(name);
+    if (!entry) {
+      reject(req, res, new NimbusError('ERR_FUNCTION_NOT_FOUND', [name]));
+      return;
+    }
+    const admin = isAdmin(req);
+    if (entry.fn.spec.private && !admin) {
+      reject(req, res, new NimbusError('ERR_FUNCTION_PRIVATE', [name]));
+      return;
+    }
+    const callbackUrl = req.headers['x-callback-url'];
+    if (callbackUrl !== undefined && !isCallbackUrl(callbackUrl)) {
+      reject(
+        req,
+        res,
+        new NimbusError('ERR_ASYNC_CALLBACK_URL_INVALID', [String(callbackUrl).slice(0, 200)]),
+      );
+      return;
+    }
+    const declared = req.headers['content-length'];
+    if (declared !== undefined && Number(declared) > bodyLimitBytes) {
+      res.setHeader('connection', 'close');
+      reject(req, res, new NimbusError('ERR_REQUEST_BODY_TOO_LARGE', [bodyLimitBytes]));
+      return;
+    }
+    const raw = req.rawHeaders;
+    const headers: [string, string][] = [];
+    for (let i = 0; i < raw.length; i += 2) {
+      const key = raw[i]!.toLowerCase();
+      if (DROPPED_HEADERS.has(key) || (admin && key === 'authorization')) continue;
+      headers.push([key, raw[i + 1]!]);
+    }
+    const rest = url.slice(nameEnd);
+    const path = rest.length === 0 || rest.charCodeAt(0) === 63 ? `/${rest}` : rest;
+
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let failed = false;
+    req.on('data', (chunk: Buffer) => {
+      if (failed) return;
+      size += chunk.length;
+      if (size > bodyLimitBytes) {
+        failed = true;
+        res.setHeader('connection', 'close');
+        sendError(res, new NimbusError('ERR_REQUEST_BODY_TOO_LARGE', [bodyLimitBytes]), debug);
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (failed) return;
+      const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+      options
+        .submit({
+          fn: name,
+          method: req.method!,
+          path,
+          headers,
+          body,
+          callbackUrl: callbackUrl as string | undefined,
+          source: 'http',
+        })
+        .then(
+          (callId) => {
+            const text = `{"callId":"${callId}"}`;
+            res.writeHead(202, {
+              'x-call-id': callId,
+              'content-type': 'application/json; charset=utf-8',
+              'content-length': text.length,
+            });
+            res.end(text);
+          },
+          (err: unknown) => sendError(res, err, debug),
+        );
+    });
+  };
+}
+
+/** An absolute http(s) URL. */
+export function isCallbackUrl(value: string | string[]): boolean {
+  if (typeof value !== 'string' || value.length > 2048) return false;
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '';
+  } catch {
+    return false;
+  }
+}

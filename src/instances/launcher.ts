@@ -1,0 +1,233 @@
+// Starts instances for pools: from a prewarmed stem cell when one fits, else a new process; every
+// process holds its memory in the platform budget until it exits.
+import type { Dispatcher } from '../dispatch/dispatcher.js';
+import { NimbusError } from '../errors.js';
+import type { LaunchSpec } from '../runtimes/runtime.js';
+import { type Evictable, MemoryBudget } from '../scaler/budget.js';
+import { Instance, type InstanceOptions } from './instance.js';
+import type { InstanceSandbox, PreparedSandbox } from './instance-sandbox.js';
+import type { LoadMessage } from './protocol.js';
+import { type LaunchShape, StemCells, shapeKey } from './stem-cells.js';
+
+/** What of a function's spec shapes its instances (and their sandbox). */
+export interface InstanceLimits {
+  memoryMb: number;
+  network: boolean;
+  /** Fraction of a core; absent: no CPU limit. */
+  cpu?: number | undefined;
+  maxProcesses: number;
+}
+
+export interface LauncherOptions {
+  runDir: string;
+  startTimeoutMs: number;
+  memoryBudgetMb: number;
+  stemCells: { min: number; max: number };
+  dispatcher: Dispatcher;
+  onOutput: (fn: string, instanceId: string, line: string, stream: 'stdout' | 'stderr') => void;
+  onError: (message: string) => void;
+  /** Sandbox every instance (bubblewrap, cgroups, seccomp as the host allows); absent or null: plain processes. */
+  sandbox?: InstanceSandbox | null;
+  /** Instance events worth a log line (`instance-oom`). */
+  onEvent?: (event: { type: string; [key: string]: unknown }) => void;
+  /** On close, how long to wait for the pools to stop their instances before stopping the rest. Default 15 s. */
+  closeTimeoutMs?: number;
+}
+
+export class Launcher {
+  readonly budget: MemoryBudget;
+  readonly stems: StemCells | undefined;
+  private counter = 0;
+  /** The sandbox of each live instance. */
+  private readonly sandboxes = new Map<Instance, PreparedSandbox>();
+  private readonly live = new Set<Instance>();
+  private readonly releases = new Set<Promise<void>>();
+
+  constructor(private readonly options: LauncherOptions) {
+    const evictable: Evictable = { nextVictim: (exclude) => this.nextVictim(exclude) };
+    this.budget = new MemoryBudget(options.memoryBudgetMb, evictable);
+    this.stems =
+      options.stemCells.max > 0
+        ? new StemCells({
+            makeInstance: (shape) => this.newInstance(shape, '(stem cell)'),
+            minPerShape: options.stemCells.min,
+            maxPerShape: options.stemCells.max,
+            idleShapeMs: 600_000,
+            rateWindowMs: 60_000,
+            onError: options.onError,
+          })
+        : undefined;
+  }
+
+  /** Starts an instance of a function: specializes a stem cell of the same shape, or spawns a new process. */
+  start(
+    fnName: string,
+    limits: InstanceLimits,
+    launch: LaunchSpec,
+  ): { instance: Instance; started: Promise<void> } {
+    const shape = shapeOf(launch, limits);
+    const output: InstanceOptions['onOutput'] = (line, stream) =>
+      this.options.onOutput(fnName, instance.id, line, stream);
+    const stem = this.stems?.take(shape);
+    let instance: Instance;
+    if (stem) {
+      instance = stem;
+      instance.adopt(fnName, output);
+      return { instance, started: this.specialize(instance, launch.load) };
+    }
+    try {
+      instance = this.newInstance(shape, fnName, output);
+    } catch (err) {
+      if (err instanceof NimbusError) throw err;
+      // The sandbox could not be built: it would fail the same way again, so say why now.
+      throw new NimbusError('ERR_FUNCTION_UNAVAILABLE', [fnName, (err as Error).message], { cause: err });
+    }
+    const spawned = this.sandboxes.get(instance)?.staged ? instance.spawn() : null;
+    return {
+      instance,
+      started: spawned
+        ? spawned.then(() => this.specialize(instance, launch.load))
+        : instance.start(launch.load),
+    };
+  }
+
+  /** Keeps stem cells of this launch shape ready from now on. */
+  prewarm(launch: LaunchSpec, limits: InstanceLimits): void {
+    this.stems?.prewarm(shapeOf(launch, limits));
+  }
+
+  /** Loads a function into a spawned instance, its bundle first staged where its sandbox sees it. */
+  private async specialize(instance: Instance, load: LoadMessage): Promise<void> {
+    const prepared = this.sandboxes.get(instance);
+    let message = load;
+    if (prepared && this.options.sandbox) {
+      try {
+        message = this.options.sandbox.load(instance.dir, prepared, load);
+      } catch (err) {
+        instance.kill(`its bundle could not be staged: ${(err as Error).message}`);
+        throw err;
+      }
+    }
+    await instance.load(message);
+  }
+
+  private newInstance(shape: LaunchShape, fnName: string, onOutput?: InstanceOptions['onOutput']): Instance {
+    const id = `i${(++this.counter).toString(36)}`;
+    const sandbox = this.options.sandbox ?? null;
+    const prepared = sandbox ? sandbox.prepare(id, shapeKey(shape), shape) : null;
+    const instance = new Instance({
+      id,
+      name: fnName,
+      runDir: this.options.runDir,
+      command: prepared?.command ?? shape.command,
+      args: prepared?.args ?? [...shape.args],
+      env: prepared?.env ?? { ...shape.env },
+      startTimeoutMs: this.options.startTimeoutMs,
+      onOutput: onOutput ?? ((line, stream) => this.options.onOutput(fnName, id, line, stream)),
+      memoryMb: shape.memoryMb,
+      ...(sandbox && prepared
+        ? {
+            oomKilled: () => sandbox.oomKilled(prepared),
+            ...(sandbox.runAs ? { prepareSocket: (path: string) => sandbox.prepareSocket(path) } : {}),
+          }
+        : {}),
+    });
+    try {
+      // Throws ERR_CAPACITY_EXHAUSTED when nothing can be evicted: the process is never spawned.
+      this.budget.reserve(instance, shape.memoryMb, fnName);
+    } catch (err) {
+      if (sandbox && prepared) void sandbox.release(prepared).catch(() => {});
+      instance.kill('no room in the memory budget');
+      throw err;
+    }
+    if (prepared) this.sandboxes.set(instance, prepared);
+    this.live.add(instance);
+    void instance.whenClosed.then(() => this.ended(instance));
+    return instance;
+  }
+
+  /** Eviction order: stem cells first, then the least recently used idle instance of another function. */
+  private nextVictim(exclude: string): { evict: () => void } | undefined {
+    const cell = this.stems?.idleCells()[0];
+    if (cell) {
+      return {
+        evict: () => {
+          this.budget.release(cell);
+          this.stems!.discard(cell);
+        },
+      };
+    }
+    let best: { instance: Instance; retire: () => void } | undefined;
+    for (const entry of this.options.dispatcher.entries()) {
+      if (entry.fn.name === exclude) continue;
+      const idle = entry.pool.idlestInstance();
+      if (idle && (!best || idle.lastUsedAt < best.instance.lastUsedAt)) {
+        best = {
+          instance: idle,
+          retire: () => entry.pool.retire(idle, 'evicted: the memory budget is full'),
+        };
+      }
+    }
+    if (!best) return undefined;
+    const victim = best;
+    return {
+      evict: () => {
+        this.budget.release(victim.instance);
+        victim.retire();
+      },
+    };
+  }
+
+  /** An instance's process is gone: its memory goes back to the budget, its sandbox is swept. */
+  private ended(instance: Instance): void {
+    this.budget.release(instance);
+    this.live.delete(instance);
+    if (instance.outOfMemory) {
+      this.options.onEvent?.({
+        type: 'instance-oom',
+        name: instance.name,
+        instanceId: instance.id,
+        reason: instance.exitReason,
+      });
+    }
+    const prepared = this.sandboxes.get(instance);
+    if (!prepared || !this.options.sandbox) return;
+    this.sandboxes.delete(instance);
+    const release = this.options.sandbox
+      .release(prepared)
+      .catch((err: Error) => this.options.onError(`instance ${instance.id}: ${err.message}`))
+      .finally(() => this.releases.delete(release));
+    this.releases.add(release);
+  }
+
+  /** Stops the stem cells, waits for the pools to stop their instances (bounded), then removes the sandboxes. */
+  async close(): Promise<void> {
+    await this.stems?.close();
+    if (this.live.size > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.all([...this.live].map((i) => i.whenClosed)),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, this.options.closeTimeoutMs ?? 15_000);
+        }),
+      ]);
+      clearTimeout(timer);
+      await Promise.all([...this.live].map((i) => i.stop('Nimbus is shutting down')));
+    }
+    await Promise.all([...this.releases]);
+    await this.options.sandbox?.close().catch((err: Error) => this.options.onError(err.message));
+  }
+}
+
+function shapeOf(launch: LaunchSpec, limits: InstanceLimits): LaunchShape {
+  return {
+    memoryMb: limits.memoryMb,
+    command: launch.command,
+    args: launch.args,
+    env: launch.env,
+    network: limits.network,
+    cpu: limits.cpu ?? null,
+    maxProcesses: limits.maxProcesses,
+    readOnlyPaths: launch.readOnlyPaths ?? [],
+  };
+}

@@ -1,0 +1,206 @@
+// Async invocation on one node, wired: the SQLite queue and call records (one connection, group commit),
+// the workers, cron schedules, redrive of dead letters and retention of call records.
+import type { FunctionSpec } from '../config/function-spec.js';
+import type { PlatformConfig } from '../config/platform.js';
+import type { Dispatcher } from '../dispatch/dispatcher.js';
+import { NimbusError } from '../errors.js';
+import { type CronClock, type CronEvent, CronScheduler, nextRunOf } from '../triggers/cron.js';
+import { SqliteCronState } from '../triggers/cron-state.js';
+import { newCallId } from './call-id.js';
+import { type CallRecord, type CallStore, FINAL_STATUSES } from './calls.js';
+import { type CallSource, encodeEnvelope } from './envelope.js';
+import { GroupCommit } from './group-commit.js';
+import { SqliteCallStore } from './sqlite-calls.js';
+import { SqliteQueue } from './sqlite-queue.js';
+import { type WorkerEvent, Workers } from './workers.js';
+
+export interface SubmitRequest {
+  fn: string;
+  method: string;
+  /** Path suffix with query, as the function sees it. */
+  path: string;
+  /** Header pairs, names lower-case. */
+  headers: [string, string][];
+  body: Buffer;
+  callbackUrl?: string | undefined;
+  source: CallSource;
+}
+
+export type AsyncEvent = WorkerEvent | CronEvent;
+
+export interface AsyncSystemOptions {
+  /** The SQLite file (the platform's nimbus.db). */
+  file: string;
+  dispatcher: Dispatcher;
+  config: Pick<
+    PlatformConfig,
+    | 'asyncLeaseMs'
+    | 'callRetentionMs'
+    | 'deadLetterRetentionMs'
+    | 'callResponseLimitBytes'
+    | 'callbackTimeoutMs'
+  >;
+  now?: () => number;
+  random?: () => number;
+  cronClock?: CronClock;
+  onEvent?: (event: AsyncEvent) => void;
+}
+
+/** Dead letters redriven per transaction by redriveAll. */
+const REDRIVE_PAGE = 500;
+
+export class AsyncSystem {
+  readonly commit: GroupCommit;
+  readonly queue: SqliteQueue;
+  readonly calls: CallStore;
+  readonly workers: Workers;
+  readonly cron: CronScheduler;
+  private readonly o: AsyncSystemOptions;
+  private readonly now: () => number;
+  private purgeTimer: NodeJS.Timeout | undefined;
+  private purging: Promise<unknown> | undefined;
+
+  constructor(options: AsyncSystemOptions) {
+    this.o = options;
+    this.now = options.now ?? Date.now;
+    // A connection of its own on the same file: synchronous = FULL here (an acknowledged call must
+    // survive power loss) while the store keeps NORMAL; each commits in one synchronous call, so
+    // neither ever waits on a transaction the other left open.
+    this.commit = new GroupCommit(options.file);
+    this.queue = new SqliteQueue({ commit: this.commit, now: this.now });
+    this.calls = new SqliteCallStore(this.commit);
+    this.workers = new Workers({
+      queue: this.queue,
+      calls: this.calls,
+      dispatcher: options.dispatcher,
+      leaseMs: options.config.asyncLeaseMs,
+      responseLimitBytes: options.config.callResponseLimitBytes,
+      callbackTimeoutMs: options.config.callbackTimeoutMs,
+      now: this.now,
+      ...(options.random ? { random: options.random } : {}),
+      ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+    });
+    this.cron = new CronScheduler({
+      functions: () => [...options.dispatcher.entries()].map((e) => ({ name: e.fn.name, spec: e.fn.spec })),
+      submit: (fn, request) => this.submit({ fn, ...request, source: 'cron' }),
+      isPending: async (callId) => {
+        const status = (await this.calls.progress(callId))?.status;
+        return status !== undefined && !FINAL_STATUSES.has(status);
+      },
+      state: new SqliteCronState(this.commit),
+      ...(options.cronClock ? { clock: options.cronClock } : {}),
+      ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+    });
+  }
+
+  /** Starts the workers (calls queued before a restart resume), cron, and the retention sweep. */
+  start(): void {
+    this.workers.start();
+    this.cron.start();
+    const { callRetentionMs, deadLetterRetentionMs } = this.o.config;
+    const everyMs = Math.max(
+      1000,
+      Math.min(60_000, Math.floor(Math.min(callRetentionMs, deadLetterRetentionMs) / 10)),
+    );
+    this.purgeTimer = setInterval(() => void this.purge(), everyMs);
+    this.purgeTimer.unref();
+  }
+
+  /** Queues a call; resolves with its id once it is durable. The function must exist. */
+  async submit(request: SubmitRequest): Promise<string> {
+    const id = newCallId(this.now());
+    const data = encodeEnvelope(
+      {
+        method: request.method,
+        path: request.path,
+        headers: request.headers,
+        ...(request.callbackUrl === undefined ? {} : { callbackUrl: request.callbackUrl }),
+        source: request.source,
+      },
+      request.body,
+    );
+    try {
+      await Promise.all([
+        this.calls.create({
+          id,
+          fn: request.fn,
+          source: request.source,
+          callbackUrl: request.callbackUrl,
+          createdAt: this.now(),
+        }),
+        this.queue.enqueue([{ id, topic: request.fn, data }]),
+      ]);
+    } catch (err) {
+      throw new NimbusError('ERR_ASYNC_ENQUEUE_FAILED', [request.fn, (err as Error).message], { cause: err });
+    }
+    this.workers.ensure(request.fn);
+    return id;
+  }
+
+  /** Queues a dead call again (same id; attempts start over). */
+  async redrive(id: string): Promise<CallRecord> {
+    const record = await this.calls.get(id);
+    if (!record) throw new NimbusError('ERR_CALL_NOT_FOUND', [id]);
+    const letter = record.status === 'dead' ? await this.calls.deadLetter(id) : undefined;
+    if (!letter) throw new NimbusError('ERR_CALL_NOT_DEAD', [id, record.status]);
+    await this.requeue(id, letter.fn, letter.request);
+    return (await this.calls.get(id))!;
+  }
+
+  /** Redrives every dead call (of `fn`); returns how many. */
+  async redriveAll(fn?: string): Promise<number> {
+    let count = 0;
+    for (;;) {
+      const page = await this.calls.list({ fn, status: 'dead', limit: REDRIVE_PAGE });
+      if (page.length === 0) return count;
+      const writes: Promise<void>[] = [];
+      for (const record of page) {
+        const letter = await this.calls.deadLetter(record.id);
+        if (!letter) continue;
+        writes.push(this.requeue(record.id, letter.fn, letter.request));
+        count++;
+      }
+      await Promise.all(writes);
+      if (writes.length === 0) return count;
+    }
+  }
+
+  private async requeue(id: string, fn: string, request: Buffer): Promise<void> {
+    await Promise.all([
+      this.calls.requeue(id, this.now()),
+      this.queue.enqueue([{ id, topic: fn, data: request }]),
+    ]);
+    this.workers.ensure(fn);
+  }
+
+  /** Removes call records past their retention. */
+  purge(): Promise<unknown> {
+    const { callRetentionMs, deadLetterRetentionMs } = this.o.config;
+    this.purging ??= this.calls
+      .purge(this.now(), { finishedMs: callRetentionMs, deadMs: deadLetterRetentionMs })
+      .catch(() => 0)
+      .finally(() => {
+        this.purging = undefined;
+      });
+    return this.purging;
+  }
+
+  /** Fields added to a function's view: the next cron run. */
+  view(fn: { name: string; spec: FunctionSpec }): { nextRun?: string } {
+    const next = this.cron.nextRun(fn.name) ?? nextRunOf(fn.spec, this.now());
+    return next ? { nextRun: next.toISOString() } : {};
+  }
+
+  /** Stops cron and the workers taking calls; waits for calls in flight up to `maxWaitMs`. */
+  async stop(maxWaitMs: number): Promise<void> {
+    this.cron.close();
+    clearInterval(this.purgeTimer);
+    await this.workers.stop(maxWaitMs);
+    await this.purging;
+  }
+
+  /** Commits what is pending and closes the connection. */
+  close(): void {
+    this.commit.close();
+  }
+}

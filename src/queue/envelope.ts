@@ -1,0 +1,37 @@
+// What a queue message carries: a small JSON head (method, path, headers, ...) and the body bytes after it,
+// as they arrived: a u32 length of the head, the head, then the body. The body is never parsed.
+
+/** A call of a function, as queued by /async-function or a cron schedule. */
+export interface CallEnvelope {
+  method: string;
+  /** Path suffix with query, as the function sees it. */
+  path: string;
+  /** Header pairs, names lower-case. */
+  headers: [string, string][];
+  callbackUrl?: string;
+  source: CallSource;
+}
+
+export type CallSource = 'http' | 'cron';
+
+/** A result to POST to an X-Callback-Url. */
+export interface CallbackEnvelope {
+  callId: string;
+  url: string;
+  headers: [string, string][];
+}
+
+export function encodeEnvelope(head: object, body: Uint8Array): Buffer {
+  const json = Buffer.from(JSON.stringify(head));
+  const out = Buffer.allocUnsafe(4 + json.length + body.length);
+  out.writeUInt32BE(json.length, 0);
+  json.copy(out, 4);
+  out.set(body, 4 + json.length);
+  return out;
+}
+
+export function decodeEnvelope<T>(data: Buffer): { head: T; body: Buffer } {
+  const length = data.readUInt32BE(0);
+  const head = JSON.parse(data.subarray(4, 4 + length).toString('utf8')) as T;
+  return { head, body: data.subarray(4 + length) };
+}

@@ -1,0 +1,165 @@
+// The autoscaler loop: every tick, for each function, sample its concurrency, decide the instance count
+// (policy.ts) with the keep-alive floor (keep-alive.ts), and apply it to the pool. Time is injected.
+import type { Dispatcher, FunctionEntry } from '../dispatch/dispatcher.js';
+import {
+  DEFAULT_KEEP_ALIVE,
+  IdleHistogram,
+  type KeepAliveConfig,
+  type KeepAliveMode,
+  keepAliveWindows,
+  wantsWarm,
+} from './keep-alive.js';
+import {
+  decideScale,
+  INITIAL_SCALE_STATE,
+  type Sample,
+  type ScalePolicy,
+  type ScaleState,
+} from './policy.js';
+
+export interface AutoscalerConfig {
+  /** How often decisions are made. Default 500 ms. */
+  tickMs: number;
+  stableWindowMs: number;
+  panicWindowMs: number;
+  panicThreshold: number;
+  maxScaleUpRate: number;
+  maxScaleDownRate: number;
+  /** Platform-wide default keep-alive policy (a function's `scale.keepAlive` overrides it). */
+  keepAlive: KeepAliveMode;
+}
+
+export const DEFAULT_AUTOSCALER: AutoscalerConfig = Object.freeze({
+  tickMs: 500,
+  stableWindowMs: 60_000,
+  panicWindowMs: 6_000,
+  panicThreshold: 2,
+  maxScaleUpRate: 1000,
+  maxScaleDownRate: 2,
+  keepAlive: 'fixed',
+});
+
+/** What the autoscaler knows of one function; survives redeploys (keyed by name). */
+interface FunctionScaling {
+  samples: Sample[];
+  state: ScaleState;
+  histogram: IdleHistogram;
+  lastDesired: number;
+  panic: boolean;
+}
+
+export interface ScalingView {
+  desired: number;
+  panic: boolean;
+  keepAlive: { mode: string; prewarmMs: number; keepAliveMs: number };
+}
+
+export class Autoscaler {
+  private readonly functions = new Map<string, FunctionScaling>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly dispatcher: Dispatcher,
+    private readonly config: AutoscalerConfig,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => this.tick(), this.config.tickMs);
+    this.timer.unref();
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** One decision round over every function. */
+  tick(): void {
+    const now = this.now();
+    for (const entry of this.dispatcher.entries()) this.scaleOne(entry, now);
+    for (const name of this.functions.keys()) if (!this.dispatcher.get(name)) this.functions.delete(name);
+  }
+
+  view(name: string): ScalingView | undefined {
+    const entry = this.dispatcher.get(name);
+    const f = this.functions.get(name);
+    if (!entry || !f) return undefined;
+    const windows = keepAliveWindows(
+      entry.fn.spec.scale.keepAlive ?? this.config.keepAlive,
+      f.histogram,
+      this.keepAliveConfig(entry),
+    );
+    return { desired: f.lastDesired, panic: f.panic, keepAlive: windows };
+  }
+
+  private keepAliveConfig(entry: FunctionEntry): KeepAliveConfig {
+    return { ...DEFAULT_KEEP_ALIVE, idleTimeoutMs: entry.fn.spec.scale.idleTimeoutMs };
+  }
+
+  private scaleOne(entry: FunctionEntry, now: number): void {
+    const { pool, fn } = entry;
+    const stats = pool.stats();
+    let f = this.functions.get(fn.name);
+    // A function at rest with no instances costs nothing per tick.
+    if (!f && stats.instances === 0 && stats.starting === 0 && pool.concurrency === 0) return;
+    if (!f) {
+      f = {
+        samples: [],
+        state: { ...INITIAL_SCALE_STATE },
+        histogram: new IdleHistogram(DEFAULT_KEEP_ALIVE),
+        lastDesired: 0,
+        panic: false,
+      };
+      this.functions.set(fn.name, f);
+    }
+    for (const idleMs of pool.endedIdlePeriods.splice(0)) f.histogram.add(idleMs);
+    f.samples.push({ at: now, concurrency: pool.sampleConcurrency() });
+    const horizon = now - this.config.stableWindowMs;
+    let drop = 0;
+    while (drop < f.samples.length && f.samples[drop]!.at <= horizon) drop++;
+    if (drop > 0) f.samples.splice(0, drop);
+
+    const { scale, concurrency } = fn.spec;
+    const policy: ScalePolicy = {
+      minInstances: scale.min,
+      maxInstances: scale.max,
+      targetConcurrency: scale.target ?? concurrency,
+      utilisation: scale.utilisation,
+      stableWindowMs: this.config.stableWindowMs,
+      panicWindowMs: this.config.panicWindowMs,
+      panicThreshold: this.config.panicThreshold,
+      maxScaleUpRate: this.config.maxScaleUpRate,
+      maxScaleDownRate: this.config.maxScaleDownRate,
+    };
+    const decision = decideScale(f.samples, stats.instances, policy, f.state, now);
+    f.state = decision.state;
+    f.panic = decision.panic;
+
+    let desired = decision.desired;
+    if (pool.concurrency > 0) {
+      desired = Math.max(desired, 1);
+    } else {
+      // At rest, the keep-alive policy decides whether the last instance stays (or is pre-warmed).
+      const windows = keepAliveWindows(
+        scale.keepAlive ?? this.config.keepAlive,
+        f.histogram,
+        this.keepAliveConfig(entry),
+      );
+      const warm = wantsWarm(windows, pool.idleSince, now);
+      desired = warm ? Math.max(desired, 1) : scale.min;
+    }
+    f.lastDesired = desired;
+    pool.scaleTo(desired);
+    if (
+      desired === 0 &&
+      stats.instances === 0 &&
+      stats.starting === 0 &&
+      f.histogram.total === 0 &&
+      !decision.panic
+    ) {
+      // Nothing to remember: drop the state so resting functions stay free.
+      this.functions.delete(fn.name);
+    }
+  }
+}

@@ -1,0 +1,46 @@
+// The platform-wide instance budget by memory: the memoryMb of every running instance (and stem cell)
+// may not add up past the host budget. When full, the least recently used idle instances of other
+// functions are retired first; when nothing can be retired, the start is refused.
+import { NimbusError } from '../errors.js';
+
+export interface Evictable {
+  /** An idle instance that could be stopped to make room (least recently used first), or undefined. */
+  nextVictim(excludeFunction: string): { evict: () => void } | undefined;
+}
+
+export class MemoryBudget {
+  private usedMb = 0;
+  private readonly holders = new Map<object, number>();
+
+  constructor(
+    readonly limitMb: number,
+    private readonly evictable: Evictable,
+  ) {}
+
+  get used(): number {
+    return this.usedMb;
+  }
+
+  /** Reserves `mb` for `holder`, evicting idle instances of other functions if needed; throws ERR_CAPACITY_EXHAUSTED. */
+  reserve(holder: object, mb: number, forFunction: string): void {
+    while (this.usedMb + mb > this.limitMb) {
+      const victim = this.evictable.nextVictim(forFunction);
+      if (!victim) {
+        throw new NimbusError('ERR_CAPACITY_EXHAUSTED', [forFunction, this.usedMb, this.limitMb], {
+          headers: { 'retry-after': '1' },
+        });
+      }
+      victim.evict();
+    }
+    this.usedMb += mb;
+    this.holders.set(holder, mb);
+  }
+
+  /** Gives back what `holder` reserved (idempotent). */
+  release(holder: object): void {
+    const mb = this.holders.get(holder);
+    if (mb === undefined) return;
+    this.holders.delete(holder);
+    this.usedMb -= mb;
+  }
+}

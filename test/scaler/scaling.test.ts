@@ -1,0 +1,93 @@
+// Scaling end to end with real processes: stem-cell specialization, scale up under load and back to
+// zero, the memory budget's eviction and 429, and a function that cannot start (back-off, 502, unhealthy).
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { startTestPlatform, waitFor } from '../helpers/platform.js';
+
+const FAST_SCALER = { tickMs: 100, stableWindowMs: 2000, panicWindowMs: 400 };
+
+test('a cold start specializes a prewarmed stem cell', async (t) => {
+  const nimbus = await startTestPlatform(t, { stemCells: { min: 1, max: 2 } });
+  const stems = nimbus.platform.launcher.stems!;
+  await waitFor(() => stems.idleCells().length >= 1, 10_000, 'a stem cell');
+  const stemPids = new Set(stems.idleCells().map((c) => c.pid));
+  await nimbus.deploy('echo');
+  const body = (await (await fetch(`${nimbus.url}/function/echo`)).json()) as { pid: number };
+  assert.ok(stemPids.has(body.pid), `the instance is the stem cell's process (${body.pid} in ${[...stemPids]})`);
+  await waitFor(() => stems.idleCells().length >= 1, 10_000, 'the pool to refill');
+  assert.ok(!stems.idleCells().some((c) => c.pid === body.pid), 'a specialized instance never returns to the pool');
+});
+
+test('scale up under load, then back to zero when idle', async (t) => {
+  const nimbus = await startTestPlatform(t, { autoscaler: FAST_SCALER });
+  await nimbus.deploy('slow', 'scaled', { maxQueue: 100, scale: { max: 8, idleTimeoutMs: 500 } });
+  const stop = Date.now() + 1500;
+  let peak = 0;
+  const client = async () => {
+    while (Date.now() < stop) await (await fetch(`${nimbus.url}/function/scaled?ms=50`)).text();
+  };
+  const watcher = (async () => {
+    while (Date.now() < stop) {
+      peak = Math.max(peak, nimbus.platform.dispatcher.get('scaled')!.pool.stats().instances);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
+  await Promise.all([...Array.from({ length: 8 }, client), watcher]);
+  assert.ok(peak >= 4, `instances grew under 8 concurrent clients: peak ${peak}`);
+  await waitFor(async () => (await nimbus.client.get('scaled')).instances === 0, 10_000, 'scale to zero');
+  assert.equal((await fetch(`${nimbus.url}/function/scaled?ms=1`)).status, 200, 'and back from zero');
+});
+
+test('the memory budget evicts idle instances of other functions, then answers 429', async (t) => {
+  const nimbus = await startTestPlatform(t, { memoryBudgetMb: 512, stemCells: { min: 0, max: 0 } });
+  await nimbus.deploy('slow', 'a', { memoryMb: 256 });
+  await nimbus.deploy('slow', 'b', { memoryMb: 256 });
+  assert.equal(nimbus.platform.launcher.budget.used, 512);
+  // c needs room: a's idle instance (least recently used) is retired for it.
+  await nimbus.deploy('slow', 'c', { memoryMb: 256 });
+  assert.equal((await nimbus.client.get('a')).instances, 0);
+  assert.equal((await nimbus.client.get('b')).instances, 1);
+  assert.equal((await nimbus.client.get('c')).instances, 1);
+  // b and c busy, a at zero: nothing can be evicted for a.
+  const busy = [fetch(`${nimbus.url}/function/b?ms=800`), fetch(`${nimbus.url}/function/c?ms=800`)];
+  await new Promise((r) => setTimeout(r, 100));
+  const refused = await fetch(`${nimbus.url}/function/a?ms=1`);
+  assert.equal(refused.status, 429);
+  assert.equal(refused.headers.get('retry-after'), '1');
+  assert.equal(((await refused.json()) as any).error.code, 'ERR_CAPACITY_EXHAUSTED');
+  for (const r of await Promise.all(busy)) assert.equal(r.status, 200);
+  // Once they are idle, a gets in again by evicting one of them.
+  assert.equal((await fetch(`${nimbus.url}/function/a?ms=1`)).status, 200);
+});
+
+test('a function that cannot start: retried with back-off, then 502 with the start error, unhealthy until it starts', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'nimbus-flaky-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const marker = join(dir, 'fail');
+  const nimbus = await startTestPlatform(t, { stemCells: { min: 0, max: 0 } });
+  const events: string[] = [];
+  await nimbus.deploy('flaky-start', 'flaky', { environment: { FAIL_MARKER: marker }, scale: { idleTimeoutMs: 100 } });
+  await waitFor(async () => (await nimbus.client.get('flaky')).instances === 0, 5000, 'flaky at zero');
+  writeFileSync(marker, '');
+  const started = Date.now();
+  const res = await fetch(`${nimbus.url}/function/flaky`);
+  assert.equal(res.status, 502);
+  const body = (await res.json()) as any;
+  assert.equal(body.error.code, 'ERR_FUNCTION_UNAVAILABLE');
+  assert.match(body.error.message, /refusing to start/);
+  assert.ok(Date.now() - started >= 200 + 400 - 50, 'three attempts with back-off (200 ms, 400 ms) before giving up');
+  const fn = await nimbus.client.get('flaky');
+  assert.equal(fn.status, 'unhealthy');
+  assert.match(fn.lastError ?? '', /refusing to start/);
+  // Right after, calls are answered with the error at once instead of hammering the function.
+  const fast = Date.now();
+  assert.equal((await fetch(`${nimbus.url}/function/flaky`)).status, 502);
+  assert.ok(Date.now() - fast < 200);
+  rmSync(marker);
+  await waitFor(async () => (await fetch(`${nimbus.url}/function/flaky`)).status === 200, 10_000, 'recovery');
+  assert.equal((await nimbus.client.get('flaky')).status, 'ready');
+  void events;
+});
