@@ -6,13 +6,14 @@
 // docs/benchmarks.md. Run alone: `npm run build && node --import tsx bench/async.ts`.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { buildFunction } from '../src/build/build.js';
 import { NimbusClient } from '../src/cli/client.js';
+import { writeSection } from './doc-sections.js';
 
 export interface AsyncBenchOptions {
   /** Length of each load measurement in seconds. Default 5. */
@@ -282,19 +283,7 @@ ${fmt(ASYNC_TARGETS.endToEndPerSecondMin)}/s (${r.endToEnd.perSecond >= ASYNC_TA
 
 /** Replaces (or appends) the `## Async` section of `path`, leaving every other section as it is. */
 export function writeAsyncSection(section: string, path = DOC_PATH): void {
-  const text = existsSync(path) ? readFileSync(path, 'utf8') : '# Benchmarks\n';
-  const start = text.search(/^## Async\s*$/m);
-  if (start === -1) {
-    writeFileSync(path, `${text.trimEnd()}\n\n${section.trim()}\n`);
-    return;
-  }
-  const rest = text.slice(start + 1);
-  const next = rest.search(/^(## |<!-- bench-run )/m);
-  const end = next === -1 ? text.length : start + 1 + next;
-  writeFileSync(
-    path,
-    `${text.slice(0, start)}${section.trim()}\n${end < text.length ? `\n${text.slice(end)}` : ''}`,
-  );
+  writeSection(path, section);
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

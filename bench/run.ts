@@ -1,5 +1,7 @@
 // `npm run bench`: Nimbus against a bare node:http server, side by side in one run — warm throughput and
-// latency, cold start from zero, memory — printed, and written as a dated section of docs/benchmarks.md.
+// latency, cold start from zero, memory — printed, and written as a dated section of docs/benchmarks.md;
+// then the parts of parts-run.ts (stem cells, scale-up, idle cost, keep-alive, instance protocol), each in
+// its own section. BENCH_ONLY=warm,cold,scale,idle,keepalive,protocol picks parts (default: all).
 // Every process and temp dir it makes is removed at the end, on failure, on SIGINT/SIGTERM and past a deadline.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,8 +14,11 @@ import { writeRunSection } from './benchmarks-doc.js';
 import { measureColdStarts, timedFetch } from './cold-start.js';
 import { findInstance } from './find-instance.js';
 import { deployBenchFunction } from './functions.js';
-import { benchDeadlineMs, readBenchOptions } from './options.js';
-import { setUpPinning } from './pinning.js';
+import { type BenchOptions, benchDeadlineMs, readBenchOptions } from './options.js';
+import type { PartContext } from './part-context.js';
+import { partsDeadlineMs, readPartOptions } from './parts.js';
+import { runParts } from './parts-run.js';
+import { type Pinning, setUpPinning } from './pinning.js';
 import { descendants, memoryMb, startTicks, treeMemoryMb } from './proc.js';
 import { type BenchResults, renderSection, TARGETS, verdicts } from './report.js';
 import { type LoadTarget, measureThroughput } from './throughput.js';
@@ -25,6 +30,8 @@ const WORK_DIR_PREFIX = 'nimbus-bench-';
 const OWNER_FILE = 'owner.pid';
 
 const children: BenchChild[] = [];
+/** When each child started (clock ticks): its pid names it only while that still matches. */
+const childStarts = new Map<BenchChild, number | undefined>();
 /** Processes seen under the platform (pid → start time): killed if the platform could not stop them itself. */
 const platformProcesses = new Map<number, number>();
 let workDir: string | undefined;
@@ -43,8 +50,13 @@ function rememberProcesses(pids: readonly number[]): void {
 
 function cleanup(): Promise<void> {
   cleaning ??= (async () => {
-    const nimbus = children.find((c) => c.name === 'nimbus');
-    if (nimbus) rememberProcesses(descendants(nimbus.pid));
+    // Every Nimbus (the warm path's, and those the other parts start) and every protocol gateway, while
+    // its pid is still that process (a child stopped earlier may have had its pid reused).
+    for (const c of children) {
+      if (!c.name.startsWith('nimbus') && !c.name.startsWith('protocol-')) continue;
+      const started = childStarts.get(c);
+      if (started !== undefined && startTicks(c.pid) === started) rememberProcesses(descendants(c.pid));
+    }
     await Promise.allSettled(children.map((c) => c.stop()));
     for (const [pid, started] of platformProcesses) {
       // The same pid and start time: still that process, not one that reused its pid.
@@ -63,6 +75,7 @@ async function startChild(
 ): Promise<{ child: BenchChild; ready: Record<string, unknown> }> {
   const started = await BenchChild.start(...args);
   children.push(started.child);
+  childStarts.set(started.child, startTicks(started.child.pid));
   return started;
 }
 
@@ -104,6 +117,7 @@ function removeStaleWorkDirs(): void {
 
 async function bench(): Promise<void> {
   const options = readBenchOptions(process.env);
+  const partOptions = readPartOptions(process.env);
   const pinning = setUpPinning();
   progress(pinning.description);
   removeStaleWorkDirs();
@@ -113,6 +127,31 @@ async function bench(): Promise<void> {
   const platformTmp = join(workDir, 'tmp');
   mkdirSync(platformTmp);
 
+  if (partOptions.parts.has('warm')) await warmPath(options, pinning, workDir, platformTmp);
+  const ctx: PartContext = {
+    workDir,
+    pinning,
+    bench: options,
+    parts: partOptions,
+    run: { date: localDate(new Date()), machine: machineDescription(), revision: sourceRevision() },
+    progress,
+    startChild,
+    rememberProcesses,
+  };
+  await runParts(ctx, DOC_PATH, options.writeDoc);
+}
+
+function machineDescription(): string {
+  return `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'unknown CPU'}, Linux ${release()}, Node ${process.versions.node}`;
+}
+
+/** The warm path (BENCH_ONLY=warm): throughput and latency against bare node:http, cold start, memory. */
+async function warmPath(
+  options: BenchOptions,
+  pinning: Pinning,
+  workDir: string,
+  platformTmp: string,
+): Promise<void> {
   const coldInitMs: number[] = [];
   let recordColdInit = false;
   const [bare, nimbus, load, floor] = await Promise.all([
@@ -181,7 +220,7 @@ async function bench(): Promise<void> {
 
   const results: BenchResults = {
     date: localDate(new Date()),
-    machine: `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'unknown CPU'}, Linux ${release()}, Node ${process.versions.node}`,
+    machine: machineDescription(),
     revision: sourceRevision(),
     pinning: pinning.description,
     options,
@@ -202,12 +241,18 @@ async function bench(): Promise<void> {
     writeRunSection(DOC_PATH, results.date, section);
     progress(`wrote the ${results.date} section of docs/benchmarks.md`);
   }
+  // The parts after this one pin their own servers to the same core: these have done their work.
+  rememberProcesses(descendants(nimbus.child.pid));
+  await Promise.all([bare, nimbus, load, floor].map((c) => c.child.stop()));
 }
 
 async function main(): Promise<number> {
   let stopReason: { message: string; exitCode: number } | undefined;
   try {
-    const deadlineMs = benchDeadlineMs(readBenchOptions(process.env), 3);
+    const options = readBenchOptions(process.env);
+    const deadlineMs =
+      benchDeadlineMs(options, 3) +
+      partsDeadlineMs(readPartOptions(process.env), options.seconds, options.rounds);
     const stopped = new Promise<void>((resolve) => {
       const stop = (message: string, exitCode: number) => () => {
         stopReason ??= { message, exitCode };

@@ -36,7 +36,8 @@ export const ERRORS = {
   },
   ERR_RUNTIME_MISSING: {
     status: 400,
-    message: 'runtime "%s" needs %s, which is not installed on this host (looked in %s); install it or configure another',
+    message:
+      'runtime "%s" needs %s, which is not installed on this host (looked in %s); install it or configure another',
   },
   ERR_REQUEST_BODY_TOO_LARGE: {
     status: 413,
@@ -74,7 +75,10 @@ export const ERRORS = {
     message:
       'sandbox: required is set, but instances cannot be sandboxed here (%s); install bubblewrap and allow user namespaces, or set sandbox: auto',
   },
-  ERR_PLATFORM_SHUTTING_DOWN: { status: 503, message: 'Nimbus is shutting down; retry against another node or later' },
+  ERR_PLATFORM_SHUTTING_DOWN: {
+    status: 503,
+    message: 'Nimbus is shutting down; retry against another node or later',
+  },
   ERR_AUTH_REQUIRED: {
     status: 401,
     message:
@@ -115,6 +119,26 @@ export const ERRORS = {
     message:
       'the call was not done within maxEventAgeMs (%s ms) of function "%s"; it is in the dead letters (`nimbus calls redrive`)',
   },
+  ERR_NAMESPACE_NOT_FOUND: {
+    status: 404,
+    message: 'namespace "%s" does not exist: Nimbus serves one namespace, "openfaas-fn" (the default)',
+  },
+  ERR_SECRETS_UNSUPPORTED: {
+    status: 501,
+    message:
+      'Nimbus has no secrets store yet (%s); pass values as environment variables for now (docs/compat.md)',
+  },
+  ERR_STACK_INVALID: { status: 400, message: 'stack file %s is invalid: %s' },
+  ERR_STACK_LANG_UNSUPPORTED: {
+    status: 400,
+    message: 'function "%s": lang "%s" is not supported; Nimbus builds these natively: %s (docs/compat.md)',
+  },
+  ERR_OPENFAAS_IMAGE_UNKNOWN: {
+    status: 400,
+    message:
+      'image "%s" names no uploaded bundle and no deployed function: give "sha256:<bundle hash>" of a bundle PUT to /api/v1/bundles, or a function\'s name, or deploy with `nimbus deploy -f stack.yml`',
+  },
+  ERR_KEY_NOT_FOUND: { status: 404, message: 'access key "%s" does not exist; `nimbus keys ls` lists them' },
   ERR_PLATFORM_INTERNAL: { status: 500, message: 'internal error: %s' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

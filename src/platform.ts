@@ -14,14 +14,19 @@ import { loadOrCreateToken, tokenChecker } from './gateway/auth.js';
 import { callRoutes } from './gateway/calls-api.js';
 import { createControlApi } from './gateway/control-api.js';
 import { createInvokeHandler } from './gateway/invoke.js';
+import { keyRoutes } from './gateway/keys-api.js';
+import { lambdaRoutes } from './gateway/lambda/lambda-api.js';
+import { openfaasRoutes } from './gateway/openfaas/openfaas-api.js';
 import { sendError } from './gateway/respond.js';
 import { Launcher } from './instances/launcher.js';
 import { Pool, type PoolEvent } from './instances/pool.js';
 import { type SandboxSetup, setUpSandbox } from './instances/sandbox-setup.js';
+import { LogStore } from './logs/log-store.js';
 import { AsyncSystem } from './queue/async-system.js';
 import { RUNTIMES } from './runtimes/index.js';
 import { NODE_RUNNER_PATH, nodeRuntime } from './runtimes/node/adapter.js';
 import { Autoscaler } from './scaler/autoscaler.js';
+import { AccessKeyStore } from './store/access-keys.js';
 import { Artifacts } from './store/artifacts.js';
 import { SqliteStore } from './store/sqlite-store.js';
 import type { FunctionVersion } from './store/store.js';
@@ -47,6 +52,10 @@ export interface Platform {
   readonly artifacts: Artifacts;
   /** Async calls: queue, workers, call records, cron. */
   readonly asyncSystem: AsyncSystem;
+  /** Recent output of every function (for /system/logs and Lambda's Tail logs). */
+  readonly logs: LogStore;
+  /** Access keys of the Lambda-compatible API. */
+  readonly accessKeys: AccessKeyStore;
   /** Stops accepting, lets in-flight requests finish (up to the grace period), stops every instance. */
   close(): Promise<void>;
 }
@@ -71,6 +80,7 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
   const { token, created } = loadOrCreateToken(config.dataDir, config.adminToken);
   const auth = tokenChecker(token);
   const store = new SqliteStore(join(config.dataDir, 'nimbus.db'));
+  const logs = new LogStore();
   const artifacts = new Artifacts(config.dataDir);
   const dispatcher = new Dispatcher(store);
   // Sockets live under a short private path: Unix socket paths are limited to ~107 bytes.
@@ -98,7 +108,10 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
     memoryBudgetMb: config.memoryBudgetMb,
     stemCells: config.stemCells,
     dispatcher,
-    onOutput: (fn, id, line, stream) => log.output(fn, id, line, stream),
+    onOutput: (fn, id, line, stream) => {
+      logs.append(fn, id, line, stream);
+      log.output(fn, id, line, stream);
+    },
     onError: (message) => log.event({ type: 'stem-cell-error', message }),
   });
 
@@ -134,6 +147,7 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
     config,
     onEvent: (event) => log.event(event),
   });
+  const accessKeys = new AccessKeyStore(join(config.dataDir, 'nimbus.db'));
   const autoscaler = new Autoscaler(dispatcher, config.autoscaler);
   autoscaler.start();
   // Keep stem cells of the default Node runtime ready: the first cold start is a module load too.
@@ -165,7 +179,21 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
     isAdmin: auth.isAdmin,
     hasToken: auth.hasToken,
     baseUrl: () => url,
-    extraRoutes: [callRoutes(asyncSystem)],
+    extraRoutes: [
+      callRoutes(asyncSystem),
+      keyRoutes(accessKeys),
+      openfaasRoutes({ store, artifacts, dispatcher, deployer, logs, ...auth }),
+      lambdaRoutes({
+        store,
+        artifacts,
+        dispatcher,
+        deployer,
+        logs,
+        secretOf: (id) => accessKeys.secret(id),
+        submit: (request) => asyncSystem.submit(request),
+        asyncBodyLimitBytes: config.asyncBodyLimitBytes,
+      }),
+    ],
     extraView: (fn) => ({ ...asyncSystem.view(fn), scaling: autoscaler.view(fn.name) ?? null }),
   });
 
@@ -219,11 +247,14 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
         };
       });
       autoscaler.close();
+      // Followers of /system/logs would hold the server open: their responses end now.
+      logs.close();
       await Promise.all([grace, dispatcher.close(config.shutdownGraceMs), launcher.close()]);
       server.closeAllConnections();
       await serverClosed;
       await asyncStopped;
       asyncSystem.close();
+      accessKeys.close();
       store.close();
       rmSync(runDir, { recursive: true, force: true });
     })();
@@ -241,6 +272,8 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
     dispatcher,
     artifacts,
     asyncSystem,
+    logs,
+    accessKeys,
     launcher,
     sandbox: { summary: sandbox.summary, features: sandbox.features, runAs: sandbox.runAs },
     autoscaler,

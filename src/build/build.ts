@@ -56,14 +56,18 @@ function findSource(dir: string, file: string | undefined): string {
   ]);
 }
 
-/** Bundles a function folder into `outDir` (a fresh temp dir by default) and hashes the result. */
+/**
+ * Bundles a function folder into `outDir` (a fresh temp dir by default) and hashes the result. `spec`
+ * replaces the folder's nimbus.yml (a stack file gives each function's spec itself).
+ */
 export async function buildFunction(
   sourceDir: string,
-  options: { outDir?: string; name?: string } & CopyBuildOptions = {},
+  options: { outDir?: string; name?: string; spec?: FunctionSpecInput } & CopyBuildOptions = {},
 ): Promise<BuiltFunction> {
   const dir = resolve(sourceDir);
   if (!existsSync(dir)) throw new NimbusError('ERR_BUILD_FAILED', [`folder ${sourceDir} does not exist`]);
-  const { name: specName, ...spec } = readFunctionSpec(dir);
+  const { name: specName, ...spec }: { name?: string } & FunctionSpecInput =
+    options.spec ?? readFunctionSpec(dir);
   const parsed = parseFunctionSpec(spec);
   const name = options.name ?? specName ?? basename(dir);
   if (parsed.runtime !== 'node') {

@@ -60,16 +60,24 @@ async function pipInstall(dir: string, outDir: string, python: string): Promise<
   ];
   const { code, output, error } = await new Promise<{ code: number | null; output: string; error?: Error }>(
     (resolve) => {
-      const child = spawn(python, args, {
-        cwd: dir,
-        stdio: ['ignore', 'pipe', 'pipe'],
-        timeout: PIP_TIMEOUT_MS,
-      });
+      const child = spawn(python, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+      // Not spawn's own `timeout`: its timer outlives a spawn that fails (no 'exit' comes to clear it).
+      const timer = setTimeout(() => child.kill('SIGKILL'), PIP_TIMEOUT_MS);
       const chunks: Buffer[] = [];
       child.stdout.on('data', (c: Buffer) => chunks.push(c));
       child.stderr.on('data', (c: Buffer) => chunks.push(c));
-      child.on('error', (err) => resolve({ code: null, output: '', error: err }));
-      child.on('close', (exit) => resolve({ code: exit, output: Buffer.concat(chunks).toString('utf8') }));
+      child.on('error', (err) => {
+        clearTimeout(timer);
+        resolve({ code: null, output: '', error: err });
+      });
+      child.on('close', (exit, signal) => {
+        clearTimeout(timer);
+        const output = Buffer.concat(chunks).toString('utf8');
+        resolve({
+          code: exit,
+          output: signal ? `${output}\n${python} -m pip was killed by ${signal}` : output,
+        });
+      });
     },
   );
   if (error) {

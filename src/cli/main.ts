@@ -1,11 +1,12 @@
 // The `nimbus` command: dispatches to one file per command.
-import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { parseArgs } from 'node:util';
 import { NimbusError } from '../errors.js';
 import type { Command } from './command.js';
 import { callsCommand } from './commands/calls.js';
 import { deployCommand } from './commands/deploy.js';
 import { describeCommand } from './commands/describe.js';
 import { invokeCommand } from './commands/invoke.js';
+import { keysCommand } from './commands/keys.js';
 import { lsCommand } from './commands/ls.js';
 import { newCommand } from './commands/new.js';
 import { rmCommand } from './commands/rm.js';
@@ -21,6 +22,7 @@ const COMMANDS: Record<string, Command> = {
   describe: describeCommand,
   rm: rmCommand,
   calls: callsCommand,
+  keys: keysCommand,
 };
 
 function help(): string {

@@ -71,6 +71,13 @@ export const functionSpecSchema = z
     scale: scaleSchema.default({ min: 0, max: 10, idleTimeoutMs: DEFAULT_IDLE_TIMEOUT_MS, utilisation: 0.7 }),
     /** Free-form labels; OpenFaaS's com.openfaas.scale.* labels set `scale` keys the spec leaves out. */
     labels: z.record(z.string(), z.string()).default({}),
+    /** Free-form annotations, kept and shown (OpenFaaS's `annotations`; the compat APIs keep their metadata here). */
+    annotations: z.record(z.string(), z.string()).optional(),
+    /**
+     * How the handler is called, when its exports cannot tell: `openfaas` (the OpenFaaS node/python3-http
+     * templates' `(event, context)`), `lambda`, `fetch`. Default: detected (node), by name (python: `handle` is openfaas).
+     */
+    handlerStyle: z.enum(['fetch', 'lambda', 'openfaas']).optional(),
     /** async, schedule, timezone, payload, allowOverlap: see async-spec.ts. */
     ...asyncSpecFields,
   })

@@ -61,7 +61,7 @@ export const platformConfigSchema = z.strictObject({
       min: z.number().int().min(0).max(16).default(1),
       max: z.number().int().min(0).max(64).default(4),
     })
-    .default({ min: 1, max: 4 }),
+    .prefault({}),
   /** The autoscaler (Knative KPA style); see docs/scaling.md. */
   autoscaler: z
     .strictObject({
@@ -73,15 +73,7 @@ export const platformConfigSchema = z.strictObject({
       maxScaleDownRate: z.number().min(1).default(2),
       keepAlive: z.enum(['fixed', 'hybrid']).default('fixed'),
     })
-    .default({
-      tickMs: 500,
-      stableWindowMs: 60_000,
-      panicWindowMs: 6_000,
-      panicThreshold: 2,
-      maxScaleUpRate: 1000,
-      maxScaleDownRate: 2,
-      keepAlive: 'fixed',
-    }),
+    .prefault({}),
   /** Largest /async-function request body in bytes; past it 413. Default 1 MiB (Lambda's async limit). */
   asyncBodyLimitBytes: z
     .number()

@@ -3,6 +3,7 @@
 
 import { NimbusError } from '../errors.js';
 import type { Exchange, Instance } from '../instances/instance.js';
+import { FLAG_RAW_EVENT } from '../instances/protocol.js';
 import type { Dispatcher, FunctionEntry } from './dispatcher.js';
 
 export interface BufferedRequest {
@@ -12,6 +13,8 @@ export interface BufferedRequest {
   /** Header pairs, names lower-case. */
   headers: readonly (readonly [string, string])[];
   body: Buffer;
+  /** The body is an event for a Lambda-style handler, passed as it is (FLAG_RAW_EVENT): the Lambda Invoke API. */
+  rawEvent?: boolean;
 }
 
 export interface BufferedResponse {
@@ -23,6 +26,8 @@ export interface BufferedResponse {
   error?: NimbusError;
   /** Time spent waiting for an instance (ms); 0 when one was free. */
   waitMs: number;
+  /** The instance that served the call (for its log lines), when one was reached. */
+  instanceId?: string;
 }
 
 export interface BufferedInvokeOptions {
@@ -87,7 +92,7 @@ class BufferedExchange implements Exchange {
     let head = `${request.method}\0${request.path}`;
     for (const [k, v] of request.headers) head += `\0${k}\0${v}`;
     const hasBody = request.body.length > 0;
-    this.streamId = instance.open(this, head, !hasBody);
+    this.streamId = instance.open(this, head, !hasBody, request.rawEvent ? FLAG_RAW_EVENT : 0);
     if (hasBody) instance.body(this.streamId, request.body, true);
     const timeoutMs = entry.fn.spec.timeoutMs;
     this.timer = setTimeout(() => {
@@ -124,7 +129,7 @@ class BufferedExchange implements Exchange {
     this.done = true;
     clearTimeout(this.timer);
     this.dispatcher.count(this.entry, true);
-    this.resolve(failed(error, this.waitMs));
+    this.resolve({ ...failed(error, this.waitMs), instanceId: this.instance.id });
   }
 
   private finish(): void {
@@ -137,6 +142,7 @@ class BufferedExchange implements Exchange {
       headers: this.headers,
       body: Buffer.concat(this.chunks),
       waitMs: this.waitMs,
+      instanceId: this.instance.id,
     });
   }
 }

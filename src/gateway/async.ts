@@ -1,10 +1,10 @@
 // /async-function/{name}[/path]: the request is written to the durable queue and answered 202 with
 // X-Call-Id once it is on disk. Like the sync path, nothing here parses the body or touches the store.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { FUNCTION_NAME_RE } from '../config/function-spec.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import { NimbusError } from '../errors.js';
 import type { SubmitRequest } from '../queue/async-system.js';
+import { functionRoute, HOP_HEADERS, resolveFunction } from './function-route.js';
 import { sendError } from './respond.js';
 
 export interface AsyncInvokeOptions {
@@ -21,14 +21,7 @@ export interface AsyncInvokeOptions {
  * id and attempt (the worker sets them) and the admin token of a private function's caller.
  */
 const DROPPED_HEADERS = new Set([
-  'connection',
-  'keep-alive',
-  'transfer-encoding',
-  'upgrade',
-  'proxy-connection',
-  'proxy-authorization',
-  'te',
-  'trailer',
+  ...HOP_HEADERS,
   'content-length',
   'expect',
   'x-callback-url',
@@ -47,30 +40,15 @@ export function createAsyncInvokeHandler(options: AsyncInvokeOptions): AsyncInvo
   }
 
   return function asyncInvoke(req, res, prefixLength) {
-    const url = req.url!;
-    let nameEnd = prefixLength;
-    while (
-      nameEnd < url.length &&
-      url.charCodeAt(nameEnd) !== 47 /* / */ &&
-      url.charCodeAt(nameEnd) !== 63 /* ? */
-    ) {
-      nameEnd++;
-    }
-    const name = url.slice(prefixLength, nameEnd);
-    if (!FUNCTION_NAME_RE.test(name)) {
-      reject(req, res, new NimbusError('ERR_FUNCTION_NAME_INVALID', [name.slice(0, 80)]));
-      return;
-    }
-    const entry = dispatcher.get(name);
-    if (!entry) {
-      reject(req, res, new NimbusError('ERR_FUNCTION_NOT_FOUND', [name]));
+    // OpenFaaS's X-Start-Time: when the gateway took the request, in Unix nanoseconds.
+    const startTime = `${Date.now()}000000`;
+    const { name, target } = functionRoute(req.url!, prefixLength);
+    const entry = resolveFunction(dispatcher, name, req, isAdmin);
+    if (entry instanceof NimbusError) {
+      reject(req, res, entry);
       return;
     }
     const admin = isAdmin(req);
-    if (entry.fn.spec.private && !admin) {
-      reject(req, res, new NimbusError('ERR_FUNCTION_PRIVATE', [name]));
-      return;
-    }
     const callbackUrl = req.headers['x-callback-url'];
     if (callbackUrl !== undefined && !isCallbackUrl(callbackUrl)) {
       reject(
@@ -93,8 +71,7 @@ export function createAsyncInvokeHandler(options: AsyncInvokeOptions): AsyncInvo
       if (DROPPED_HEADERS.has(key) || (admin && key === 'authorization')) continue;
       headers.push([key, raw[i + 1]!]);
     }
-    const rest = url.slice(nameEnd);
-    const path = rest.length === 0 || rest.charCodeAt(0) === 63 ? `/${rest}` : rest;
+    const path = target;
 
     const chunks: Buffer[] = [];
     let size = 0;
@@ -115,7 +92,7 @@ export function createAsyncInvokeHandler(options: AsyncInvokeOptions): AsyncInvo
       const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
       options
         .submit({
-          fn: name,
+          fn: entry.fn.name,
           method: req.method!,
           path,
           headers,
@@ -128,6 +105,7 @@ export function createAsyncInvokeHandler(options: AsyncInvokeOptions): AsyncInvo
             const text = `{"callId":"${callId}"}`;
             res.writeHead(202, {
               'x-call-id': callId,
+              'x-start-time': startTime,
               'content-type': 'application/json; charset=utf-8',
               'content-length': text.length,
             });

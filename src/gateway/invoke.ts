@@ -2,11 +2,11 @@
 // Nothing here parses JSON or touches the store.
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { FUNCTION_NAME_RE } from '../config/function-spec.js';
 import type { Dispatcher, FunctionEntry } from '../dispatch/dispatcher.js';
 import { NimbusError } from '../errors.js';
 import type { Exchange, Instance } from '../instances/instance.js';
 import type { AcquireTicket } from '../instances/pool.js';
+import { functionRoute, HOP_HEADERS, resolveFunction } from './function-route.js';
 import { sendError } from './respond.js';
 
 export interface InvokeOptions {
@@ -15,18 +15,6 @@ export interface InvokeOptions {
   debug: boolean;
   isAdmin: (req: IncomingMessage) => boolean;
 }
-
-/** Request headers that describe the hop, not the request; they are not passed to the function. */
-const HOP_HEADERS = new Set([
-  'connection',
-  'keep-alive',
-  'transfer-encoding',
-  'upgrade',
-  'proxy-connection',
-  'proxy-authorization',
-  'te',
-  'trailer',
-]);
 
 /** Response headers the gateway sets itself. */
 const HOP_RESPONSE_HEADERS = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length']);
@@ -37,27 +25,10 @@ export function createInvokeHandler(options: InvokeOptions): InvokeHandler {
   const { dispatcher, bodyLimitBytes, debug, isAdmin } = options;
 
   return function invoke(req, res, prefixLength) {
-    const url = req.url!;
-    let nameEnd = prefixLength;
-    while (
-      nameEnd < url.length &&
-      url.charCodeAt(nameEnd) !== 47 /* / */ &&
-      url.charCodeAt(nameEnd) !== 63 /* ? */
-    ) {
-      nameEnd++;
-    }
-    const name = url.slice(prefixLength, nameEnd);
-    if (!FUNCTION_NAME_RE.test(name)) {
-      drainAndFail(req, res, new NimbusError('ERR_FUNCTION_NAME_INVALID', [safeName(name)]));
-      return;
-    }
-    const entry = dispatcher.get(name);
-    if (!entry) {
-      drainAndFail(req, res, new NimbusError('ERR_FUNCTION_NOT_FOUND', [name]));
-      return;
-    }
-    if (entry.fn.spec.private && !isAdmin(req)) {
-      drainAndFail(req, res, new NimbusError('ERR_FUNCTION_PRIVATE', [name]));
+    const { name, target } = functionRoute(req.url!, prefixLength);
+    const entry = resolveFunction(dispatcher, name, req, isAdmin);
+    if (entry instanceof NimbusError) {
+      drainAndFail(req, res, entry);
       return;
     }
     const declared = req.headers['content-length'];
@@ -65,8 +36,6 @@ export function createInvokeHandler(options: InvokeOptions): InvokeHandler {
       drainAndFail(req, res, new NimbusError('ERR_REQUEST_BODY_TOO_LARGE', [bodyLimitBytes]));
       return;
     }
-    const rest = url.slice(nameEnd);
-    const target = rest.length === 0 || rest.charCodeAt(0) === 63 ? `/${rest}` : rest;
     const exchange = new InvokeExchange(req, res, entry, target, options);
     let acquired: Instance | Promise<Instance>;
     try {
@@ -93,10 +62,6 @@ export function createInvokeHandler(options: InvokeOptions): InvokeHandler {
   }
 }
 
-function safeName(name: string): string {
-  return name.length > 80 ? `${name.slice(0, 80)}…` : name;
-}
-
 /** One request in flight: bridges the client's request and response to one instance stream. */
 class InvokeExchange implements Exchange, AcquireTicket {
   cold = false;
@@ -107,6 +72,8 @@ class InvokeExchange implements Exchange, AcquireTicket {
   private timer: NodeJS.Timeout | undefined;
   private received = 0;
   private readonly callId = randomUUID();
+  /** OpenFaaS's X-Start-Time (when the gateway took the request) and the base of X-Duration-Seconds. */
+  private readonly startedAt = Date.now();
   private status = 0;
   /** The response head, held until the first body frame. */
   private headers: string[] | undefined;
@@ -139,7 +106,7 @@ class InvokeExchange implements Exchange, AcquireTicket {
       if (HOP_HEADERS.has(name)) continue;
       head += `\0${name}\0${raw[i + 1]}`;
     }
-    head += `\0x-call-id\0${this.callId}`;
+    head += `\0x-call-id\0${this.callId}\0x-start-time\0${this.startedAt}000000`;
     const hasBody =
       req.headers['content-length'] !== undefined
         ? req.headers['content-length'] !== '0'
@@ -173,7 +140,14 @@ class InvokeExchange implements Exchange, AcquireTicket {
     for (let i = 0; i < headers.length; i += 2) {
       if (!HOP_RESPONSE_HEADERS.has(headers[i]!)) out.push(headers[i]!, headers[i + 1]!);
     }
-    out.push('x-call-id', this.callId);
+    out.push(
+      'x-call-id',
+      this.callId,
+      'x-start-time',
+      `${this.startedAt}000000`,
+      'x-duration-seconds',
+      ((Date.now() - this.startedAt) / 1000).toFixed(3),
+    );
     if (this.waitStart !== 0) out.push('x-nimbus-wait-ms', (this.runStart - this.waitStart).toFixed(1));
     if (this.cold) out.push('x-nimbus-cold-start', '1', 'x-nimbus-init-ms', this.initMs.toFixed(1));
     // The head waits for the first body frame: a body that comes whole goes out with a Content-Length
@@ -207,7 +181,9 @@ class InvokeExchange implements Exchange, AcquireTicket {
       this.res.writeHead(this.status, headers);
       return true;
     } catch (err) {
-      this.onError(new NimbusError('ERR_HANDLER_INVALID_RESPONSE', [this.entry.fn.name, (err as Error).message]));
+      this.onError(
+        new NimbusError('ERR_HANDLER_INVALID_RESPONSE', [this.entry.fn.name, (err as Error).message]),
+      );
       return false;
     }
   }

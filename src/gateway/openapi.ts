@@ -74,6 +74,13 @@ export const OPENAPI = {
           maxProcesses: { type: 'integer', minimum: 32, maximum: 32768, default: 64 },
           maxQueue: { type: 'integer', minimum: 0, default: 100 },
           private: { type: 'boolean', default: false },
+          labels: { type: 'object', additionalProperties: { type: 'string' } },
+          annotations: { type: 'object', additionalProperties: { type: 'string' } },
+          handlerStyle: {
+            type: 'string',
+            enum: ['fetch', 'lambda', 'openfaas'],
+            description: 'how the handler is called when its exports cannot tell (default: detected)',
+          },
           scale: {
             type: 'object',
             additionalProperties: false,
@@ -195,6 +202,53 @@ export const OPENAPI = {
         summary: 'Remove a function',
         parameters: [nameParam],
         responses: { '200': json({ type: 'object' }), '404': errorResponse('ERR_FUNCTION_NOT_FOUND') },
+      },
+    },
+    // Access keys of the Lambda-compatible API (the compat APIs themselves are described in docs/compat.md).
+    '/api/v1/keys': {
+      post: {
+        summary: 'Create an access key for the Lambda API; the secret is in this answer only',
+        responses: {
+          '201': json(
+            {
+              type: 'object',
+              required: ['accessKeyId', 'secretAccessKey', 'createdAt'],
+              properties: {
+                accessKeyId: { type: 'string' },
+                secretAccessKey: { type: 'string' },
+                createdAt: { type: 'string', format: 'date-time' },
+              },
+            },
+            'created',
+          ),
+        },
+      },
+      get: {
+        summary: 'List access keys (ids only, never secrets)',
+        responses: {
+          '200': json({
+            type: 'object',
+            properties: {
+              keys: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: {
+                    accessKeyId: { type: 'string' },
+                    createdAt: { type: 'string', format: 'date-time' },
+                  },
+                },
+              },
+            },
+          }),
+        },
+      },
+    },
+    '/api/v1/keys/{id}': {
+      delete: {
+        summary: 'Remove an access key: requests signed with it are refused from now on',
+        parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+        responses: { '200': json({ type: 'object' }), '404': errorResponse('ERR_KEY_NOT_FOUND') },
       },
     },
   },

@@ -1,7 +1,6 @@
 // The sandbox of each instance the launcher makes: its directory, cgroup and wrapped command line, the
 // bundle staged where the sandbox sees it, and the sweep of everything it left when it ends.
 import { chmodSync, chownSync, mkdirSync, rmSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import type { CgroupHandle, CgroupManager, SandboxLimits } from '../sandbox/cgroups.js';
 import type { SandboxFeatures } from '../sandbox/detect.js';
@@ -58,8 +57,7 @@ export class InstanceSandbox {
     const fnDir = join(dir, 'fn');
     const limits: SandboxLimits = {
       memoryMb: shape.memoryMb,
-      // No `cpu` in the spec: a quota of every core is no limit.
-      cpu: shape.cpu ?? availableParallelism(),
+      cpu: shape.cpu,
       maxProcesses: shape.maxProcesses,
     };
     let cgroup: CgroupHandle | null = null;
@@ -101,7 +99,9 @@ export class InstanceSandbox {
   /** Hands the instance's socket to the sandbox's user (it connects from inside as that user). */
   prepareSocket(socketPath: string): void {
     const runAs = this.options.runAs;
-    if (runAs) chownSync(socketPath, runAs.uid, runAs.gid);
+    if (!runAs) return;
+    chownSync(socketPath, runAs.uid, runAs.gid);
+    chmodSync(socketPath, 0o600);
   }
 
   /** Puts the function's bundle where the instance's sandbox sees it; returns the LOAD message to send. */

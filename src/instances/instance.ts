@@ -50,6 +50,10 @@ export interface InstanceOptions {
 
 /** What V8 prints when it dies at its heap limit (--max-old-space-size). */
 const HEAP_OOM_MARK = 'JavaScript heap out of memory';
+/** How a sandboxed process that aborted exits (bubblewrap passes on 128 + SIGABRT). */
+const ABORT_EXIT_CODE = 134;
+/** How long an aborted instance's stderr may take to drain before it counts as closed. */
+const ABORT_DRAIN_MS = 200;
 /** At most one "lines dropped" note per this many ms. */
 const DROP_REPORT_MS = 1000;
 
@@ -249,13 +253,27 @@ export class Instance {
       else scheduleReport();
     });
     child.on('exit', (code, signal) => {
-      out.end();
-      errs.end();
-      clearTimeout(reportTimer);
-      reportDropped();
-      const how = signal ? `killed by ${signal}` : `exit code ${code}`;
-      fail(new Error(`the instance exited during start (${how})`));
-      this.closed(this.exitReason ?? how);
+      let finished = false;
+      const finish = (): void => {
+        if (finished) return;
+        finished = true;
+        out.end();
+        errs.end();
+        clearTimeout(reportTimer);
+        reportDropped();
+        const how = signal ? `killed by ${signal}` : `exit code ${code}`;
+        fail(new Error(`the instance exited during start (${how})`));
+        this.closed(this.exitReason ?? how);
+      };
+      // An abort (V8 at its heap limit): its last words on stderr may still be in the pipe, and they say
+      // whether it ran out of memory. Wait for them, briefly (a grandchild may hold the pipe open).
+      const aborted = signal === 'SIGABRT' || code === ABORT_EXIT_CODE;
+      if (!aborted || child.stderr!.readableEnded) return finish();
+      const timer = setTimeout(finish, ABORT_DRAIN_MS);
+      child.stderr!.once('end', () => {
+        clearTimeout(timer);
+        finish();
+      });
     });
   }
 
@@ -345,9 +363,9 @@ export class Instance {
 
   /**
    * Opens a request stream on a slot the pool reserved: sends the head (NUL-separated method,
-   * path?query, header pairs). Returns the stream id.
+   * path?query, header pairs). `flags` adds REQUEST flags (FLAG_RAW_EVENT). Returns the stream id.
    */
-  open(exchange: Exchange, head: string, end: boolean): number {
+  open(exchange: Exchange, head: string, end: boolean, flags = 0): number {
     const id = this.nextStreamId++;
     if (this.state === 'closed') {
       // The instance died between reserving the slot and opening the stream.
@@ -361,7 +379,7 @@ export class Instance {
     if (this.nextStreamId > 0xffff_fff0) this.nextStreamId = 1;
     this.streams.set(id, exchange);
     this.lastUsedAt = Date.now();
-    this.writer!.text(FrameType.REQUEST, end ? FLAG_END : 0, id, head);
+    this.writer!.text(FrameType.REQUEST, (end ? FLAG_END : 0) | flags, id, head);
     return id;
   }
 
@@ -382,6 +400,11 @@ export class Instance {
   }
 
   /** Stops the instance and every process it started. Open streams fail with `reason`. */
+  /** Ready and not being stopped: may take requests. */
+  get usable(): boolean {
+    return this.state === 'ready' && this.exitReason === undefined;
+  }
+
   kill(reason: string): void {
     this.exitReason ??= reason;
     const child = this.child;

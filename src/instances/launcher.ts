@@ -59,6 +59,11 @@ export class Launcher {
         : undefined;
   }
 
+  /** Where instance directories and sockets live. */
+  get runDir(): string {
+    return this.options.runDir;
+  }
+
   /** Starts an instance of a function: specializes a stem cell of the same shape, or spawns a new process. */
   start(
     fnName: string,

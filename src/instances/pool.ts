@@ -132,7 +132,7 @@ export class Pool {
   /** A slot on `instance` came free: it goes to the next waiter. */
   private released(instance: Instance): void {
     this.changeActive(-1);
-    if (instance.state === 'ready') this.serveWaiters(instance, false);
+    if (instance.usable) this.serveWaiters(instance, false);
     this.checkDrained();
   }
 
@@ -260,7 +260,7 @@ export class Pool {
   private freeInstance(): Instance | undefined {
     // First fit: keeps load on few instances so the others go idle and can be retired.
     for (const instance of this.instances) {
-      if (instance.inflight < this.options.concurrency) return instance;
+      if (instance.inflight < this.options.concurrency && instance.usable) return instance;
     }
     return undefined;
   }
@@ -300,7 +300,7 @@ export class Pool {
       return;
     }
     let free = 0;
-    for (const i of this.instances) free += concurrency - i.inflight;
+    for (const i of this.instances) if (i.usable) free += concurrency - i.inflight;
     const short = this.queued() - free - starting * concurrency;
     const wanted = Math.min(room, Math.ceil(short / concurrency));
     for (let n = 0; n < wanted; n++) void this.launch().catch(() => {});

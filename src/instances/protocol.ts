@@ -35,6 +35,11 @@ export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
 /** Flag: the last frame of this direction of the stream. */
 export const FLAG_END = 1;
+/**
+ * Flag on REQUEST: the body is an event for a Lambda-style handler (the Lambda Invoke API), not an HTTP
+ * request to map into one. See docs/instance-protocol.md for the answer it expects.
+ */
+export const FLAG_RAW_EVENT = 2;
 
 export interface LoadMessage {
   /** Directory holding the function's bundle (read-only). */
@@ -47,6 +52,8 @@ export interface LoadMessage {
   timeoutMs: number;
   memoryMb: number;
   debug: boolean;
+  /** The handler style to use instead of detecting it (the spec's `handlerStyle`). */
+  style?: 'fetch' | 'lambda' | 'openfaas';
 }
 
 export type FrameHandler = (type: number, flags: number, streamId: number, payload: Buffer) => void;

@@ -75,6 +75,7 @@ export async function setUpSandbox(options: SandboxSetupOptions): Promise<Sandbo
   if (features.cgroup.version !== null) {
     // mkdtemp's suffix tells apart several platforms in one process.
     const tag = basename(options.runDir)
+      .replace(/^nimbus-/, '')
       .replace(/[^A-Za-z0-9_]/g, '_')
       .slice(-32);
     cgroups = new CgroupManager(features.cgroup, { tag });

@@ -24,6 +24,8 @@ export interface SubmitRequest {
   body: Buffer;
   callbackUrl?: string | undefined;
   source: CallSource;
+  /** The body is a Lambda event passed as it is (Lambda Invoke, type Event). */
+  rawEvent?: boolean;
 }
 
 export type AsyncEvent = WorkerEvent | CronEvent;
@@ -116,6 +118,7 @@ export class AsyncSystem {
         headers: request.headers,
         ...(request.callbackUrl === undefined ? {} : { callbackUrl: request.callbackUrl }),
         source: request.source,
+        ...(request.rawEvent ? { rawEvent: true } : {}),
       },
       request.body,
     );

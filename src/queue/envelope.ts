@@ -10,6 +10,8 @@ export interface CallEnvelope {
   headers: [string, string][];
   callbackUrl?: string;
   source: CallSource;
+  /** The body is a Lambda event passed as it is (a Lambda Invoke of type Event), not an HTTP request. */
+  rawEvent?: boolean;
 }
 
 export type CallSource = 'http' | 'cron';

@@ -192,6 +192,7 @@ export class Workers {
       path: head.path,
       headers: [...head.headers, ['x-call-id', job.id], ['x-nimbus-attempt', String(job.deliveries)]],
       body,
+      ...(head.rawEvent ? { rawEvent: true } : {}),
     });
     const durationMs = performance.now() - started;
     const outcome: AttemptOutcome & { fullBody: Buffer } = {

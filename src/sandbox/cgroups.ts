@@ -25,8 +25,12 @@ export type CgroupSupport =
 export interface SandboxLimits {
   /** Memory of the instance in MiB, swap included (cgroups; without them RLIMIT_DATA per process). */
   memoryMb: number;
-  /** CPU time as a fraction of one core: 0.5 = half a core, 2 = two cores (cgroups only). */
-  cpu: number;
+  /**
+   * CPU time as a fraction of one core: 0.5 = half a core, 2 = two cores (cgroups only). null: no limit,
+   * and on v1 no cpu cgroup at all, so the instance is scheduled beside the platform as a plain task
+   * (a group of its own costs a ping-pong workload on one core measurable throughput).
+   */
+  cpu: number | null;
   /** Tasks of the instance, threads included (node alone runs about 11). */
   maxProcesses: number;
 }
@@ -199,7 +203,8 @@ export class CgroupManager {
     this.start();
     const s = this.support;
     const memoryBytes = String(Math.floor(limits.memoryMb * 1024 * 1024));
-    const quotaUs = Math.max(MIN_CPU_QUOTA_US, Math.round(limits.cpu * CPU_PERIOD_US));
+    const quotaUs =
+      limits.cpu === null ? null : Math.max(MIN_CPU_QUOTA_US, Math.round(limits.cpu * CPU_PERIOD_US));
     const pidsMax = String(Math.max(1, Math.floor(limits.maxProcesses)));
     const fs = this.fs;
     let dirs: string[];
@@ -216,12 +221,14 @@ export class CgroupManager {
           writeIfPresent(fs, join(dir, 'memory.oom.group'), '1');
         }
         if (s.controllers.includes('pids')) fs.write(join(dir, 'pids.max'), pidsMax);
-        if (s.controllers.includes('cpu')) fs.write(join(dir, 'cpu.max'), `${quotaUs} ${CPU_PERIOD_US}`);
+        if (s.controllers.includes('cpu'))
+          fs.write(join(dir, 'cpu.max'), `${quotaUs ?? 'max'} ${CPU_PERIOD_US}`);
         oomKilled = () => readCounter(fs.read(join(dir, 'memory.events')), 'oom_kill') > 0;
       } else if (s.version === 1) {
         dirs = [];
         let memoryDir: string | undefined;
         for (const controller of s.controllers) {
+          if (controller === 'cpu' && quotaUs === null) continue;
           const dir = join(s.parents[controller]!, this.baseName, instanceId);
           fs.mkdir(dir);
           dirs.push(dir);
@@ -234,7 +241,7 @@ export class CgroupManager {
             fs.write(join(dir, 'pids.max'), pidsMax);
           } else {
             fs.write(join(dir, 'cpu.cfs_period_us'), String(CPU_PERIOD_US));
-            fs.write(join(dir, 'cpu.cfs_quota_us'), String(quotaUs));
+            fs.write(join(dir, 'cpu.cfs_quota_us'), String(quotaUs!));
           }
         }
         oomKilled = () => {
@@ -252,14 +259,19 @@ export class CgroupManager {
         cause: err,
       });
     }
-    const handle = this.handle(s.version, dirs, oomKilled);
+    const controllers = s.controllers.filter((c) => c !== 'cpu' || s.version === 2 || quotaUs !== null);
+    const handle = this.handle(s.version, dirs, controllers, oomKilled);
     this.handles.add(handle);
     return handle;
   }
 
-  private handle(version: 1 | 2, dirs: string[], oomKilled: () => boolean): CgroupHandle {
+  private handle(
+    version: 1 | 2,
+    dirs: string[],
+    controllers: readonly CgroupController[],
+    oomKilled: () => boolean,
+  ): CgroupHandle {
     const fs = this.fs;
-    const controllers = this.support.version === null ? [] : this.support.controllers;
     const pids = (): number[] => {
       const all = new Set<number>();
       for (const dir of dirs) {

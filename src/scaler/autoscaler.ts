@@ -1,11 +1,11 @@
 // The autoscaler loop: every tick, for each function, sample its concurrency, decide the instance count
 // (policy.ts) with the keep-alive floor (keep-alive.ts), and apply it to the pool. Time is injected.
+import type { PlatformConfig } from '../config/platform.js';
 import type { Dispatcher, FunctionEntry } from '../dispatch/dispatcher.js';
 import {
   DEFAULT_KEEP_ALIVE,
   IdleHistogram,
   type KeepAliveConfig,
-  type KeepAliveMode,
   keepAliveWindows,
   wantsWarm,
 } from './keep-alive.js';
@@ -17,27 +17,8 @@ import {
   type ScaleState,
 } from './policy.js';
 
-export interface AutoscalerConfig {
-  /** How often decisions are made. Default 500 ms. */
-  tickMs: number;
-  stableWindowMs: number;
-  panicWindowMs: number;
-  panicThreshold: number;
-  maxScaleUpRate: number;
-  maxScaleDownRate: number;
-  /** Platform-wide default keep-alive policy (a function's `scale.keepAlive` overrides it). */
-  keepAlive: KeepAliveMode;
-}
-
-export const DEFAULT_AUTOSCALER: AutoscalerConfig = Object.freeze({
-  tickMs: 500,
-  stableWindowMs: 60_000,
-  panicWindowMs: 6_000,
-  panicThreshold: 2,
-  maxScaleUpRate: 1000,
-  maxScaleDownRate: 2,
-  keepAlive: 'fixed',
-});
+/** The platform's `autoscaler` settings (src/config/platform.ts holds their defaults). */
+export type AutoscalerConfig = PlatformConfig['autoscaler'];
 
 /** What the autoscaler knows of one function; survives redeploys (keyed by name). */
 interface FunctionScaling {

@@ -24,6 +24,28 @@ export class Artifacts {
     return BUNDLE_HASH_RE.test(hash) && existsSync(join(this.dir, hash));
   }
 
+  /** A fresh empty directory inside the store, to build a bundle in (then `putDirectory`). */
+  tempDir(): string {
+    return mkdtempSync(join(this.dir, '.build-'));
+  }
+
+  /**
+   * Moves a directory made with `tempDir` into the store under its content hash (the directory is gone
+   * afterwards either way). Returns the hash and whether the bundle is new.
+   */
+  putDirectory(tmp: string): { hash: string; created: boolean } {
+    try {
+      if (listBundleFiles(tmp).length === 0)
+        throw new NimbusError('ERR_BUNDLE_INVALID', ['it holds no files']);
+      const hash = hashBundleDir(tmp);
+      if (this.has(hash)) return { hash, created: false };
+      renameSync(tmp, join(this.dir, hash));
+      return { hash, created: true };
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  }
+
   /** Extracts a gzipped tar into the store and checks it hashes to `expected`. Returns true when new. */
   async putArchive(expected: string, archive: Readable): Promise<boolean> {
     if (!BUNDLE_HASH_RE.test(expected))

@@ -16,19 +16,30 @@ export interface TestPlatform {
   url: string;
   dataDir: string;
   lines: string[];
+  /** Every platform event (instance-exit, instance-oom, sandbox, …). */
+  events: { type: string; [key: string]: unknown }[];
   /** Builds a fixture folder (or any folder), uploads and deploys it under `name`. */
   deploy(fixture: string, name?: string, spec?: Record<string, unknown>): Promise<FunctionView>;
 }
 
+/**
+ * Starts a platform with `sandbox: 'off'` unless `config` says otherwise: most tests tell instances apart
+ * by the pid a function reports, or hand it host paths, which a sandbox's own pid namespace and
+ * filesystem hide. Tests of isolation (test/security/) pass `sandbox: 'auto'`.
+ */
 export async function startTestPlatform(
   t: TestContext,
   config: PlatformConfigInput = {},
 ): Promise<TestPlatform> {
   const dataDir = mkdtempSync(join(tmpdir(), 'nimbus-test-'));
   const lines: string[] = [];
-  const log: PlatformLog = { output: (_fn, _id, line) => lines.push(line), event: () => {} };
+  const events: TestPlatform['events'] = [];
+  const log: PlatformLog = {
+    output: (_fn, _id, line) => lines.push(line),
+    event: (event) => events.push(event as TestPlatform['events'][number]),
+  };
   const platform = await startPlatform(
-    loadPlatformConfig({ port: 0, dataDir, shutdownGraceMs: 2000, ...config }),
+    loadPlatformConfig({ port: 0, dataDir, shutdownGraceMs: 2000, sandbox: 'off', ...config }),
     log,
   );
   t.after(async () => {
@@ -42,6 +53,7 @@ export async function startTestPlatform(
     url: platform.url,
     dataDir,
     lines,
+    events,
     async deploy(fixture, name, spec) {
       const dir = fixture.startsWith('/') ? fixture : join(FIXTURES, fixture);
       const built = await buildFunction(dir);

@@ -5,7 +5,7 @@ import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { FIXTURES } from './platform.js';
+import { FIXTURES, type TestPlatform, waitFor } from './platform.js';
 
 /** Copies a fixture folder to a fresh temp dir (removed after the test) and returns its path. */
 export function copyFixture(t: TestContext, fixture: string): string {
@@ -62,4 +62,18 @@ export async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; valu
   const started = performance.now();
   const value = await fn();
   return { ms: performance.now() - started, value };
+}
+
+/** Running instances of a function, as the control API reports them. */
+export async function instanceCount(nimbus: TestPlatform, name: string): Promise<number> {
+  return (await nimbus.client.get(name)).instances;
+}
+
+/** Waits until a function has no running instance (a stopped one has fully exited). */
+export async function waitForNoInstance(nimbus: TestPlatform, name: string, timeoutMs = 3000): Promise<void> {
+  await waitFor(
+    async () => (await instanceCount(nimbus, name)) === 0,
+    timeoutMs,
+    `${name} to have no instance`,
+  );
 }

@@ -52,7 +52,16 @@ test('the nimbus CLI', async (t) => {
     15_000,
     'nimbus up to listen',
   );
-  await waitFor(() => /Admin token \(stored in .*admin-token, shown once\): nmb_/.test(out), 5000, 'the token line');
+  await waitFor(
+    () => /Admin token \(stored in .*admin-token, shown once\): nmb_/.test(out),
+    5000,
+    'the token line',
+  );
+  assert.match(
+    out,
+    /^isolation: (bubblewrap \d|none \().*, limits: \S.*$/m,
+    'one line says which isolation is in force',
+  );
   assert.ok(existsSync(join(data, 'nimbus.db')), 'the SQLite file is in the data dir');
 
   await t.test('new scaffolds a function that deploys as generated', async () => {

@@ -10,7 +10,11 @@ test('web compat', async (t) => {
   const call = (path: string, init?: RequestInit) => fetch(`${url}/function/webcompat${path}`, init);
 
   await t.test('request.json, Response.json with a status, instanceof', async () => {
-    const res = await call('/json', { method: 'POST', body: '{"a":1}', headers: { 'content-type': 'application/json' } });
+    const res = await call('/json', {
+      method: 'POST',
+      body: '{"a":1}',
+      headers: { 'content-type': 'application/json' },
+    });
     assert.equal(res.status, 201);
     assert.match(res.headers.get('content-type') ?? '', /application\/json/);
     assert.deepEqual(await res.json(), { got: { a: 1 }, isRequest: true });

@@ -88,6 +88,28 @@ describe('CgroupManager (in-memory cgroup tree)', () => {
     assert.deepEqual([...fs.dirs].sort(), ['/v1/cpu', '/v1/memory/own', '/v1/pids']);
   });
 
+  it('no cpu limit: v1 makes no cpu cgroup, v2 leaves cpu.max at max; a tag keeps platforms of one process apart', () => {
+    const fs1 = new MemCgroupFs(['/v1/memory', '/v1/cpu']);
+    const v1 = new CgroupManager(
+      { version: 1, parents: { memory: '/v1/memory', cpu: '/v1/cpu' }, controllers: ['memory', 'cpu'] },
+      { fs: fs1, pid: 5, tag: 'abc' },
+    );
+    const plain = v1.create('i1', { ...LIMITS, cpu: null })!;
+    assert.deepEqual(plain.dirs, ['/v1/memory/nimbus-5-abc/i1']);
+    assert.deepEqual(plain.controllers, ['memory']);
+    const fs2 = new MemCgroupFs(['/cg']);
+    const v2 = new CgroupManager(
+      { version: 2, parent: '/cg', controllers: ['memory', 'cpu'] },
+      { fs: fs2, pid: 5 },
+    );
+    v2.create('i1', { ...LIMITS, cpu: null });
+    assert.equal(fs2.read('/cg/nimbus-5/i1/cpu.max'), 'max 100000');
+    assert.throws(
+      () => new CgroupManager({ version: 2, parent: '/cg', controllers: [] }, { tag: '../x' }),
+      /tag/,
+    );
+  });
+
   it('v1: falls back to memory.failcnt on kernels without an oom_kill counter; sets memsw when present', () => {
     const fs = new MemCgroupFs(['/m']);
     fs.populate = () => ({

@@ -29,12 +29,15 @@ test('reserves within the limit, evicts when full, refuses when nothing can go',
   budget.reserve(c, 256, 'fc');
   assert.deepEqual(evicted, ['fc:a']);
   assert.equal(budget.used, 512);
-  assert.throws(() => budget.reserve({}, 256, 'fd'), (err: any) => {
-    assert.equal(err.code, 'ERR_CAPACITY_EXHAUSTED');
-    assert.equal(err.status, 429);
-    assert.equal(err.headers['retry-after'], '1');
-    return true;
-  });
+  assert.throws(
+    () => budget.reserve({}, 256, 'fd'),
+    (err: any) => {
+      assert.equal(err.code, 'ERR_CAPACITY_EXHAUSTED');
+      assert.equal(err.status, 429);
+      assert.equal(err.headers['retry-after'], '1');
+      return true;
+    },
+  );
   budget.release(b);
   budget.release(b);
   assert.equal(budget.used, 256, 'release is idempotent');

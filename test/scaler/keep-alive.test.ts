@@ -1,7 +1,12 @@
 // Keep-alive decisions: fixed idle timeout, and the hybrid histogram policy with its fallback.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { DEFAULT_KEEP_ALIVE, IdleHistogram, keepAliveWindows, wantsWarm } from '../../src/scaler/keep-alive.js';
+import {
+  DEFAULT_KEEP_ALIVE,
+  IdleHistogram,
+  keepAliveWindows,
+  wantsWarm,
+} from '../../src/scaler/keep-alive.js';
 
 const MIN = 60_000;
 
@@ -18,7 +23,10 @@ test('hybrid: a function called every ~30 minutes is pre-warmed near 30 and kept
   for (let i = 0; i < 50; i++) h.add((29 + (i % 3)) * MIN + 1000);
   const w = keepAliveWindows('hybrid', h, DEFAULT_KEEP_ALIVE);
   assert.equal(w.mode, 'hybrid');
-  assert.ok(w.prewarmMs >= 25 * MIN && w.prewarmMs <= 29 * MIN, `prewarm at the head minus margin: ${w.prewarmMs / MIN} min`);
+  assert.ok(
+    w.prewarmMs >= 25 * MIN && w.prewarmMs <= 29 * MIN,
+    `prewarm at the head minus margin: ${w.prewarmMs / MIN} min`,
+  );
   assert.ok(w.prewarmMs + w.keepAliveMs >= 32 * MIN, 'kept until past the tail');
   assert.equal(wantsWarm(w, 0, 5 * MIN), false, 'cold right after the call: no memory wasted');
   assert.equal(wantsWarm(w, 0, 30 * MIN), true, 'warm when the next call is due');

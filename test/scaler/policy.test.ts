@@ -1,7 +1,14 @@
 // The KPA decision on synthetic load traces, with injected time: stable and panic windows, bounds, step rates.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { decideScale, INITIAL_SCALE_STATE, type Sample, type ScalePolicy, type ScaleState, windowAverage } from '../../src/scaler/policy.js';
+import {
+  decideScale,
+  INITIAL_SCALE_STATE,
+  type Sample,
+  type ScalePolicy,
+  type ScaleState,
+  windowAverage,
+} from '../../src/scaler/policy.js';
 
 const POLICY: ScalePolicy = {
   minInstances: 0,
@@ -79,7 +86,10 @@ test('panic ends a stable window after the last panic condition; then it scales 
   assert.ok(lastPanic > 5 && lastPanic < 20, `panic ended (last at tick ${lastPanic})`);
   for (let i = lastPanic + 2; i < out.length; i++) {
     const prev = out[i - 1]!.desired;
-    assert.ok(out[i]!.desired >= Math.floor(prev / 2), `tick ${i}: ${prev} → ${out[i]!.desired} halves at most`);
+    assert.ok(
+      out[i]!.desired >= Math.floor(prev / 2),
+      `tick ${i}: ${prev} → ${out[i]!.desired} halves at most`,
+    );
   }
   assert.equal(out.at(-1)!.desired, 0, 'and reaches zero when the load is gone');
 });

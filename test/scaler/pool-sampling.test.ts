@@ -17,7 +17,12 @@ test('sampleConcurrency averages requests in flight or queued over the time sinc
     now: () => now,
     // An instance that never finishes starting: requests stay queued.
     startInstance: () => ({
-      instance: { onClose: () => {}, onSlotFree: () => {}, stop: async () => {}, lostOnClose: 0 } as unknown as Instance,
+      instance: {
+        onClose: () => {},
+        onSlotFree: () => {},
+        stop: async () => {},
+        lostOnClose: 0,
+      } as unknown as Instance,
       started: never,
     }),
   });

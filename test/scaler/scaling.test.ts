@@ -16,9 +16,15 @@ test('a cold start specializes a prewarmed stem cell', async (t) => {
   const stemPids = new Set(stems.idleCells().map((c) => c.pid));
   await nimbus.deploy('echo');
   const body = (await (await fetch(`${nimbus.url}/function/echo`)).json()) as { pid: number };
-  assert.ok(stemPids.has(body.pid), `the instance is the stem cell's process (${body.pid} in ${[...stemPids]})`);
+  assert.ok(
+    stemPids.has(body.pid),
+    `the instance is the stem cell's process (${body.pid} in ${[...stemPids]})`,
+  );
   await waitFor(() => stems.idleCells().length >= 1, 10_000, 'the pool to refill');
-  assert.ok(!stems.idleCells().some((c) => c.pid === body.pid), 'a specialized instance never returns to the pool');
+  assert.ok(
+    !stems.idleCells().some((c) => c.pid === body.pid),
+    'a specialized instance never returns to the pool',
+  );
 });
 
 test('scale up under load, then back to zero when idle', async (t) => {
@@ -43,11 +49,11 @@ test('scale up under load, then back to zero when idle', async (t) => {
 
 test('the memory budget evicts idle instances of other functions, then answers 429', async (t) => {
   const nimbus = await startTestPlatform(t, { memoryBudgetMb: 512, stemCells: { min: 0, max: 0 } });
-  await nimbus.deploy('slow', 'a', { memoryMb: 256 });
-  await nimbus.deploy('slow', 'b', { memoryMb: 256 });
+  await nimbus.deploy('slow', 'a', { memoryMb: 256, scale: { max: 3, idleTimeoutMs: 60_000 } });
+  await nimbus.deploy('slow', 'b', { memoryMb: 256, scale: { max: 3, idleTimeoutMs: 60_000 } });
   assert.equal(nimbus.platform.launcher.budget.used, 512);
   // c needs room: a's idle instance (least recently used) is retired for it.
-  await nimbus.deploy('slow', 'c', { memoryMb: 256 });
+  await nimbus.deploy('slow', 'c', { memoryMb: 256, scale: { max: 3, idleTimeoutMs: 60_000 } });
   assert.equal((await nimbus.client.get('a')).instances, 0);
   assert.equal((await nimbus.client.get('b')).instances, 1);
   assert.equal((await nimbus.client.get('c')).instances, 1);
@@ -69,7 +75,10 @@ test('a function that cannot start: retried with back-off, then 502 with the sta
   const marker = join(dir, 'fail');
   const nimbus = await startTestPlatform(t, { stemCells: { min: 0, max: 0 } });
   const events: string[] = [];
-  await nimbus.deploy('flaky-start', 'flaky', { environment: { FAIL_MARKER: marker }, scale: { idleTimeoutMs: 100 } });
+  await nimbus.deploy('flaky-start', 'flaky', {
+    environment: { FAIL_MARKER: marker },
+    scale: { idleTimeoutMs: 100 },
+  });
   await waitFor(async () => (await nimbus.client.get('flaky')).instances === 0, 5000, 'flaky at zero');
   writeFileSync(marker, '');
   const started = Date.now();
@@ -78,7 +87,10 @@ test('a function that cannot start: retried with back-off, then 502 with the sta
   const body = (await res.json()) as any;
   assert.equal(body.error.code, 'ERR_FUNCTION_UNAVAILABLE');
   assert.match(body.error.message, /refusing to start/);
-  assert.ok(Date.now() - started >= 200 + 400 - 50, 'three attempts with back-off (200 ms, 400 ms) before giving up');
+  assert.ok(
+    Date.now() - started >= 200 + 400 - 50,
+    'three attempts with back-off (200 ms, 400 ms) before giving up',
+  );
   const fn = await nimbus.client.get('flaky');
   assert.equal(fn.status, 'unhealthy');
   assert.match(fn.lastError ?? '', /refusing to start/);

@@ -47,6 +47,7 @@ export const upCommand: Command = {
         if (
           event.type === 'instance-start-failed' ||
           event.type === 'instance-exit' ||
+          event.type === 'instance-oom' ||
           ASYNC_EVENTS.has(event.type)
         ) {
           process.stderr.write(`nimbus: ${JSON.stringify(event)}\n`);
@@ -56,6 +57,7 @@ export const upCommand: Command = {
     const gatewayFile = join(config.dataDir, GATEWAY_FILE);
     writeFileSync(gatewayFile, JSON.stringify({ url: platform.url, pid: process.pid }), { mode: 0o600 });
     process.stdout.write(`Nimbus listening on ${platform.url} (data: ${config.dataDir})\n`);
+    process.stdout.write(`${platform.sandbox.summary}\n`);
     if (platform.tokenCreated) {
       process.stdout.write(
         `Admin token (stored in ${join(config.dataDir, 'admin-token')}, shown once): ${platform.token}\n`,

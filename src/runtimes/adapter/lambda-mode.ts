@@ -250,6 +250,12 @@ export const createLambdaMode: CreateMode = (load, options, host) => {
       return;
     }
     reply(res, 202, { status: 'OK' });
+    if (stream.raw) {
+      // An Invoke API call: the runtime's JSON goes back to the caller as it is.
+      stream.respond(200, ['content-type', 'application/json'], body.length === 0);
+      if (body.length > 0) stream.write(body, true);
+      return;
+    }
     let result: unknown;
     try {
       result = body.length === 0 ? null : JSON.parse(body.toString('utf8'));
@@ -328,6 +334,13 @@ export const createLambdaMode: CreateMode = (load, options, host) => {
     const body = await readBody(req, ERROR_BODY_LIMIT_BYTES);
     reply(res, 202, { status: 'OK' });
     if (invocation === 'discard') return;
+    if (invocation.stream.raw) {
+      // An Invoke API call: Lambda answers the runtime's error JSON with X-Amz-Function-Error.
+      const head = ['content-type', 'application/json', 'x-amz-function-error', 'Unhandled'];
+      invocation.stream.respond(500, head, !body || body.length === 0);
+      if (body && body.length > 0) invocation.stream.write(body, true);
+      return;
+    }
     const type = req.headers['lambda-runtime-function-error-type'];
     const { message, stack } = describeRuntimeError(typeof type === 'string' ? type : undefined, body);
     invocation.stream.fail(message, stack);
@@ -374,7 +387,11 @@ export const createLambdaMode: CreateMode = (load, options, host) => {
 
   function invoke(stream: AdapterStream, body: Buffer): void {
     if (!stream.open) return;
-    const event = Buffer.from(JSON.stringify(toLambdaEvent(stream.fields, body, isTextBody)));
+    const event = stream.raw
+      ? body.length > 0
+        ? body
+        : Buffer.from('{}')
+      : Buffer.from(JSON.stringify(toLambdaEvent(stream.fields, body, isTextBody)));
     let id = stream.header('x-call-id');
     if (!id || active.has(id) || finished.has(id) || cancelled.has(id)) id = randomUUID();
     const invocation: Invocation = {

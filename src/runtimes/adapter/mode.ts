@@ -11,7 +11,7 @@ export interface Mode {
 
 export interface ModeHost {
   /** Ends the instance: its long-running program is gone. */
-  exit(reason: string): never | void;
+  exit(reason: string): void;
 }
 
 export type CreateMode = (load: AdapterLoadMessage, options: AdapterOptions, host: ModeHost) => Mode;

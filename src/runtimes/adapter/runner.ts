@@ -6,6 +6,7 @@ import { connect } from 'node:net';
 import {
   decodeFields,
   FLAG_END,
+  FLAG_RAW_EVENT,
   FrameDecoder,
   FrameType,
   FrameWriter,
@@ -56,6 +57,7 @@ const decoder = new FrameDecoder((type, flags, id, payload) => {
         writer,
         closeStream,
       );
+      stream.raw = (flags & FLAG_RAW_EVENT) !== 0;
       streams.set(id, stream);
       if (mode) mode.request(stream);
       else stream.fail('no function is loaded in this instance');

@@ -11,6 +11,8 @@ export class AdapterStream {
   /** Until the response ended, failed or was cancelled. */
   open = true;
   headSent = false;
+  /** The body is a raw Lambda event (FLAG_RAW_EVENT: the Invoke API); lambda mode passes it as it is. */
+  raw = false;
   /** Called once when the gateway cancels the stream (caller gone, deadline passed). */
   onCancel: () => void = () => {};
   private chunks: Buffer[] = [];

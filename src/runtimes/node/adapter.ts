@@ -27,6 +27,7 @@ export const nodeRuntime: RuntimeAdapter = {
         timeoutMs: fn.spec.timeoutMs,
         memoryMb: fn.spec.memoryMb,
         debug: options.debug,
+        ...(fn.spec.handlerStyle ? { style: fn.spec.handlerStyle } : {}),
       },
     };
   },

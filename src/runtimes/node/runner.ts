@@ -7,6 +7,7 @@ import { pathToFileURL } from 'node:url';
 import {
   decodeFields,
   FLAG_END,
+  FLAG_RAW_EVENT,
   FrameDecoder,
   FrameType,
   FrameWriter,
@@ -15,8 +16,10 @@ import {
 } from '../../instances/protocol.js';
 import { fromLambdaResult, lambdaContext, toLambdaEvent } from './lambda-style.js';
 import { installLightWeb, lightRequest, plainResponse, warmWebClasses } from './light-web.js';
+import { type OpenFaaSHandler, pickOpenFaaSHandler, runOpenFaaS } from './openfaas-style.js';
+import { rawError, rawEvent, rawResult } from './raw-event.js';
 
-type Style = 'fetch' | 'lambda';
+type Style = 'fetch' | 'lambda' | 'openfaas';
 type FetchHandler = (request: Request, env?: unknown, ctx?: unknown) => unknown;
 type LambdaHandler = (
   event: unknown,
@@ -28,8 +31,10 @@ interface Stream {
   fields: string[];
   /** Web style: the request body as it arrives. */
   controller?: ReadableStreamDefaultController<Uint8Array>;
-  /** Lambda style: body chunks collected until the end. */
+  /** Lambda and OpenFaaS styles: body chunks collected until the end. */
   chunks?: Buffer[];
+  /** The body is a raw Lambda event (FLAG_RAW_EVENT: the Invoke API), not an HTTP request. */
+  raw?: boolean;
   /** Aborts the request's signal (when the handler ever looked at it). */
   cancel: (reason: Error) => void;
 }
@@ -44,7 +49,8 @@ delete process.env.NIMBUS_SOCKET;
 const socket = connect(socketPath);
 const writer = new FrameWriter(socket);
 const streams = new Map<number, Stream>();
-let loaded: { style: Style; fn: FetchHandler | LambdaHandler; load: LoadMessage } | null = null;
+let loaded: { style: Style; fn: FetchHandler | LambdaHandler | OpenFaaSHandler; load: LoadMessage } | null =
+  null;
 let loading = false;
 
 socket.setNoDelay?.(true);
@@ -89,7 +95,10 @@ async function load(message: LoadMessage): Promise<void> {
     Object.assign(process.env, message.env);
     const [file, exportName] = message.entry.split('#') as [string, string | undefined];
     const mod = (await import(pathToFileURL(join(message.bundleDir, file)).href)) as Record<string, unknown>;
-    const picked = pickHandler(mod, exportName);
+    const picked =
+      message.style === 'openfaas'
+        ? { style: 'openfaas' as const, fn: pickOpenFaaSHandler(mod, unwrapDefault(mod.default)) }
+        : pickHandler(mod, exportName);
     loaded = { ...picked, load: message };
     writer.json(FrameType.LOADED, 0, { style: picked.style });
   } catch (err) {
@@ -151,6 +160,7 @@ function onRequest(id: number, flags: number, payload: Buffer): void {
     void runFetch(id, stream, body);
   } else {
     stream.chunks = [];
+    stream.raw = (flags & FLAG_RAW_EVENT) !== 0;
     if (ended) void runLambda(id, stream);
   }
 }
@@ -244,9 +254,15 @@ async function runLambda(id: number, stream: Stream): Promise<void> {
   const { fields } = stream;
   const body = Buffer.concat(stream.chunks ?? []);
   stream.chunks = undefined as unknown as Buffer[];
+  if (loaded!.style === 'openfaas') {
+    const fn = loaded!.fn as OpenFaaSHandler;
+    const answer = await runOpenFaaS(fn, fields, body, process.env.RAW_BODY === 'true');
+    if (streams.has(id)) writeAnswer(id, answer);
+    return;
+  }
   try {
     const load = loaded!.load;
-    const event = toLambdaEvent(fields, body, isTextBody);
+    const event = stream.raw ? rawEvent(body) : toLambdaEvent(fields, body, isTextBody);
     const context = lambdaContext(load, fields);
     const fn = loaded!.fn as LambdaHandler;
     const result =
@@ -258,13 +274,18 @@ async function runLambda(id: number, stream: Stream): Promise<void> {
           })
         : await fn(event, context);
     if (!streams.has(id)) return;
-    const mapped = fromLambdaResult(result);
-    writer.text(FrameType.RESPONSE, mapped.body.length === 0 ? FLAG_END : 0, id, mapped.head.join('\0'));
-    if (mapped.body.length > 0) writer.bytes(FrameType.RESPONSE_BODY, FLAG_END, id, mapped.body);
-    streams.delete(id);
+    writeAnswer(id, stream.raw ? rawResult(result) : fromLambdaResult(result));
   } catch (err) {
-    sendError(id, err);
+    if (stream.raw && streams.has(id)) writeAnswer(id, rawError(err));
+    else sendError(id, err);
   }
+}
+
+/** A whole response: its head, then its body when there is one. */
+function writeAnswer(id: number, answer: { head: string[]; body: Buffer }): void {
+  writer.text(FrameType.RESPONSE, answer.body.length === 0 ? FLAG_END : 0, id, answer.head.join('\0'));
+  if (answer.body.length > 0) writer.bytes(FrameType.RESPONSE_BODY, FLAG_END, id, answer.body);
+  streams.delete(id);
 }
 
 function isTextBody(contentType: string | undefined, body: Buffer): boolean {

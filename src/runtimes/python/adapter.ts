@@ -68,6 +68,7 @@ export const pythonRuntime: RuntimeAdapter = {
         timeoutMs: fn.spec.timeoutMs,
         memoryMb: fn.spec.memoryMb,
         debug: options.debug,
+        ...(fn.spec.handlerStyle ? { style: fn.spec.handlerStyle } : {}),
       },
     };
   },

@@ -30,6 +30,8 @@ PROTOCOL_VERSION = 1
 HEADER = struct.Struct(">IBBI")
 MAX_FRAME_PAYLOAD = 1024 * 1024
 FLAG_END = 1
+# On REQUEST: the body is a Lambda event passed as it is (the Invoke API), not an HTTP request.
+FLAG_RAW_EVENT = 2
 HELLO, LOAD, LOADED, LOAD_ERROR = 1, 2, 3, 4
 REQUEST, REQUEST_BODY, RESPONSE, RESPONSE_BODY, ERROR, CANCEL = 10, 11, 12, 13, 14, 15
 
@@ -138,11 +140,12 @@ class Context:
 
 
 class Stream:
-    __slots__ = ("fields", "chunks")
+    __slots__ = ("fields", "chunks", "raw")
 
-    def __init__(self, fields):
+    def __init__(self, fields, raw=False):
         self.fields = fields
         self.chunks = []
+        self.raw = raw
 
 
 def is_text(content_type, body):
@@ -325,7 +328,7 @@ class Runner:
         if kind == LOAD:
             self.load(json.loads(payload))
         elif kind == REQUEST:
-            stream = Stream(payload.decode("utf-8").split("\0"))
+            stream = Stream(payload.decode("utf-8").split("\0"), bool(flags & FLAG_RAW_EVENT))
             with self.lock:
                 self.streams[stream_id] = stream
             if flags & FLAG_END:
@@ -364,7 +367,10 @@ class Runner:
                     "module %s (%s) has no function %s" % (module_name, getattr(module, "__file__", "?"), function_name)
                 )
             self.handler = handler
-            self.style = "openfaas" if function_name == "handle" else "lambda"
+            style = message.get("style")
+            if style not in ("openfaas", "lambda"):
+                style = "openfaas" if function_name == "handle" else "lambda"
+            self.style = style
             if inspect.iscoroutinefunction(handler):
                 self.loop = asyncio.new_event_loop()
                 threading.Thread(target=self.loop.run_forever, name="nimbus-asyncio", daemon=True).start()
@@ -380,19 +386,36 @@ class Runner:
         body = b"".join(stream.chunks)
         stream.chunks = []
         request_id = next((v for k, v in header_pairs(fields) if k == "x-call-id"), None) or str(uuid.uuid4())
+        raw = stream.raw and self.style == "lambda"
         try:
             context = Context(self.load_message, request_id)
-            event = lambda_event(fields, body) if self.style == "lambda" else openfaas_event(fields, body)
+            if raw:
+                event = json.loads(body) if body else {}
+            elif self.style == "lambda":
+                event = lambda_event(fields, body)
+            else:
+                event = openfaas_event(fields, body)
             result = self.handler(event, context)
             if inspect.isawaitable(result):
                 result = asyncio.run_coroutine_threadsafe(result, self.loop or self.start_loop()).result()
-            if self.style == "lambda":
+            if raw:
+                status, head, data = 200, [("content-type", "application/json")], json.dumps(result).encode("utf-8")
+            elif self.style == "lambda":
                 status, head, data = from_lambda_result(result)
             else:
                 status, head, data = from_openfaas_result(result)
         except BaseException as err:  # noqa: BLE001 - the handler's failure is the caller's 500
-            self.fail(stream_id, describe(err), traceback.format_exc())
-            return
+            if not raw:
+                self.fail(stream_id, describe(err), traceback.format_exc())
+                return
+            # Lambda's error answer to an Invoke caller (what the Python runtime client reports).
+            status, head = 500, [("content-type", "application/json"), ("x-amz-function-error", "Unhandled")]
+            data = json.dumps({
+                "errorMessage": str(err),
+                "errorType": type(err).__name__,
+                "requestId": request_id,
+                "stackTrace": traceback.format_tb(err.__traceback__),
+            }).encode("utf-8")
         with self.lock:
             if self.streams.pop(stream_id, None) is None:
                 return

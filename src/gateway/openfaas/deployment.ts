@@ -1,0 +1,167 @@
+// OpenFaaS's FunctionDeployment (POST/PUT /system/functions) translated to a Nimbus deploy, and a Nimbus
+// function shown as OpenFaaS's FunctionStatus. An `image` cannot be pulled: it names code Nimbus already
+// has (a bundle's hash, a function, or the image a function was deployed as from stack.yml).
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FunctionSpecInput } from '../../config/function-spec.js';
+import {
+  IMAGE_ANNOTATION,
+  OPENFAAS_NAMESPACE,
+  specFromLimits,
+  specFromWatchdogEnv,
+} from '../../config/openfaas.js';
+import type { DeployRequest } from '../../dispatch/deployer.js';
+import type { Dispatcher } from '../../dispatch/dispatcher.js';
+import { NimbusError } from '../../errors.js';
+import type { Artifacts } from '../../store/artifacts.js';
+import type { FunctionRecord, Store } from '../../store/store.js';
+
+export interface FunctionDeployment {
+  service?: unknown;
+  image?: unknown;
+  namespace?: unknown;
+  envProcess?: unknown;
+  envVars?: unknown;
+  constraints?: unknown;
+  secrets?: unknown;
+  labels?: unknown;
+  annotations?: unknown;
+  limits?: unknown;
+  requests?: unknown;
+  readOnlyRootFilesystem?: unknown;
+}
+
+/** Spec keys that say how to run the code: they come with the code an image names. */
+const CODE_KEYS = ['runtime', 'handler', 'handlerStyle', 'command', 'healthPath', 'unixSocket'] as const;
+
+const HASH_IMAGE_RE = /^(?:sha256:)?([a-f0-9]{64})$/;
+
+/** Throws ERR_NAMESPACE_NOT_FOUND unless `namespace` is empty or OpenFaaS's default. */
+export function checkNamespace(namespace: unknown): void {
+  if (namespace === undefined || namespace === null || namespace === '' || namespace === OPENFAAS_NAMESPACE)
+    return;
+  throw new NimbusError('ERR_NAMESPACE_NOT_FOUND', [String(namespace).slice(0, 80)]);
+}
+
+function stringMap(value: unknown, field: string): Record<string, string> {
+  if (value === undefined || value === null) return {};
+  if (typeof value !== 'object' || Array.isArray(value))
+    throw new NimbusError('ERR_REQUEST_INVALID', [`"${field}" must be a map of strings`]);
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(value)) out[k] = String(v);
+  return out;
+}
+
+/** The code and run keys an image names, or ERR_OPENFAAS_IMAGE_UNKNOWN. */
+function resolveImage(
+  image: string,
+  service: string,
+  store: Store,
+  artifacts: Artifacts,
+): { bundle: string; entry?: string; code: Partial<FunctionSpecInput> } {
+  const all = store.listFunctions();
+  const fromFunction = (fn: FunctionRecord) => {
+    const code: Record<string, unknown> = {};
+    for (const key of CODE_KEYS) if (fn.spec[key] !== undefined) code[key] = fn.spec[key];
+    return { bundle: fn.bundle, entry: fn.entry, code: code as Partial<FunctionSpecInput> };
+  };
+  const hash = HASH_IMAGE_RE.exec(image)?.[1];
+  if (hash) {
+    if (!artifacts.has(hash)) throw new NimbusError('ERR_OPENFAAS_IMAGE_UNKNOWN', [image.slice(0, 200)]);
+    const same =
+      all.find((fn) => fn.name === service && fn.bundle === hash) ?? all.find((fn) => fn.bundle === hash);
+    if (same) return fromFunction(same);
+    return { bundle: hash, code: detectRuntime(artifacts.path(hash)) };
+  }
+  const byImage = (fn: FunctionRecord) => fn.spec.annotations?.[IMAGE_ANNOTATION] === image;
+  const found =
+    all.find((fn) => fn.name === service && byImage(fn)) ??
+    all.find((fn) => fn.name === image) ??
+    all.find(byImage);
+  if (!found) throw new NimbusError('ERR_OPENFAAS_IMAGE_UNKNOWN', [image.slice(0, 200)]);
+  return fromFunction(found);
+}
+
+/** How to run a bundle no function uses yet, from what it holds. */
+function detectRuntime(dir: string): Partial<FunctionSpecInput> {
+  if (existsSync(join(dir, 'index.mjs'))) return { runtime: 'node' };
+  if (existsSync(join(dir, 'handler.py'))) return { runtime: 'python' };
+  if (existsSync(join(dir, 'bootstrap'))) return { runtime: 'lambda' };
+  return {};
+}
+
+/** The deploy a FunctionDeployment asks for. */
+export function deploymentToDeploy(
+  body: FunctionDeployment,
+  store: Store,
+  artifacts: Artifacts,
+): DeployRequest {
+  if (typeof body.service !== 'string' || body.service === '')
+    throw new NimbusError('ERR_REQUEST_INVALID', ['"service" (the function name) is required']);
+  if (typeof body.image !== 'string' || body.image === '')
+    throw new NimbusError('ERR_REQUEST_INVALID', ['"image" is required']);
+  checkNamespace(body.namespace);
+  const service = body.service;
+  if (Array.isArray(body.secrets) && body.secrets.length > 0)
+    throw new NimbusError('ERR_SECRETS_UNSUPPORTED', [
+      `the deployment names secrets ${body.secrets.join(', ')}`,
+    ]);
+  const { bundle, entry, code } = resolveImage(body.image, service, store, artifacts);
+  const envVars = stringMap(body.envVars, 'envVars');
+  const labels = stringMap(body.labels, 'labels');
+  const annotations = { ...stringMap(body.annotations, 'annotations'), [IMAGE_ANNOTATION]: body.image };
+  const { spec: limits, problems } = specFromLimits(body.limits as { memory?: unknown; cpu?: unknown });
+  if (problems.length > 0) throw new NimbusError('ERR_FUNCTION_SPEC_INVALID', [problems.join('; ')]);
+  const envProcess =
+    typeof body.envProcess === 'string' && body.envProcess !== '' ? body.envProcess : undefined;
+  const run: Partial<FunctionSpecInput> = { ...code };
+  // The classic watchdog forks fprocess per request with the body on stdin: Nimbus's exec runtime.
+  if (envProcess && (run.runtime === undefined || run.runtime === 'exec' || run.runtime === 'http')) {
+    run.runtime = run.runtime ?? 'exec';
+    run.command = envProcess;
+  }
+  if (run.runtime === undefined)
+    throw new NimbusError('ERR_OPENFAAS_IMAGE_UNKNOWN', [
+      `${body.image.slice(0, 200)} (no runtime can be told from the bundle; set envProcess)`,
+    ]);
+  // What OpenFaaS does not know of (scale, async, concurrency, ...) stays as it was.
+  const current = store.getFunction(service)?.spec;
+  const kept: Record<string, unknown> = { ...(current ?? {}) };
+  for (const key of [...CODE_KEYS, 'environment', 'labels', 'annotations', 'memoryMb', 'cpu'])
+    delete kept[key];
+  const spec: FunctionSpecInput = {
+    ...(kept as FunctionSpecInput),
+    ...run,
+    environment: envVars,
+    labels,
+    annotations,
+    ...limits,
+    ...specFromWatchdogEnv(envVars),
+  };
+  return { name: service, bundle, spec, ...(entry ? { entry } : {}) };
+}
+
+/** OpenFaaS's FunctionStatus of a Nimbus function. */
+export function functionStatus(fn: FunctionRecord, dispatcher: Dispatcher): Record<string, unknown> {
+  const live = dispatcher.get(fn.name);
+  const stats = live?.pool.stats();
+  const pending = live && live.fn.version === fn.version ? live.counts.invocations : 0;
+  const { [IMAGE_ANNOTATION]: image, ...annotations } = fn.spec.annotations ?? {};
+  return {
+    name: fn.name,
+    image: image ?? `sha256:${fn.bundle}`,
+    namespace: OPENFAAS_NAMESPACE,
+    envProcess: fn.spec.command ?? '',
+    envVars: fn.spec.environment,
+    constraints: [],
+    secrets: [],
+    labels: fn.spec.labels,
+    annotations,
+    limits: { memory: `${fn.spec.memoryMb}Mi`, ...(fn.spec.cpu ? { cpu: String(fn.spec.cpu) } : {}) },
+    requests: {},
+    invocationCount: fn.invocations + pending,
+    replicas: (stats?.instances ?? 0) + (stats?.starting ?? 0),
+    availableReplicas: stats?.instances ?? 0,
+    createdAt: new Date(fn.firstCreatedAt).toISOString(),
+  };
+}
