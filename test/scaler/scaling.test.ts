@@ -52,11 +52,13 @@ test('the memory budget evicts idle instances of other functions, then answers 4
   await nimbus.deploy('slow', 'a', { memoryMb: 256, scale: { max: 3, idleTimeoutMs: 60_000 } });
   await nimbus.deploy('slow', 'b', { memoryMb: 256, scale: { max: 3, idleTimeoutMs: 60_000 } });
   assert.equal(nimbus.platform.launcher.budget.used, 512);
-  // c needs room: a's idle instance (least recently used) is retired for it.
+  // b was used last; c needs room: a's idle instance (least recently used) is retired for it.
+  assert.equal((await fetch(`${nimbus.url}/function/b?ms=1`)).status, 200);
   await nimbus.deploy('slow', 'c', { memoryMb: 256, scale: { max: 3, idleTimeoutMs: 60_000 } });
-  assert.equal((await nimbus.client.get('a')).instances, 0);
-  assert.equal((await nimbus.client.get('b')).instances, 1);
-  assert.equal((await nimbus.client.get('c')).instances, 1);
+  const events = () => JSON.stringify(nimbus.events);
+  assert.equal((await nimbus.client.get('a')).instances, 0, events());
+  assert.equal((await nimbus.client.get('b')).instances, 1, events());
+  assert.equal((await nimbus.client.get('c')).instances, 1, events());
   // b and c busy, a at zero: nothing can be evicted for a.
   const busy = [fetch(`${nimbus.url}/function/b?ms=800`), fetch(`${nimbus.url}/function/c?ms=800`)];
   await new Promise((r) => setTimeout(r, 100));
