@@ -240,7 +240,7 @@ export function renderColdFromZero(ctx: PartContext, r: ColdFromZeroResults): st
   if (notCold > 0) warnings.push(`- ⚠️ ${notCold} answers did not carry \`X-Nimbus-Cold-Start: 1\`.`);
   if (r.disturbed > 0)
     warnings.push(
-      `- ⚠️ ${r.disturbed} samples were taken while other processes used more than ${FOREIGN_CPU_RETRY_PCT}% of a pinned core, even after ${MAX_REPEATS} repeats.`,
+      `- ⚠️ ${r.disturbed === 1 ? '1 sample was' : `${r.disturbed} samples were`} taken while other processes used more than ${FOREIGN_CPU_RETRY_PCT}% of a pinned core, even after ${MAX_REPEATS} repeats.`,
     );
   if (r.notQuiet > 0)
     warnings.push(`- ⚠️ before ${r.notQuiet} samples the servers' core did not go idle within 3 s.`);

@@ -27,6 +27,7 @@ import { setUpPinning } from './pinning.js';
 import { watchCore } from './proc.js';
 import { percentile } from './stats.js';
 import {
+  disturbed,
   FOREIGN_CPU_RETRY_PCT,
   type LoadResult,
   type LoadTarget,
@@ -276,9 +277,13 @@ export function renderSandbox(ctx: PartContext, r: SandboxResults): string {
     warnings.push(
       `- ⚠️ ${r.disturbed} cold samples were taken while other processes used more than ${FOREIGN_CPU_RETRY_PCT}% of a pinned core, even after ${MAX_REPEATS} repeats.`,
     );
-  const failed = Object.values(r.throughput)
-    .flatMap((byConnections) => Object.values(byConnections).flat())
-    .reduce((n, x) => n + x.errors + x.non2xx, 0);
+  const loads = Object.values(r.throughput).flatMap((byConnections) => Object.values(byConnections).flat());
+  const disturbedLoads = loads.filter(disturbed).length;
+  if (disturbedLoads > 0)
+    warnings.push(
+      `- ⚠️ ${disturbedLoads} of ${loads.length} load measurements ran while other processes used more than ${FOREIGN_CPU_RETRY_PCT}% of a pinned core, even after ${MAX_REPEATS} repeats.`,
+    );
+  const failed = loads.reduce((n, x) => n + x.errors + x.non2xx, 0);
   if (failed > 0) warnings.push(`- ⚠️ ${failed} requests failed during the load.`);
   if (warnings.length > 0) lines.push('', ...warnings);
   return `${lines.join('\n')}\n`;

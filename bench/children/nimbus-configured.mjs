@@ -61,13 +61,16 @@ autoscaler.tick = () => {
     });
   }
 };
-const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+const LOOP_RESOLUTION_MS = 10;
+const loopDelay = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
 loopDelay.enable();
 
 function percentile(sorted, p) {
   if (sorted.length === 0) return null;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
+
+const lateMs = (ns) => Math.max(0, ns / 1e6 - LOOP_RESOLUTION_MS);
 
 function ticks() {
   const sorted = tickUs.splice(0).sort((a, b) => a - b);
@@ -76,9 +79,10 @@ function ticks() {
     p50Us: percentile(sorted, 50),
     p99Us: percentile(sorted, 99),
     maxUs: sorted.length > 0 ? sorted[sorted.length - 1] : null,
-    loopDelayP50Ms: loopDelay.percentile(50) / 1e6,
-    loopDelayP99Ms: loopDelay.percentile(99) / 1e6,
-    loopDelayMaxMs: loopDelay.max / 1e6,
+    // The histogram holds the time between samples: the delay is what passes the sampling interval.
+    loopDelayP50Ms: lateMs(loopDelay.percentile(50)),
+    loopDelayP99Ms: lateMs(loopDelay.percentile(99)),
+    loopDelayMaxMs: lateMs(loopDelay.max),
   };
   loopDelay.reset();
   return result;

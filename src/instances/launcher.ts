@@ -1,5 +1,6 @@
 // Starts instances for pools: from a prewarmed stem cell when one fits, else a new process; every
 // process holds its memory in the platform budget until it exits.
+
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import { NimbusError } from '../errors.js';
 import type { LaunchSpec } from '../runtimes/runtime.js';
@@ -59,6 +60,9 @@ export class Launcher {
         : undefined;
   }
 
+  /** Spreads a burst of process starts (a panic scale-up) over event-loop turns. */
+  private readonly startGate = new Gate();
+
   /** Where instance directories and sockets live. */
   get runDir(): string {
     return this.options.runDir;
@@ -87,13 +91,13 @@ export class Launcher {
       // The sandbox could not be built: it would fail the same way again, so say why now.
       throw new NimbusError('ERR_FUNCTION_UNAVAILABLE', [fnName, (err as Error).message], { cause: err });
     }
-    const spawned = this.sandboxes.get(instance)?.staged ? instance.spawn() : null;
-    return {
-      instance,
-      started: spawned
-        ? spawned.then(() => this.specialize(instance, launch.load))
+    const staged = this.sandboxes.get(instance)?.staged;
+    const started = this.startGate.run(() =>
+      staged
+        ? instance.spawn().then(() => this.specialize(instance, launch.load))
         : instance.start(launch.load),
-    };
+    );
+    return { instance, started };
   }
 
   /** Keeps stem cells of this launch shape ready from now on. */
@@ -235,4 +239,18 @@ function shapeOf(launch: LaunchSpec, limits: InstanceLimits): LaunchShape {
     maxProcesses: limits.maxProcesses,
     readOnlyPaths: launch.readOnlyPaths ?? [],
   };
+}
+
+/**
+ * Runs tasks one event-loop turn apart: a burst of process starts does not hold the loop for all of its
+ * forks in one go, so requests, the control API and the autoscaler's tick run between them.
+ */
+class Gate {
+  private tail: Promise<void> = Promise.resolve();
+
+  run<T>(task: () => Promise<T>): Promise<T> {
+    const turn = this.tail.then(() => new Promise<void>((resolve) => setImmediate(resolve)));
+    this.tail = turn;
+    return turn.then(task);
+  }
 }

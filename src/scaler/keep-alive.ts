@@ -82,8 +82,13 @@ export interface KeepAliveWindows {
   mode: 'fixed' | 'hybrid';
   /** After a call ends, stay cold this long, then pre-warm one instance (0 = stay warm from the end). */
   prewarmMs: number;
-  /** Then stay warm this long. */
+  /** Then stay warm this long (until the last range ends). */
   keepAliveMs: number;
+  /**
+   * Warm ranges after the end of the last call, [from, to) in ms. One range for most functions; a function
+   * whose idle times form clusters far apart (bursts hours apart) gets one per cluster, cold in between.
+   */
+  ranges: readonly (readonly [number, number])[];
 }
 
 /** The windows a policy gives for a function with this idle-time histogram. */
@@ -92,16 +97,58 @@ export function keepAliveWindows(
   histogram: IdleHistogram | undefined,
   config: KeepAliveConfig,
 ): KeepAliveWindows {
-  const fixed: KeepAliveWindows = { mode: 'fixed', prewarmMs: 0, keepAliveMs: config.idleTimeoutMs };
+  const fixed: KeepAliveWindows = {
+    mode: 'fixed',
+    prewarmMs: 0,
+    keepAliveMs: config.idleTimeoutMs,
+    ranges: [[0, config.idleTimeoutMs]],
+  };
   if (mode === 'fixed' || !histogram) return fixed;
   if (histogram.total < config.minSamples) return fixed;
   if (histogram.outOfBounds / histogram.total > config.maxOutOfBounds) return fixed;
   if (histogram.cv() < config.minCv) return fixed;
   const head = histogram.percentile(config.headPercentile, 'lower');
   const tail = histogram.percentile(config.tailPercentile, 'upper');
-  const prewarmMs = Math.floor(head * (1 - config.margin));
-  const keepAliveMs = Math.max(config.binMs, Math.ceil(tail * (1 + config.margin)) - prewarmMs);
-  return { mode: 'hybrid', prewarmMs, keepAliveMs };
+  const ranges = clusterRanges(histogram, head, tail, config);
+  const prewarmMs = ranges[0]![0];
+  const end = ranges[ranges.length - 1]![1];
+  return { mode: 'hybrid', prewarmMs, keepAliveMs: end - prewarmMs, ranges };
+}
+
+/**
+ * The idle times between the head and tail percentiles, split where a stretch of empty bins at least as
+ * long as the fixed keep-alive separates them: a single [head, tail] window would keep a bursty
+ * function warm through the hours between its bursts. Each cluster's range gets the margin on both sides.
+ */
+function clusterRanges(
+  histogram: IdleHistogram,
+  head: number,
+  tail: number,
+  config: KeepAliveConfig,
+): [number, number][] {
+  const { binMs } = config;
+  const gapBins = Math.max(1, Math.ceil(config.idleTimeoutMs / binMs));
+  const firstBin = Math.floor(head / binMs);
+  const lastBin = Math.max(firstBin, Math.ceil(tail / binMs) - 1);
+  const clusters: [number, number][] = [];
+  let start = -1;
+  let lastFull = -1;
+  for (let bin = firstBin; bin <= lastBin; bin++) {
+    if (histogram.counts[bin] === 0) continue;
+    if (start === -1) start = bin;
+    else if (bin - lastFull - 1 >= gapBins) {
+      clusters.push([start, lastFull]);
+      start = bin;
+    }
+    lastFull = bin;
+  }
+  if (start === -1) return [[Math.floor(head * (1 - config.margin)), Math.ceil(tail * (1 + config.margin))]];
+  clusters.push([start, lastFull]);
+  return clusters.map(([from, to]) => {
+    const fromMs = Math.floor(from * binMs * (1 - config.margin));
+    const toMs = Math.ceil((to + 1) * binMs * (1 + config.margin));
+    return [fromMs, Math.max(toMs, fromMs + binMs)];
+  });
 }
 
 /** Whether the function should have a warm instance at `now`, given when its last call ended. */
@@ -112,5 +159,6 @@ export function wantsWarm(
 ): boolean {
   if (lastCallEndedAt === undefined) return false;
   const idle = now - lastCallEndedAt;
-  return idle >= windows.prewarmMs && idle < windows.prewarmMs + windows.keepAliveMs;
+  for (const [from, to] of windows.ranges) if (idle >= from && idle < to) return true;
+  return false;
 }

@@ -12,7 +12,7 @@ const MIN = 60_000;
 
 test('fixed: warm until the idle timeout after the last call', () => {
   const w = keepAliveWindows('fixed', undefined, { ...DEFAULT_KEEP_ALIVE, idleTimeoutMs: 10 * MIN });
-  assert.deepEqual(w, { mode: 'fixed', prewarmMs: 0, keepAliveMs: 10 * MIN });
+  assert.deepEqual(w, { mode: 'fixed', prewarmMs: 0, keepAliveMs: 10 * MIN, ranges: [[0, 10 * MIN]] });
   assert.equal(wantsWarm(w, 0, 9 * MIN), true);
   assert.equal(wantsWarm(w, 0, 10 * MIN), false);
   assert.equal(wantsWarm(w, undefined, 0), false);
@@ -61,4 +61,18 @@ test('percentiles read the bins', () => {
   assert.equal(h.percentile(20, 'lower'), 0);
   assert.equal(h.percentile(60, 'upper'), 2000);
   assert.equal(h.percentile(100, 'upper'), 10_000);
+});
+
+test('hybrid: bursts hours apart get one warm range per cluster, cold in between', () => {
+  const h = new IdleHistogram(DEFAULT_KEEP_ALIVE);
+  // Inside a burst: a minute between calls; between bursts: about three hours.
+  for (let i = 0; i < 200; i++) h.add(30_000);
+  for (let i = 0; i < 20; i++) h.add(180 * MIN + (i % 3) * MIN);
+  const w = keepAliveWindows('hybrid', h, DEFAULT_KEEP_ALIVE);
+  assert.equal(w.mode, 'hybrid');
+  assert.equal(w.ranges.length, 2, JSON.stringify(w.ranges));
+  assert.equal(wantsWarm(w, 0, 30_000), true, 'warm inside a burst');
+  assert.equal(wantsWarm(w, 0, 60 * MIN), false, 'cold between bursts');
+  assert.equal(wantsWarm(w, 0, 180 * MIN), true, 'pre-warmed for the next burst');
+  assert.equal(wantsWarm(w, 0, 240 * MIN), false);
 });
