@@ -7,6 +7,7 @@ import { idleVerdict, measureIdleCost, renderIdleCost } from './idle-cost.js';
 import { keepAliveVerdict, measureKeepAlive, renderKeepAlive } from './keepalive/bench.js';
 import type { PartContext } from './part-context.js';
 import { measureProtocol, protocolChoice, renderProtocol } from './protocol/bench.js';
+import { measureSandbox, renderSandbox, sandboxVerdict } from './sandbox.js';
 import { measureScaleUp, renderScaleUp, scaleVerdict } from './scale-up.js';
 
 export async function runParts(ctx: PartContext, docPath: string, writeDoc: boolean): Promise<void> {
@@ -66,6 +67,15 @@ export async function runParts(ctx: PartContext, docPath: string, writeDoc: bool
     publish(
       renderProtocol(ctx, r),
       `protocol: most c32 throughput: ${choice.fastest}; least CPU per request: ${choice.leanest}`,
+    );
+  }
+  if (parts.has('sandbox')) {
+    ctx.progress('sandbox on against sandbox: off');
+    const r = await measureSandbox(ctx);
+    const v = sandboxVerdict(r);
+    publish(
+      renderSandbox(ctx, r),
+      `sandbox: cold +${v.spawnAddedMs.toFixed(1)} ms without stem cells, ${v.stemAddedMs.toFixed(1)} ms with; c32 ${v.c32Ratio.toFixed(2)}× of sandbox: off`,
     );
   }
 }

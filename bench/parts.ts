@@ -1,7 +1,7 @@
 // Which parts of `npm run bench` run (BENCH_ONLY) and the settings of the parts added for scaling, cold
 // starts, idle cost, keep-alive and the instance protocol: read once from the environment, then frozen.
 
-export const BENCH_PARTS = ['warm', 'cold', 'scale', 'idle', 'keepalive', 'protocol'] as const;
+export const BENCH_PARTS = ['warm', 'cold', 'scale', 'idle', 'keepalive', 'protocol', 'sandbox'] as const;
 export type BenchPart = (typeof BENCH_PARTS)[number];
 
 export interface PartOptions {
@@ -93,5 +93,8 @@ export function partsDeadlineMs(options: PartOptions, seconds: number, rounds: n
   if (parts.has('keepalive')) ms += 60_000 + options.keepAliveFunctions * options.keepAliveDays * 20;
   // 4 servers × 2 connection counts × rounds, each repeated twice at most, plus warm-ups.
   if (parts.has('protocol')) ms += 60_000 + (4 * 2 * rounds * 3 + 4) * (seconds * 1000 + 15_000);
+  // Four platforms: cold starts with and without stem cells, then 3 targets × 2 connection counts × rounds.
+  if (parts.has('sandbox'))
+    ms += options.coldStarts * 4 * 3 * 5_000 + 3 * 2 * rounds * 3 * (seconds * 1000 + 15_000);
   return ms;
 }

@@ -1,7 +1,7 @@
 // `npm run bench`: Nimbus against a bare node:http server, side by side in one run — warm throughput and
 // latency, cold start from zero, memory — printed, and written as a dated section of docs/benchmarks.md;
 // then the parts of parts-run.ts (stem cells, scale-up, idle cost, keep-alive, instance protocol), each in
-// its own section. BENCH_ONLY=warm,cold,scale,idle,keepalive,protocol picks parts (default: all).
+// its own section. BENCH_ONLY=warm,cold,scale,idle,keepalive,protocol,sandbox picks parts (default: all).
 // Every process and temp dir it makes is removed at the end, on failure, on SIGINT/SIGTERM and past a deadline.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

@@ -2,6 +2,7 @@
 // as the day files' CSV and read back through the reader), or the real day files when given
 // (BENCH_KEEPALIVE_TRACE), replayed against fixed 10 minutes and hybrid. No processes.
 import { readFileSync } from 'node:fs';
+import { DEFAULT_KEEP_ALIVE } from '../../src/scaler/keep-alive.js';
 import type { PartContext } from '../part-context.js';
 import type { PartOptions } from '../parts.js';
 import { generateTrace, rateSpread } from './generate.js';
@@ -132,6 +133,7 @@ export function keepAliveVerdict(r: KeepAliveResults): {
 
 export function renderKeepAlive(ctx: Pick<PartContext, 'run'>, r: KeepAliveResults): string {
   const v = keepAliveVerdict(r);
+  const c = DEFAULT_KEEP_ALIVE;
   const fixed = r.summaries.fixed!;
   const hybrid = r.summaries.hybrid!;
   const s = r.spread;
@@ -139,9 +141,11 @@ export function renderKeepAlive(ctx: Pick<PartContext, 'run'>, r: KeepAliveResul
     '## Keep-alive replay',
     '',
     `Measured ${ctx.run.date}: Nimbus ${ctx.run.revision}; the policy code of \`src/scaler/keep-alive.ts\` ` +
-      "(`keepAliveWindows`, `wantsWarm`, `IdleHistogram` with the platform's defaults: 1-minute bins over 4 hours, " +
-      'pre-warm at the 5th percentile − 10 %, keep to the 99th + 10 %, fixed fallback below 10 idle times, a ' +
-      'coefficient of variation under 2 or over half out of range) driven with simulated time over ' +
+      `(\`keepAliveWindows\`, \`wantsWarm\`, \`IdleHistogram\` with the platform's defaults: ${c.binMs / 60_000}-minute bins ` +
+      `over ${(c.bins * c.binMs) / 3_600_000} hours, pre-warm from the ${c.headPercentile}th percentile, warm to the ` +
+      `${c.tailPercentile}th, margin ${c.margin * 100} %, the fixed ${c.idleTimeoutMs / 60_000} minutes below ` +
+      `${c.minSamples} idle times, a coefficient of variation under ${c.minCv} or over ${c.maxOutOfBounds * 100} % out of ` +
+      'range) driven with simulated time over ' +
       `${r.source}, in the Azure Functions 2019 format (\`bench/keepalive/\`; the synthetic days are written as ` +
       "the day files' CSV and read back through the reader). Per function and minute, as in the paper's simulation: " +
       'a minute with calls starts cold when no instance is warm at its start; memory-time is instance-minutes, ' +
@@ -184,12 +188,14 @@ export function renderKeepAlive(ctx: Pick<PartContext, 'run'>, r: KeepAliveResul
       `Where the extra memory goes: ${pct(hybrid.idleWarmPastFixedMinutes / Math.max(1, hybrid.idleWarmMinutes), 0)} of ` +
         `hybrid's idle instance-time (${hours(hybrid.idleWarmPastFixedMinutes)} of ${hours(hybrid.idleWarmMinutes)} h, against ` +
         `${hours(extra)} h more idle time than fixed in all) is spent more than 10 minutes after the last call. ` +
-        "`keepAliveWindows` keeps one window from the 5th to the 99th percentile of a function's idle times whenever " +
-        "the histogram counts as representative, and the test for that (bin counts' coefficient of variation ≥ 2) is " +
-        'passed by a tall peak in the first bins alone: a bursty function (gaps of a minute inside a burst, hours ' +
-        'between bursts) or a steady random one (exponential idle times, mean under ~25 minutes) is kept warm up to ' +
-        'its 99th-percentile gap — hours — after every call, where fixed keeps 10 minutes. Timers, whose idle times ' +
-        'sit in one bin, are where hybrid saves both cold starts and memory.',
+        'It goes to the http (steady random) and queue/event (bursty) functions of the table above: once their ' +
+        `histogram counts as representative, \`keepAliveWindows\` keeps them warm up to their ${c.tailPercentile}th-percentile ` +
+        "idle time, and the representativeness test (bin counts' coefficient of variation ≥ " +
+        `${c.minCv}) is passed by a tall peak in the first bins alone — a minute between calls inside a burst, or ` +
+        'exponential idle times with a mean under ~25 minutes — while the tail of their idle times spreads over hours ' +
+        'with no long empty stretch to split it at. So after most calls an instance waits up to hours for a call ' +
+        `that fixed would have taken cold after ${c.idleTimeoutMs / 60_000} minutes. Timers, whose idle times sit in one ` +
+        'bin, are where hybrid saves both cold starts and memory.',
     );
   }
   return `${lines.join('\n')}\n`;
