@@ -50,7 +50,7 @@ export class Launcher {
     this.stems =
       options.stemCells.max > 0
         ? new StemCells({
-            makeInstance: (shape) => this.newInstance(shape, '(stem cell)'),
+            makeInstance: (shape) => this.newInstance(shape, '(stem cell)', undefined, false),
             minPerShape: options.stemCells.min,
             maxPerShape: options.stemCells.max,
             idleShapeMs: 600_000,
@@ -120,7 +120,13 @@ export class Launcher {
     await instance.load(message);
   }
 
-  private newInstance(shape: LaunchShape, fnName: string, onOutput?: InstanceOptions['onOutput']): Instance {
+  /** `evict: false` (stem cells): take only free room; requests come first, so nothing is evicted for a cell. */
+  private newInstance(
+    shape: LaunchShape,
+    fnName: string,
+    onOutput?: InstanceOptions['onOutput'],
+    evict = true,
+  ): Instance {
     const id = `i${(++this.counter).toString(36)}`;
     const sandbox = this.options.sandbox ?? null;
     const prepared = sandbox ? sandbox.prepare(id, shapeKey(shape), shape) : null;
@@ -143,7 +149,7 @@ export class Launcher {
     });
     try {
       // Throws ERR_CAPACITY_EXHAUSTED when nothing can be evicted: the process is never spawned.
-      this.budget.reserve(instance, shape.memoryMb, fnName);
+      this.budget.reserve(instance, shape.memoryMb, fnName, evict);
     } catch (err) {
       if (sandbox && prepared) void sandbox.release(prepared).catch(() => {});
       instance.kill('no room in the memory budget');

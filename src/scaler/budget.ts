@@ -21,10 +21,13 @@ export class MemoryBudget {
     return this.usedMb;
   }
 
-  /** Reserves `mb` for `holder`, evicting idle instances of other functions if needed; throws ERR_CAPACITY_EXHAUSTED. */
-  reserve(holder: object, mb: number, forFunction: string): void {
+  /**
+   * Reserves `mb` for `holder`, evicting idle instances of other functions if needed (unless `evict` is
+   * false); throws ERR_CAPACITY_EXHAUSTED.
+   */
+  reserve(holder: object, mb: number, forFunction: string, evict = true): void {
     while (this.usedMb + mb > this.limitMb) {
-      const victim = this.evictable.nextVictim(forFunction);
+      const victim = evict ? this.evictable.nextVictim(forFunction) : undefined;
       if (!victim) {
         throw new NimbusError('ERR_CAPACITY_EXHAUSTED', [forFunction, this.usedMb, this.limitMb], {
           headers: { 'retry-after': '1' },

@@ -38,6 +38,10 @@ test('reserves within the limit, evicts when full, refuses when nothing can go',
       return true;
     },
   );
+  victims.push(c);
+  assert.throws(() => budget.reserve({}, 256, '(stem cell)', false), { code: 'ERR_CAPACITY_EXHAUSTED' });
+  assert.deepEqual(evicted, ['fc:a'], 'a reservation that may not evict leaves the others alone');
+  victims.length = 0;
   budget.release(b);
   budget.release(b);
   assert.equal(budget.used, 256, 'release is idempotent');
