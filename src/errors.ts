@@ -175,12 +175,3 @@ function formatMessage(template: string, args: readonly (string | number)[]): st
   let i = 0;
   return template.replace(/%s/g, () => String(args[i++] ?? ''));
 }
-
-/** Shorthand: `fail('ERR_X', a, b)` throws a NimbusError. */
-export function fail(code: ErrorCode, ...args: (string | number)[]): never {
-  throw new NimbusError(code, args);
-}
-
-export function isNimbusError(err: unknown): err is NimbusError {
-  return err instanceof NimbusError;
-}

@@ -71,7 +71,6 @@ export function createAsyncInvokeHandler(options: AsyncInvokeOptions): AsyncInvo
       if (DROPPED_HEADERS.has(key) || (admin && key === 'authorization')) continue;
       headers.push([key, raw[i + 1]!]);
     }
-    const path = target;
 
     const chunks: Buffer[] = [];
     let size = 0;
@@ -94,7 +93,7 @@ export function createAsyncInvokeHandler(options: AsyncInvokeOptions): AsyncInvo
         .submit({
           fn: entry.fn.name,
           method: req.method!,
-          path,
+          path: target,
           headers,
           body,
           callbackUrl: callbackUrl as string | undefined,
