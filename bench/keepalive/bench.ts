@@ -27,6 +27,7 @@ const POLICY_LABELS: Record<string, string> = {
   fixed: 'fixed 10 min (Lambda-like)',
   hybrid: "hybrid, idle times between minutes with calls (the paper's view of the trace)",
   'hybrid-calls': "hybrid, every gap between calls (what the platform's pool records)",
+  'hybrid-untrimmed': "hybrid without the cost trim (the paper's windows), idle times between minutes",
 };
 
 export interface TriggerBreakdown {
@@ -44,6 +45,8 @@ export interface KeepAliveResults {
   spread: ReturnType<typeof rateSpread>;
   summaries: Record<string, PolicySummary>;
   byTrigger: Record<string, TriggerBreakdown>;
+  /** Hybrid (idle times between minutes) with other values of `coldStartWorth`. */
+  worthSensitivity: { worth: number; summary: PolicySummary }[];
   /** Time to build, read and replay everything (ms). */
   elapsedMs: number;
 }
@@ -97,6 +100,11 @@ export function measureKeepAlive(options: PartOptions, progress: (line: string) 
       `keep-alive: ${name}: ${summaries[name]!.coldStarts} cold starts, ${summaries[name]!.memoryMinutes} instance-minutes`,
     );
   }
+  const hybrid = policies().hybrid!;
+  const worthSensitivity = [1, 3].map((worth) => {
+    const policy = { ...hybrid, config: { ...hybrid.config, coldStartWorth: worth } };
+    return { worth, summary: summarise(replayTrace(trace.functions, policy), trace.days * MINUTES_PER_DAY) };
+  });
   return {
     source: trace.source,
     functions: trace.functions.length,
@@ -104,6 +112,7 @@ export function measureKeepAlive(options: PartOptions, progress: (line: string) 
     spread: rateSpread(trace.functions),
     summaries,
     byTrigger,
+    worthSensitivity,
     elapsedMs: performance.now() - startedAt,
   };
 }
@@ -143,7 +152,8 @@ export function renderKeepAlive(ctx: Pick<PartContext, 'run'>, r: KeepAliveResul
     `Measured ${ctx.run.date}: Nimbus ${ctx.run.revision}; the policy code of \`src/scaler/keep-alive.ts\` ` +
       `(\`keepAliveWindows\`, \`wantsWarm\`, \`IdleHistogram\` with the platform's defaults: ${c.binMs / 60_000}-minute bins ` +
       `over ${(c.bins * c.binMs) / 3_600_000} hours, pre-warm from the ${c.headPercentile}th percentile, warm to the ` +
-      `${c.tailPercentile}th, margin ${c.margin * 100} %, the fixed ${c.idleTimeoutMs / 60_000} minutes below ` +
+      `${c.tailPercentile}th, clusters split at ${c.idleTimeoutMs / 60_000} empty minutes, trimmed by cost with a cold start ` +
+      `worth ${c.idleTimeoutMs / 60_000} minutes of warm time, a margin of ${c.marginBins} bin, the fixed ${c.idleTimeoutMs / 60_000} minutes below ` +
       `${c.minSamples} idle times, a coefficient of variation under ${c.minCv} or over ${c.maxOutOfBounds * 100} % out of ` +
       'range) driven with simulated time over ' +
       `${r.source}, in the Azure Functions 2019 format (\`bench/keepalive/\`; the synthetic days are written as ` +
@@ -181,22 +191,30 @@ export function renderKeepAlive(ctx: Pick<PartContext, 'run'>, r: KeepAliveResul
           `${hours(t.memoryMinutes.fixed ?? 0)} → ${hours(t.memoryMinutes.hybrid ?? 0)} |`,
       ),
   ];
-  if (!v.met && hybrid.memoryMinutes > fixed.memoryMinutes) {
-    const extra = hybrid.idleWarmMinutes - fixed.idleWarmMinutes;
-    lines.push(
-      '',
-      `Where the extra memory goes: ${pct(hybrid.idleWarmPastFixedMinutes / Math.max(1, hybrid.idleWarmMinutes), 0)} of ` +
-        `hybrid's idle instance-time (${hours(hybrid.idleWarmPastFixedMinutes)} of ${hours(hybrid.idleWarmMinutes)} h, against ` +
-        `${hours(extra)} h more idle time than fixed in all) is spent more than 10 minutes after the last call. ` +
-        'It goes to the http (steady random) and queue/event (bursty) functions of the table above: once their ' +
-        `histogram counts as representative, \`keepAliveWindows\` keeps them warm up to their ${c.tailPercentile}th-percentile ` +
-        "idle time, and the representativeness test (bin counts' coefficient of variation ≥ " +
-        `${c.minCv}) is passed by a tall peak in the first bins alone — a minute between calls inside a burst, or ` +
-        'exponential idle times with a mean under ~25 minutes — while the tail of their idle times spreads over hours ' +
-        'with no long empty stretch to split it at. So after most calls an instance waits up to hours for a call ' +
-        `that fixed would have taken cold after ${c.idleTimeoutMs / 60_000} minutes. Timers, whose idle times sit in one ` +
-        'bin, are where hybrid saves both cold starts and memory.',
-    );
-  }
+  const ratios = (p: PolicySummary | undefined): string =>
+    p
+      ? `${(fixed.coldStarts / Math.max(1, p.coldStarts)).toFixed(2)}× fewer cold starts at ${(p.memoryMinutes / fixed.memoryMinutes).toFixed(2)}× the memory-time`
+      : 'not replayed';
+  const worthMin = (worth: number): number => (worth * c.idleTimeoutMs) / 60_000;
+  lines.push(
+    '',
+    `Sampling every gap between calls, as the platform's pool does: ${ratios(r.summaries['hybrid-calls'])}. ` +
+      `Without the cost trim (the paper's windows): ${ratios(r.summaries['hybrid-untrimmed'])} — once their ` +
+      'histogram counts as representative, steady random (http) and bursty (queue, event) functions are kept warm ' +
+      `to their ${c.tailPercentile}th-percentile idle time, hours, after most calls. The trim keeps, of each warm ` +
+      'range, the stretch of minutes that saves the most (cold starts caught × what one is worth − warm time) and ' +
+      'falls back to fixed where that is cheaper. What a cold start is worth decides where the policy sits between ' +
+      `the two: the default counts one as ${worthMin(c.coldStartWorth)} minutes of warm instance time ` +
+      `(\`coldStartWorth: ${c.coldStartWorth}\` fixed idle timeouts); with the others:`,
+    '',
+    '| a cold start is worth | hybrid against fixed 10 min |',
+    '|---|---|',
+    ...[...r.worthSensitivity, { worth: c.coldStartWorth, summary: hybrid }]
+      .sort((a, b) => a.worth - b.worth)
+      .map(
+        ({ worth, summary }) =>
+          `| ${worthMin(worth)} min${worth === c.coldStartWorth ? ' (default)' : ''} | ${ratios(summary)} |`,
+      ),
+  );
   return `${lines.join('\n')}\n`;
 }

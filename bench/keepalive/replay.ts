@@ -147,13 +147,17 @@ export function summarise(results: readonly ReplayResult[], minutesPerFunction: 
   };
 }
 
-/** The policies compared: fixed 10 minutes (Lambda's), hybrid as the paper samples idle times, hybrid as the platform does. */
+/**
+ * The policies compared: fixed 10 minutes (Lambda's), hybrid as the paper samples idle times, hybrid as the
+ * platform does, and hybrid without the cost trim (the paper's windows) for reference.
+ */
 export function policies(idleTimeoutMs = DEFAULT_KEEP_ALIVE.idleTimeoutMs): Record<string, ReplayPolicy> {
   const config = { ...DEFAULT_KEEP_ALIVE, idleTimeoutMs };
   return {
     fixed: { mode: 'fixed', config, sampling: 'minutes' },
     hybrid: { mode: 'hybrid', config, sampling: 'minutes' },
     'hybrid-calls': { mode: 'hybrid', config, sampling: 'calls' },
+    'hybrid-untrimmed': { mode: 'hybrid', config: { ...config, costTrim: false }, sampling: 'minutes' },
   };
 }
 

@@ -72,6 +72,8 @@ export const platformConfigSchema = z.strictObject({
       maxScaleUpRate: z.number().min(1).default(1000),
       maxScaleDownRate: z.number().min(1).default(2),
       keepAlive: z.enum(['fixed', 'hybrid']).default('fixed'),
+      /** Width of the hybrid policy's idle-time bins (the histogram spans 240 of them). Paper: 1 minute. */
+      keepAliveBinMs: z.number().int().min(10).max(3_600_000).default(60_000),
     })
     .prefault({}),
   /** Largest /async-function request body in bytes; past it 413. Default 1 MiB (Lambda's async limit). */

@@ -185,8 +185,10 @@ export class Pool {
       if (this.endedIdlePeriods.length > 1000) this.endedIdlePeriods.shift();
       this.idleSince = undefined;
     }
+    const wasActive = this.active > 0;
     this.active = Math.max(0, this.active + delta);
-    if (this.active === 0) this.idleSince = now;
+    // Idle from the end of the last call: an idle instance retired meanwhile does not restart the clock.
+    if (this.active === 0 && wasActive) this.idleSince = now;
   }
 
   /** Starts one instance and resolves when it serves (used at deploy to prove the code loads). */

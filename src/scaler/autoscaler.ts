@@ -6,6 +6,7 @@ import {
   DEFAULT_KEEP_ALIVE,
   IdleHistogram,
   type KeepAliveConfig,
+  type KeepAliveWindows,
   keepAliveWindows,
   wantsWarm,
 } from './keep-alive.js';
@@ -27,12 +28,14 @@ interface FunctionScaling {
   histogram: IdleHistogram;
   lastDesired: number;
   panic: boolean;
+  /** The keep-alive windows last computed, and what they were computed from (they change only with it). */
+  windows?: { key: string; value: KeepAliveWindows };
 }
 
 export interface ScalingView {
   desired: number;
   panic: boolean;
-  keepAlive: { mode: string; prewarmMs: number; keepAliveMs: number };
+  keepAlive: KeepAliveWindows;
 }
 
 export class Autoscaler {
@@ -66,16 +69,22 @@ export class Autoscaler {
     const entry = this.dispatcher.get(name);
     const f = this.functions.get(name);
     if (!entry || !f) return undefined;
-    const windows = keepAliveWindows(
-      entry.fn.spec.scale.keepAlive ?? this.config.keepAlive,
-      f.histogram,
-      this.keepAliveConfig(entry),
-    );
-    return { desired: f.lastDesired, panic: f.panic, keepAlive: windows };
+    return { desired: f.lastDesired, panic: f.panic, keepAlive: this.windows(entry, f) };
   }
 
-  private keepAliveConfig(entry: FunctionEntry): KeepAliveConfig {
-    return { ...DEFAULT_KEEP_ALIVE, idleTimeoutMs: entry.fn.spec.scale.idleTimeoutMs };
+  private windows(entry: FunctionEntry, f: FunctionScaling): KeepAliveWindows {
+    const { scale } = entry.fn.spec;
+    const mode = scale.keepAlive ?? this.config.keepAlive;
+    const key = `${mode} ${scale.idleTimeoutMs} ${f.histogram.total}`;
+    if (f.windows?.key !== key) {
+      const config = this.keepAliveConfig(scale.idleTimeoutMs);
+      f.windows = { key, value: keepAliveWindows(mode, f.histogram, config) };
+    }
+    return f.windows.value;
+  }
+
+  private keepAliveConfig(idleTimeoutMs: number): KeepAliveConfig {
+    return { ...DEFAULT_KEEP_ALIVE, idleTimeoutMs, binMs: this.config.keepAliveBinMs };
   }
 
   private scaleOne(entry: FunctionEntry, now: number): void {
@@ -88,7 +97,7 @@ export class Autoscaler {
       f = {
         samples: [],
         state: { ...INITIAL_SCALE_STATE },
-        histogram: new IdleHistogram(DEFAULT_KEEP_ALIVE),
+        histogram: new IdleHistogram(this.keepAliveConfig(DEFAULT_KEEP_ALIVE.idleTimeoutMs)),
         lastDesired: 0,
         panic: false,
       };
@@ -122,12 +131,7 @@ export class Autoscaler {
       desired = Math.max(desired, 1);
     } else {
       // At rest, the keep-alive policy decides whether the last instance stays (or is pre-warmed).
-      const windows = keepAliveWindows(
-        scale.keepAlive ?? this.config.keepAlive,
-        f.histogram,
-        this.keepAliveConfig(entry),
-      );
-      const warm = wantsWarm(windows, pool.idleSince, now);
+      const warm = wantsWarm(this.windows(entry, f), pool.idleSince, now);
       desired = warm ? Math.max(desired, 1) : scale.min;
     }
     f.lastDesired = desired;

@@ -167,16 +167,16 @@ test('hybrid: a 30-minute timer runs on the fixed fallback for 10 idle times, th
     prewarms: 0,
     hybridMinutes: 0,
   });
-  // Hybrid: the call at 300 brings the 10th idle time; from then the windows are pre-warm at
-  // floor(30 min × 0.9) = 27 min, keep to ceil(31 min × 1.1) = 34.1 min. Calls 0-300 are cold (11); the
-  // 9 after are warm. Idle instance-minutes: 9 after each of the 10 calls on the fallback, then 3 (27-29
-  // minutes after the call) after each of the 10 calls from 300 on, each a pre-warm.
+  // Hybrid: the call at 300 brings the 10th idle time; from then every idle time sits in the 30-minute bin,
+  // so the window is that bin plus the one-bin margin: warm from 29 to 32 minutes after the call. Calls
+  // 0-300 are cold (11); the 9 after are warm. Idle instance-minutes: 9 after each of the 10 calls on the
+  // fallback, then 1 (29 minutes after the call, a pre-warm) after each of the 10 calls from 300 on.
   assert.deepEqual(replayFunction(counts, HYBRID), {
     invocations: 20,
     coldStarts: 11,
     busyMinutes: 20,
-    idleWarmMinutes: 10 * 9 + 10 * 3,
-    idleWarmPastFixedMinutes: 10 * 3,
+    idleWarmMinutes: 10 * 9 + 10 * 1,
+    idleWarmPastFixedMinutes: 10 * 1,
     prewarms: 10,
     hybridMinutes: 600 - 301,
   });
@@ -185,14 +185,14 @@ test('hybrid: a 30-minute timer runs on the fixed fallback for 10 idle times, th
 test('sampling every gap between calls feeds the histogram with sub-minute idle times', () => {
   // 12 calls in minute 0 (11 gaps of 5 s), one at minute 3. Sampled per minute there is no idle time
   // yet (fixed fallback: minute 3 is warm); sampled per call the 11 gaps make the histogram
-  // representative: keep-alive max(1 min, 1.1 min) = 66 s after the last call (at 55 s), so minute 3 is cold.
+  // representative: warm for 2 minutes (the first bin and the margin) after the last call (at 55 s), so minute 3 is cold.
   const counts = series(5, { 0: 12, 3: 1 });
   const perMinute = replayFunction(counts, HYBRID);
   const perCall = replayFunction(counts, { ...HYBRID, sampling: 'calls' });
   assert.equal(perMinute.coldStarts, 1);
   assert.equal(perCall.coldStarts, 2);
-  // Per call: minutes 1 and 2 (5 s and 65 s after the call at 55 s), and 4 (the 125-s idle time widened
-  // the window to 198 s). Per minute: the fixed fallback keeps minutes 1, 2 and 4.
+  // Per call: minutes 1 and 2 (5 s and 65 s after the call at 55 s; the window is the first bin plus the
+  // margin, 2 minutes), and 4 (the 125-s idle time widened it to 4 minutes). Per minute: the fixed fallback keeps minutes 1, 2 and 4.
   assert.equal(perCall.idleWarmMinutes, 3);
   assert.equal(perCall.hybridMinutes, 4);
   assert.equal(perMinute.idleWarmMinutes, 3);

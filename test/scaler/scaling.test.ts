@@ -47,6 +47,46 @@ test('scale up under load, then back to zero when idle', async (t) => {
   assert.equal((await fetch(`${nimbus.url}/function/scaled?ms=1`)).status, 200, 'and back from zero');
 });
 
+test('hybrid keep-alive learns a timer: stops after each call, pre-warms before the next; fixed starts cold', async (t) => {
+  // 150-ms bins stand in for the paper's minutes: a call every 1.5 s is a 10-bin idle time.
+  const nimbus = await startTestPlatform(t, {
+    autoscaler: { ...FAST_SCALER, keepAliveBinMs: 150 },
+    stemCells: { min: 1, max: 2 },
+  });
+  for (const keepAlive of ['fixed', 'hybrid'])
+    await nimbus.deploy('echo', keepAlive, { scale: { idleTimeoutMs: 300, keepAlive } });
+  const cold: Record<string, boolean[]> = { fixed: [], hybrid: [] };
+  let idleBetween = 0;
+  const start = Date.now();
+  for (let call = 0; call < 14; call++) {
+    await new Promise((r) => setTimeout(r, start + call * 1500 - Date.now()));
+    await Promise.all(
+      ['fixed', 'hybrid'].map(async (name) => {
+        const res = await fetch(`${nimbus.url}/function/${name}`);
+        await res.text();
+        cold[name]!.push(res.headers.get('x-nimbus-cold-start') === '1');
+      }),
+    );
+    if (call >= 11) {
+      await new Promise((r) => setTimeout(r, 800));
+      if (nimbus.platform.dispatcher.get('hybrid')!.pool.stats().instances === 0) idleBetween++;
+    }
+  }
+  const view = (await nimbus.client.get('hybrid')) as any;
+  assert.equal(view.scaling.keepAlive.mode, 'hybrid', JSON.stringify(view.scaling));
+  // Idle times of ~1.4 s (1.5 s less the call): their bin and a bin of margin each side.
+  const ranges = view.scaling.keepAlive.ranges as [number, number][];
+  assert.equal(ranges.length, 1, JSON.stringify(ranges));
+  assert.ok(ranges[0]![0] >= 900 && ranges[0]![1] <= 1950, JSON.stringify(ranges));
+  assert.ok(cold.fixed!.slice(1).every(Boolean), `fixed (300 ms) starts every call cold: ${cold.fixed}`);
+  const late = cold.hybrid!.slice(11);
+  assert.ok(
+    late.filter((c) => !c).length >= 2,
+    `hybrid's pre-warmed instance takes the calls: ${cold.hybrid}`,
+  );
+  assert.ok(idleBetween >= 2, `no instance between the calls (${idleBetween} of 3 checks)`);
+});
+
 test('the memory budget evicts idle instances of other functions, then answers 429', async (t) => {
   const nimbus = await startTestPlatform(t, { memoryBudgetMb: 512, stemCells: { min: 0, max: 0 } });
   await nimbus.deploy('slow', 'a', { memoryMb: 256, scale: { max: 3, idleTimeoutMs: 60_000 } });
