@@ -182,7 +182,15 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
     extraRoutes: [
       callRoutes(asyncSystem),
       keyRoutes(accessKeys),
-      openfaasRoutes({ store, artifacts, dispatcher, deployer, logs, ...auth }),
+      openfaasRoutes({
+        store,
+        artifacts,
+        dispatcher,
+        deployer,
+        logs,
+        ...auth,
+        manualScaleHoldMs: config.autoscaler.stableWindowMs,
+      }),
       lambdaRoutes({
         store,
         artifacts,

@@ -82,6 +82,8 @@ export class Pool {
   idleSince: number | undefined;
   /** Idle periods that ended since the autoscaler last looked (ms each). */
   readonly endedIdlePeriods: number[] = [];
+  /** A count set by hand, held until `until`. */
+  private pin: { replicas: number; until: number } | undefined;
 
   constructor(options: PoolOptions) {
     this.options = options;
@@ -202,6 +204,8 @@ export class Pool {
    */
   scaleTo(desired: number): void {
     if (this.draining) return;
+    if (this.pin && this.now() >= this.pin.until) this.pin = undefined;
+    if (this.pin) desired = this.pin.replicas;
     const target = Math.min(Math.max(desired, this.options.minInstances), this.options.maxInstances);
     const have = this.instances.length + this.startingInstances.size;
     if (target > have) {
@@ -216,6 +220,15 @@ export class Pool {
       if (excess-- <= 0) break;
       this.retire(instance, 'scaled down');
     }
+  }
+
+  /**
+   * Moves to `replicas` now and holds that count for `forMs` against the autoscaler's ticks (OpenFaaS
+   * scale-function); requests that queue still start instances.
+   */
+  pinReplicas(replicas: number, forMs: number): void {
+    this.pin = { replicas, until: this.now() + forMs };
+    this.scaleTo(replicas);
   }
 
   /** The idle instance used longest ago, for eviction by the platform's memory budget. */

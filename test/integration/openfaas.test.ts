@@ -345,6 +345,10 @@ test('the OpenFaaS API, as faas-cli calls it', async (t) => {
       10_000,
       'two replicas',
     );
+    // The autoscaler's ticks (every 500 ms) hold the count for its stable window rather than undo it.
+    await new Promise((r) => setTimeout(r, 1500));
+    const held = (await (await faas('GET', '/system/function/node-copy')).json()) as Json;
+    assert.equal(held.availableReplicas, 2);
     const missing = await faas('POST', '/system/scale-function/nope', { serviceName: 'nope', replicas: 1 });
     assert.equal(missing.status, 404);
   });

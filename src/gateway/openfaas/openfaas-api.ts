@@ -23,6 +23,8 @@ export interface OpenFaaSApiDeps {
   logs: LogStore;
   hasToken: (req: IncomingMessage) => boolean;
   isAdmin: (req: IncomingMessage) => boolean;
+  /** How long a scale-function count holds before the autoscaler steers again (its stable window). */
+  manualScaleHoldMs: number;
 }
 
 const RELEASE = (() => {
@@ -143,8 +145,9 @@ export function openfaasRoutes(deps: OpenFaaSApiDeps): (router: Router) => void 
     const replicas = Number(body.replicas);
     if (!Number.isInteger(replicas) || replicas < 0)
       throw new NimbusError('ERR_REQUEST_INVALID', ['"replicas" must be a whole number ≥ 0']);
-    // Moves the pool now, within scale.min..scale.max; the autoscaler keeps steering it from there.
-    entry.pool.scaleTo(replicas);
+    // Moves the pool now, within scale.min..scale.max, and holds the count for the autoscaler's stable
+    // window: its next tick would otherwise undo it.
+    entry.pool.pinReplicas(replicas, deps.manualScaleHoldMs);
     res.writeHead(202).end();
   };
 
