@@ -30,6 +30,11 @@ export interface StemCellOptions {
   idleShapeMs: number;
   /** Window of the cold-start rate. Default 60 s. */
   rateWindowMs: number;
+  /**
+   * A take refills this long after: a refill starts a process (tens of ms of CPU), which started at once
+   * would compete for the CPU with the cold start that took the cell. Default 50 ms.
+   */
+  refillDelayMs?: number;
   now?: () => number;
   onError?: (message: string) => void;
 }
@@ -70,7 +75,7 @@ export class StemCells {
     this.refill();
   }
 
-  /** A ready stem cell of this shape, or undefined; counts a cold start and refills in the background. */
+  /** A ready stem cell of this shape, or undefined; counts a cold start and refills in the background, a moment later. */
   take(shape: LaunchShape): Instance | undefined {
     const s = this.state(shape);
     const now = this.now();
@@ -85,7 +90,7 @@ export class StemCells {
         break;
       }
     }
-    setImmediate(() => this.refill());
+    setTimeout(() => this.refill(), this.options.refillDelayMs ?? 50).unref();
     return cell;
   }
 
