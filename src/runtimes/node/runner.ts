@@ -1,19 +1,16 @@
 // The Node.js runner: one per instance process. It connects to the gateway's socket, loads one function
 // once (Web-standard fetch or Lambda handler style), and serves many requests over the instance protocol.
 import { isUtf8 } from 'node:buffer';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
   decodeFields,
   FLAG_END,
   FLAG_RAW_EVENT,
-  FrameDecoder,
   FrameType,
-  FrameWriter,
   type LoadMessage,
-  PROTOCOL_VERSION,
 } from '../../instances/protocol.js';
+import { linkToGateway } from '../gateway-link.js';
 import { fromLambdaResult, lambdaContext, toLambdaEvent } from './lambda-style.js';
 import { installLightWeb, lightRequest, plainResponse, warmWebClasses } from './light-web.js';
 import { type OpenFaaSHandler, pickOpenFaaSHandler, runOpenFaaS } from './openfaas-style.js';
@@ -39,73 +36,34 @@ interface Stream {
   cancel: (reason: Error) => void;
 }
 
-const socketPath = process.env.NIMBUS_SOCKET;
-if (!socketPath) {
-  process.stderr.write('nimbus runner: NIMBUS_SOCKET is not set; the runner is started by Nimbus\n');
-  process.exit(2);
-}
-delete process.env.NIMBUS_SOCKET;
-
-const socket = connect(socketPath);
-const writer = new FrameWriter(socket);
 const streams = new Map<number, Stream>();
 let loaded: { style: Style; fn: FetchHandler | LambdaHandler | OpenFaaSHandler; load: LoadMessage } | null =
   null;
-let loading = false;
 
-socket.setNoDelay?.(true);
-socket.on('connect', () => {
-  writer.json(FrameType.HELLO, 0, { protocol: PROTOCOL_VERSION, runtime: 'node', pid: process.pid });
-  writer.flush();
-  // While a stem cell waits for its function, load what the first request would otherwise pay for.
-  installLightWeb();
-  warmWebClasses();
+const writer = linkToGateway<LoadMessage>('node', {
+  load,
+  request: onRequest,
+  body: onBody,
+  cancel: (id) => {
+    streams.get(id)?.cancel(new Error('request cancelled by the gateway'));
+    streams.delete(id);
+  },
+  connected: () => {
+    installLightWeb();
+    warmWebClasses();
+  },
 });
-// The gateway going away means this instance has no purpose left.
-socket.on('close', () => process.exit(0));
-socket.on('error', () => process.exit(0));
 
-const decoder = new FrameDecoder((type, flags, id, payload) => {
-  switch (type) {
-    case FrameType.LOAD:
-      void load(JSON.parse(payload.toString('utf8')) as LoadMessage);
-      break;
-    case FrameType.REQUEST:
-      onRequest(id, flags, payload);
-      break;
-    case FrameType.REQUEST_BODY:
-      onBody(id, flags, payload);
-      break;
-    case FrameType.CANCEL:
-      streams.get(id)?.cancel(new Error('request cancelled by the gateway'));
-      streams.delete(id);
-      break;
-  }
-});
-socket.on('data', (chunk: Buffer) => decoder.push(chunk));
-
-async function load(message: LoadMessage): Promise<void> {
-  // Code is loaded once per process and never replaced (OpenWhisk CVE-2018-11757).
-  if (loaded || loading) {
-    writer.json(FrameType.LOAD_ERROR, 0, { message: 'this instance already has a function loaded' });
-    return;
-  }
-  loading = true;
-  try {
-    Object.assign(process.env, message.env);
-    const [file, exportName] = message.entry.split('#') as [string, string | undefined];
-    const mod = (await import(pathToFileURL(join(message.bundleDir, file)).href)) as Record<string, unknown>;
-    const picked =
-      message.style === 'openfaas'
-        ? { style: 'openfaas' as const, fn: pickOpenFaaSHandler(mod, unwrapDefault(mod.default)) }
-        : pickHandler(mod, exportName);
-    loaded = { ...picked, load: message };
-    writer.json(FrameType.LOADED, 0, { style: picked.style });
-  } catch (err) {
-    const e = err instanceof Error ? err : new Error(String(err));
-    writer.json(FrameType.LOAD_ERROR, 0, { message: e.message, stack: e.stack });
-    writer.flush();
-  }
+async function load(message: LoadMessage): Promise<Style> {
+  Object.assign(process.env, message.env);
+  const [file, exportName] = message.entry.split('#') as [string, string | undefined];
+  const mod = (await import(pathToFileURL(join(message.bundleDir, file)).href)) as Record<string, unknown>;
+  const picked =
+    message.style === 'openfaas'
+      ? { style: 'openfaas' as const, fn: pickOpenFaaSHandler(mod, unwrapDefault(mod.default)) }
+      : pickHandler(mod, exportName);
+  loaded = { ...picked, load: message };
+  return picked.style;
 }
 
 /** Detects the handler style from the module's exports. */
