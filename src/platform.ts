@@ -22,6 +22,7 @@ import { Launcher } from './instances/launcher.js';
 import { Pool, type PoolEvent } from './instances/pool.js';
 import { type SandboxSetup, setUpSandbox } from './instances/sandbox-setup.js';
 import { LogStore } from './logs/log-store.js';
+import { metricsRoutes } from './metrics/routes.js';
 import { AsyncSystem } from './queue/async-system.js';
 import { RUNTIMES } from './runtimes/index.js';
 import { NODE_RUNNER_PATH, nodeRuntime } from './runtimes/node/adapter.js';
@@ -180,6 +181,7 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
     hasToken: auth.hasToken,
     baseUrl: () => url,
     extraRoutes: [
+      metricsRoutes({ dispatcher, launcher }),
       callRoutes(asyncSystem),
       keyRoutes(accessKeys),
       openfaasRoutes({

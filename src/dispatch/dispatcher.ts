@@ -1,6 +1,8 @@
 // The dispatcher: the in-memory table from function name to its live pool, swapped on deploy, plus the
-// call counters (kept in memory on the hot path and flushed to the store in the background).
+// call counters (kept in memory on the hot path and flushed to the store in the background) and the
+// invocation metrics served at /metrics.
 import type { Pool } from '../instances/pool.js';
+import { InvocationMetrics } from '../metrics/invocations.js';
 import type { CounterDelta, FunctionVersion, Store } from '../store/store.js';
 
 export interface FunctionEntry {
@@ -17,6 +19,7 @@ export class Dispatcher {
   private readonly retiring = new Map<Pool, Promise<void>>();
   private readonly store: Store;
   private readonly flushTimer: NodeJS.Timeout;
+  readonly metrics = new InvocationMetrics();
 
   constructor(store: Store) {
     this.store = store;
@@ -55,9 +58,11 @@ export class Dispatcher {
     );
   }
 
-  count(entry: FunctionEntry, error: boolean): void {
+  /** One finished call: `status` is its HTTP status (499 when the client went away), `seconds` end to end. */
+  count(entry: FunctionEntry, status: number, seconds: number, cold: boolean): void {
     entry.counts.invocations++;
-    if (error) entry.counts.errors++;
+    if (status >= 500) entry.counts.errors++;
+    this.metrics.record(entry.fn.name, status, seconds, cold);
   }
 
   flushCounts(): void {

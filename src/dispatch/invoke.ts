@@ -3,6 +3,7 @@
 
 import { NimbusError } from '../errors.js';
 import type { Exchange, Instance } from '../instances/instance.js';
+import type { AcquireTicket } from '../instances/pool.js';
 import { FLAG_RAW_EVENT } from '../instances/protocol.js';
 import type { Dispatcher, FunctionEntry } from './dispatcher.js';
 
@@ -45,12 +46,15 @@ export async function invokeBuffered(
   const entry = dispatcher.get(name);
   if (!entry) return failed(new NimbusError('ERR_FUNCTION_NOT_FOUND', [name]), 0);
   const started = performance.now();
+  const ticket: AcquireTicket = { cold: false, initMs: 0 };
   let instance: Instance;
   try {
-    const acquired = entry.pool.acquire();
+    const acquired = entry.pool.acquire(ticket);
     instance = acquired instanceof Promise ? await acquired : acquired;
   } catch (err) {
-    return failed(err as NimbusError, performance.now() - started);
+    const error = err as NimbusError;
+    dispatcher.count(entry, error.status, (performance.now() - started) / 1000, false);
+    return failed(error, performance.now() - started);
   }
   const waitMs = performance.now() - started;
   return new Promise<BufferedResponse>((resolve) => {
@@ -60,7 +64,7 @@ export async function invokeBuffered(
       instance,
       request,
       options.maxResponseBytes ?? 6 * 1024 * 1024,
-      waitMs,
+      { startedAt: started, waitMs, cold: ticket.cold },
       resolve,
     );
   });
@@ -86,7 +90,7 @@ class BufferedExchange implements Exchange {
     private readonly instance: Instance,
     request: BufferedRequest,
     private readonly maxResponseBytes: number,
-    private readonly waitMs: number,
+    private readonly start: { startedAt: number; waitMs: number; cold: boolean },
     private readonly resolve: (r: BufferedResponse) => void,
   ) {
     let head = `${request.method}\0${request.path}`;
@@ -128,21 +132,26 @@ class BufferedExchange implements Exchange {
     if (this.done) return;
     this.done = true;
     clearTimeout(this.timer);
-    this.dispatcher.count(this.entry, true);
-    this.resolve({ ...failed(error, this.waitMs), instanceId: this.instance.id });
+    this.count(error.status);
+    this.resolve({ ...failed(error, this.start.waitMs), instanceId: this.instance.id });
   }
 
   private finish(): void {
     if (this.done) return;
     this.done = true;
     clearTimeout(this.timer);
-    this.dispatcher.count(this.entry, this.status >= 500);
+    this.count(this.status);
     this.resolve({
       status: this.status,
       headers: this.headers,
       body: Buffer.concat(this.chunks),
-      waitMs: this.waitMs,
+      waitMs: this.start.waitMs,
       instanceId: this.instance.id,
     });
+  }
+
+  private count(status: number): void {
+    const seconds = (performance.now() - this.start.startedAt) / 1000;
+    this.dispatcher.count(this.entry, status, seconds, this.start.cold);
   }
 }

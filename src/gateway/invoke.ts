@@ -6,6 +6,7 @@ import type { Dispatcher, FunctionEntry } from '../dispatch/dispatcher.js';
 import { NimbusError } from '../errors.js';
 import type { Exchange, Instance } from '../instances/instance.js';
 import type { AcquireTicket } from '../instances/pool.js';
+import { CLIENT_CLOSED } from '../metrics/invocations.js';
 import { functionRoute, HOP_HEADERS, resolveFunction } from './function-route.js';
 import { sendError } from './respond.js';
 
@@ -74,6 +75,7 @@ class InvokeExchange implements Exchange, AcquireTicket {
   private readonly callId = randomUUID();
   /** OpenFaaS's X-Start-Time (when the gateway took the request) and the base of X-Duration-Seconds. */
   private readonly startedAt = Date.now();
+  private readonly startedAtMs = performance.now();
   private status = 0;
   /** The response head, held until the first body frame. */
   private headers: string[] | undefined;
@@ -154,7 +156,7 @@ class InvokeExchange implements Exchange, AcquireTicket {
     // in one write instead of chunked.
     this.status = status;
     this.headers = out;
-    if (end && this.writeHead()) this.finish(status >= 500);
+    if (end && this.writeHead()) this.finish(status);
   }
 
   onBody(chunk: Buffer, end: boolean): void {
@@ -162,7 +164,7 @@ class InvokeExchange implements Exchange, AcquireTicket {
     if (this.headers) {
       if (!this.writeHead()) return;
       if (end) {
-        this.finish(this.status >= 500, false);
+        this.finish(this.status, false);
         // A small body as a latin1 string joins the head in one write() (a Buffer would cost a writev).
         if (chunk.length <= SMALL_BODY_BYTES) this.res.end(chunk.toString('latin1'), 'latin1');
         else this.res.end(chunk);
@@ -170,7 +172,7 @@ class InvokeExchange implements Exchange, AcquireTicket {
       }
     }
     if (chunk.length > 0) this.res.write(chunk);
-    if (end) this.finish(this.status >= 500);
+    if (end) this.finish(this.status);
   }
 
   /** Sends the held head; false (and the request failed) when the function's headers are invalid. */
@@ -192,7 +194,7 @@ class InvokeExchange implements Exchange, AcquireTicket {
     if (this.done) return;
     if (this.res.headersSent) {
       // The status is out already: all that is left is to cut the body short (no clean end first).
-      this.finish(true, false);
+      this.finish(error.status, false);
       this.res.destroy(error);
       return;
     }
@@ -202,15 +204,15 @@ class InvokeExchange implements Exchange, AcquireTicket {
   /** Answers with an error (before any of the function's response was sent). */
   fail(error: NimbusError, stack?: string): void {
     if (this.done) return;
-    this.finish(true, false);
+    this.finish(error.status, false);
     this.req.resume();
     sendError(this.res, error, this.options.debug, stack, { 'x-call-id': this.callId });
   }
 
-  private finish(error: boolean, end = true): void {
+  private finish(status: number, end = true): void {
     this.done = true;
     clearTimeout(this.timer);
-    this.options.dispatcher.count(this.entry, error);
+    this.options.dispatcher.count(this.entry, status, this.elapsedSeconds(), this.cold);
     if (end && !this.res.writableEnded) this.res.end();
   }
 
@@ -227,8 +229,12 @@ class InvokeExchange implements Exchange, AcquireTicket {
     if (this.done) return;
     this.done = true;
     clearTimeout(this.timer);
-    this.options.dispatcher.count(this.entry, false);
+    this.options.dispatcher.count(this.entry, CLIENT_CLOSED, this.elapsedSeconds(), this.cold);
     if (this.instance) this.instance.cancel(this.streamId);
+  }
+
+  private elapsedSeconds(): number {
+    return (performance.now() - this.startedAtMs) / 1000;
   }
 }
 

@@ -127,6 +127,17 @@ export const OPENAPI = {
     '/openapi.json': {
       get: { summary: 'This document', security: [], responses: { '200': json({ type: 'object' }) } },
     },
+    '/metrics': {
+      get: {
+        summary: 'Prometheus metrics (text format 0.0.4): calls by function and status, latency, instances',
+        responses: {
+          '200': {
+            description: 'The metrics',
+            content: { 'text/plain; version=0.0.4; charset=utf-8': { schema: { type: 'string' } } },
+          },
+        },
+      },
+    },
     '/function/{name}': Object.fromEntries(
       ['get', 'post', 'put', 'patch', 'delete', 'options'].map((m) => [m, invokeOp]),
     ),
