@@ -37,6 +37,8 @@ export interface PlatformLog {
   output(fn: string, instanceId: string, line: string, stream: 'stdout' | 'stderr'): void;
   /** A platform event (instance started, exited, ...). */
   event(event: PoolEvent | { type: string; [key: string]: unknown }): void;
+  /** One line per request when `accessLog` is on: when, who, what, status, how long. */
+  access?(line: string): void;
 }
 
 export interface Platform {
@@ -207,6 +209,7 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
     extraView: (fn) => ({ ...asyncSystem.view(fn), scaling: autoscaler.view(fn.name) ?? null }),
   });
 
+  const accessLog = config.accessLog ? log.access?.bind(log) : undefined;
   let closing = false;
   let inflight = 0;
   let idle: (() => void) | undefined;
@@ -221,6 +224,7 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
     res.once('close', () => {
       if (--inflight === 0) idle?.();
     });
+    if (accessLog) logAccess(req, res, accessLog);
     if (req.url!.startsWith(INVOKE_PREFIX)) invoke(req, res, INVOKE_PREFIX.length);
     else if (req.url!.startsWith(ASYNC_PREFIX)) asyncInvoke(req, res, ASYNC_PREFIX.length);
     else control(req, res);
@@ -289,4 +293,15 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
     autoscaler,
     close,
   };
+}
+
+/** `2026-11-27T23:40:00.123Z 127.0.0.1 "GET /function/hello" 200 1.2ms` once the response is done (`-` when cut off). */
+function logAccess(req: IncomingMessage, res: ServerResponse, write: (line: string) => void): void {
+  const startedAt = performance.now();
+  const at = new Date().toISOString();
+  res.once('close', () => {
+    const status = res.writableFinished ? String(res.statusCode) : '-';
+    const ms = (performance.now() - startedAt).toFixed(1);
+    write(`${at} ${req.socket.remoteAddress ?? '-'} "${req.method} ${req.url}" ${status} ${ms}ms`);
+  });
 }

@@ -43,6 +43,7 @@ export const upCommand: Command = {
 
     const platform = await startPlatform(config, {
       output: (fn, instanceId, line) => process.stderr.write(`${fn}[${instanceId}] ${line}\n`),
+      access: (line) => process.stderr.write(`${line}\n`),
       event: (event) => {
         if (
           event.type === 'instance-start-failed' ||
