@@ -34,6 +34,11 @@ export interface BufferedResponse {
 export interface BufferedInvokeOptions {
   /** A response body past this is cut off and the call fails with ERR_HANDLER_INVALID_RESPONSE. Default 6 MiB. */
   maxResponseBytes?: number;
+  /**
+   * Takes the body of a successful answer (status < 500, no `x-amz-function-error`) as it arrives instead
+   * of collecting it: the response's `body` is then empty. A failed answer is still collected whole.
+   */
+  onChunk?: (chunk: Buffer) => void;
 }
 
 /** Invokes a function by name with a whole request; never throws for function failures (see `error`). */
@@ -63,7 +68,7 @@ export async function invokeBuffered(
       entry,
       instance,
       request,
-      options.maxResponseBytes ?? 6 * 1024 * 1024,
+      { maxResponseBytes: options.maxResponseBytes ?? 6 * 1024 * 1024, onChunk: options.onChunk },
       { startedAt: started, waitMs, cold: ticket.cold },
       resolve,
     );
@@ -81,6 +86,8 @@ class BufferedExchange implements Exchange {
   private readonly chunks: Buffer[] = [];
   private size = 0;
   private done = false;
+  /** The body goes to `onChunk` as it arrives. */
+  private streaming = false;
   private readonly timer: NodeJS.Timeout;
   private readonly streamId: number;
 
@@ -89,7 +96,7 @@ class BufferedExchange implements Exchange {
     private readonly entry: FunctionEntry,
     private readonly instance: Instance,
     request: BufferedRequest,
-    private readonly maxResponseBytes: number,
+    private readonly body: { maxResponseBytes: number; onChunk: ((chunk: Buffer) => void) | undefined },
     private readonly start: { startedAt: number; waitMs: number; cold: boolean },
     private readonly resolve: (r: BufferedResponse) => void,
   ) {
@@ -108,23 +115,29 @@ class BufferedExchange implements Exchange {
   onHead(status: number, headers: string[], end: boolean): void {
     this.status = status;
     this.headers = headers;
+    this.streaming =
+      this.body.onChunk !== undefined && status < 500 && !headers.includes('x-amz-function-error');
     if (end) this.finish();
   }
 
   onBody(chunk: Buffer, end: boolean): void {
     if (this.done) return;
     this.size += chunk.length;
-    if (this.size > this.maxResponseBytes) {
+    if (this.size > this.body.maxResponseBytes) {
       this.instance.cancel(this.streamId);
       this.onError(
         new NimbusError('ERR_HANDLER_INVALID_RESPONSE', [
           this.entry.fn.name,
-          `the response is over ${this.maxResponseBytes} bytes`,
+          `the response is over ${this.body.maxResponseBytes} bytes`,
         ]),
       );
       return;
     }
-    this.chunks.push(Buffer.from(chunk));
+    if (this.streaming) {
+      if (chunk.length > 0) this.body.onChunk!(Buffer.from(chunk));
+    } else {
+      this.chunks.push(Buffer.from(chunk));
+    }
     if (end) this.finish();
   }
 

@@ -343,7 +343,9 @@ export class Instance {
         const err =
           code === 'invalid_response'
             ? new NimbusError('ERR_HANDLER_INVALID_RESPONSE', [this.options.name, message])
-            : new NimbusError('ERR_HANDLER_FAILED', [this.options.name, message]);
+            : new NimbusError('ERR_HANDLER_FAILED', [this.options.name, message], {
+                cause: { message, stack },
+              });
         exchange.onError(err, stack);
         break;
       }

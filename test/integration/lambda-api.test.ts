@@ -205,6 +205,46 @@ test('the Lambda API with @aws-sdk/client-lambda', async (t) => {
     assert.equal(failed.complete?.ErrorDetails, 'bad thing happened');
   });
 
+  await t.test('InvokeWithResponseStream of a streamifyResponse handler', async () => {
+    const streamer = `
+exports.handler = awslambda.streamifyResponse(async (event, responseStream) => {
+  responseStream.setContentType('text/plain');
+  responseStream.write('part one, ');
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  if (event.fail) throw new RangeError('mid-stream failure');
+  responseStream.write('part two');
+  responseStream.end();
+});
+`;
+    await lambda.send(
+      new CreateFunctionCommand({
+        FunctionName: 'streamer',
+        Runtime: 'nodejs20.x',
+        Role: 'r',
+        Handler: 'index.handler',
+        Code: { ZipFile: zip({ 'index.js': streamer }) },
+      }),
+    );
+    const read = async (payload: string) => {
+      const out = await lambda.send(
+        new InvokeWithResponseStreamCommand({ FunctionName: 'streamer', Payload: Buffer.from(payload) }),
+      );
+      const parts: string[] = [];
+      let complete: Record<string, unknown> | undefined;
+      for await (const event of out.EventStream!) {
+        if (event.PayloadChunk?.Payload) parts.push(Buffer.from(event.PayloadChunk.Payload).toString('utf8'));
+        if (event.InvokeComplete) complete = event.InvokeComplete as Record<string, unknown>;
+      }
+      return { parts, complete };
+    };
+    // Each write is its own PayloadChunk, sent as it is written.
+    assert.deepEqual(await read('{}'), { parts: ['part one, ', 'part two'], complete: {} });
+    const failed = await read('{"fail":true}');
+    assert.deepEqual(failed.parts, ['part one, ']);
+    assert.equal(failed.complete?.ErrorCode, 'RangeError', JSON.stringify(failed));
+    assert.equal(failed.complete?.ErrorDetails, 'mid-stream failure');
+  });
+
   await t.test('a payload that is not JSON is InvalidRequestContentException', async () => {
     await assert.rejects(
       lambda.send(new InvokeCommand({ FunctionName: 'hello', Payload: Buffer.from('not json') })),

@@ -231,9 +231,11 @@ export function lambdaRoutes(deps: LambdaApiDeps): (router: Router) => void {
   };
 
   /** Runs a synchronous call: the answer, and the base64 tail of its log when asked for. */
+  /** Runs one Invoke; `onChunk` takes a successful answer's payload as the function writes it. */
   async function callFunction(
     { req, body, requestId }: Call,
     fn: FunctionRecord,
+    onChunk?: (chunk: Buffer) => void,
   ): Promise<{ answer: { body: Buffer; functionError?: string }; logResult?: string }> {
     const tail = String(req.headers['x-amz-log-type'] ?? '').toLowerCase() === 'tail';
     const startSeq = deps.logs.seq;
@@ -251,7 +253,7 @@ export function lambdaRoutes(deps: LambdaApiDeps): (router: Router) => void {
         body,
         rawEvent: true,
       },
-      { maxResponseBytes: INVOKE_PAYLOAD_LIMIT_BYTES },
+      { maxResponseBytes: INVOKE_PAYLOAD_LIMIT_BYTES, ...(onChunk ? { onChunk } : {}) },
     );
     const durationMs = performance.now() - started;
     const answer = invokeAnswer(result, fn, requestId);
@@ -312,9 +314,9 @@ export function lambdaRoutes(deps: LambdaApiDeps): (router: Router) => void {
   };
 
   /**
-   * InvokeWithResponseStream in its event-stream framing. The answer is framed once the function has
-   * finished (one PayloadChunk, then InvokeComplete): the SDK reads it as a stream, but bytes are not
-   * passed on while the function still writes.
+   * InvokeWithResponseStream in its event-stream framing: each chunk the function writes goes out as a
+   * PayloadChunk as it arrives (a streamifyResponse handler's writes; a plain handler's result is one
+   * chunk), then InvokeComplete, with the error when the function failed (even after some chunks).
    */
   const invokeStream: CallHandler = async (call) => {
     const { req, res, params, body, region, requestId } = call;
@@ -326,12 +328,29 @@ export function lambdaRoutes(deps: LambdaApiDeps): (router: Router) => void {
     }
     if (type === 'Event') throw invalidParameter('InvokeWithResponseStream does not take the Event type.');
     checkJson(body);
-    const { answer, logResult } = await callFunction(call, fn);
-    res.writeHead(200, {
-      'x-amz-executed-version': '$LATEST',
-      'x-amzn-requestid': requestId,
-      'content-type': 'application/vnd.amazon.eventstream',
-    });
+    const open = (): void => {
+      if (res.headersSent) return;
+      res.writeHead(200, {
+        'x-amz-executed-version': '$LATEST',
+        'x-amzn-requestid': requestId,
+        'content-type': 'application/vnd.amazon.eventstream',
+      });
+    };
+    let result: Awaited<ReturnType<typeof callFunction>>;
+    try {
+      result = await callFunction(call, fn, (chunk) => {
+        open();
+        res.write(payloadChunk(chunk));
+      });
+    } catch (err) {
+      // Before any chunk the error is the Invoke's answer; after, the stream can only end with it.
+      if (!res.headersSent) throw err;
+      const e = err as Error & { code?: string };
+      res.end(invokeComplete({ ErrorCode: e.code ?? 'ServiceException', ErrorDetails: e.message }));
+      return;
+    }
+    const { answer, logResult } = result;
+    open();
     const log = logResult === undefined ? {} : { LogResult: logResult };
     if (!answer.functionError) {
       if (answer.body.length > 0) res.write(payloadChunk(answer.body));
@@ -489,8 +508,13 @@ function invokeAnswer(
         return functionError('Runtime.ExitError', `RequestId: ${requestId} Error: ${error.message}`);
       case 'ERR_INSTANCE_OOM':
         return functionError('Runtime.OutOfMemory', `RequestId: ${requestId} Error: ${error.message}`);
-      case 'ERR_HANDLER_FAILED':
-        return functionError('Error', error.message);
+      case 'ERR_HANDLER_FAILED': {
+        // The handler's own error (thrown after its answer had begun): its type from the stack's first line.
+        const cause = (error.cause ?? {}) as { message?: string; stack?: string };
+        const trace = cause.stack?.split('\n') ?? [];
+        const type = /^([A-Za-z_$][\w$]*)(?::|$)/.exec(trace[0] ?? '')?.[1] ?? 'Error';
+        return functionError(type, cause.message ?? error.message, trace);
+      }
       case 'ERR_HANDLER_INVALID_RESPONSE':
         return functionError('Runtime.InvalidResponse', error.message);
       default:

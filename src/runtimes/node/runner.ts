@@ -11,6 +11,7 @@ import {
   type LoadMessage,
 } from '../../instances/protocol.js';
 import { linkToGateway } from '../gateway-link.js';
+import { installAwsLambdaGlobal, isStreamingHandler, ResponseStream } from './lambda-streaming.js';
 import { fromLambdaResult, lambdaContext, toLambdaEvent } from './lambda-style.js';
 import { installLightWeb, lightRequest, plainResponse, warmWebClasses } from './light-web.js';
 import { type OpenFaaSHandler, pickOpenFaaSHandler, runOpenFaaS } from './openfaas-style.js';
@@ -39,6 +40,8 @@ interface Stream {
 const streams = new Map<number, Stream>();
 let loaded: { style: Style; fn: FetchHandler | LambdaHandler | OpenFaaSHandler; load: LoadMessage } | null =
   null;
+
+installAwsLambdaGlobal();
 
 const writer = linkToGateway<LoadMessage>('node', {
   load,
@@ -223,6 +226,10 @@ async function runLambda(id: number, stream: Stream): Promise<void> {
     const event = stream.raw ? rawEvent(body) : toLambdaEvent(fields, body, isTextBody);
     const context = lambdaContext(load, fields);
     const fn = loaded!.fn as LambdaHandler;
+    if (isStreamingHandler(fn)) {
+      await runLambdaStreaming(id, stream, fn, event, context);
+      return;
+    }
     const result =
       fn.length >= 3
         ? await new Promise((resolve, reject) => {
@@ -235,6 +242,38 @@ async function runLambda(id: number, stream: Stream): Promise<void> {
     writeAnswer(id, stream.raw ? rawResult(result) : fromLambdaResult(result));
   } catch (err) {
     if (stream.raw && streams.has(id)) writeAnswer(id, rawError(err));
+    else sendError(id, err);
+  }
+}
+
+/** A handler wrapped in `awslambda.streamifyResponse`: what it writes goes out as it is written. */
+async function runLambdaStreaming(
+  id: number,
+  stream: Stream,
+  fn: LambdaHandler,
+  event: unknown,
+  context: unknown,
+): Promise<void> {
+  const responseStream = new ResponseStream({
+    head: (status, headers, end) => {
+      if (!streams.has(id)) return;
+      writer.text(FrameType.RESPONSE, end ? FLAG_END : 0, id, [String(status), ...headers].join('\0'));
+      if (end) streams.delete(id);
+    },
+    body: (chunk, end) => {
+      if (!streams.has(id)) return;
+      writer.bytes(FrameType.RESPONSE_BODY, end ? FLAG_END : 0, id, chunk);
+      if (end) streams.delete(id);
+    },
+  });
+  try {
+    const handler = fn as unknown as (event: unknown, stream: ResponseStream, context: unknown) => unknown;
+    await handler(event, responseStream, context);
+    // A handler may return without ending its stream: the response ends with it, as in Lambda.
+    if (!responseStream.writableEnded) responseStream.end();
+  } catch (err) {
+    responseStream.destroy();
+    if (stream.raw && !responseStream.headSent && streams.has(id)) writeAnswer(id, rawError(err));
     else sendError(id, err);
   }
 }
