@@ -40,6 +40,8 @@ const SELECT = `SELECT f.name, f.version, v.bundle, v.entry, v.spec, v.created_a
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly stmts;
+  /** Each function's current spec, parsed once per version (a version's spec never changes). */
+  private readonly specs = new Map<string, { version: number; spec: FunctionSpec }>();
 
   constructor(file: string) {
     this.db = new Database(file);
@@ -69,12 +71,12 @@ export class SqliteStore implements Store {
   }
 
   listFunctions(): FunctionRecord[] {
-    return this.stmts.list.all().map(toRecord);
+    return this.stmts.list.all().map((row) => this.toRecord(row));
   }
 
   getFunction(name: string): FunctionRecord | undefined {
     const row = this.stmts.get.get(name);
-    return row ? toRecord(row) : undefined;
+    return row ? this.toRecord(row) : undefined;
   }
 
   putVersion(v: Omit<FunctionVersion, 'version' | 'createdAt'>, now: number): FunctionVersion {
@@ -86,9 +88,33 @@ export class SqliteStore implements Store {
     })();
   }
 
+  private toRecord(row: Row): FunctionRecord {
+    let cached = this.specs.get(row.name);
+    if (cached?.version !== row.version) {
+      // Re-validated so specs written by an older version get today's defaults; frozen, as it is shared.
+      cached = {
+        version: row.version,
+        spec: deepFreeze(parseFunctionSpec(JSON.parse(row.spec)) as FunctionSpec),
+      };
+      this.specs.set(row.name, cached);
+    }
+    return {
+      name: row.name,
+      version: row.version,
+      bundle: row.bundle,
+      entry: row.entry,
+      spec: cached.spec,
+      createdAt: row.created_at,
+      firstCreatedAt: row.first_created_at,
+      invocations: row.invocations,
+      errors: row.errors,
+    };
+  }
+
   deleteFunction(name: string): boolean {
     return this.db.transaction(() => {
       const deleted = this.stmts.deleteFunction.run(name).changes > 0;
+      this.specs.delete(name);
       this.stmts.deleteVersions.run(name);
       return deleted;
     })();
@@ -106,17 +132,10 @@ export class SqliteStore implements Store {
   }
 }
 
-function toRecord(row: Row): FunctionRecord {
-  return {
-    name: row.name,
-    version: row.version,
-    bundle: row.bundle,
-    entry: row.entry,
-    // Re-validated so specs written by an older version get today's defaults.
-    spec: parseFunctionSpec(JSON.parse(row.spec)) as FunctionSpec,
-    createdAt: row.created_at,
-    firstCreatedAt: row.first_created_at,
-    invocations: row.invocations,
-    errors: row.errors,
-  };
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value)) deepFreeze(inner);
+  }
+  return value;
 }
