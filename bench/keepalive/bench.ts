@@ -27,7 +27,8 @@ const POLICY_LABELS: Record<string, string> = {
   fixed: 'fixed 10 min (Lambda-like)',
   hybrid: "hybrid, idle times between minutes with calls (the paper's view of the trace)",
   'hybrid-calls': "hybrid, every gap between calls (what the platform's pool records)",
-  'hybrid-untrimmed': "hybrid without the cost trim (the paper's windows), idle times between minutes",
+  'hybrid-untrimmed':
+    "hybrid without the cost trim (the paper's percentile windows, with the one-bin margin), idle times between minutes",
 };
 
 export interface TriggerBreakdown {
@@ -199,7 +200,7 @@ export function renderKeepAlive(ctx: Pick<PartContext, 'run'>, r: KeepAliveResul
   lines.push(
     '',
     `Sampling every gap between calls, as the platform's pool does: ${ratios(r.summaries['hybrid-calls'])}. ` +
-      `Without the cost trim (the paper's windows): ${ratios(r.summaries['hybrid-untrimmed'])} — once their ` +
+      `Without the cost trim (the paper's percentile windows, with the one-bin margin): ${ratios(r.summaries['hybrid-untrimmed'])} — once their ` +
       'histogram counts as representative, steady random (http) and bursty (queue, event) functions are kept warm ' +
       `to their ${c.tailPercentile}th-percentile idle time, hours, after most calls. The trim keeps, of each warm ` +
       'range, the stretch of minutes that saves the most (cold starts caught × what one is worth − warm time) and ' +

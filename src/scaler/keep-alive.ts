@@ -24,7 +24,10 @@ export interface KeepAliveConfig {
    * 10 % of the idle time; after the cost trim that re-adds most of what the trim saved).
    */
   marginBins: number;
-  /** Trim the hybrid ranges where they cost more than they save (`trimByCost`); off gives the paper's windows. */
+  /**
+   * Trim the hybrid ranges where they cost more than they save (`trimByCost`); off gives the paper's
+   * percentile windows (with `marginBins`).
+   */
   costTrim: boolean;
   /**
    * What a cold start is worth to the trim, in fixed idle timeouts of warm instance time: a warm minute is
