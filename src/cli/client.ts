@@ -60,6 +60,23 @@ export class NimbusClient {
     return parse<T>(res);
   }
 
+  /** A function's log lines as NDJSON (`/system/logs`): the response, its body still to read. */
+  async logs(name: string, query: { tail?: number; since?: string; follow?: boolean }): Promise<Response> {
+    const url = new URL('/system/logs', this.baseUrl);
+    url.searchParams.set('name', name);
+    if (query.tail !== undefined) url.searchParams.set('tail', String(query.tail));
+    if (query.since !== undefined) url.searchParams.set('since', query.since);
+    if (query.follow) url.searchParams.set('follow', 'true');
+    let res: Response;
+    try {
+      res = await fetch(url, { headers: this.headers() });
+    } catch (err) {
+      throw new NimbusError('ERR_CLI_UNREACHABLE', [this.baseUrl, describeCause(err)], { cause: err });
+    }
+    if (res.status >= 400) throw apiError(res.status, await res.text());
+    return res;
+  }
+
   async hasBundle(hash: string): Promise<boolean> {
     const res = await fetch(new URL(`/api/v1/bundles/${hash}`, this.baseUrl), {
       method: 'HEAD',
@@ -128,6 +145,9 @@ function apiError(status: number, text: string): ApiError {
     const body = JSON.parse(text) as { error?: { code?: string; message?: string } };
     if (body.error?.code) return new ApiError(body.error.code, body.error.message ?? '', status);
   } catch {}
+  // The OpenFaaS routes answer errors as plain text: `ERR_CODE: message`.
+  const plain = /^(ERR_[A-Z_]+): (.*)$/s.exec(text.trim());
+  if (plain) return new ApiError(plain[1]!, plain[2]!, status);
   return new ApiError('ERR_PLATFORM_INTERNAL', `HTTP ${status}: ${text.slice(0, 200)}`, status);
 }
 

@@ -7,6 +7,7 @@ import { deployCommand } from './commands/deploy.js';
 import { describeCommand } from './commands/describe.js';
 import { invokeCommand } from './commands/invoke.js';
 import { keysCommand } from './commands/keys.js';
+import { logsCommand } from './commands/logs.js';
 import { lsCommand } from './commands/ls.js';
 import { newCommand } from './commands/new.js';
 import { rmCommand } from './commands/rm.js';
@@ -20,6 +21,7 @@ const COMMANDS: Record<string, Command> = {
   invoke: invokeCommand,
   ls: lsCommand,
   describe: describeCommand,
+  logs: logsCommand,
   rm: rmCommand,
   calls: callsCommand,
   keys: keysCommand,

@@ -1,7 +1,7 @@
 // The real `nimbus` bin: up, new, deploy, invoke, ls, describe, rm, errors and exit codes, graceful shutdown.
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -104,6 +104,52 @@ test('the nimbus CLI', async (t) => {
     const described = await nimbus(['describe', 'hello'], cwd);
     assert.match(described.stdout, /name: hello/);
     assert.match(described.stdout, /timeoutMs: 30000/);
+  });
+
+  await t.test('logs prints what a function wrote; --tail and --json', async () => {
+    mkdirSync(join(cwd, 'functions/talker'), { recursive: true });
+    writeFileSync(
+      join(cwd, 'functions/talker/index.js'),
+      "export default { fetch(req) { console.log('said ' + new URL(req.url).searchParams.get('w')); return new Response('ok'); } };\n",
+    );
+    assert.equal((await nimbus(['deploy', 'functions/talker'], cwd)).code, 0);
+    for (const w of ['one', 'two']) assert.equal((await fetch(`${url}/function/talker?w=${w}`)).status, 200);
+    let all = { code: -1, stdout: '', stderr: '' };
+    await waitFor(
+      async () => {
+        all = await nimbus(['logs', 'talker'], cwd);
+        return all.stdout.includes('said two');
+      },
+      10_000,
+      'both lines in the log',
+    );
+    assert.equal(all.code, 0, all.stderr);
+    assert.match(all.stdout, /^\d{4}-\d\d-\d\dT\S+Z \S+ said one\n\S+ \S+ said two\n$/);
+    const last = await nimbus(['logs', 'talker', '--tail', '1', '--json'], cwd);
+    const lines = last.stdout.trim().split('\n');
+    assert.equal(lines.length, 1);
+    assert.equal(JSON.parse(lines[0]!).text, 'said two');
+    // --follow: the past lines, then new ones as they are written, until stopped.
+    const follow = spawn(process.execPath, [BIN, 'logs', 'talker', '--follow'], {
+      cwd,
+      env: { PATH: process.env.PATH },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    t.after(() => follow.kill('SIGKILL'));
+    let followed = '';
+    follow.stdout!.on('data', (c: Buffer) => {
+      followed += c.toString();
+    });
+    await waitFor(() => followed.includes('said two'), 10_000, 'the past lines');
+    assert.equal((await fetch(`${url}/function/talker?w=three`)).status, 200);
+    await waitFor(() => followed.includes('said three'), 10_000, 'a new line while following');
+    follow.kill('SIGTERM');
+    const missing = await nimbus(['logs', 'nobody'], cwd);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /^ERR_FUNCTION_NOT_FOUND: /);
+    const bad = await nimbus(['logs', 'talker', '--tail', 'x'], cwd);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /^ERR_CLI_USAGE: --tail takes a whole number/);
   });
 
   await t.test('errors are one coded line with a non-zero exit', async () => {
