@@ -47,16 +47,11 @@ export class NimbusClient {
   }
 
   async call<T>(method: string, path: string, body?: unknown): Promise<T> {
-    let res: Response;
-    try {
-      res = await fetch(new URL(path, this.baseUrl), {
-        method,
-        headers: this.headers(body === undefined ? {} : { 'content-type': 'application/json' }),
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-    } catch (err) {
-      throw new NimbusError('ERR_CLI_UNREACHABLE', [this.baseUrl, describeCause(err)], { cause: err });
-    }
+    const res = await this.send(new URL(path, this.baseUrl), {
+      method,
+      headers: this.headers(body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
     return parse<T>(res);
   }
 
@@ -67,26 +62,28 @@ export class NimbusClient {
     if (query.tail !== undefined) url.searchParams.set('tail', String(query.tail));
     if (query.since !== undefined) url.searchParams.set('since', query.since);
     if (query.follow) url.searchParams.set('follow', 'true');
-    let res: Response;
-    try {
-      res = await fetch(url, { headers: this.headers() });
-    } catch (err) {
-      throw new NimbusError('ERR_CLI_UNREACHABLE', [this.baseUrl, describeCause(err)], { cause: err });
-    }
+    const res = await this.send(url, { headers: this.headers() });
     if (res.status >= 400) throw apiError(res.status, await res.text());
     return res;
   }
 
   async hasBundle(hash: string): Promise<boolean> {
-    const res = await fetch(new URL(`/api/v1/bundles/${hash}`, this.baseUrl), {
+    const res = await this.send(new URL(`/api/v1/bundles/${hash}`, this.baseUrl), {
       method: 'HEAD',
       headers: this.headers(),
-    }).catch((err: unknown) => {
-      throw new NimbusError('ERR_CLI_UNREACHABLE', [this.baseUrl, describeCause(err)], { cause: err });
     });
     if (res.status === 200) return true;
     if (res.status === 404) return false;
     return parse<never>(res);
+  }
+
+  /** fetch, with a gateway that cannot be reached said as ERR_CLI_UNREACHABLE. */
+  private async send(url: URL, init: RequestInit): Promise<Response> {
+    try {
+      return await fetch(url, init);
+    } catch (err) {
+      throw new NimbusError('ERR_CLI_UNREACHABLE', [this.baseUrl, describeCause(err)], { cause: err });
+    }
   }
 
   /** Uploads a built bundle unless the gateway has it already. */
