@@ -35,8 +35,9 @@ export interface BufferedInvokeOptions {
   /** A response body past this is cut off and the call fails with ERR_HANDLER_INVALID_RESPONSE. Default 6 MiB. */
   maxResponseBytes?: number;
   /**
-   * Takes the body of a successful answer (status < 500, no `x-amz-function-error`) as it arrives instead
-   * of collecting it: the response's `body` is then empty. A failed answer is still collected whole.
+   * Takes the body of a successful answer (status < 500) as it arrives instead of collecting it: the
+   * response's `body` is then empty. A failed answer (runners answer a Lambda handler's error with 500) is
+   * still collected whole.
    */
   onChunk?: (chunk: Buffer) => void;
 }
@@ -58,8 +59,9 @@ export async function invokeBuffered(
     instance = acquired instanceof Promise ? await acquired : acquired;
   } catch (err) {
     const error = err as NimbusError;
-    dispatcher.count(entry, error.status, (performance.now() - started) / 1000, false);
-    return failed(error, performance.now() - started);
+    const waitedMs = performance.now() - started;
+    dispatcher.count(entry, error.status, waitedMs / 1000, false);
+    return failed(error, waitedMs);
   }
   const waitMs = performance.now() - started;
   return new Promise<BufferedResponse>((resolve) => {
@@ -115,8 +117,7 @@ class BufferedExchange implements Exchange {
   onHead(status: number, headers: string[], end: boolean): void {
     this.status = status;
     this.headers = headers;
-    this.streaming =
-      this.body.onChunk !== undefined && status < 500 && !headers.includes('x-amz-function-error');
+    this.streaming = this.body.onChunk !== undefined && status < 500;
     if (end) this.finish();
   }
 
