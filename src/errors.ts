@@ -14,7 +14,12 @@ export const ERRORS = {
   },
   ERR_FUNCTION_PRIVATE: {
     status: 401,
-    message: 'function "%s" is private: send the admin token as "Authorization: Bearer <token>"',
+    message:
+      'function "%s" is private: send a key that may invoke it as "Authorization: Bearer <secret>" (`nimbus keys create --invoke NAME`)',
+  },
+  ERR_FUNCTION_FORBIDDEN: {
+    status: 403,
+    message: 'key "%s" may not invoke function "%s"; create one that may: `nimbus keys create --invoke NAME`',
   },
   ERR_FUNCTION_UNAVAILABLE: {
     status: 502,
@@ -44,6 +49,14 @@ export const ERRORS = {
     message: 'request body is larger than the limit of %s bytes; send less or raise the limit',
   },
   ERR_REQUEST_INVALID: { status: 400, message: 'request is invalid: %s' },
+  ERR_REQUEST_HEADERS_TOO_LARGE: {
+    status: 431,
+    message: 'the request line and headers are larger than the limit (16 KiB); send fewer or shorter headers',
+  },
+  ERR_REQUEST_TIMEOUT: {
+    status: 408,
+    message: 'the request was not received in time; send it faster or check the connection',
+  },
   ERR_QUEUE_FULL: {
     status: 429,
     message: 'function "%s" has too many requests waiting; retry after the Retry-After delay',
@@ -82,9 +95,16 @@ export const ERRORS = {
   ERR_AUTH_REQUIRED: {
     status: 401,
     message:
-      'this route needs the admin token: send "Authorization: Bearer <token>" (see `nimbus up` output)',
+      'this route needs a credential: send "Authorization: Bearer <admin token or key secret>" (see `nimbus up` output, `nimbus keys create`)',
   },
-  ERR_AUTH_INVALID: { status: 403, message: 'the admin token is wrong' },
+  ERR_AUTH_INVALID: {
+    status: 401,
+    message: 'the credential is not valid (wrong, revoked or malformed); check the token or key secret',
+  },
+  ERR_AUTH_FORBIDDEN: {
+    status: 403,
+    message: 'key "%s" has scope %s, which does not allow this (it needs %s); use a key with that scope',
+  },
   ERR_ROUTE_NOT_FOUND: { status: 404, message: 'no route for %s %s; see /openapi.json' },
   ERR_METHOD_NOT_ALLOWED: { status: 405, message: '%s is not allowed on %s' },
   ERR_CONFIG_INVALID: { status: 400, message: 'configuration is invalid: %s' },
@@ -139,7 +159,10 @@ export const ERRORS = {
       'image "%s" names no uploaded bundle and no deployed function: give "sha256:<bundle hash>" of a bundle PUT to /api/v1/bundles, or a function\'s name, or deploy with `nimbus deploy -f stack.yml`',
   },
   ERR_KEY_NOT_FOUND: { status: 404, message: 'access key "%s" does not exist; `nimbus keys ls` lists them' },
-  ERR_PLATFORM_INTERNAL: { status: 500, message: 'internal error: %s' },
+  ERR_INTERNAL: {
+    status: 500,
+    message: 'internal error (%s); the platform log has the details, please report it',
+  },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

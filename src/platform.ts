@@ -4,20 +4,24 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
+import { loadOrCreateToken } from './auth/admin-token.js';
+import { Authenticator } from './auth/authenticate.js';
+import { KeyStore } from './auth/keys.js';
+import { deriveKey, loadMasterKey, Sealer } from './auth/master-key.js';
 import { parseFunctionSpec } from './config/function-spec.js';
 import type { PlatformConfig } from './config/platform.js';
 import { Deployer } from './dispatch/deployer.js';
 import { Dispatcher } from './dispatch/dispatcher.js';
 import { NimbusError } from './errors.js';
 import { createAsyncInvokeHandler } from './gateway/async.js';
-import { loadOrCreateToken, tokenChecker } from './gateway/auth.js';
 import { callRoutes } from './gateway/calls-api.js';
 import { createControlApi } from './gateway/control-api.js';
 import { createInvokeHandler } from './gateway/invoke.js';
 import { keyRoutes } from './gateway/keys-api.js';
 import { lambdaRoutes } from './gateway/lambda/lambda-api.js';
 import { openfaasRoutes } from './gateway/openfaas/openfaas-api.js';
-import { sendError } from './gateway/respond.js';
+import { sendError, toNimbusError } from './gateway/respond.js';
 import { Launcher } from './instances/launcher.js';
 import { Pool, type PoolEvent } from './instances/pool.js';
 import { type SandboxSetup, setUpSandbox } from './instances/sandbox-setup.js';
@@ -27,7 +31,6 @@ import { AsyncSystem } from './queue/async-system.js';
 import { RUNTIMES } from './runtimes/index.js';
 import { NODE_RUNNER_PATH, nodeRuntime } from './runtimes/node/adapter.js';
 import { Autoscaler } from './scaler/autoscaler.js';
-import { AccessKeyStore } from './store/access-keys.js';
 import { Artifacts } from './store/artifacts.js';
 import { SqliteStore } from './store/sqlite-store.js';
 import type { FunctionVersion } from './store/store.js';
@@ -57,8 +60,8 @@ export interface Platform {
   readonly asyncSystem: AsyncSystem;
   /** Recent output of every function (for /system/logs and Lambda's Tail logs). */
   readonly logs: LogStore;
-  /** Access keys of the Lambda-compatible API. */
-  readonly accessKeys: AccessKeyStore;
+  /** Access keys (scoped credentials: bearer, Basic, SigV4). */
+  readonly keys: KeyStore;
   /** Stops accepting, lets in-flight requests finish (up to the grace period), stops every instance. */
   close(): Promise<void>;
 }
@@ -81,8 +84,10 @@ const quietLog: PlatformLog = { output() {}, event() {} };
 export async function startPlatform(config: PlatformConfig, log: PlatformLog = quietLog): Promise<Platform> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const { token, created } = loadOrCreateToken(config.dataDir, config.adminToken);
-  const auth = tokenChecker(token);
+  const masterKey = loadMasterKey(config.dataDir, config.masterKey);
   const store = new SqliteStore(join(config.dataDir, 'nimbus.db'));
+  const keys = new KeyStore(join(config.dataDir, 'nimbus.db'), new Sealer(deriveKey(masterKey, 'api-keys')));
+  const auth = new Authenticator(token, keys);
   const logs = new LogStore();
   const artifacts = new Artifacts(config.dataDir);
   const dispatcher = new Dispatcher(store);
@@ -98,6 +103,7 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
       requiredPaths: [process.execPath, NODE_RUNNER_PATH],
     });
   } catch (err) {
+    keys.close();
     store.close();
     rmSync(runDir, { recursive: true, force: true });
     throw err;
@@ -150,7 +156,6 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
     config,
     onEvent: (event) => log.event(event),
   });
-  const accessKeys = new AccessKeyStore(join(config.dataDir, 'nimbus.db'));
   const autoscaler = new Autoscaler(dispatcher, config.autoscaler);
   autoscaler.start();
   // Keep stem cells of the default Node runtime ready: the first cold start is a module load too.
@@ -164,35 +169,44 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
     dispatcher,
     bodyLimitBytes: config.bodyLimitBytes,
     debug: config.debug,
-    isAdmin: auth.isAdmin,
+    auth,
   });
   const asyncInvoke = createAsyncInvokeHandler({
     dispatcher,
     submit: (request) => asyncSystem.submit(request),
     bodyLimitBytes: config.asyncBodyLimitBytes,
     debug: config.debug,
-    isAdmin: auth.isAdmin,
+    auth,
   });
+  const onInternalError = (error: NimbusError, req: IncomingMessage): void => {
+    const cause = error.cause as { stack?: string } | undefined;
+    log.event({
+      type: 'internal-error',
+      message: error.message,
+      request: `${req.method} ${req.url?.slice(0, 200)}`,
+      stack: cause?.stack ?? String(error.cause),
+    });
+  };
   const control = createControlApi({
     store,
     artifacts,
     dispatcher,
     deployer,
     debug: config.debug,
-    isAdmin: auth.isAdmin,
-    hasToken: auth.hasToken,
+    auth,
+    onInternalError,
     baseUrl: () => url,
     extraRoutes: [
       metricsRoutes({ dispatcher, launcher }),
       callRoutes(asyncSystem),
-      keyRoutes(accessKeys),
+      keyRoutes(keys),
       openfaasRoutes({
         store,
         artifacts,
         dispatcher,
         deployer,
         logs,
-        ...auth,
+        auth,
         manualScaleHoldMs: config.autoscaler.stableWindowMs,
       }),
       lambdaRoutes({
@@ -201,7 +215,7 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
         dispatcher,
         deployer,
         logs,
-        secretOf: (id) => accessKeys.secret(id),
+        keys,
         submit: (request) => asyncSystem.submit(request),
         asyncBodyLimitBytes: config.asyncBodyLimitBytes,
       }),
@@ -225,12 +239,21 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
       if (--inflight === 0) idle?.();
     });
     if (accessLog) logAccess(req, res, accessLog);
-    if (req.url!.startsWith(INVOKE_PREFIX)) invoke(req, res, INVOKE_PREFIX.length);
-    else if (req.url!.startsWith(ASYNC_PREFIX)) asyncInvoke(req, res, ASYNC_PREFIX.length);
-    else control(req, res);
+    // The last boundary: a throw that escaped a route's own handling answers 500, never ends the process.
+    try {
+      if (req.url!.startsWith(INVOKE_PREFIX)) invoke(req, res, INVOKE_PREFIX.length);
+      else if (req.url!.startsWith(ASYNC_PREFIX)) asyncInvoke(req, res, ASYNC_PREFIX.length);
+      else control(req, res);
+    } catch (err) {
+      const error = toNimbusError(err);
+      if (!(err instanceof NimbusError)) onInternalError(error, req);
+      req.resume();
+      sendError(res, error, config.debug);
+    }
   };
 
   const server: Server = createServer({ keepAliveTimeout: 65_000 }, onRequest);
+  server.on('clientError', answerClientError);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => {
@@ -268,7 +291,7 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
       await serverClosed;
       await asyncStopped;
       asyncSystem.close();
-      accessKeys.close();
+      keys.close();
       store.close();
       rmSync(runDir, { recursive: true, force: true });
     })();
@@ -287,7 +310,7 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
     artifacts,
     asyncSystem,
     logs,
-    accessKeys,
+    keys,
     launcher,
     sandbox: { summary: sandbox.summary, features: sandbox.features, runAs: sandbox.runAs },
     autoscaler,
@@ -304,4 +327,25 @@ function logAccess(req: IncomingMessage, res: ServerResponse, write: (line: stri
     const ms = (performance.now() - startedAt).toFixed(1);
     write(`${at} ${req.socket.remoteAddress ?? '-'} "${req.method} ${req.url}" ${status} ${ms}ms`);
   });
+}
+
+/**
+ * What node:http's parser refuses (a bad method, header or framing, headers past the limit, a client too
+ * slow to send its request) still gets a coded answer, then the connection closes.
+ */
+function answerClientError(err: Error & { code?: string }, socket: Duplex): void {
+  if (!socket.writable || (socket as Duplex & { _httpMessage?: unknown })._httpMessage) {
+    socket.destroy();
+    return;
+  }
+  const [status, reason, error] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'Request Header Fields Too Large', new NimbusError('ERR_REQUEST_HEADERS_TOO_LARGE')]
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'Request Timeout', new NimbusError('ERR_REQUEST_TIMEOUT')]
+        : [400, 'Bad Request', new NimbusError('ERR_REQUEST_INVALID', ['it is not valid HTTP/1.1'])];
+  const body = JSON.stringify(error.toJSON());
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }

@@ -30,7 +30,7 @@ export interface FunctionView {
 /** An error answered by the gateway, kept with its code. */
 export class ApiError extends NimbusError {
   constructor(code: string, message: string, status: number) {
-    super(code in ERRORS ? (code as ErrorCode) : 'ERR_PLATFORM_INTERNAL', []);
+    super(code in ERRORS ? (code as ErrorCode) : 'ERR_INTERNAL', []);
     Object.defineProperty(this, 'message', { value: message });
     Object.defineProperty(this, 'status', { value: status });
   }
@@ -145,7 +145,7 @@ function apiError(status: number, text: string): ApiError {
   // The OpenFaaS routes answer errors as plain text: `ERR_CODE: message`.
   const plain = /^(ERR_[A-Z_]+): (.*)$/s.exec(text.trim());
   if (plain) return new ApiError(plain[1]!, plain[2]!, status);
-  return new ApiError('ERR_PLATFORM_INTERNAL', `HTTP ${status}: ${text.slice(0, 200)}`, status);
+  return new ApiError('ERR_INTERNAL', `HTTP ${status}: ${text.slice(0, 200)}`, status);
 }
 
 async function parse<T>(res: Response): Promise<T> {

@@ -1,7 +1,7 @@
 // Finds the gateway and its token: --url/--token, else NIMBUS_URL/NIMBUS_ADMIN_TOKEN, else the local data dir.
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { TOKEN_FILE } from '../gateway/auth.js';
+import { TOKEN_FILE } from '../auth/admin-token.js';
 import { NimbusClient } from './client.js';
 
 export const GATEWAY_FILE = 'gateway.json';

@@ -5,7 +5,7 @@ export function printError(err: unknown, verbose: boolean): void {
   if (err instanceof NimbusError) {
     process.stderr.write(`${err.code}: ${err.message}\n`);
   } else {
-    process.stderr.write(`ERR_PLATFORM_INTERNAL: ${(err as Error)?.message ?? String(err)}\n`);
+    process.stderr.write(`ERR_INTERNAL: ${(err as Error)?.message ?? String(err)}\n`);
   }
   if (verbose && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
 }

@@ -24,6 +24,11 @@ export const platformConfigSchema = z.strictObject({
   shutdownGraceMs: z.number().int().min(0).default(10_000),
   /** Admin token for the control API; generated and stored in the data dir when absent. */
   adminToken: z.string().min(16).optional(),
+  /**
+   * Master key (base64 of 32 bytes) that seals access-key secrets and the secrets store; generated into the
+   * data dir (`master-key`, mode 0600) when absent. Every node of a cluster needs the same one.
+   */
+  masterKey: z.string().optional(),
   /** Include handler stack traces in error responses. Default false. */
   debug: z.boolean().default(false),
   /** A folder of function folders deployed at start (used by `npm start` for examples/). */
@@ -114,6 +119,7 @@ const ENV_KEYS: Record<string, { key: keyof PlatformConfigInput; type: 'string' 
   NIMBUS_BODY_LIMIT_BYTES: { key: 'bodyLimitBytes', type: 'number' },
   NIMBUS_SHUTDOWN_GRACE_MS: { key: 'shutdownGraceMs', type: 'number' },
   NIMBUS_ADMIN_TOKEN: { key: 'adminToken', type: 'string' },
+  NIMBUS_MASTER_KEY: { key: 'masterKey', type: 'string' },
   NIMBUS_DEBUG: { key: 'debug', type: 'boolean' },
   NIMBUS_PYTHON: { key: 'python', type: 'string' },
   NIMBUS_MEMORY_BUDGET_MB: { key: 'memoryBudgetMb', type: 'number' },

@@ -107,7 +107,7 @@ export class Deployer {
     const stored = store.putVersion({ name: candidate.name, bundle: candidate.bundle, entry, spec }, now);
     if (stored.version !== candidate.version) {
       await pool.close('version mismatch');
-      throw new NimbusError('ERR_PLATFORM_INTERNAL', [
+      throw new NimbusError('ERR_INTERNAL', [
         `version ${stored.version} stored while ${candidate.version} was started`,
       ]);
     }

@@ -1,6 +1,7 @@
 // /async-function/{name}[/path]: the request is written to the durable queue and answered 202 with
 // X-Call-Id once it is on disk. Like the sync path, nothing here parses the body or touches the store.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Authenticator } from '../auth/authenticate.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import { NimbusError } from '../errors.js';
 import type { SubmitRequest } from '../queue/async-system.js';
@@ -13,12 +14,12 @@ export interface AsyncInvokeOptions {
   /** Largest body of an async call (the platform's asyncBodyLimitBytes). */
   bodyLimitBytes: number;
   debug: boolean;
-  isAdmin: (req: IncomingMessage) => boolean;
+  auth: Authenticator;
 }
 
 /**
  * Request headers not kept with the call: those of the hop, the callback URL (the platform's), the call
- * id and attempt (the worker sets them) and the admin token of a private function's caller.
+ * id and attempt (the worker sets them). A Nimbus credential in Authorization is dropped too.
  */
 const DROPPED_HEADERS = new Set([
   ...HOP_HEADERS,
@@ -32,7 +33,7 @@ const DROPPED_HEADERS = new Set([
 export type AsyncInvokeHandler = (req: IncomingMessage, res: ServerResponse, prefixLength: number) => void;
 
 export function createAsyncInvokeHandler(options: AsyncInvokeOptions): AsyncInvokeHandler {
-  const { dispatcher, bodyLimitBytes, debug, isAdmin } = options;
+  const { dispatcher, bodyLimitBytes, debug, auth } = options;
 
   function reject(req: IncomingMessage, res: ServerResponse, err: NimbusError): void {
     req.resume();
@@ -43,12 +44,12 @@ export function createAsyncInvokeHandler(options: AsyncInvokeOptions): AsyncInvo
     // OpenFaaS's X-Start-Time: when the gateway took the request, in Unix nanoseconds.
     const startTime = `${Date.now()}000000`;
     const { name, target } = functionRoute(req.url!, prefixLength);
-    const entry = resolveFunction(dispatcher, name, req, isAdmin);
-    if (entry instanceof NimbusError) {
-      reject(req, res, entry);
+    const resolved = resolveFunction(dispatcher, name, req, auth);
+    if (resolved instanceof NimbusError) {
+      reject(req, res, resolved);
       return;
     }
-    const admin = isAdmin(req);
+    const { entry, consumedAuthorization } = resolved;
     const callbackUrl = req.headers['x-callback-url'];
     if (callbackUrl !== undefined && !isCallbackUrl(callbackUrl)) {
       reject(
@@ -68,7 +69,7 @@ export function createAsyncInvokeHandler(options: AsyncInvokeOptions): AsyncInvo
     const headers: [string, string][] = [];
     for (let i = 0; i < raw.length; i += 2) {
       const key = raw[i]!.toLowerCase();
-      if (DROPPED_HEADERS.has(key) || (admin && key === 'authorization')) continue;
+      if (DROPPED_HEADERS.has(key) || (consumedAuthorization && key === 'authorization')) continue;
       headers.push([key, raw[i + 1]!]);
     }
 

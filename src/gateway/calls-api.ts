@@ -4,8 +4,8 @@ import { isUtf8 } from 'node:buffer';
 import { NimbusError } from '../errors.js';
 import type { AsyncSystem } from '../queue/async-system.js';
 import { CALL_STATUSES, type CallRecord, type CallStatus } from '../queue/calls.js';
-import type { Router } from './control-api.js';
 import { sendJson } from './respond.js';
+import type { Router } from './router.js';
 
 export const DEFAULT_CALL_PAGE = 50;
 export const MAX_CALL_PAGE = 1000;
@@ -13,38 +13,60 @@ export const MAX_CALL_PAGE = 1000;
 export function callRoutes(system: AsyncSystem): (router: Router) => void {
   return (router) => {
     router
-      .add('GET', '/system/calls', async ({ res, url }) => {
-        const fn = url.searchParams.get('function') ?? undefined;
-        const status = url.searchParams.get('status') ?? undefined;
-        if (status !== undefined && !CALL_STATUSES.includes(status as CallStatus))
-          throw new NimbusError('ERR_REQUEST_INVALID', [`status must be one of ${CALL_STATUSES.join(', ')}`]);
-        const limitParam = url.searchParams.get('limit');
-        const limit = limitParam === null ? DEFAULT_CALL_PAGE : Number(limitParam);
-        if (!Number.isInteger(limit) || limit < 0 || limit > MAX_CALL_PAGE)
-          throw new NimbusError('ERR_REQUEST_INVALID', [
-            `limit must be an integer from 0 to ${MAX_CALL_PAGE}`,
+      .add(
+        'GET',
+        '/system/calls',
+        async ({ res, url }) => {
+          const fn = url.searchParams.get('function') ?? undefined;
+          const status = url.searchParams.get('status') ?? undefined;
+          if (status !== undefined && !CALL_STATUSES.includes(status as CallStatus))
+            throw new NimbusError('ERR_REQUEST_INVALID', [
+              `status must be one of ${CALL_STATUSES.join(', ')}`,
+            ]);
+          const limitParam = url.searchParams.get('limit');
+          const limit = limitParam === null ? DEFAULT_CALL_PAGE : Number(limitParam);
+          if (!Number.isInteger(limit) || limit < 0 || limit > MAX_CALL_PAGE)
+            throw new NimbusError('ERR_REQUEST_INVALID', [
+              `limit must be an integer from 0 to ${MAX_CALL_PAGE}`,
+            ]);
+          const before = url.searchParams.get('before') ?? undefined;
+          const [calls, counts] = await Promise.all([
+            limit === 0
+              ? Promise.resolve([])
+              : system.calls.list({ fn, status: status as CallStatus | undefined, limit, before }),
+            system.calls.counts(fn),
           ]);
-        const before = url.searchParams.get('before') ?? undefined;
-        const [calls, counts] = await Promise.all([
-          limit === 0
-            ? Promise.resolve([])
-            : system.calls.list({ fn, status: status as CallStatus | undefined, limit, before }),
-          system.calls.counts(fn),
-        ]);
-        sendJson(res, 200, { calls: calls.map((c) => callView(c, false)), counts });
-      })
-      .add('POST', '/system/calls/redrive', async ({ res, url }) => {
-        const fn = url.searchParams.get('function') ?? undefined;
-        sendJson(res, 200, { redriven: await system.redriveAll(fn) });
-      })
-      .add('GET', '/system/calls/:id', async ({ res, params }) => {
-        const record = await system.calls.get(params.id!);
-        if (!record) throw new NimbusError('ERR_CALL_NOT_FOUND', [params.id!.slice(0, 80)]);
-        sendJson(res, 200, callView(record, true));
-      })
-      .add('POST', '/system/calls/:id/redrive', async ({ res, params }) => {
-        sendJson(res, 200, callView(await system.redrive(params.id!), true));
-      });
+          sendJson(res, 200, { calls: calls.map((c) => callView(c, false)), counts });
+        },
+        { access: 'read' },
+      )
+      .add(
+        'POST',
+        '/system/calls/redrive',
+        async ({ res, url }) => {
+          const fn = url.searchParams.get('function') ?? undefined;
+          sendJson(res, 200, { redriven: await system.redriveAll(fn) });
+        },
+        { access: 'deploy' },
+      )
+      .add(
+        'GET',
+        '/system/calls/:id',
+        async ({ res, params }) => {
+          const record = await system.calls.get(params.id!);
+          if (!record) throw new NimbusError('ERR_CALL_NOT_FOUND', [params.id!.slice(0, 80)]);
+          sendJson(res, 200, callView(record, true));
+        },
+        { access: 'read' },
+      )
+      .add(
+        'POST',
+        '/system/calls/:id/redrive',
+        async ({ res, params }) => {
+          sendJson(res, 200, callView(await system.redrive(params.id!), true));
+        },
+        { access: 'deploy' },
+      );
   };
 }
 

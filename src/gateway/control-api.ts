@@ -1,73 +1,21 @@
 // The control API (/api/v1/*): upload bundles, deploy, list, describe and remove functions. Bearer token required.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Transform } from 'node:stream';
+import { type Access, type Authenticator, allows } from '../auth/authenticate.js';
+import type { Principal } from '../auth/keys.js';
 import type { Deployer } from '../dispatch/deployer.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import { NimbusError } from '../errors.js';
 import type { Artifacts } from '../store/artifacts.js';
 import type { FunctionRecord, Store } from '../store/store.js';
 import { OPENAPI } from './openapi.js';
-import { sendError, sendJson } from './respond.js';
+import { sendError, sendJson, toNimbusError } from './respond.js';
+import { Router } from './router.js';
 
 /** Largest JSON body the control API reads. */
 export const CONTROL_BODY_LIMIT_BYTES = 1024 * 1024;
 /** Largest bundle archive accepted. */
 export const BUNDLE_LIMIT_BYTES = 256 * 1024 * 1024;
-
-export interface ControlContext {
-  req: IncomingMessage;
-  res: ServerResponse;
-  params: Record<string, string>;
-  url: URL;
-}
-
-type Handler = (ctx: ControlContext) => Promise<void> | void;
-
-interface Route {
-  method: string;
-  pattern: RegExp;
-  keys: string[];
-  handler: Handler;
-  public: boolean;
-}
-
-/** A small method + path router: `/api/v1/functions/:name`. */
-export class Router {
-  private readonly routes: Route[] = [];
-
-  add(method: string, path: string, handler: Handler, options: { public?: boolean } = {}): this {
-    const keys: string[] = [];
-    const pattern = new RegExp(
-      `^${path.replace(/:([a-zA-Z]+)/g, (_, key: string) => {
-        keys.push(key);
-        return '([^/]+)';
-      })}$`,
-    );
-    this.routes.push({ method, pattern, keys, handler, public: options.public ?? false });
-    return this;
-  }
-
-  match(
-    method: string,
-    pathname: string,
-  ): { route: Route; params: Record<string, string> } | { allowed: string[] } | undefined {
-    const allowed: string[] = [];
-    for (const route of this.routes) {
-      const m = route.pattern.exec(pathname);
-      if (!m) continue;
-      if (route.method !== method && !(method === 'HEAD' && route.method === 'GET')) {
-        allowed.push(route.method);
-        continue;
-      }
-      const params: Record<string, string> = {};
-      route.keys.forEach((key, i) => {
-        params[key] = decodeURIComponent(m[i + 1]!);
-      });
-      return { route, params };
-    }
-    return allowed.length > 0 ? { allowed } : undefined;
-  }
-}
 
 export interface ControlApiDeps {
   store: Store;
@@ -75,8 +23,9 @@ export interface ControlApiDeps {
   dispatcher: Dispatcher;
   deployer: Deployer;
   debug: boolean;
-  isAdmin: (req: IncomingMessage) => boolean;
-  hasToken: (req: IncomingMessage) => boolean;
+  auth: Authenticator;
+  /** Logs a failure the caller sees as 500 ERR_INTERNAL: `error.message` has its reference, `error.cause` the original. */
+  onInternalError: (error: NimbusError, req: IncomingMessage) => void;
   /** Base URL the gateway is reached at (for the URLs it prints). */
   baseUrl: () => string;
   /** Route groups added by other subsystems (async calls, compat APIs), each in its own module. */
@@ -88,54 +37,84 @@ export interface ControlApiDeps {
 export function createControlApi(deps: ControlApiDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const { store, artifacts, dispatcher, deployer } = deps;
   const router = new Router()
-    .add('GET', '/healthz', ({ res }) => sendJson(res, 200, { status: 'ok' }), { public: true })
-    .add('GET', '/openapi.json', ({ res }) => sendJson(res, 200, OPENAPI), { public: true })
-    .add('HEAD', '/api/v1/bundles/:hash', ({ res, params }) => {
-      res.writeHead(artifacts.has(params.hash!) ? 200 : 404).end();
-    })
-    .add('PUT', '/api/v1/bundles/:hash', async ({ req, res, params }) => {
-      const declared = Number(req.headers['content-length'] ?? 0);
-      if (declared > BUNDLE_LIMIT_BYTES)
-        throw new NimbusError('ERR_REQUEST_BODY_TOO_LARGE', [BUNDLE_LIMIT_BYTES]);
-      const limited = limitBytes(BUNDLE_LIMIT_BYTES);
-      req.on('close', () => {
-        if (!req.complete)
-          limited.destroy(new NimbusError('ERR_REQUEST_INVALID', ['the upload was cut short']));
-      });
-      const created = await artifacts.putArchive(params.hash!, req.pipe(limited));
-      sendJson(res, created ? 201 : 200, { bundle: params.hash, created });
-    })
-    .add('GET', '/api/v1/functions', ({ res }) => {
-      sendJson(res, 200, { functions: store.listFunctions().map(view) });
-    })
-    .add('GET', '/api/v1/functions/:name', ({ res, params }) => {
-      const fn = store.getFunction(params.name!);
-      if (!fn) throw new NimbusError('ERR_FUNCTION_NOT_FOUND', [params.name!]);
-      const processes = dispatcher.get(fn.name)?.pool.processes() ?? [];
-      sendJson(res, 200, { ...view(fn), processes });
-    })
-    .add('PUT', '/api/v1/functions/:name', async ({ req, res, params }) => {
-      const body = (await readJson(req)) as { bundle?: unknown; spec?: unknown; entry?: unknown };
-      if (typeof body.bundle !== 'string')
-        throw new NimbusError('ERR_REQUEST_INVALID', [
-          '"bundle" (the sha256 of an uploaded bundle) is required',
-        ]);
-      if (body.entry !== undefined && typeof body.entry !== 'string')
-        throw new NimbusError('ERR_REQUEST_INVALID', ['"entry" must be a string']);
-      const result = await deployer.deploy({
-        name: params.name!,
-        bundle: body.bundle,
-        spec: body.spec ?? {},
-        ...(body.entry === undefined ? {} : { entry: body.entry }),
-      });
-      const fn = store.getFunction(params.name!)!;
-      sendJson(res, result.changed ? 201 : 200, { ...view(fn), changed: result.changed });
-    })
-    .add('DELETE', '/api/v1/functions/:name', async ({ res, params }) => {
-      if (!(await deployer.remove(params.name!)))
-        throw new NimbusError('ERR_FUNCTION_NOT_FOUND', [params.name!]);
-      sendJson(res, 200, { deleted: params.name });
-    });
+    .add('GET', '/healthz', ({ res }) => sendJson(res, 200, { status: 'ok' }), { access: 'public' })
+    .add('GET', '/openapi.json', ({ res }) => sendJson(res, 200, OPENAPI), { access: 'public' })
+    .add(
+      'HEAD',
+      '/api/v1/bundles/:hash',
+      ({ res, params }) => {
+        res.writeHead(artifacts.has(params.hash!) ? 200 : 404).end();
+      },
+      { access: 'deploy' },
+    )
+    .add(
+      'PUT',
+      '/api/v1/bundles/:hash',
+      async ({ req, res, params }) => {
+        const declared = Number(req.headers['content-length'] ?? 0);
+        if (declared > BUNDLE_LIMIT_BYTES)
+          throw new NimbusError('ERR_REQUEST_BODY_TOO_LARGE', [BUNDLE_LIMIT_BYTES]);
+        const limited = limitBytes(BUNDLE_LIMIT_BYTES);
+        req.on('close', () => {
+          if (!req.complete)
+            limited.destroy(new NimbusError('ERR_REQUEST_INVALID', ['the upload was cut short']));
+        });
+        const created = await artifacts.putArchive(params.hash!, req.pipe(limited));
+        sendJson(res, created ? 201 : 200, { bundle: params.hash, created });
+      },
+      { access: 'deploy' },
+    )
+    .add(
+      'GET',
+      '/api/v1/functions',
+      ({ res }) => {
+        sendJson(res, 200, { functions: store.listFunctions().map(view) });
+      },
+      { access: 'read' },
+    )
+    .add(
+      'GET',
+      '/api/v1/functions/:name',
+      ({ res, params }) => {
+        const fn = store.getFunction(params.name!);
+        if (!fn) throw new NimbusError('ERR_FUNCTION_NOT_FOUND', [params.name!]);
+        const processes = dispatcher.get(fn.name)?.pool.processes() ?? [];
+        sendJson(res, 200, { ...view(fn), processes });
+      },
+      { access: 'read' },
+    )
+    .add(
+      'PUT',
+      '/api/v1/functions/:name',
+      async ({ req, res, params }) => {
+        const body = (await readJson(req)) as { bundle?: unknown; spec?: unknown; entry?: unknown };
+        if (typeof body.bundle !== 'string')
+          throw new NimbusError('ERR_REQUEST_INVALID', [
+            '"bundle" (the sha256 of an uploaded bundle) is required',
+          ]);
+        if (body.entry !== undefined && typeof body.entry !== 'string')
+          throw new NimbusError('ERR_REQUEST_INVALID', ['"entry" must be a string']);
+        const result = await deployer.deploy({
+          name: params.name!,
+          bundle: body.bundle,
+          spec: body.spec ?? {},
+          ...(body.entry === undefined ? {} : { entry: body.entry }),
+        });
+        const fn = store.getFunction(params.name!)!;
+        sendJson(res, result.changed ? 201 : 200, { ...view(fn), changed: result.changed });
+      },
+      { access: 'deploy' },
+    )
+    .add(
+      'DELETE',
+      '/api/v1/functions/:name',
+      async ({ res, params }) => {
+        if (!(await deployer.remove(params.name!)))
+          throw new NimbusError('ERR_FUNCTION_NOT_FOUND', [params.name!]);
+        sendJson(res, 200, { deleted: params.name });
+      },
+      { access: 'deploy' },
+    );
 
   for (const addRoutes of deps.extraRoutes ?? []) addRoutes(router);
 
@@ -166,47 +145,64 @@ export function createControlApi(deps: ControlApiDeps): (req: IncomingMessage, r
   }
 
   return function control(req, res) {
-    const url = new URL(req.url!, 'http://localhost');
-    const found = router.match(req.method!, url.pathname);
-    if (!found) {
-      sendError(res, new NimbusError('ERR_ROUTE_NOT_FOUND', [req.method!, url.pathname]), deps.debug);
-      return;
-    }
-    if ('allowed' in found) {
-      sendError(
-        res,
-        new NimbusError('ERR_METHOD_NOT_ALLOWED', [req.method!, url.pathname], {
-          headers: { allow: found.allowed.join(', ') },
-        }),
-        deps.debug,
-      );
-      return;
-    }
-    if (!found.route.public) {
-      if (!deps.hasToken(req)) {
-        req.resume();
-        sendError(
-          res,
-          new NimbusError('ERR_AUTH_REQUIRED', [], {
-            headers: { 'www-authenticate': 'Bearer realm="nimbus"' },
+    // The error boundary: whatever a handler throws, now or later, becomes one coded answer.
+    const fail = (err: unknown): void => {
+      req.resume();
+      const error = toNimbusError(err);
+      if (!(err instanceof NimbusError)) deps.onInternalError(error, req);
+      sendError(res, error, deps.debug);
+    };
+    try {
+      const found = router.match(req.method!, req.url!);
+      if (found.kind === 'not-found') {
+        fail(new NimbusError('ERR_ROUTE_NOT_FOUND', [req.method!, printable(req.url!)]));
+        return;
+      }
+      if (found.kind === 'method-not-allowed') {
+        fail(
+          new NimbusError('ERR_METHOD_NOT_ALLOWED', [req.method!, printable(req.url!)], {
+            headers: { allow: found.allowed.join(', ') },
           }),
-          deps.debug,
         );
         return;
       }
-      if (!deps.isAdmin(req)) {
-        req.resume();
-        sendError(res, new NimbusError('ERR_AUTH_INVALID'), deps.debug);
-        return;
-      }
+      const { route, params, url } = found;
+      if (route.access !== 'public') authorize(deps.auth, req, route.access);
+      Promise.resolve(route.handler({ req, res, params, url })).catch(fail);
+    } catch (err) {
+      fail(err);
     }
-    Promise.resolve()
-      .then(() => found.route.handler({ req, res, params: found.params, url }))
-      .catch((err: unknown) => {
-        req.resume();
-        sendError(res, err, deps.debug);
-      });
   };
+}
+
+/**
+ * The principal of a request that needs `access`: ERR_AUTH_REQUIRED without a credential, ERR_AUTH_INVALID
+ * for a wrong one, ERR_AUTH_FORBIDDEN for a key whose scope falls short.
+ */
+export function authorize(
+  auth: Authenticator,
+  req: IncomingMessage,
+  access: Access,
+  namespace = 'default',
+  fn?: string,
+): Principal {
+  const credential = auth.identify(req);
+  if (credential === undefined)
+    throw new NimbusError('ERR_AUTH_REQUIRED', [], {
+      headers: { 'www-authenticate': 'Bearer realm="nimbus"' },
+    });
+  const { principal } = credential;
+  if (!principal) throw new NimbusError('ERR_AUTH_INVALID');
+  if (!allows(principal, access, namespace, fn))
+    throw new NimbusError('ERR_AUTH_FORBIDDEN', [principal.id, principal.scope, access]);
+  return principal;
+}
+
+/** A request target as an error message may quote it: at most 200 characters, no control characters. */
+function printable(target: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is removed
+  const clean = target.replace(/[\u0000-\u001f\u007f]/g, '?');
+  return clean.length > 200 ? `${clean.slice(0, 200)}…` : clean;
 }
 
 /** Reads a JSON body of at most CONTROL_BODY_LIMIT_BYTES. */

@@ -1,5 +1,7 @@
 // What the invoke routes share: cutting `/{prefix}/{name}[/path][?query]` and finding the function it names.
 import type { IncomingMessage } from 'node:http';
+import { isIPv6 } from 'node:net';
+import { type Authenticator, mayInvoke } from '../auth/authenticate.js';
 import { FUNCTION_NAME_RE } from '../config/function-spec.js';
 import { OPENFAAS_NAMESPACE } from '../config/openfaas.js';
 import type { Dispatcher, FunctionEntry } from '../dispatch/dispatcher.js';
@@ -40,13 +42,22 @@ export function functionRoute(url: string, prefixLength: number): FunctionRoute 
   };
 }
 
-/** The live function a route names, or the coded error for a bad name, a missing function or a private one. */
+export interface ResolvedFunction {
+  entry: FunctionEntry;
+  /** The Authorization header carries a Nimbus credential: the gateway consumed it, the function never sees it. */
+  consumedAuthorization: boolean;
+}
+
+/**
+ * The live function a route names, or the coded error for a bad name or Host header, a missing function,
+ * or a private one called without a key that may invoke it.
+ */
 export function resolveFunction(
   dispatcher: Dispatcher,
   name: string,
   req: IncomingMessage,
-  isAdmin: (req: IncomingMessage) => boolean,
-): FunctionEntry | NimbusError {
+  auth: Authenticator,
+): ResolvedFunction | NimbusError {
   if (!FUNCTION_NAME_RE.test(name)) {
     // OpenFaaS names the namespace in a suffix, `hello.openfaas-fn`: Nimbus serves that one only.
     const dot = name.indexOf('.');
@@ -54,12 +65,34 @@ export function resolveFunction(
       const namespace = name.slice(dot + 1);
       if (namespace !== OPENFAAS_NAMESPACE)
         return new NimbusError('ERR_NAMESPACE_NOT_FOUND', [namespace.slice(0, 80)]);
-      return resolveFunction(dispatcher, name.slice(0, dot), req, isAdmin);
+      return resolveFunction(dispatcher, name.slice(0, dot), req, auth);
     }
     return new NimbusError('ERR_FUNCTION_NAME_INVALID', [name.length > 80 ? `${name.slice(0, 80)}…` : name]);
   }
+  const host = req.headers.host;
+  if (host !== undefined && !isHostHeader(host))
+    return new NimbusError('ERR_REQUEST_INVALID', [
+      'the Host header must be a host name or address, with an optional port',
+    ]);
   const entry = dispatcher.get(name);
   if (!entry) return new NimbusError('ERR_FUNCTION_NOT_FOUND', [name]);
-  if (entry.fn.spec.private && !isAdmin(req)) return new NimbusError('ERR_FUNCTION_PRIVATE', [name]);
-  return entry;
+  const credential = req.headers.authorization === undefined ? undefined : auth.identify(req);
+  if (entry.fn.spec.private) {
+    const principal = credential?.principal;
+    if (!principal) return new NimbusError('ERR_FUNCTION_PRIVATE', [name]);
+    if (!mayInvoke(principal, name)) return new NimbusError('ERR_FUNCTION_FORBIDDEN', [principal.id, name]);
+  }
+  return { entry, consumedAuthorization: credential?.nimbus ?? false };
 }
+
+/**
+ * `host [":" port]` where host is a bracketed IPv6 address or a name / IPv4 address of letters, digits and
+ * `-._~`: nothing that could end the authority or that WHATWG's URL parser refuses (`/ ? # @ \\ %`, space),
+ * since the Host header becomes the URL a function sees.
+ */
+export function isHostHeader(host: string): boolean {
+  const m = HOST_RE.exec(host);
+  return m !== null && (m[1] === undefined || isIPv6(m[1]));
+}
+
+const HOST_RE = /^(?:\[([0-9A-Fa-f:.]+)\]|[A-Za-z0-9\-._~]+)(?::\d{0,5})?$/;

@@ -2,6 +2,7 @@
 // Nothing here parses JSON or touches the store.
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Authenticator } from '../auth/authenticate.js';
 import type { Dispatcher, FunctionEntry } from '../dispatch/dispatcher.js';
 import { NimbusError } from '../errors.js';
 import type { Exchange, Instance } from '../instances/instance.js';
@@ -14,7 +15,7 @@ export interface InvokeOptions {
   dispatcher: Dispatcher;
   bodyLimitBytes: number;
   debug: boolean;
-  isAdmin: (req: IncomingMessage) => boolean;
+  auth: Authenticator;
 }
 
 /** Response headers the gateway sets itself. */
@@ -23,21 +24,22 @@ const HOP_RESPONSE_HEADERS = new Set(['connection', 'keep-alive', 'transfer-enco
 export type InvokeHandler = (req: IncomingMessage, res: ServerResponse, prefixLength: number) => void;
 
 export function createInvokeHandler(options: InvokeOptions): InvokeHandler {
-  const { dispatcher, bodyLimitBytes, debug, isAdmin } = options;
+  const { dispatcher, bodyLimitBytes, debug, auth } = options;
 
   return function invoke(req, res, prefixLength) {
     const { name, target } = functionRoute(req.url!, prefixLength);
-    const entry = resolveFunction(dispatcher, name, req, isAdmin);
-    if (entry instanceof NimbusError) {
-      drainAndFail(req, res, entry);
+    const resolved = resolveFunction(dispatcher, name, req, auth);
+    if (resolved instanceof NimbusError) {
+      drainAndFail(req, res, resolved);
       return;
     }
+    const { entry } = resolved;
     const declared = req.headers['content-length'];
     if (declared !== undefined && Number(declared) > bodyLimitBytes) {
       drainAndFail(req, res, new NimbusError('ERR_REQUEST_BODY_TOO_LARGE', [bodyLimitBytes]));
       return;
     }
-    const exchange = new InvokeExchange(req, res, entry, target, options);
+    const exchange = new InvokeExchange(req, res, entry, target, resolved.consumedAuthorization, options);
     let acquired: Instance | Promise<Instance>;
     try {
       acquired = entry.pool.acquire(exchange);
@@ -88,6 +90,8 @@ class InvokeExchange implements Exchange, AcquireTicket {
     private readonly res: ServerResponse,
     private readonly entry: FunctionEntry,
     private readonly target: string,
+    /** The Authorization header was a Nimbus credential: it is not passed on. */
+    private readonly dropAuthorization: boolean,
     private readonly options: InvokeOptions,
   ) {
     res.once('close', () => this.onClientClose());
@@ -105,7 +109,7 @@ class InvokeExchange implements Exchange, AcquireTicket {
     let head = `${req.method}\0${this.target}`;
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i]!.toLowerCase();
-      if (HOP_HEADERS.has(name)) continue;
+      if (HOP_HEADERS.has(name) || (this.dropAuthorization && name === 'authorization')) continue;
       head += `\0${name}\0${raw[i + 1]}`;
     }
     head += `\0x-call-id\0${this.callId}\0x-start-time\0${this.startedAt}000000`;

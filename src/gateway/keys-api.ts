@@ -1,27 +1,61 @@
-// /api/v1/keys: access keys for the Lambda-compatible API (an id and a secret to sign requests with).
-// Admin token required. The secret is in the answer to the create call only.
+// /api/v1/keys: access keys with a scope (admin, deploy, invoke, read) over a namespace and a set of
+// functions. Admin only. The secret is in the answer to the create call only; it is stored hashed and sealed.
+import { z } from 'zod';
+import type { KeyStore, KeyView } from '../auth/keys.js';
+import { SCOPES } from '../auth/keys.js';
+import { FUNCTION_NAME_RE, formatZodIssues } from '../config/function-spec.js';
 import { NimbusError } from '../errors.js';
-import type { AccessKeyStore } from '../store/access-keys.js';
-import type { Router } from './control-api.js';
+import { readJson } from './control-api.js';
 import { sendJson } from './respond.js';
+import type { Router } from './router.js';
 
-export function keyRoutes(keys: AccessKeyStore): (router: Router) => void {
-  const view = (k: { accessKeyId: string; createdAt: number }) => ({
-    accessKeyId: k.accessKeyId,
+const createSchema = z.strictObject({
+  scope: z.enum(SCOPES),
+  /** Default `default`; `*` (every namespace) only for admin keys. */
+  namespace: z.string().min(1).max(63).default('default'),
+  functions: z
+    .union([
+      z.literal('*'),
+      z.array(z.string().regex(FUNCTION_NAME_RE, 'must be a function name')).min(1).max(1000),
+    ])
+    .default('*'),
+  description: z.string().max(200).optional(),
+});
+
+export function keyView(k: KeyView): Record<string, unknown> {
+  return {
+    id: k.id,
+    scope: k.scope,
+    namespace: k.namespace,
+    functions: k.functions,
+    ...(k.description === undefined ? {} : { description: k.description }),
     createdAt: new Date(k.createdAt).toISOString(),
-  });
+  };
+}
+
+export function keyRoutes(keys: KeyStore): (router: Router) => void {
   return (router) => {
     router
-      .add('POST', '/api/v1/keys', ({ res }) => {
-        const key = keys.create();
-        sendJson(res, 201, { ...view(key), secretAccessKey: key.secretAccessKey });
+      .add('POST', '/api/v1/keys', async ({ req, res }) => {
+        const parsed = createSchema.safeParse(await readJson(req));
+        if (!parsed.success) throw new NimbusError('ERR_REQUEST_INVALID', [formatZodIssues(parsed.error)]);
+        const { scope, namespace, functions, description } = parsed.data;
+        if (namespace === '*' && scope !== 'admin')
+          throw new NimbusError('ERR_REQUEST_INVALID', [
+            'namespace "*" (all of them) is for admin keys only',
+          ]);
+        const key = keys.create({ scope, namespace, functions, ...(description ? { description } : {}) });
+        sendJson(res, 201, { ...keyView(key), secret: key.secret });
       })
       .add('GET', '/api/v1/keys', ({ res }) => {
-        sendJson(res, 200, { keys: keys.list().map(view) });
+        sendJson(res, 200, { keys: keys.list().map(keyView) });
       })
       .add('DELETE', '/api/v1/keys/:id', ({ res, params }) => {
-        if (!keys.remove(params.id!)) throw new NimbusError('ERR_KEY_NOT_FOUND', [params.id!.slice(0, 80)]);
-        sendJson(res, 200, { deleted: params.id });
+        const key = keys.get(params.id!);
+        if (!key || key.owner !== undefined)
+          throw new NimbusError('ERR_KEY_NOT_FOUND', [params.id!.slice(0, 80)]);
+        keys.remove(key.id);
+        sendJson(res, 200, { deleted: key.id });
       });
   };
 }

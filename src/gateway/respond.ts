@@ -1,4 +1,5 @@
 // Writing JSON answers and coded errors (`{"error":{"code","message"}}`).
+import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { NimbusError } from '../errors.js';
 
@@ -17,9 +18,10 @@ export function sendJson(
   res.end(text);
 }
 
+/** A NimbusError as it is; anything else becomes ERR_INTERNAL naming a reference (its `cause` is the original). */
 export function toNimbusError(err: unknown): NimbusError {
   if (err instanceof NimbusError) return err;
-  return new NimbusError('ERR_PLATFORM_INTERNAL', [(err as Error)?.message ?? String(err)], { cause: err });
+  return new NimbusError('ERR_INTERNAL', [`ref ${randomUUID().slice(0, 8)}`], { cause: err });
 }
 
 export function sendError(
@@ -37,7 +39,7 @@ export function sendError(
   const body: { error: { code: string; message: string; stack?: string } } = {
     error: { code: e.code, message: e.message },
   };
-  const trace = stack ?? e.stack;
+  const trace = stack ?? (e.cause instanceof Error ? e.cause.stack : e.stack);
   if (debug && trace) body.error.stack = trace;
   sendJson(res, e.status, body, { ...e.headers, ...headers });
 }

@@ -2,7 +2,7 @@
 // Prometheus text format. Behind the platform token, like the rest of the control API (Prometheus sends it
 // with `authorization: {credentials_file: <dataDir>/admin-token}`).
 import type { Dispatcher } from '../dispatch/dispatcher.js';
-import type { Router } from '../gateway/control-api.js';
+import type { Router } from '../gateway/router.js';
 import type { Launcher } from '../instances/launcher.js';
 import { escapeLabel } from './invocations.js';
 
@@ -15,9 +15,14 @@ export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
 export function metricsRoutes(deps: MetricsDeps): (router: Router) => void {
   return (router) => {
-    router.add('GET', '/metrics', ({ res }) => {
-      res.writeHead(200, { 'content-type': METRICS_CONTENT_TYPE }).end(renderMetrics(deps));
-    });
+    router.add(
+      'GET',
+      '/metrics',
+      ({ res }) => {
+        res.writeHead(200, { 'content-type': METRICS_CONTENT_TYPE }).end(renderMetrics(deps));
+      },
+      { access: 'read' },
+    );
   };
 }
 

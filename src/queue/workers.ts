@@ -143,9 +143,7 @@ export class Workers {
       envelope = decodeEnvelope<CallEnvelope>(job.data);
     } catch (err) {
       // Unreadable (it cannot be retried into shape): straight to the dead letters.
-      const error = new NimbusError('ERR_PLATFORM_INTERNAL', [
-        `unreadable queued call: ${(err as Error).message}`,
-      ]);
+      const error = new NimbusError('ERR_INTERNAL', [`unreadable queued call: ${(err as Error).message}`]);
       await Promise.all([
         calls.finish(job.id, {
           status: 'dead',
@@ -297,9 +295,7 @@ export class Workers {
     let body = fullBody ?? response?.body;
     if (contentType) headers.push(['content-type', contentType]);
     if (!body) {
-      body = Buffer.from(
-        JSON.stringify({ error: outcome.error ?? { code: 'ERR_PLATFORM_INTERNAL', message: '' } }),
-      );
+      body = Buffer.from(JSON.stringify({ error: outcome.error ?? { code: 'ERR_INTERNAL', message: '' } }));
       headers.push(['content-type', 'application/json']);
     }
     headers.push(

@@ -30,7 +30,7 @@ test('control API', async (t) => {
     assert.equal(res.status, 401);
     assert.equal(((await res.json()) as any).error.code, 'ERR_AUTH_REQUIRED');
     res = await fetch(`${url}/api/v1/functions`, { headers: { authorization: 'Bearer wrong-token' } });
-    assert.equal(res.status, 403);
+    assert.equal(res.status, 401);
     assert.equal(((await res.json()) as any).error.code, 'ERR_AUTH_INVALID');
     res = await fetch(`${url}/api/v1/functions`, { headers: auth });
     assert.equal(res.status, 200);

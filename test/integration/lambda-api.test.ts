@@ -45,9 +45,13 @@ function keysCreate(url: string, token: string): Promise<{ accessKeyId: string; 
   return new Promise((resolve, reject) => {
     execFile(
       process.execPath,
-      [BIN, 'keys', 'create', '--json', '--url', url, '--token', token],
+      [BIN, 'keys', 'create', '--scope', 'admin', '--json', '--url', url, '--token', token],
       { env: { PATH: process.env.PATH }, timeout: 30_000 },
-      (err, stdout) => (err ? reject(err) : resolve(JSON.parse(stdout))),
+      (err, stdout) => {
+        if (err) return reject(err);
+        const key = JSON.parse(stdout) as { id: string; secret: string };
+        resolve({ accessKeyId: key.id, secretAccessKey: key.secret });
+      },
     );
   });
 }
@@ -57,15 +61,15 @@ test('the Lambda API with @aws-sdk/client-lambda', async (t) => {
   const { url, platform } = nimbus;
   const key = await keysCreate(url, platform.token);
   assert.match(key.accessKeyId, /^NMBS[A-Z2-7]{16}$/);
-  assert.equal(key.secretAccessKey.length, 40);
+  assert.match(key.secretAccessKey, /^nmbk_[A-Za-z0-9_-]{43}$/);
   const listed = (await (
     await fetch(`${url}/api/v1/keys`, { headers: { authorization: `Bearer ${platform.token}` } })
   ).json()) as { keys: Record<string, unknown>[] };
   assert.deepEqual(
-    listed.keys.map((k) => k.accessKeyId),
+    listed.keys.map((k) => k.id),
     [key.accessKeyId],
   );
-  assert.equal(listed.keys[0]!.secretAccessKey, undefined, 'a secret is never listed');
+  assert.equal(listed.keys[0]!.secret, undefined, 'a secret is never listed');
 
   const client = (credentials = key) =>
     new LambdaClient({

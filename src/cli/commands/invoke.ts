@@ -7,7 +7,7 @@ import { clientFrom } from '../context.js';
 export const invokeCommand: Command = {
   summary: 'call a function and print its response',
   usage:
-    'nimbus invoke NAME [--data TEXT | --file PATH] [--method POST] [--path /sub?x=1] [-H "name: value"]... [--include]',
+    'nimbus invoke NAME [--data TEXT | --file PATH] [--method POST] [--path /sub?x=1] [-H "name: value"]... [--include] [--key SECRET]',
   options: {
     ...CLIENT_OPTIONS,
     data: { type: 'string', short: 'd' },
@@ -16,6 +16,8 @@ export const invokeCommand: Command = {
     path: { type: 'string' },
     header: { type: 'string', short: 'H', multiple: true },
     include: { type: 'boolean', short: 'i' },
+    // A private function's key (an invoke key's secret); NIMBUS_KEY too. The admin token is never sent.
+    key: { type: 'string' },
     // --data is the request body here; the data dir is still found through NIMBUS_DATA.
   },
   async run(values, positionals) {
@@ -37,8 +39,10 @@ export const invokeCommand: Command = {
     if (body && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) {
       headers['content-type'] = looksLikeJson(body) ? 'application/json' : 'application/octet-stream';
     }
-    const token = (client as unknown as { token?: string }).token;
-    if (token) headers.authorization = `Bearer ${token}`;
+    // The admin token is for the control API only: a function is called as any client calls it, with an
+    // invoke key when it is private.
+    const key = (values.key as string | undefined) ?? process.env.NIMBUS_KEY;
+    if (key) headers.authorization = `Bearer ${key}`;
     const path = (values.path as string | undefined) ?? '';
     const url = new URL(
       `/function/${encodeURIComponent(name)}${path.startsWith('/') || path.startsWith('?') || path === '' ? path : `/${path}`}`,

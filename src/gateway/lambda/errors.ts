@@ -39,7 +39,7 @@ export function fromNimbusError(err: NimbusError): LambdaError {
       return new LambdaError(502, 'ResourceNotReadyException', err.message);
     case 'ERR_PLATFORM_SHUTTING_DOWN':
       return new LambdaError(503, 'ServiceException', err.message);
-    case 'ERR_PLATFORM_INTERNAL':
+    case 'ERR_INTERNAL':
     case 'ERR_ASYNC_ENQUEUE_FAILED':
       return new LambdaError(500, 'ServiceException', err.message);
     default:

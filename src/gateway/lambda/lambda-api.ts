@@ -5,15 +5,17 @@
 import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type Access, allows, mayInvoke } from '../../auth/authenticate.js';
+import type { KeyStore, Principal } from '../../auth/keys.js';
 import type { Deployer } from '../../dispatch/deployer.js';
 import type { Dispatcher } from '../../dispatch/dispatcher.js';
 import { type BufferedResponse, invokeBuffered } from '../../dispatch/invoke.js';
-import { NimbusError } from '../../errors.js';
 import type { LogStore } from '../../logs/log-store.js';
 import type { SubmitRequest } from '../../queue/async-system.js';
 import type { Artifacts } from '../../store/artifacts.js';
 import type { FunctionRecord, Store } from '../../store/store.js';
-import type { ControlContext, Router } from '../control-api.js';
+import { toNimbusError } from '../respond.js';
+import type { ControlContext, RequestTarget, Router } from '../router.js';
 import {
   invalidParameter,
   LambdaError,
@@ -48,8 +50,8 @@ export interface LambdaApiDeps {
   dispatcher: Dispatcher;
   deployer: Deployer;
   logs: LogStore;
-  /** The secret of an access key (`nimbus keys create`), or undefined. */
-  secretOf: (accessKeyId: string) => string | undefined;
+  /** Access keys (`nimbus keys create`): SigV4 verifies with their secrets, their scope decides what a call may do. */
+  keys: KeyStore;
   submit: (request: SubmitRequest) => Promise<string>;
   /** Largest payload of an Event invoke (the platform's asyncBodyLimitBytes). */
   asyncBodyLimitBytes: number;
@@ -60,10 +62,11 @@ interface Call {
   req: IncomingMessage;
   res: ServerResponse;
   params: Record<string, string>;
-  url: URL;
+  url: RequestTarget;
   body: Buffer;
   region: string;
   requestId: string;
+  principal: Principal;
 }
 
 type CallHandler = (call: Call) => Promise<void> | void;
@@ -72,35 +75,40 @@ type CallHandler = (call: Call) => Promise<void> | void;
 export function lambdaRoutes(deps: LambdaApiDeps): (router: Router) => void {
   const now = deps.now ?? Date.now;
 
-  /** Authenticates (SigV4) and reads the body, then runs the handler; every failure answers in AWS's shape. */
+  const secretOf = (id: string) => deps.keys.secret(id);
+
+  /**
+   * Authenticates (SigV4), checks the key's scope and reads the body, then runs the handler; every failure
+   * answers in AWS's shape. `access`: what the key needs (`invoke`: may invoke the function named in the path).
+   */
   const signed =
-    (limitBytes: number, handler: CallHandler) =>
+    (limitBytes: number, handler: CallHandler, access: Access | 'invoke') =>
     async ({ req, res, params, url }: ControlContext): Promise<void> => {
       const requestId = randomUUID();
       try {
-        const authorization = req.headers.authorization ?? '';
-        // The key is looked up before the body is read: strangers cannot make Nimbus buffer 70 MB.
-        const keyId = /Credential=([^/,\s]+)\//.exec(authorization)?.[1];
-        const preflight =
-          keyId === undefined || deps.secretOf(keyId) === undefined
-            ? verifySigV4(
-                { method: req.method!, url: req.url!, headers: req.headers, bodySha256: '' },
-                deps.secretOf,
-                { service: 'lambda', now: now() },
-              )
-            : undefined;
-        if (preflight && !preflight.ok) {
-          req.resume();
-          throw new LambdaError(403, preflight.type, preflight.message);
-        }
+        // Everything but the signature is checked before the body is read: a request that is not signed
+        // by a known key, or by one without the scope, costs no read of its (up to 70 MB) body.
+        const head = { method: req.method!, url: req.url!, headers: req.headers };
+        const preflight = verifySigV4({ ...head, bodySha256: '' }, secretOf, {
+          service: 'lambda',
+          now: now(),
+          headerOnly: true,
+        });
+        if (!preflight.ok) throw new LambdaError(403, preflight.type, preflight.message);
+        const principal = deps.keys.get(preflight.accessKeyId);
+        if (!principal || !permitted(principal, access, params.name))
+          throw new LambdaError(
+            403,
+            'AccessDeniedException',
+            `User: ${preflight.accessKeyId} is not authorized to perform this action (its scope is ${principal?.scope ?? 'none'}).`,
+          );
         const body = await readBody(req, limitBytes);
-        const verdict = verifySigV4(
-          { method: req.method!, url: req.url!, headers: req.headers, bodySha256: sha256Hex(body) },
-          deps.secretOf,
-          { service: 'lambda', now: now() },
-        );
+        const verdict = verifySigV4({ ...head, bodySha256: sha256Hex(body) }, secretOf, {
+          service: 'lambda',
+          now: now(),
+        });
         if (!verdict.ok) throw new LambdaError(403, verdict.type, verdict.message);
-        await handler({ req, res, params, url, body, region: verdict.region, requestId });
+        await handler({ req, res, params, url, body, region: verdict.region, requestId, principal });
       } catch (err) {
         req.resume();
         sendLambdaError(res, toLambdaError(err), requestId);
@@ -148,7 +156,7 @@ export function lambdaRoutes(deps: LambdaApiDeps): (router: Router) => void {
     return deps.store.getFunction(name)!;
   }
 
-  const createFunction: CallHandler = async ({ res, body, region, requestId }) => {
+  const createFunction: CallHandler = async ({ res, body, region, requestId, principal }) => {
     const input = parseJson(body) as LambdaSettings & {
       FunctionName?: unknown;
       Code?: { ZipFile?: unknown; S3Bucket?: unknown; ImageUri?: unknown };
@@ -157,6 +165,12 @@ export function lambdaRoutes(deps: LambdaApiDeps): (router: Router) => void {
     if (typeof input.FunctionName !== 'string' || input.FunctionName === '')
       throw invalidParameter('FunctionName is required.');
     const { name } = parseFunctionName(input.FunctionName);
+    if (!allows(principal, 'deploy', 'default', name))
+      throw new LambdaError(
+        403,
+        'AccessDeniedException',
+        `User: ${principal.id} is not authorized to create ${name}.`,
+      );
     if (input.PackageType === 'Image') throw invalidParameter('PackageType Image is not supported; use Zip.');
     if (deps.store.getFunction(name))
       throw new LambdaError(409, 'ResourceConflictException', `Function already exist: ${name}`);
@@ -395,40 +409,50 @@ export function lambdaRoutes(deps: LambdaApiDeps): (router: Router) => void {
   };
 
   return (router) => {
-    const publicRoute = { public: true };
+    const publicRoute = { access: 'public' } as const;
     router
-      .add('POST', '/2015-03-31/functions', signed(MANAGEMENT_BODY_LIMIT_BYTES, createFunction), publicRoute)
-      .add('GET', '/2015-03-31/functions', signed(0, listFunctions), publicRoute)
-      .add('GET', '/2015-03-31/functions/', signed(0, listFunctions), publicRoute)
-      .add('GET', '/2015-03-31/functions/:name', signed(0, getFunction), publicRoute)
-      .add('DELETE', '/2015-03-31/functions/:name', signed(0, deleteFunction), publicRoute)
-      .add('GET', '/2015-03-31/functions/:name/configuration', signed(0, getConfiguration), publicRoute)
+      .add(
+        'POST',
+        '/2015-03-31/functions',
+        signed(MANAGEMENT_BODY_LIMIT_BYTES, createFunction, 'deploy'),
+        publicRoute,
+      )
+      .add('GET', '/2015-03-31/functions', signed(0, listFunctions, 'read'), publicRoute)
+      .add('GET', '/2015-03-31/functions/', signed(0, listFunctions, 'read'), publicRoute)
+      .add('GET', '/2015-03-31/functions/:name', signed(0, getFunction, 'read'), publicRoute)
+      .add('DELETE', '/2015-03-31/functions/:name', signed(0, deleteFunction, 'deploy'), publicRoute)
+      .add(
+        'GET',
+        '/2015-03-31/functions/:name/configuration',
+        signed(0, getConfiguration, 'read'),
+        publicRoute,
+      )
       .add(
         'PUT',
         '/2015-03-31/functions/:name/configuration',
-        signed(MANAGEMENT_BODY_LIMIT_BYTES, updateConfiguration),
+        signed(MANAGEMENT_BODY_LIMIT_BYTES, updateConfiguration, 'deploy'),
         publicRoute,
       )
       .add(
         'PUT',
         '/2015-03-31/functions/:name/code',
-        signed(MANAGEMENT_BODY_LIMIT_BYTES, updateCode),
+        signed(MANAGEMENT_BODY_LIMIT_BYTES, updateCode, 'deploy'),
         publicRoute,
       )
       .add(
         'POST',
         '/2015-03-31/functions/:name/invocations',
-        signed(INVOKE_PAYLOAD_LIMIT_BYTES, invoke),
+        signed(INVOKE_PAYLOAD_LIMIT_BYTES, invoke, 'invoke'),
         publicRoute,
       )
       .add(
         'POST',
         '/2021-11-15/functions/:name/response-streaming-invocations',
-        signed(INVOKE_PAYLOAD_LIMIT_BYTES, invokeStream),
+        signed(INVOKE_PAYLOAD_LIMIT_BYTES, invokeStream, 'invoke'),
         publicRoute,
       )
-      .add('GET', '/2016-08-19/account-settings', signed(0, accountSettings), publicRoute)
-      .add('GET', '/2016-08-19/account-settings/', signed(0, accountSettings), publicRoute);
+      .add('GET', '/2016-08-19/account-settings', signed(0, accountSettings, 'read'), publicRoute)
+      .add('GET', '/2016-08-19/account-settings/', signed(0, accountSettings, 'read'), publicRoute);
   };
 }
 
@@ -518,9 +542,7 @@ function invokeAnswer(
       case 'ERR_HANDLER_INVALID_RESPONSE':
         return functionError('Runtime.InvalidResponse', error.message);
       default:
-        throw error instanceof NimbusError
-          ? error
-          : new NimbusError('ERR_PLATFORM_INTERNAL', [String(error)]);
+        throw toNimbusError(error);
     }
   }
   const headers = result.headers;
@@ -553,4 +575,11 @@ function tailLog(
   ].join('\n');
   const bytes = Buffer.from(text);
   return bytes.subarray(Math.max(0, bytes.length - TAIL_LOG_BYTES)).toString('base64');
+}
+
+/** Whether a key may make a call that needs `access` (for per-function calls, on the function in the path). */
+function permitted(principal: Principal, access: Access | 'invoke', rawName: string | undefined): boolean {
+  const fn = rawName === undefined ? undefined : parseFunctionName(rawName).name;
+  if (access === 'invoke') return fn !== undefined && mayInvoke(principal, fn);
+  return allows(principal, access, 'default', fn);
 }

@@ -142,7 +142,12 @@ export function signature(
 export function verifySigV4(
   parts: SignedRequestParts,
   secretOf: (accessKeyId: string) => string | undefined,
-  options: { service: string; now: number },
+  options: {
+    service: string;
+    now: number;
+    /** Checks all but the payload and the signature (before the body is read). */
+    headerOnly?: boolean;
+  },
 ): SigV4Result {
   const authorization = parts.headers.authorization;
   if (!authorization?.startsWith(SIGV4_ALGORITHM)) {
@@ -197,6 +202,7 @@ export function verifySigV4(
       message: 'The security token included in the request is invalid.',
     };
   }
+  if (options.headerOnly) return { ok: true, accessKeyId: accessKeyId!, region: region! };
   const declared = headerValue(parts.headers, 'x-amz-content-sha256');
   if (
     declared !== undefined &&

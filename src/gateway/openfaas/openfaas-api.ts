@@ -3,7 +3,8 @@
 // Basic auth (admin / the admin token) or the bearer token; answers and errors in OpenFaaS's own shape
 // (JSON bodies, plain-text errors). Deploys go through the Deployer, as the native API's do.
 import { readFileSync } from 'node:fs';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
+import type { Access, Authenticator } from '../../auth/authenticate.js';
 import { OPENFAAS_NAMESPACE } from '../../config/openfaas.js';
 import type { Deployer } from '../../dispatch/deployer.js';
 import type { Dispatcher } from '../../dispatch/dispatcher.js';
@@ -11,8 +12,9 @@ import { NimbusError } from '../../errors.js';
 import type { LogEntry, LogStore } from '../../logs/log-store.js';
 import type { Artifacts } from '../../store/artifacts.js';
 import type { Store } from '../../store/store.js';
-import { type ControlContext, type Router, readJson } from '../control-api.js';
+import { authorize, readJson } from '../control-api.js';
 import { toNimbusError } from '../respond.js';
+import type { ControlContext, Router } from '../router.js';
 import { checkNamespace, deploymentToDeploy, type FunctionDeployment, functionStatus } from './deployment.js';
 
 export interface OpenFaaSApiDeps {
@@ -21,8 +23,7 @@ export interface OpenFaaSApiDeps {
   dispatcher: Dispatcher;
   deployer: Deployer;
   logs: LogStore;
-  hasToken: (req: IncomingMessage) => boolean;
-  isAdmin: (req: IncomingMessage) => boolean;
+  auth: Authenticator;
   /** How long a scale-function count holds before the autoscaler steers again (its stable window). */
   manualScaleHoldMs: number;
 }
@@ -73,27 +74,30 @@ function sendFailure(res: ServerResponse, err: unknown): void {
 export function openfaasRoutes(deps: OpenFaaSApiDeps): (router: Router) => void {
   const { store, dispatcher, deployer } = deps;
 
-  /** OpenFaaS's basic auth on /system/*: 401 with a Basic challenge, as faas-cli expects. */
+  /**
+   * OpenFaaS's basic auth on /system/* (the admin token as Basic's password, or any Nimbus credential whose
+   * scope has `access`): 401 with a Basic challenge, as faas-cli expects; errors as plain text.
+   */
   const guarded =
-    (handler: Handler) =>
+    (handler: Handler, access: Access) =>
     (ctx: ControlContext): Promise<void> => {
       const { req, res } = ctx;
-      if (!deps.hasToken(req) || !deps.isAdmin(req)) {
-        req.resume();
-        const code = deps.hasToken(req) ? 'ERR_AUTH_INVALID' : 'ERR_AUTH_REQUIRED';
-        sendText(
-          res,
-          401,
-          `${code}: ${new NimbusError(code).message}; faas-cli: faas-cli login --username admin --password-stdin\n`,
-          { 'www-authenticate': 'Basic realm="nimbus"' },
-        );
-        return Promise.resolve();
-      }
       return Promise.resolve()
-        .then(() => handler(ctx))
+        .then(() => {
+          authorize(deps.auth, req, access);
+          return handler(ctx);
+        })
         .catch((err: unknown) => {
           req.resume();
-          sendFailure(res, err);
+          const e = toNimbusError(err);
+          if (e.status === 401) {
+            sendText(
+              res,
+              401,
+              `${e.code}: ${e.message}; faas-cli: faas-cli login --username admin --password-stdin\n`,
+              { 'www-authenticate': 'Basic realm="nimbus"' },
+            );
+          } else sendFailure(res, e);
         });
     };
 
@@ -216,23 +220,21 @@ export function openfaasRoutes(deps: OpenFaaSApiDeps): (router: Router) => void 
 
   return (router) => {
     router
-      .add('GET', '/system/functions', guarded(listFunctions), { public: true })
-      .add('POST', '/system/functions', guarded(deploy(false)), { public: true })
-      .add('PUT', '/system/functions', guarded(deploy(true)), { public: true })
-      .add('DELETE', '/system/functions', guarded(deleteFunction), { public: true })
-      .add('GET', '/system/function/:name', guarded(getFunction), { public: true })
-      .add('POST', '/system/scale-function/:name', guarded(scaleFunction), { public: true })
-      .add('GET', '/system/info', guarded(info), { public: true })
+      .add('GET', '/system/functions', guarded(listFunctions, 'read'), { access: 'public' })
+      .add('POST', '/system/functions', guarded(deploy(false), 'deploy'), { access: 'public' })
+      .add('PUT', '/system/functions', guarded(deploy(true), 'deploy'), { access: 'public' })
+      .add('DELETE', '/system/functions', guarded(deleteFunction, 'deploy'), { access: 'public' })
+      .add('GET', '/system/function/:name', guarded(getFunction, 'read'), { access: 'public' })
+      .add('POST', '/system/scale-function/:name', guarded(scaleFunction, 'deploy'), { access: 'public' })
+      .add('GET', '/system/info', guarded(info, 'read'), { access: 'public' })
       .add(
         'GET',
         '/system/namespaces',
-        guarded(({ res }) => sendJson(res, 200, [OPENFAAS_NAMESPACE])),
-        {
-          public: true,
-        },
+        guarded(({ res }) => sendJson(res, 200, [OPENFAAS_NAMESPACE]), 'read'),
+        { access: 'public' },
       )
-      .add('GET', '/system/logs', guarded(logs), { public: true });
+      .add('GET', '/system/logs', guarded(logs, 'read'), { access: 'public' });
     for (const method of ['GET', 'POST', 'PUT', 'DELETE'])
-      router.add(method, '/system/secrets', guarded(secrets), { public: true });
+      router.add(method, '/system/secrets', guarded(secrets, 'deploy'), { access: 'public' });
   };
 }

@@ -1,0 +1,108 @@
+// Who a request acts as, from its Authorization header: the admin token (Bearer, or Basic `admin:<token>`
+// as faas-cli sends it) or an access key (its secret as Bearer or as Basic's password; Basic `<id>:<secret>`
+// as the OpenWhisk client sends it). A header that carries a Nimbus credential, valid or not, is the
+// gateway's to consume: it never reaches a function. A public function still gets an app's own header.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { ADMIN_PRINCIPAL, KEY_ID_PREFIX, KEY_SECRET_PREFIX, type KeyStore, type Principal } from './keys.js';
+
+/** The user name of Basic auth for the admin token (as OpenFaaS's gateway has it). */
+export const BASIC_AUTH_USER = 'admin';
+/** Prefix of generated admin tokens. */
+export const ADMIN_TOKEN_PREFIX = 'nmb_';
+
+export interface Credential {
+  /** Who the request acts as; undefined when the credential is not valid (or not Nimbus's). */
+  principal: Principal | undefined;
+  /** The header is a Nimbus credential (valid or not): the gateway consumes it. */
+  nimbus: boolean;
+}
+
+const NONE: Credential = Object.freeze({ principal: undefined, nimbus: false });
+const INVALID: Credential = Object.freeze({ principal: undefined, nimbus: true });
+
+export class Authenticator {
+  readonly #tokenDigest: Buffer;
+  readonly #keys: KeyStore;
+
+  constructor(adminToken: string, keys: KeyStore) {
+    this.#tokenDigest = digest(adminToken);
+    this.#keys = keys;
+  }
+
+  /** What the request's Authorization header proves; undefined when it has none. */
+  identify(req: IncomingMessage): Credential | undefined {
+    const header = req.headers.authorization;
+    if (header === undefined) return undefined;
+    const space = header.indexOf(' ');
+    const scheme = space === -1 ? header : header.slice(0, space);
+    const value = space === -1 ? '' : header.slice(space + 1).trim();
+    if (/^bearer$/i.test(scheme)) return this.#bearer(value);
+    if (/^basic$/i.test(scheme)) return this.#basic(value);
+    return NONE;
+  }
+
+  /** The principal of a request, or undefined without a valid Nimbus credential. */
+  principal(req: IncomingMessage): Principal | undefined {
+    return this.identify(req)?.principal;
+  }
+
+  #bearer(token: string): Credential {
+    const principal = this.#secret(token);
+    if (principal) return { principal, nimbus: true };
+    return token.startsWith(KEY_SECRET_PREFIX) || token.startsWith(ADMIN_TOKEN_PREFIX) ? INVALID : NONE;
+  }
+
+  #basic(encoded: string): Credential {
+    if (!/^[A-Za-z0-9+/=]+$/.test(encoded)) return NONE;
+    const decoded = Buffer.from(encoded, 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    if (colon === -1) return NONE;
+    const user = decoded.slice(0, colon);
+    const password = decoded.slice(colon + 1);
+    if (user === BASIC_AUTH_USER) {
+      const principal = this.#secret(password);
+      return principal ? { principal, nimbus: true } : INVALID;
+    }
+    if (user.startsWith(KEY_ID_PREFIX)) {
+      const principal = this.#keys.verify(user, password);
+      return principal ? { principal, nimbus: true } : INVALID;
+    }
+    // An app's own Basic credentials pass; a Nimbus secret under another user name is consumed, not valid.
+    return this.#secret(password) ? INVALID : NONE;
+  }
+
+  /** The admin token or a key's secret. */
+  #secret(secret: string): Principal | undefined {
+    if (secret === '') return undefined;
+    if (timingSafeEqual(digest(secret), this.#tokenDigest)) return ADMIN_PRINCIPAL;
+    return this.#keys.bySecret(secret);
+  }
+}
+
+function digest(value: string): Buffer {
+  return createHash('sha256').update(value).digest();
+}
+
+/** What a control route needs: `read` (ls, describe, logs, metrics) ⊂ `deploy` (deploy, rm, secrets, scale) ⊂ `admin`. */
+export type Access = 'read' | 'deploy' | 'admin';
+
+const RANK: Record<Principal['scope'], number> = { invoke: 0, read: 1, deploy: 2, admin: 3 };
+const NEEDED: Record<Access, number> = { read: 1, deploy: 2, admin: 3 };
+
+/** Whether `principal` may do what `access` names in `namespace` (and, when given, to `fn`). */
+export function allows(principal: Principal, access: Access, namespace = 'default', fn?: string): boolean {
+  if (RANK[principal.scope] < NEEDED[access]) return false;
+  if (access === 'admin' && principal.namespace !== '*') return false;
+  return inReach(principal, namespace, fn);
+}
+
+/** Whether `principal` may invoke `fn` (any scope but `read` may, within its reach). */
+export function mayInvoke(principal: Principal, fn: string, namespace = 'default'): boolean {
+  return principal.scope !== 'read' && inReach(principal, namespace, fn);
+}
+
+function inReach(principal: Principal, namespace: string, fn: string | undefined): boolean {
+  if (principal.namespace !== '*' && principal.namespace !== namespace) return false;
+  return fn === undefined || principal.functions === '*' || principal.functions.includes(fn);
+}
