@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { loadOrCreateToken } from './auth/admin-token.js';
 import { Authenticator } from './auth/authenticate.js';
+import { functionKey, revokeFunctionKeys } from './auth/function-keys.js';
 import { KeyStore } from './auth/keys.js';
 import { deriveKey, loadMasterKey, Sealer } from './auth/master-key.js';
 import { parseFunctionSpec } from './config/function-spec.js';
@@ -30,6 +31,7 @@ import { metricsRoutes } from './metrics/routes.js';
 import { AsyncSystem } from './queue/async-system.js';
 import { RUNTIMES } from './runtimes/index.js';
 import { NODE_RUNNER_PATH, nodeRuntime } from './runtimes/node/adapter.js';
+import { platformEnv } from './runtimes/platform-env.js';
 import { Autoscaler } from './scaler/autoscaler.js';
 import { Artifacts } from './store/artifacts.js';
 import { SqliteStore } from './store/sqlite-store.js';
@@ -130,6 +132,8 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
     if (!runtime)
       throw new NimbusError('ERR_FUNCTION_SPEC_INVALID', [`runtime "${fn.spec.runtime}" is not supported`]);
     const launch = runtime.launch(fn, artifacts.path(fn.bundle), runtimeOptions);
+    const env = platformEnv({ fn, gatewayUrl: instanceGatewayUrl(url), key: functionKey(keys, fn.name) });
+    launch.load = { ...launch.load, env: { ...env, ...launch.load.env } };
     return new Pool({
       name: fn.name,
       version: fn.version,
@@ -148,8 +152,8 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
     dispatcher,
     makePool,
     checkRuntime: (fn) => RUNTIMES[fn.spec.runtime]?.check?.(fn, runtimeOptions),
+    onRemoved: (name) => revokeFunctionKeys(keys, name),
   });
-  deployer.restore();
   const asyncSystem = new AsyncSystem({
     file: join(config.dataDir, 'nimbus.db'),
     dispatcher,
@@ -264,6 +268,8 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   url = `http://${host}:${address.port}`;
+  // Pools take the gateway's URL into their instances' environment: restored once it is known.
+  deployer.restore();
   asyncSystem.start();
 
   let closed: Promise<void> | undefined;
@@ -348,4 +354,9 @@ function answerClientError(err: Error & { code?: string }, socket: Duplex): void
   socket.end(
     `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
+}
+
+/** The gateway as an instance reaches it: a wildcard listen address is reached on loopback. */
+function instanceGatewayUrl(url: string): string {
+  return url.replace('//0.0.0.0:', '//127.0.0.1:').replace('//[::]:', '//[::1]:');
 }

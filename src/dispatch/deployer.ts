@@ -36,6 +36,8 @@ export interface DeployerDeps {
   makePool: (fn: FunctionVersion) => Pool;
   /** Throws a coded error when this host cannot run the function (a missing interpreter); at deploy only. */
   checkRuntime?: (fn: FunctionVersion) => void;
+  /** After a function was removed (to drop what belongs to it: its own key). */
+  onRemoved?: (name: string) => void;
   now?: () => number;
 }
 
@@ -64,6 +66,7 @@ export class Deployer {
     return this.serialised(name, async () => {
       const removed = this.deps.store.deleteFunction(name);
       this.deps.dispatcher.remove(name);
+      if (removed) this.deps.onRemoved?.(name);
       return removed;
     });
   }

@@ -55,7 +55,7 @@ export async function startNimbusProcess(
   const url = await waitFor(
     () => {
       if (child.exitCode !== null) throw new Error(`nimbus up exited (${child.exitCode}): ${out}`);
-      return /Nimbus listening on (http:\/\/\S+)/.exec(out)?.[1] ?? '';
+      return /Nimbus listening on (http:\/\/\S+)/.exec(out)?.[1];
     },
     30_000,
     'nimbus up to listen',
