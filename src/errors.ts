@@ -115,7 +115,13 @@ export const ERRORS = {
   },
   ERR_ASYNC_CALLBACK_URL_INVALID: {
     status: 400,
-    message: 'X-Callback-Url "%s" is not an absolute http:// or https:// URL',
+    message:
+      'X-Callback-Url "%s" is not allowed (%s): give an absolute http(s) URL of a host that callbackAllow permits',
+  },
+  ERR_ASYNC_QUEUE_FULL: {
+    status: 429,
+    message:
+      'function "%s" has as many async calls waiting as it may (%s calls, %s bytes); retry after the Retry-After delay, or raise async.maxQueued / async.maxQueuedBytes',
   },
   ERR_ASYNC_ENQUEUE_FAILED: {
     status: 503,

@@ -29,6 +29,7 @@ import { type SandboxSetup, setUpSandbox } from './instances/sandbox-setup.js';
 import { LogStore } from './logs/log-store.js';
 import { metricsRoutes } from './metrics/routes.js';
 import { AsyncSystem } from './queue/async-system.js';
+import { CallbackPolicy } from './queue/callback-policy.js';
 import { RUNTIMES } from './runtimes/index.js';
 import { NODE_RUNNER_PATH, nodeRuntime } from './runtimes/node/adapter.js';
 import { platformEnv } from './runtimes/platform-env.js';
@@ -154,10 +155,13 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
     checkRuntime: (fn) => RUNTIMES[fn.spec.runtime]?.check?.(fn, runtimeOptions),
     onRemoved: (name) => revokeFunctionKeys(keys, name),
   });
+  let listening: AddressInfo | undefined;
+  const callbackPolicy = new CallbackPolicy({ allow: config.callbackAllow, gateway: () => listening });
   const asyncSystem = new AsyncSystem({
     file: join(config.dataDir, 'nimbus.db'),
     dispatcher,
     config,
+    callbackPolicy,
     onEvent: (event) => log.event(event),
   });
   const autoscaler = new Autoscaler(dispatcher, config.autoscaler);
@@ -181,6 +185,7 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
     bodyLimitBytes: config.asyncBodyLimitBytes,
     debug: config.debug,
     auth,
+    callbackPolicy,
   });
   const onInternalError = (error: NimbusError, req: IncomingMessage): void => {
     const cause = error.cause as { stack?: string } | undefined;
@@ -266,6 +271,7 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
     });
   });
   const address = server.address() as AddressInfo;
+  listening = address;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   url = `http://${host}:${address.port}`;
   // Pools take the gateway's URL into their instances' environment: restored once it is known.

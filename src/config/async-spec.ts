@@ -29,6 +29,10 @@ const backoffSchema = z
   });
 
 export const asyncSchema = z.strictObject({
+  /** Calls of this function that may wait in the queue; past it 429. Default: the platform's asyncMaxQueued. */
+  maxQueued: z.number().int().min(1).max(10_000_000).optional(),
+  /** Bytes of this function's waiting calls; past it 429. Default: the platform's asyncMaxQueuedBytes. */
+  maxQueuedBytes: z.number().int().min(1024).optional(),
   /** Calls of this function run at once from the queue. Default: scale.max × concurrency, at most 100. */
   concurrency: z.number().int().min(1).max(1000).optional(),
   /** Retries after a function error (throw, timeout, crash, or a status in retryOn). Default 2, as Lambda. */

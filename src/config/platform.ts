@@ -88,6 +88,19 @@ export const platformConfigSchema = z.strictObject({
     .min(1)
     .max(64 * 1024 * 1024)
     .default(1024 * 1024),
+  /**
+   * Where X-Callback-Url may point: host names (`.example.com` for subdomains), addresses and CIDRs. Empty
+   * (the default): any host. Link-local (cloud metadata), multicast and the gateway's own address never.
+   */
+  callbackAllow: z.array(z.string().min(1).max(253)).max(1000).default([]),
+  /** Calls of one function waiting in the async queue; past it 429. A function's `async.maxQueued` overrides it. Default 10,000. */
+  asyncMaxQueued: z.number().int().min(1).max(10_000_000).default(10_000),
+  /** Bytes of the calls of one function waiting in the async queue; past it 429 (`async.maxQueuedBytes` overrides). Default 64 MiB. */
+  asyncMaxQueuedBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .default(64 * 1024 * 1024),
   /** A queued call a worker holds is redelivered when its worker stops renewing it this long. Default 30 s. */
   asyncLeaseMs: z.number().int().min(200).max(3_600_000).default(30_000),
   /** Finished call records (succeeded, failed) are kept this long. Default 24 h. */
@@ -126,6 +139,8 @@ const ENV_KEYS: Record<string, { key: keyof PlatformConfigInput; type: 'string' 
   NIMBUS_SANDBOX: { key: 'sandbox', type: 'string' },
   NIMBUS_SANDBOX_RUN_AS: { key: 'sandboxRunAs', type: 'string' },
   NIMBUS_ASYNC_BODY_LIMIT_BYTES: { key: 'asyncBodyLimitBytes', type: 'number' },
+  NIMBUS_ASYNC_MAX_QUEUED: { key: 'asyncMaxQueued', type: 'number' },
+  NIMBUS_ASYNC_MAX_QUEUED_BYTES: { key: 'asyncMaxQueuedBytes', type: 'number' },
   NIMBUS_CALL_RETENTION_MS: { key: 'callRetentionMs', type: 'number' },
 };
 

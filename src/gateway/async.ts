@@ -5,6 +5,7 @@ import type { Authenticator } from '../auth/authenticate.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import { NimbusError } from '../errors.js';
 import type { SubmitRequest } from '../queue/async-system.js';
+import type { CallbackPolicy } from '../queue/callback-policy.js';
 import { functionRoute, HOP_HEADERS, resolveFunction } from './function-route.js';
 import { sendError } from './respond.js';
 
@@ -15,6 +16,8 @@ export interface AsyncInvokeOptions {
   bodyLimitBytes: number;
   debug: boolean;
   auth: Authenticator;
+  /** Where X-Callback-Url may point. */
+  callbackPolicy: CallbackPolicy;
 }
 
 /**
@@ -51,13 +54,19 @@ export function createAsyncInvokeHandler(options: AsyncInvokeOptions): AsyncInvo
     }
     const { entry, consumedAuthorization } = resolved;
     const callbackUrl = req.headers['x-callback-url'];
-    if (callbackUrl !== undefined && !isCallbackUrl(callbackUrl)) {
-      reject(
-        req,
-        res,
-        new NimbusError('ERR_ASYNC_CALLBACK_URL_INVALID', [String(callbackUrl).slice(0, 200)]),
-      );
-      return;
+    if (callbackUrl !== undefined) {
+      const refused =
+        typeof callbackUrl !== 'string' || callbackUrl.length > 2048
+          ? 'give one absolute URL of at most 2048 characters'
+          : options.callbackPolicy.checkUrl(callbackUrl);
+      if (refused !== undefined) {
+        reject(
+          req,
+          res,
+          new NimbusError('ERR_ASYNC_CALLBACK_URL_INVALID', [String(callbackUrl).slice(0, 200), refused]),
+        );
+        return;
+      }
     }
     const declared = req.headers['content-length'];
     if (declared !== undefined && Number(declared) > bodyLimitBytes) {
@@ -115,15 +124,4 @@ export function createAsyncInvokeHandler(options: AsyncInvokeOptions): AsyncInvo
         );
     });
   };
-}
-
-/** An absolute http(s) URL. */
-export function isCallbackUrl(value: string | string[]): boolean {
-  if (typeof value !== 'string' || value.length > 2048) return false;
-  try {
-    const url = new URL(value);
-    return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '';
-  } catch {
-    return false;
-  }
 }

@@ -7,6 +7,7 @@ import { NimbusError } from '../errors.js';
 import { type CronClock, type CronEvent, CronScheduler, nextRunOf } from '../triggers/cron.js';
 import { SqliteCronState } from '../triggers/cron-state.js';
 import { newCallId } from './call-id.js';
+import type { CallbackPolicy } from './callback-policy.js';
 import { type CallRecord, type CallStore, FINAL_STATUSES } from './calls.js';
 import { type CallSource, encodeEnvelope } from './envelope.js';
 import { GroupCommit } from './group-commit.js';
@@ -41,12 +42,22 @@ export interface AsyncSystemOptions {
     | 'deadLetterRetentionMs'
     | 'callResponseLimitBytes'
     | 'callbackTimeoutMs'
+    | 'asyncMaxQueued'
+    | 'asyncMaxQueuedBytes'
   >;
+  /** Where X-Callback-Url may point. */
+  callbackPolicy: CallbackPolicy;
   now?: () => number;
   random?: () => number;
   cronClock?: CronClock;
   onEvent?: (event: AsyncEvent) => void;
 }
+
+/** Free space in the database file worth giving back. */
+const RECLAIM_MIN_BYTES = 4 * 1024 * 1024;
+
+/** What a caller refused by a full queue is told to wait, in seconds. */
+const QUEUE_FULL_RETRY_AFTER_S = 5;
 
 /** Dead letters redriven per transaction by redriveAll. */
 const REDRIVE_PAGE = 500;
@@ -78,6 +89,7 @@ export class AsyncSystem {
       leaseMs: options.config.asyncLeaseMs,
       responseLimitBytes: options.config.callResponseLimitBytes,
       callbackTimeoutMs: options.config.callbackTimeoutMs,
+      callbackPolicy: options.callbackPolicy,
       now: this.now,
       ...(options.random ? { random: options.random } : {}),
       ...(options.onEvent ? { onEvent: options.onEvent } : {}),
@@ -108,8 +120,12 @@ export class AsyncSystem {
     this.purgeTimer.unref();
   }
 
-  /** Queues a call; resolves with its id once it is durable. The function must exist. */
+  /**
+   * Queues a call; resolves with its id once it is durable. The function must exist. Past the function's
+   * caps on waiting calls (count and bytes) it throws ERR_ASYNC_QUEUE_FULL before anything is written.
+   */
   async submit(request: SubmitRequest): Promise<string> {
+    this.admit(request.fn, request.body.length);
     const id = newCallId(this.now());
     const data = encodeEnvelope(
       {
@@ -138,6 +154,17 @@ export class AsyncSystem {
     }
     this.workers.ensure(request.fn);
     return id;
+  }
+
+  private admit(fn: string, bytes: number): void {
+    const spec = this.o.dispatcher.get(fn)?.fn.spec.async;
+    const maxCalls = spec?.maxQueued ?? this.o.config.asyncMaxQueued;
+    const maxBytes = spec?.maxQueuedBytes ?? this.o.config.asyncMaxQueuedBytes;
+    const usage = this.queue.usage(fn);
+    if (usage.messages >= maxCalls || usage.bytes + bytes > maxBytes)
+      throw new NimbusError('ERR_ASYNC_QUEUE_FULL', [fn, maxCalls, maxBytes], {
+        headers: { 'retry-after': String(QUEUE_FULL_RETRY_AFTER_S) },
+      });
   }
 
   /** Queues a dead call again (same id; attempts start over). */
@@ -176,16 +203,30 @@ export class AsyncSystem {
     this.workers.ensure(fn);
   }
 
-  /** Removes call records past their retention. */
+  /** Removes call records past their retention, and gives the pages freed since back to the file system. */
   purge(): Promise<unknown> {
     const { callRetentionMs, deadLetterRetentionMs } = this.o.config;
     this.purging ??= this.calls
       .purge(this.now(), { finishedMs: callRetentionMs, deadMs: deadLetterRetentionMs })
+      .then(() => this.reclaim())
       .catch(() => 0)
       .finally(() => {
         this.purging = undefined;
       });
     return this.purging;
+  }
+
+  /**
+   * Truncates free pages off the database file (auto_vacuum = INCREMENTAL) and the WAL back to empty,
+   * once enough is free to be worth it: the file shrinks after a burst of queued calls has run.
+   */
+  private async reclaim(): Promise<void> {
+    const db = this.commit.db;
+    const free = db.pragma('freelist_count', { simple: true }) as number;
+    const pageSize = db.pragma('page_size', { simple: true }) as number;
+    if (free * pageSize < RECLAIM_MIN_BYTES) return;
+    await this.commit.write(() => db.pragma('incremental_vacuum'));
+    db.pragma('wal_checkpoint(TRUNCATE)');
   }
 
   /** Fields added to a function's view: the next cron run. */

@@ -32,6 +32,11 @@ export interface TakeOptions {
   waitMs?: number;
 }
 
+export interface QueueUsage {
+  messages: number;
+  bytes: number;
+}
+
 export interface Queue {
   /** Resolves once every message is durably stored (fsync'd); many concurrent calls share one write. */
   enqueue(messages: readonly QueueMessage[]): Promise<void>;
@@ -47,6 +52,11 @@ export interface Queue {
   term(job: Job): Promise<void>;
   /** Topics that hold messages (at start, to know where work is waiting). */
   topics(): string[];
+  /**
+   * Messages of `topic` not yet acked or termed and their payload bytes, counting enqueues still being
+   * written: callers cap a topic with it before they enqueue (in the same synchronous step).
+   */
+  usage(topic: string): QueueUsage;
   /** Wakes every waiting `take` with no messages; later takes answer at once. */
   close(): void;
 }

@@ -3,7 +3,7 @@
 // whose worker died (platform crash) becomes visible again when its lease runs out.
 import type Database from 'better-sqlite3';
 import type { GroupCommit } from './group-commit.js';
-import type { Job, Queue, QueueMessage, TakeOptions } from './queue.js';
+import type { Job, Queue, QueueMessage, QueueUsage, TakeOptions } from './queue.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS queue_messages (
@@ -39,6 +39,8 @@ export class SqliteQueue implements Queue {
   /** Messages taken by this process and not yet settled: never handed out twice at once. */
   private readonly held = new Map<string, { settling: boolean }>();
   private readonly waiters = new Map<string, Set<() => void>>();
+  /** Per topic: messages held in the table and their bytes (kept here, so a cap check reads no table). */
+  private readonly usageByTopic = new Map<string, QueueUsage>();
   private closed = false;
 
   constructor(options: SqliteQueueOptions) {
@@ -65,14 +67,36 @@ export class SqliteQueue implements Queue {
       topics: db.prepare<[], { topic: string }>('SELECT DISTINCT topic FROM queue_messages'),
       depth: db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM queue_messages WHERE topic = ?'),
     };
+    const held = db.prepare<[], { topic: string; n: number; bytes: number }>(
+      'SELECT topic, count(*) AS n, sum(length(data)) AS bytes FROM queue_messages GROUP BY topic',
+    );
+    for (const r of held.all()) this.usageByTopic.set(r.topic, { messages: r.n, bytes: r.bytes });
+  }
+
+  usage(topic: string): QueueUsage {
+    return this.usageByTopic.get(topic) ?? { messages: 0, bytes: 0 };
+  }
+
+  private count(topic: string, messages: number, bytes: number): void {
+    const usage = this.usageByTopic.get(topic) ?? { messages: 0, bytes: 0 };
+    usage.messages += messages;
+    usage.bytes += bytes;
+    if (usage.messages <= 0) this.usageByTopic.delete(topic);
+    else this.usageByTopic.set(topic, usage);
   }
 
   async enqueue(messages: readonly QueueMessage[]): Promise<void> {
     if (messages.length === 0) return;
     const now = this.now();
-    await this.commit.write(() => {
-      for (const m of messages) this.stmts.insert.run(m.id, m.topic, m.data, now, now + (m.delayMs ?? 0));
-    });
+    for (const m of messages) this.count(m.topic, 1, m.data.length);
+    try {
+      await this.commit.write(() => {
+        for (const m of messages) this.stmts.insert.run(m.id, m.topic, m.data, now, now + (m.delayMs ?? 0));
+      });
+    } catch (err) {
+      for (const m of messages) this.count(m.topic, -1, -m.data.length);
+      throw err;
+    }
     for (const topic of new Set(messages.map((m) => m.topic))) this.wake(topic);
   }
 
@@ -125,11 +149,19 @@ export class SqliteQueue implements Queue {
   }
 
   async ack(job: Job): Promise<void> {
-    await this.settle(job, () => this.stmts.remove.run(job.id));
+    await this.remove(job);
   }
 
   async term(job: Job): Promise<void> {
-    await this.settle(job, () => this.stmts.remove.run(job.id));
+    await this.remove(job);
+  }
+
+  private async remove(job: Job): Promise<void> {
+    let removed = 0;
+    await this.settle(job, () => {
+      removed = this.stmts.remove.run(job.id).changes;
+    });
+    if (removed > 0) this.count(job.topic, -1, -job.data.length);
   }
 
   async nak(job: Job, delayMs: number): Promise<void> {

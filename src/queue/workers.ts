@@ -14,6 +14,7 @@ import {
   isExpired,
   type Verdict,
 } from './backoff.js';
+import type { CallbackPolicy } from './callback-policy.js';
 import { postCallback } from './callbacks.js';
 import {
   type AttemptOutcome,
@@ -54,6 +55,8 @@ export interface WorkersOptions {
   /** Response bytes kept in a call record. */
   responseLimitBytes: number;
   callbackTimeoutMs: number;
+  /** Where callbacks may go. */
+  callbackPolicy: CallbackPolicy;
   now?: () => number;
   random?: () => number;
   onEvent?: (event: WorkerEvent) => void;
@@ -318,6 +321,7 @@ export class Workers {
       head.headers,
       body,
       this.options.callbackTimeoutMs,
+      this.options.callbackPolicy,
       this.stopCallbacks.signal,
     );
     const now = this.now();

@@ -45,6 +45,11 @@ export class SqliteStore implements Store {
 
   constructor(file: string) {
     this.db = new Database(file);
+    // Freed pages go back to the file system (AsyncSystem's sweep runs incremental_vacuum): queued calls
+    // and expired records do not leave the file at its high-water mark. Set before the first table; an
+    // older file is converted once.
+    this.db.pragma('auto_vacuum = INCREMENTAL');
+    if (this.db.pragma('auto_vacuum', { simple: true }) !== 2) this.db.exec('VACUUM');
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
