@@ -147,7 +147,41 @@ export const ERRORS = {
   },
   ERR_NAMESPACE_NOT_FOUND: {
     status: 404,
-    message: 'namespace "%s" does not exist: Nimbus serves one namespace, "openfaas-fn" (the default)',
+    message: 'namespace "%s" does not exist; `nimbus ns ls` lists them, `nimbus ns create NAME` makes one',
+  },
+  ERR_NAMESPACE_NAME_INVALID: {
+    status: 400,
+    message:
+      'namespace name "%s" is invalid: use 1-63 lowercase letters, digits and "-", starting with a letter and not ending with "-"',
+  },
+  ERR_NAMESPACE_EXISTS: {
+    status: 409,
+    message: 'namespace "%s" exists already; `nimbus ns set` changes its quotas',
+  },
+  ERR_NAMESPACE_NOT_EMPTY: {
+    status: 409,
+    message: 'namespace "%s" still holds %s functions and %s keys; remove them first',
+  },
+  ERR_NAMESPACE_DEFAULT: { status: 409, message: 'the default namespace cannot be removed' },
+  ERR_QUOTA_FUNCTIONS: {
+    status: 429,
+    message:
+      'namespace "%s" holds its maximum of %s functions (quota maxFunctions); remove one or raise it with `nimbus ns set`',
+  },
+  ERR_QUOTA_INSTANCES: {
+    status: 429,
+    message:
+      'namespace "%s" runs its maximum of %s instances (quota maxInstances); retry after the Retry-After delay or raise it',
+  },
+  ERR_QUOTA_MEMORY: {
+    status: 429,
+    message:
+      'namespace "%s" would pass its maximum of %s MiB of instance memory (quota maxMemoryMb); retry after the Retry-After delay or raise it',
+  },
+  ERR_QUOTA_RPS: {
+    status: 429,
+    message:
+      'namespace "%s" is at its maximum of %s invocations per second (quota maxRps); retry after the Retry-After delay',
   },
   ERR_SECRETS_UNSUPPORTED: {
     status: 501,

@@ -14,13 +14,16 @@ import { parseFunctionSpec } from './config/function-spec.js';
 import type { PlatformConfig } from './config/platform.js';
 import { Deployer } from './dispatch/deployer.js';
 import { Dispatcher } from './dispatch/dispatcher.js';
+import { Namespaces } from './dispatch/namespaces.js';
 import { NimbusError } from './errors.js';
 import { createAsyncInvokeHandler } from './gateway/async.js';
 import { callRoutes } from './gateway/calls-api.js';
 import { createControlApi } from './gateway/control-api.js';
+import { functionRoutes } from './gateway/functions-api.js';
 import { createInvokeHandler } from './gateway/invoke.js';
 import { keyRoutes } from './gateway/keys-api.js';
 import { lambdaRoutes } from './gateway/lambda/lambda-api.js';
+import { namespaceRoutes } from './gateway/namespaces-api.js';
 import { openfaasRoutes } from './gateway/openfaas/openfaas-api.js';
 import { sendError, toNimbusError } from './gateway/respond.js';
 import { Launcher } from './instances/launcher.js';
@@ -89,6 +92,7 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
   const { token, created } = loadOrCreateToken(config.dataDir, config.adminToken);
   const masterKey = loadMasterKey(config.dataDir, config.masterKey);
   const store = new SqliteStore(join(config.dataDir, 'nimbus.db'));
+  const namespaces = new Namespaces(store);
   const keys = new KeyStore(join(config.dataDir, 'nimbus.db'), new Sealer(deriveKey(masterKey, 'api-keys')));
   const auth = new Authenticator(token, keys);
   const logs = new LogStore();
@@ -143,7 +147,18 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
       maxInstances: fn.spec.scale.max,
       maxQueue: fn.spec.maxQueue,
       onEvent: (event) => log.event(event),
-      startInstance: () => launcher.start(fn.name, fn.spec, launch),
+      startInstance: () => {
+        // Within the namespace's quotas (instances, memory), held until the instance has ended.
+        const release = namespaces.admitInstance(fn.name, fn.spec.memoryMb);
+        try {
+          const started = launcher.start(fn.name, fn.spec, launch);
+          void started.instance.whenClosed.finally(release);
+          return started;
+        } catch (err) {
+          release();
+          throw err;
+        }
+      },
     });
   };
 
@@ -178,6 +193,7 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
     bodyLimitBytes: config.bodyLimitBytes,
     debug: config.debug,
     auth,
+    namespaces,
   });
   const asyncInvoke = createAsyncInvokeHandler({
     dispatcher,
@@ -185,6 +201,7 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
     bodyLimitBytes: config.asyncBodyLimitBytes,
     debug: config.debug,
     auth,
+    namespaces,
     callbackPolicy,
   });
   const onInternalError = (error: NimbusError, req: IncomingMessage): void => {
@@ -197,18 +214,22 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
     });
   };
   const control = createControlApi({
-    store,
-    artifacts,
-    dispatcher,
-    deployer,
     debug: config.debug,
     auth,
     onInternalError,
-    baseUrl: () => url,
-    extraRoutes: [
+    routes: [
+      functionRoutes({
+        store,
+        artifacts,
+        dispatcher,
+        deployer,
+        baseUrl: () => url,
+        extraView: (fn) => ({ ...asyncSystem.view(fn), scaling: autoscaler.view(fn.name) ?? null }),
+      }),
+      namespaceRoutes(namespaces, keys),
       metricsRoutes({ dispatcher, launcher }),
       callRoutes(asyncSystem),
-      keyRoutes(keys),
+      keyRoutes(keys, namespaces),
       openfaasRoutes({
         store,
         artifacts,
@@ -216,6 +237,8 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
         deployer,
         logs,
         auth,
+        namespaces,
+        keys,
         manualScaleHoldMs: config.autoscaler.stableWindowMs,
       }),
       lambdaRoutes({
@@ -229,7 +252,6 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
         asyncBodyLimitBytes: config.asyncBodyLimitBytes,
       }),
     ],
-    extraView: (fn) => ({ ...asyncSystem.view(fn), scaling: autoscaler.view(fn.name) ?? null }),
   });
 
   const accessLog = config.accessLog ? log.access?.bind(log) : undefined;

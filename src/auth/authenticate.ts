@@ -90,10 +90,12 @@ export type Access = 'read' | 'deploy' | 'admin';
 const RANK: Record<Principal['scope'], number> = { invoke: 0, read: 1, deploy: 2, admin: 3 };
 const NEEDED: Record<Access, number> = { read: 1, deploy: 2, admin: 3 };
 
-/** Whether `principal` may do what `access` names in `namespace` (and, when given, to `fn`). */
+/**
+ * Whether `principal` may do what `access` names in `namespace` (and, when given, to `fn`). Namespace `*`
+ * asks for every namespace: only credentials of no one namespace reach it.
+ */
 export function allows(principal: Principal, access: Access, namespace = 'default', fn?: string): boolean {
   if (RANK[principal.scope] < NEEDED[access]) return false;
-  if (access === 'admin' && principal.namespace !== '*') return false;
   return inReach(principal, namespace, fn);
 }
 

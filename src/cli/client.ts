@@ -6,6 +6,7 @@ import { packBundle } from '../store/artifacts.js';
 
 export interface FunctionView {
   name: string;
+  namespace: string;
   version: number;
   runtime: string;
   bundle: string;
@@ -40,7 +41,19 @@ export class NimbusClient {
   constructor(
     readonly baseUrl: string,
     private readonly token: string | undefined,
+    /** The namespace the function calls act in; undefined: the default one. */
+    readonly namespace?: string | undefined,
   ) {}
+
+  /** `?namespace=` for the client's namespace ('' when it has none). */
+  private get nsQuery(): string {
+    return this.namespace === undefined ? '' : `?namespace=${encodeURIComponent(this.namespace)}`;
+  }
+
+  /** The function's id (its route under /function/): `name`, or `name.namespace`. */
+  functionId(name: string): string {
+    return this.namespace === undefined || this.namespace === 'default' ? name : `${name}.${this.namespace}`;
+  }
 
   private headers(extra: Record<string, string> = {}): Record<string, string> {
     return this.token ? { authorization: `Bearer ${this.token}`, ...extra } : extra;
@@ -59,6 +72,7 @@ export class NimbusClient {
   async logs(name: string, query: { tail?: number; since?: string; follow?: boolean }): Promise<Response> {
     const url = new URL('/system/logs', this.baseUrl);
     url.searchParams.set('name', name);
+    if (this.namespace !== undefined) url.searchParams.set('namespace', this.namespace);
     if (query.tail !== undefined) url.searchParams.set('tail', String(query.tail));
     if (query.since !== undefined) url.searchParams.set('since', query.since);
     if (query.follow) url.searchParams.set('follow', 'true');
@@ -112,23 +126,24 @@ export class NimbusClient {
   }
 
   deploy(name: string, bundle: string, spec: unknown, entry?: string): Promise<FunctionView> {
-    return this.call('PUT', `/api/v1/functions/${encodeURIComponent(name)}`, {
+    return this.call('PUT', `/api/v1/functions/${encodeURIComponent(name)}${this.nsQuery}`, {
       bundle,
       spec,
       ...(entry ? { entry } : {}),
     });
   }
 
-  list(): Promise<{ functions: FunctionView[] }> {
-    return this.call('GET', '/api/v1/functions');
+  /** The functions of the client's namespace (`allNamespaces`: of every namespace its credential sees). */
+  list(allNamespaces = false): Promise<{ functions: FunctionView[] }> {
+    return this.call('GET', `/api/v1/functions${allNamespaces ? '?namespace=*' : this.nsQuery}`);
   }
 
   get(name: string): Promise<FunctionView> {
-    return this.call('GET', `/api/v1/functions/${encodeURIComponent(name)}`);
+    return this.call('GET', `/api/v1/functions/${encodeURIComponent(name)}${this.nsQuery}`);
   }
 
   remove(name: string): Promise<{ deleted: string }> {
-    return this.call('DELETE', `/api/v1/functions/${encodeURIComponent(name)}`);
+    return this.call('DELETE', `/api/v1/functions/${encodeURIComponent(name)}${this.nsQuery}`);
   }
 }
 

@@ -14,4 +14,5 @@ export const CLIENT_OPTIONS = {
   token: { type: 'string' },
   data: { type: 'string' },
   json: { type: 'boolean' },
+  namespace: { type: 'string', short: 'n' },
 } as const;

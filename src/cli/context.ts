@@ -1,4 +1,6 @@
-// Finds the gateway and its token: --url/--token, else NIMBUS_URL/NIMBUS_ADMIN_TOKEN, else the local data dir.
+// Finds the gateway, the credential and the namespace: --url/--token/--namespace, else NIMBUS_URL,
+// NIMBUS_TOKEN (a key's secret or the admin token; NIMBUS_ADMIN_TOKEN too) and NIMBUS_NAMESPACE, else the
+// local data dir.
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { TOKEN_FILE } from '../auth/admin-token.js';
@@ -11,6 +13,7 @@ export interface GlobalFlags {
   url?: string | undefined;
   token?: string | undefined;
   data?: string | undefined;
+  namespace?: string | undefined;
 }
 
 export function clientFrom(flags: GlobalFlags, env: NodeJS.ProcessEnv = process.env): NimbusClient {
@@ -24,10 +27,10 @@ export function clientFrom(flags: GlobalFlags, env: NodeJS.ProcessEnv = process.
       } catch {}
     }
   }
-  let token = flags.token ?? env.NIMBUS_ADMIN_TOKEN;
+  let token = flags.token ?? env.NIMBUS_TOKEN ?? env.NIMBUS_ADMIN_TOKEN;
   if (!token) {
     const tokenFile = join(dataDir, TOKEN_FILE);
     if (existsSync(tokenFile)) token = readFileSync(tokenFile, 'utf8').trim();
   }
-  return new NimbusClient(url ?? DEFAULT_URL, token);
+  return new NimbusClient(url ?? DEFAULT_URL, token, flags.namespace ?? env.NIMBUS_NAMESPACE);
 }

@@ -10,6 +10,7 @@ import { keysCommand } from './commands/keys.js';
 import { logsCommand } from './commands/logs.js';
 import { lsCommand } from './commands/ls.js';
 import { newCommand } from './commands/new.js';
+import { nsCommand } from './commands/ns.js';
 import { rmCommand } from './commands/rm.js';
 import { upCommand } from './commands/up.js';
 import { printError } from './output.js';
@@ -25,11 +26,12 @@ const COMMANDS: Record<string, Command> = {
   rm: rmCommand,
   calls: callsCommand,
   keys: keysCommand,
+  ns: nsCommand,
 };
 
 function help(): string {
   const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)}${c.summary}`);
-  return `nimbus: run functions on your own machines\n\nUsage: nimbus <command> [options]\n\n${lines.join('\n')}\n\nGlobal: --url URL --token TOKEN --data DIR (where to find the gateway), --verbose, --help\n`;
+  return `nimbus: run functions on your own machines\n\nUsage: nimbus <command> [options]\n\n${lines.join('\n')}\n\nGlobal: --url URL --token TOKEN --data DIR (where to find the gateway), --namespace NS, --verbose, --help\n`;
 }
 
 export async function main(argv: string[]): Promise<number> {

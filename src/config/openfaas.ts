@@ -3,8 +3,7 @@
 // gateway's /system/functions and `nimbus deploy -f stack.yml`.
 import { parseDurationMs } from './scale-labels.js';
 
-/** The only namespace Nimbus serves under OpenFaaS's name for it. */
-export const OPENFAAS_NAMESPACE = 'openfaas-fn';
+export { OPENFAAS_NAMESPACE } from './namespace.js';
 /** Annotation that keeps the `image` a function was deployed as (stack.yml or FunctionDeployment). */
 export const IMAGE_ANNOTATION = 'nimbus.openfaas/image';
 

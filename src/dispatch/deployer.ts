@@ -8,6 +8,7 @@ import {
   parseFunctionSpec,
   parseHandler,
 } from '../config/function-spec.js';
+import { DEFAULT_NAMESPACE, functionId, type NamespaceRecord, splitFunctionId } from '../config/namespace.js';
 import { NimbusError } from '../errors.js';
 import type { Pool } from '../instances/pool.js';
 import type { Artifacts } from '../store/artifacts.js';
@@ -15,7 +16,10 @@ import type { FunctionRecord, FunctionVersion, Store } from '../store/store.js';
 import type { Dispatcher } from './dispatcher.js';
 
 export interface DeployRequest {
+  /** The function's name (not its id). */
   name: string;
+  /** Default: the default namespace. */
+  namespace?: string;
   /** sha256 of an uploaded bundle. */
   bundle: string;
   spec: unknown;
@@ -58,38 +62,44 @@ export class Deployer {
 
   deploy(request: DeployRequest): Promise<DeployResult> {
     assertFunctionName(request.name);
-    return this.serialised(request.name, () => this.deployNow(request));
+    const namespace = request.namespace ?? DEFAULT_NAMESPACE;
+    const ns = this.deps.store.getNamespace(namespace);
+    if (!ns) throw new NimbusError('ERR_NAMESPACE_NOT_FOUND', [namespace.slice(0, 80)]);
+    const id = functionId(namespace, request.name);
+    return this.serialised(id, () => this.deployNow(id, ns, request));
   }
 
-  remove(name: string): Promise<boolean> {
-    assertFunctionName(name);
-    return this.serialised(name, async () => {
-      const removed = this.deps.store.deleteFunction(name);
-      this.deps.dispatcher.remove(name);
-      if (removed) this.deps.onRemoved?.(name);
+  /** Removes function `id` (its name, `name.namespace` outside the default namespace). */
+  remove(id: string): Promise<boolean> {
+    assertFunctionName(splitFunctionId(id).name);
+    return this.serialised(id, async () => {
+      const removed = this.deps.store.deleteFunction(id);
+      this.deps.dispatcher.remove(id);
+      if (removed) this.deps.onRemoved?.(id);
       return removed;
     });
   }
 
-  private async deployNow(request: DeployRequest): Promise<DeployResult> {
+  private async deployNow(id: string, ns: NamespaceRecord, request: DeployRequest): Promise<DeployResult> {
     const { store, artifacts, dispatcher, makePool } = this.deps;
     const spec: FunctionSpec = parseFunctionSpec(request.spec);
     if (!artifacts.has(request.bundle))
       throw new NimbusError('ERR_BUNDLE_NOT_FOUND', [request.bundle.slice(0, 80)]);
     const entry = request.entry ?? defaultEntry(spec);
-    const current = store.getFunction(request.name);
+    const current = store.getFunction(id);
     if (
       current &&
       current.bundle === request.bundle &&
       current.entry === entry &&
       JSON.stringify(current.spec) === JSON.stringify(spec) &&
-      dispatcher.get(request.name)
+      dispatcher.get(id)
     ) {
       return { fn: current, changed: false };
     }
+    if (!current) checkFunctionQuota(store, ns);
     const now = (this.deps.now ?? Date.now)();
     const candidate: FunctionVersion = {
-      name: request.name,
+      name: id,
       version: (current?.version ?? 0) + 1,
       bundle: request.bundle,
       entry,
@@ -103,7 +113,9 @@ export class Deployer {
       await pool.warm();
     } catch (err) {
       await pool.close('the function failed to load');
-      throw new NimbusError('ERR_FUNCTION_LOAD_FAILED', [request.name, (err as Error).message], {
+      // No room to start it (a namespace quota, the memory budget) is not a fault of the code: said as it is.
+      if (err instanceof NimbusError && err.status === 429) throw err;
+      throw new NimbusError('ERR_FUNCTION_LOAD_FAILED', [id, (err as Error).message], {
         cause: err,
       });
     }
@@ -128,6 +140,15 @@ export class Deployer {
     });
     return next;
   }
+}
+
+/** A new function in a namespace at its maxFunctions quota is refused. */
+function checkFunctionQuota(store: Store, ns: NamespaceRecord): void {
+  const max = ns.quotas.maxFunctions;
+  if (max === undefined) return;
+  const count = store.listFunctions().filter((f) => splitFunctionId(f.name).namespace === ns.name).length;
+  if (count >= max)
+    throw new NimbusError('ERR_QUOTA_FUNCTIONS', [ns.name, max], { headers: { 'retry-after': '60' } });
 }
 
 function defaultEntry(spec: FunctionSpec): string {

@@ -3,6 +3,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Authenticator } from '../auth/authenticate.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
+import type { Namespaces } from '../dispatch/namespaces.js';
 import { NimbusError } from '../errors.js';
 import type { SubmitRequest } from '../queue/async-system.js';
 import type { CallbackPolicy } from '../queue/callback-policy.js';
@@ -16,6 +17,7 @@ export interface AsyncInvokeOptions {
   bodyLimitBytes: number;
   debug: boolean;
   auth: Authenticator;
+  namespaces: Namespaces;
   /** Where X-Callback-Url may point. */
   callbackPolicy: CallbackPolicy;
 }
@@ -36,7 +38,7 @@ const DROPPED_HEADERS = new Set([
 export type AsyncInvokeHandler = (req: IncomingMessage, res: ServerResponse, prefixLength: number) => void;
 
 export function createAsyncInvokeHandler(options: AsyncInvokeOptions): AsyncInvokeHandler {
-  const { dispatcher, bodyLimitBytes, debug, auth } = options;
+  const { bodyLimitBytes, debug } = options;
 
   function reject(req: IncomingMessage, res: ServerResponse, err: NimbusError): void {
     req.resume();
@@ -47,7 +49,7 @@ export function createAsyncInvokeHandler(options: AsyncInvokeOptions): AsyncInvo
     // OpenFaaS's X-Start-Time: when the gateway took the request, in Unix nanoseconds.
     const startTime = `${Date.now()}000000`;
     const { name, target } = functionRoute(req.url!, prefixLength);
-    const resolved = resolveFunction(dispatcher, name, req, auth);
+    const resolved = resolveFunction(options, name, req);
     if (resolved instanceof NimbusError) {
       reject(req, res, resolved);
       return;

@@ -1,6 +1,9 @@
-// /system/calls: call records (status, attempts, the stored response), dead letters and their redrive.
-// Admin token required. Added to the control API as a route group.
+// /system/calls: call records (status, attempts, the stored response), dead letters and their redrive. A
+// credential of one namespace names a function of it (`?function=`); one of no namespace sees every call.
 import { isUtf8 } from 'node:buffer';
+import { type Access, allows } from '../auth/authenticate.js';
+import type { Principal } from '../auth/keys.js';
+import { splitFunctionId } from '../config/namespace.js';
 import { NimbusError } from '../errors.js';
 import type { AsyncSystem } from '../queue/async-system.js';
 import { CALL_STATUSES, type CallRecord, type CallStatus } from '../queue/calls.js';
@@ -10,14 +13,48 @@ import type { Router } from './router.js';
 export const DEFAULT_CALL_PAGE = 50;
 export const MAX_CALL_PAGE = 1000;
 
+/**
+ * The function (id) a request is about, once `principal` may do `access` to it; undefined (every function)
+ * only for credentials of no one namespace.
+ */
+function reachable(
+  principal: Principal | undefined,
+  access: Access,
+  fn: string | undefined,
+): string | undefined {
+  if (!principal) throw new NimbusError('ERR_AUTH_REQUIRED');
+  if (fn === undefined) {
+    if (principal.namespace === '*' && principal.functions === '*') return undefined;
+    throw new NimbusError('ERR_REQUEST_INVALID', [
+      'name the function the calls are of (?function=NAME, NAME.NAMESPACE outside the default one)',
+    ]);
+  }
+  const { name, namespace } = splitFunctionId(fn);
+  if (!allows(principal, access, namespace, name))
+    throw new NimbusError('ERR_AUTH_FORBIDDEN', [principal.id, principal.scope, `${access} on ${fn}`]);
+  return fn;
+}
+
 export function callRoutes(system: AsyncSystem): (router: Router) => void {
+  /** A call record, when `principal` may do `access` to its function (else it does not exist for it). */
+  const record = async (
+    principal: Principal | undefined,
+    access: Access,
+    id: string,
+  ): Promise<CallRecord> => {
+    const found = await system.calls.get(id);
+    const { name, namespace } = splitFunctionId(found?.fn ?? '');
+    if (!found || !principal || !allows(principal, access, namespace, name))
+      throw new NimbusError('ERR_CALL_NOT_FOUND', [id.slice(0, 80)]);
+    return found;
+  };
   return (router) => {
     router
       .add(
         'GET',
         '/system/calls',
-        async ({ res, url }) => {
-          const fn = url.searchParams.get('function') ?? undefined;
+        async ({ res, url, principal }) => {
+          const fn = reachable(principal, 'read', url.searchParams.get('function') ?? undefined);
           const status = url.searchParams.get('status') ?? undefined;
           if (status !== undefined && !CALL_STATUSES.includes(status as CallStatus))
             throw new NimbusError('ERR_REQUEST_INVALID', [
@@ -38,34 +75,33 @@ export function callRoutes(system: AsyncSystem): (router: Router) => void {
           ]);
           sendJson(res, 200, { calls: calls.map((c) => callView(c, false)), counts });
         },
-        { access: 'read' },
+        { access: 'read', scope: 'own' },
       )
       .add(
         'POST',
         '/system/calls/redrive',
-        async ({ res, url }) => {
-          const fn = url.searchParams.get('function') ?? undefined;
+        async ({ res, url, principal }) => {
+          const fn = reachable(principal, 'deploy', url.searchParams.get('function') ?? undefined);
           sendJson(res, 200, { redriven: await system.redriveAll(fn) });
         },
-        { access: 'deploy' },
+        { access: 'deploy', scope: 'own' },
       )
       .add(
         'GET',
         '/system/calls/:id',
-        async ({ res, params }) => {
-          const record = await system.calls.get(params.id!);
-          if (!record) throw new NimbusError('ERR_CALL_NOT_FOUND', [params.id!.slice(0, 80)]);
-          sendJson(res, 200, callView(record, true));
+        async ({ res, params, principal }) => {
+          sendJson(res, 200, callView(await record(principal, 'read', params.id!), true));
         },
-        { access: 'read' },
+        { access: 'read', scope: 'own' },
       )
       .add(
         'POST',
         '/system/calls/:id/redrive',
-        async ({ res, params }) => {
+        async ({ res, params, principal }) => {
+          await record(principal, 'deploy', params.id!);
           sendJson(res, 200, callView(await system.redrive(params.id!), true));
         },
-        { access: 'deploy' },
+        { access: 'deploy', scope: 'own' },
       );
   };
 }

@@ -3,8 +3,9 @@ import type { IncomingMessage } from 'node:http';
 import { isIPv6 } from 'node:net';
 import { type Authenticator, mayInvoke } from '../auth/authenticate.js';
 import { FUNCTION_NAME_RE } from '../config/function-spec.js';
-import { OPENFAAS_NAMESPACE } from '../config/openfaas.js';
+import { DEFAULT_NAMESPACE, functionId, namespaceParam } from '../config/namespace.js';
 import type { Dispatcher, FunctionEntry } from '../dispatch/dispatcher.js';
+import type { Namespaces } from '../dispatch/namespaces.js';
 import { NimbusError } from '../errors.js';
 
 /** Request headers that describe the hop, not the request; they are not passed to the function. */
@@ -48,40 +49,52 @@ export interface ResolvedFunction {
   consumedAuthorization: boolean;
 }
 
+/** What resolving a function on an invoke route needs. */
+export interface FunctionRouteDeps {
+  dispatcher: Dispatcher;
+  auth: Authenticator;
+  namespaces: Namespaces;
+}
+
 /**
- * The live function a route names, or the coded error for a bad name or Host header, a missing function,
- * or a private one called without a key that may invoke it.
+ * The live function a route names (`name`, or `name.namespace` as OpenFaaS routes it, `openfaas-fn` being the
+ * default namespace), or the coded error for a bad name or Host header, a missing function, a private one
+ * called without a key that may invoke it, or a namespace at its rate quota.
  */
 export function resolveFunction(
-  dispatcher: Dispatcher,
-  name: string,
+  deps: FunctionRouteDeps,
+  routed: string,
   req: IncomingMessage,
-  auth: Authenticator,
 ): ResolvedFunction | NimbusError {
-  if (!FUNCTION_NAME_RE.test(name)) {
-    // OpenFaaS names the namespace in a suffix, `hello.openfaas-fn`: Nimbus serves that one only.
-    const dot = name.indexOf('.');
-    if (dot > 0 && FUNCTION_NAME_RE.test(name.slice(0, dot))) {
-      const namespace = name.slice(dot + 1);
-      if (namespace !== OPENFAAS_NAMESPACE)
-        return new NimbusError('ERR_NAMESPACE_NOT_FOUND', [namespace.slice(0, 80)]);
-      return resolveFunction(dispatcher, name.slice(0, dot), req, auth);
-    }
-    return new NimbusError('ERR_FUNCTION_NAME_INVALID', [name.length > 80 ? `${name.slice(0, 80)}…` : name]);
+  let name = routed;
+  let namespace = DEFAULT_NAMESPACE;
+  if (!FUNCTION_NAME_RE.test(routed)) {
+    const dot = routed.indexOf('.');
+    if (dot <= 0 || !FUNCTION_NAME_RE.test(routed.slice(0, dot)))
+      return new NimbusError('ERR_FUNCTION_NAME_INVALID', [
+        routed.length > 80 ? `${routed.slice(0, 80)}…` : routed,
+      ]);
+    name = routed.slice(0, dot);
+    namespace = namespaceParam(routed.slice(dot + 1));
+    if (!deps.namespaces.get(namespace))
+      return new NimbusError('ERR_NAMESPACE_NOT_FOUND', [namespace.slice(0, 80)]);
   }
   const host = req.headers.host;
   if (host !== undefined && !isHostHeader(host))
     return new NimbusError('ERR_REQUEST_INVALID', [
       'the Host header must be a host name or address, with an optional port',
     ]);
-  const entry = dispatcher.get(name);
+  const entry = deps.dispatcher.get(functionId(namespace, name));
   if (!entry) return new NimbusError('ERR_FUNCTION_NOT_FOUND', [name]);
-  const credential = req.headers.authorization === undefined ? undefined : auth.identify(req);
+  const credential = req.headers.authorization === undefined ? undefined : deps.auth.identify(req);
   if (entry.fn.spec.private) {
     const principal = credential?.principal;
     if (!principal) return new NimbusError('ERR_FUNCTION_PRIVATE', [name]);
-    if (!mayInvoke(principal, name)) return new NimbusError('ERR_FUNCTION_FORBIDDEN', [principal.id, name]);
+    if (!mayInvoke(principal, name, namespace))
+      return new NimbusError('ERR_FUNCTION_FORBIDDEN', [principal.id, name]);
   }
+  const limited = deps.namespaces.admitCall(namespace);
+  if (limited) return limited;
   return { entry, consumedAuthorization: credential?.nimbus ?? false };
 }
 

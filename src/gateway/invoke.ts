@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Authenticator } from '../auth/authenticate.js';
 import type { Dispatcher, FunctionEntry } from '../dispatch/dispatcher.js';
+import type { Namespaces } from '../dispatch/namespaces.js';
 import { NimbusError } from '../errors.js';
 import type { Exchange, Instance } from '../instances/instance.js';
 import type { AcquireTicket } from '../instances/pool.js';
@@ -16,6 +17,7 @@ export interface InvokeOptions {
   bodyLimitBytes: number;
   debug: boolean;
   auth: Authenticator;
+  namespaces: Namespaces;
 }
 
 /** Response headers the gateway sets itself. */
@@ -24,11 +26,11 @@ const HOP_RESPONSE_HEADERS = new Set(['connection', 'keep-alive', 'transfer-enco
 export type InvokeHandler = (req: IncomingMessage, res: ServerResponse, prefixLength: number) => void;
 
 export function createInvokeHandler(options: InvokeOptions): InvokeHandler {
-  const { dispatcher, bodyLimitBytes, debug, auth } = options;
+  const { bodyLimitBytes, debug } = options;
 
   return function invoke(req, res, prefixLength) {
     const { name, target } = functionRoute(req.url!, prefixLength);
-    const resolved = resolveFunction(dispatcher, name, req, auth);
+    const resolved = resolveFunction(options, name, req);
     if (resolved instanceof NimbusError) {
       drainAndFail(req, res, resolved);
       return;

@@ -1,9 +1,11 @@
 // /api/v1/keys: access keys with a scope (admin, deploy, invoke, read) over a namespace and a set of
 // functions. Admin only. The secret is in the answer to the create call only; it is stored hashed and sealed.
 import { z } from 'zod';
-import type { KeyStore, KeyView } from '../auth/keys.js';
+import { allows } from '../auth/authenticate.js';
+import type { KeyStore, KeyView, Principal } from '../auth/keys.js';
 import { SCOPES } from '../auth/keys.js';
 import { FUNCTION_NAME_RE, formatZodIssues } from '../config/function-spec.js';
+import type { Namespaces } from '../dispatch/namespaces.js';
 import { NimbusError } from '../errors.js';
 import { readJson } from './control-api.js';
 import { sendJson } from './respond.js';
@@ -33,29 +35,63 @@ export function keyView(k: KeyView): Record<string, unknown> {
   };
 }
 
-export function keyRoutes(keys: KeyStore): (router: Router) => void {
+/**
+ * Keys are managed by admin credentials: one of no namespace manages every key, a namespace's admin key
+ * those of its namespace. A key is never made by a narrower one.
+ */
+export function keyRoutes(keys: KeyStore, namespaces: Namespaces): (router: Router) => void {
+  const manages = (principal: Principal | undefined, namespace: string): boolean =>
+    principal !== undefined && allows(principal, 'admin', namespace);
   return (router) => {
     router
-      .add('POST', '/api/v1/keys', async ({ req, res }) => {
-        const parsed = createSchema.safeParse(await readJson(req));
-        if (!parsed.success) throw new NimbusError('ERR_REQUEST_INVALID', [formatZodIssues(parsed.error)]);
-        const { scope, namespace, functions, description } = parsed.data;
-        if (namespace === '*' && scope !== 'admin')
-          throw new NimbusError('ERR_REQUEST_INVALID', [
-            'namespace "*" (all of them) is for admin keys only',
-          ]);
-        const key = keys.create({ scope, namespace, functions, ...(description ? { description } : {}) });
-        sendJson(res, 201, { ...keyView(key), secret: key.secret });
-      })
-      .add('GET', '/api/v1/keys', ({ res }) => {
-        sendJson(res, 200, { keys: keys.list().map(keyView) });
-      })
-      .add('DELETE', '/api/v1/keys/:id', ({ res, params }) => {
-        const key = keys.get(params.id!);
-        if (!key || key.owner !== undefined)
-          throw new NimbusError('ERR_KEY_NOT_FOUND', [params.id!.slice(0, 80)]);
-        keys.remove(key.id);
-        sendJson(res, 200, { deleted: key.id });
-      });
+      .add(
+        'POST',
+        '/api/v1/keys',
+        async ({ req, res, principal }) => {
+          const parsed = createSchema.safeParse(await readJson(req));
+          if (!parsed.success) throw new NimbusError('ERR_REQUEST_INVALID', [formatZodIssues(parsed.error)]);
+          const { scope, namespace, functions, description } = parsed.data;
+          if (namespace === '*' && scope !== 'admin')
+            throw new NimbusError('ERR_REQUEST_INVALID', [
+              'namespace "*" (all of them) is for admin keys only',
+            ]);
+          if (namespace !== '*' && !namespaces.get(namespace))
+            throw new NimbusError('ERR_NAMESPACE_NOT_FOUND', [namespace]);
+          if (!manages(principal, namespace))
+            throw new NimbusError('ERR_AUTH_FORBIDDEN', [
+              principal!.id,
+              principal!.scope,
+              `admin in ${namespace}`,
+            ]);
+          const key = keys.create({ scope, namespace, functions, ...(description ? { description } : {}) });
+          sendJson(res, 201, { ...keyView(key), secret: key.secret });
+        },
+        { scope: 'own' },
+      )
+      .add(
+        'GET',
+        '/api/v1/keys',
+        ({ res, principal }) => {
+          sendJson(res, 200, {
+            keys: keys
+              .list()
+              .filter((k) => manages(principal, k.namespace))
+              .map(keyView),
+          });
+        },
+        { scope: 'own' },
+      )
+      .add(
+        'DELETE',
+        '/api/v1/keys/:id',
+        ({ res, params, principal }) => {
+          const key = keys.get(params.id!);
+          if (!key || key.owner !== undefined || !manages(principal, key.namespace))
+            throw new NimbusError('ERR_KEY_NOT_FOUND', [params.id!.slice(0, 80)]);
+          keys.remove(key.id);
+          sendJson(res, 200, { deleted: key.id });
+        },
+        { scope: 'own' },
+      );
   };
 }

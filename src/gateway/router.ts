@@ -3,6 +3,7 @@
 // which reads `//host/...` as an authority); path parameters are decoded by the router after matching.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import FindMyWay, { type HTTPMethod } from 'find-my-way';
+import type { Principal } from '../auth/keys.js';
 import { NimbusError } from '../errors.js';
 
 /** What a request may need before its handler runs (checked by the control API, not by the router). */
@@ -21,9 +22,18 @@ export interface ControlContext {
   /** Path parameters, decoded. */
   params: Record<string, string>;
   url: RequestTarget;
+  /** Who the request acts as (checked against the route's access); undefined on public routes. */
+  principal?: Principal | undefined;
 }
 
 export type Handler = (ctx: ControlContext) => Promise<void> | void;
+
+/**
+ * Where a route's access is checked: `request`, in the namespace `?namespace=` names (default: the default
+ * one; `*`: the caller's own, and the handler filters); `own`, the caller's own namespace (the handler checks
+ * what it touches); `global`, over every namespace (admin credentials of no one namespace).
+ */
+export type RouteScope = 'request' | 'own' | 'global';
 
 export interface RouteOptions {
   /**
@@ -31,11 +41,14 @@ export interface RouteOptions {
    * with their own schemes) or needs nobody.
    */
   access?: RouteAccess;
+  /** Default `request`. */
+  scope?: RouteScope;
 }
 
 export interface Route {
   handler: Handler;
   access: RouteAccess;
+  scope: RouteScope;
 }
 
 export type RouteMatch =
@@ -55,7 +68,7 @@ export class Router {
   readonly #methods = new Set<string>();
 
   add(method: string, path: string, handler: Handler, options: RouteOptions = {}): this {
-    const route: Route = { handler, access: options.access ?? 'admin' };
+    const route: Route = { handler, access: options.access ?? 'admin', scope: options.scope ?? 'request' };
     this.#fmw.on(method as HTTPMethod, path, () => {}, route);
     this.#methods.add(method);
     return this;

@@ -43,12 +43,13 @@ export class InvocationMetrics {
     if (cold) fn.coldStarts++;
   }
 
-  /** The series in the Prometheus text format (version 0.0.4). */
-  render(): string {
+  /** The series in the Prometheus text format (version 0.0.4), of the functions `shown` lets through. */
+  render(shown: (name: string) => boolean = () => true): string {
     const total: string[] = [];
     const seconds: string[] = [];
     const cold: string[] = [];
     for (const [name, fn] of this.functions) {
+      if (!shown(name)) continue;
       const fnLabel = `function_name="${escapeLabel(name)}"`;
       cold.push(`nimbus_cold_starts_total{${fnLabel}} ${fn.coldStarts}`);
       for (const [code, s] of fn.byCode) {

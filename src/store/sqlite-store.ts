@@ -1,6 +1,13 @@
 // The SQLite store (better-sqlite3, WAL): functions, their versions and call counters; one prepared statement per query.
 import Database from 'better-sqlite3';
+import { z } from 'zod';
 import { type FunctionSpec, parseFunctionSpec } from '../config/function-spec.js';
+import {
+  DEFAULT_NAMESPACE,
+  type NamespaceRecord,
+  type NamespaceSettings,
+  quotasSchema,
+} from '../config/namespace.js';
 import type { CounterDelta, FunctionRecord, FunctionVersion, Store } from './store.js';
 
 const SCHEMA = `
@@ -19,6 +26,11 @@ CREATE TABLE IF NOT EXISTS versions (
   spec TEXT NOT NULL,
   created_at INTEGER NOT NULL,
   PRIMARY KEY (name, version)
+) STRICT;
+CREATE TABLE IF NOT EXISTS namespaces (
+  name TEXT PRIMARY KEY,
+  settings TEXT NOT NULL,
+  created_at INTEGER NOT NULL
 ) STRICT;
 `;
 
@@ -72,7 +84,34 @@ export class SqliteStore implements Store {
       addCounts: this.db.prepare(
         'UPDATE functions SET invocations = invocations + ?, errors = errors + ? WHERE name = ?',
       ),
+      listNamespaces: this.db.prepare<[], NamespaceRow>('SELECT * FROM namespaces ORDER BY name'),
+      getNamespace: this.db.prepare<[string], NamespaceRow>('SELECT * FROM namespaces WHERE name = ?'),
+      putNamespace: this.db.prepare(
+        `INSERT INTO namespaces (name, settings, created_at) VALUES (?, ?, ?)
+         ON CONFLICT(name) DO UPDATE SET settings = excluded.settings`,
+      ),
+      deleteNamespace: this.db.prepare('DELETE FROM namespaces WHERE name = ?'),
     };
+    if (!this.getNamespace(DEFAULT_NAMESPACE))
+      this.putNamespace(DEFAULT_NAMESPACE, { quotas: {}, labels: {}, annotations: {} }, Date.now());
+  }
+
+  listNamespaces(): NamespaceRecord[] {
+    return this.stmts.listNamespaces.all().map(toNamespace);
+  }
+
+  getNamespace(name: string): NamespaceRecord | undefined {
+    const row = this.stmts.getNamespace.get(name);
+    return row ? toNamespace(row) : undefined;
+  }
+
+  putNamespace(name: string, settings: NamespaceSettings, now: number): NamespaceRecord {
+    this.stmts.putNamespace.run(name, JSON.stringify(settings), now);
+    return this.getNamespace(name)!;
+  }
+
+  deleteNamespace(name: string): boolean {
+    return this.stmts.deleteNamespace.run(name).changes > 0;
   }
 
   listFunctions(): FunctionRecord[] {
@@ -135,6 +174,27 @@ export class SqliteStore implements Store {
   close(): void {
     if (this.db.open) this.db.close();
   }
+}
+
+interface NamespaceRow {
+  name: string;
+  settings: string;
+  created_at: number;
+}
+
+const settingsSchema = z.object({
+  quotas: quotasSchema.catch({}),
+  labels: z.record(z.string(), z.string()).catch({}),
+  annotations: z.record(z.string(), z.string()).catch({}),
+});
+
+function toNamespace(row: NamespaceRow): NamespaceRecord {
+  // Written by this program; re-validated so a hand-edited row cannot carry junk further.
+  const settings = settingsSchema.safeParse(JSON.parse(row.settings));
+  const { quotas, labels, annotations } = settings.success
+    ? settings.data
+    : { quotas: {}, labels: {}, annotations: {} };
+  return { name: row.name, quotas, labels, annotations, createdAt: row.created_at };
 }
 
 function deepFreeze<T>(value: T): T {

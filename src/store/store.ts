@@ -1,7 +1,9 @@
 // The Store interface: the function registry and call counters (SQLite on one node, NATS KV in a cluster).
 import type { FunctionSpec } from '../config/function-spec.js';
+import type { NamespaceRecord, NamespaceSettings } from '../config/namespace.js';
 
 export interface FunctionVersion {
+  /** The function's id: its name, with `.namespace` after it outside the default namespace (config/namespace.ts). */
   name: string;
   /** 1, 2, 3, ... per function; a deploy of identical content does not make a new one. */
   version: number;
@@ -26,6 +28,12 @@ export interface CounterDelta {
 }
 
 export interface Store {
+  listNamespaces(): NamespaceRecord[];
+  getNamespace(name: string): NamespaceRecord | undefined;
+  /** Creates the namespace, or replaces its settings when it exists. */
+  putNamespace(name: string, settings: NamespaceSettings, now: number): NamespaceRecord;
+  /** Removes an empty namespace; false when it does not exist. */
+  deleteNamespace(name: string): boolean;
   listFunctions(): FunctionRecord[];
   getFunction(name: string): FunctionRecord | undefined;
   /** Stores a new version and makes it current; returns it with its number. */

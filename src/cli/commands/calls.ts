@@ -59,7 +59,7 @@ async function list(
   values: Record<string, unknown>,
 ): Promise<number> {
   const query = new URLSearchParams();
-  if (fn) query.set('function', fn);
+  if (fn) query.set('function', client.functionId(fn));
   if (values.status !== undefined) query.set('status', String(values.status));
   query.set('limit', String(values.limit ?? 50));
   const { calls, counts } = await client.call<{ calls: CallSummary[]; counts: Record<string, number> }>(
@@ -109,7 +109,7 @@ async function redrive(
   if (values.all) {
     if (id) throw new NimbusError('ERR_CLI_USAGE', ['give a call id or --all, not both']);
     const fn = values.function as string | undefined;
-    const query = fn ? `?function=${encodeURIComponent(fn)}` : '';
+    const query = fn ? `?function=${encodeURIComponent(client.functionId(fn))}` : '';
     const { redriven } = await client.call<{ redriven: number }>('POST', `/system/calls/redrive${query}`);
     if (values.json) process.stdout.write(`${JSON.stringify({ redriven })}\n`);
     else

@@ -7,7 +7,7 @@ import { clientFrom } from '../context.js';
 export const invokeCommand: Command = {
   summary: 'call a function and print its response',
   usage:
-    'nimbus invoke NAME [--data TEXT | --file PATH] [--method POST] [--path /sub?x=1] [-H "name: value"]... [--include] [--key SECRET]',
+    'nimbus invoke NAME [--namespace NS] [--data TEXT | --file PATH] [--method POST] [--path /sub?x=1] [-H "name: value"]... [--include] [--key SECRET]',
   options: {
     ...CLIENT_OPTIONS,
     data: { type: 'string', short: 'd' },
@@ -26,6 +26,7 @@ export const invokeCommand: Command = {
     const client = clientFrom({
       url: values.url as string | undefined,
       token: values.token as string | undefined,
+      namespace: values.namespace as string | undefined,
     });
     let body: Buffer | undefined;
     if (values.file !== undefined) body = readFileSync(values.file as string);
@@ -45,7 +46,7 @@ export const invokeCommand: Command = {
     if (key) headers.authorization = `Bearer ${key}`;
     const path = (values.path as string | undefined) ?? '';
     const url = new URL(
-      `/function/${encodeURIComponent(name)}${path.startsWith('/') || path.startsWith('?') || path === '' ? path : `/${path}`}`,
+      `/function/${encodeURIComponent(client.functionId(name))}${path.startsWith('/') || path.startsWith('?') || path === '' ? path : `/${path}`}`,
       client.baseUrl,
     );
     let res: Response;

@@ -6,10 +6,11 @@ import { table } from '../output.js';
 
 export const lsCommand: Command = {
   summary: 'list functions',
-  usage: 'nimbus ls [--json]',
-  options: CLIENT_OPTIONS,
+  usage: 'nimbus ls [--namespace NS | --all-namespaces] [--json]',
+  options: { ...CLIENT_OPTIONS, 'all-namespaces': { type: 'boolean', short: 'A' } },
   async run(values) {
-    const { functions } = await clientFrom(values).list();
+    const all = values['all-namespaces'] === true;
+    const { functions } = await clientFrom(values).list(all);
     if (values.json) {
       process.stdout.write(`${JSON.stringify(functions, null, 2)}\n`);
       return 0;
@@ -19,10 +20,22 @@ export const lsCommand: Command = {
       return 0;
     }
     const rows = [
-      ['NAME', 'VERSION', 'RUNTIME', 'INSTANCES', 'INVOCATIONS', 'ERRORS', 'STATUS', 'NEXT RUN', 'URL'],
+      [
+        ...(all ? ['NAMESPACE'] : []),
+        'NAME',
+        'VERSION',
+        'RUNTIME',
+        'INSTANCES',
+        'INVOCATIONS',
+        'ERRORS',
+        'STATUS',
+        'NEXT RUN',
+        'URL',
+      ],
     ];
     for (const f of functions) {
       rows.push([
+        ...(all ? [f.namespace] : []),
         f.name,
         String(f.version),
         f.runtime,

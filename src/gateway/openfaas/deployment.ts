@@ -4,6 +4,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FunctionSpecInput } from '../../config/function-spec.js';
+import { DEFAULT_NAMESPACE, functionId, namespaceParam, splitFunctionId } from '../../config/namespace.js';
 import {
   IMAGE_ANNOTATION,
   OPENFAAS_NAMESPACE,
@@ -36,14 +37,25 @@ const CODE_KEYS = ['runtime', 'handler', 'handlerStyle', 'command', 'healthPath'
 
 const HASH_IMAGE_RE = /^(?:sha256:)?([a-f0-9]{64})$/;
 
-/** Throws ERR_NAMESPACE_NOT_FOUND unless `namespace` is empty or OpenFaaS's default. */
-export function checkNamespace(namespace: unknown): void {
-  if (namespace === undefined || namespace === null || namespace === '' || namespace === OPENFAAS_NAMESPACE)
-    return;
-  throw new NimbusError('ERR_NAMESPACE_NOT_FOUND', [String(namespace).slice(0, 80)]);
+/**
+ * The Nimbus namespace an OpenFaaS request names (empty and `openfaas-fn` are the default one), or
+ * ERR_NAMESPACE_NOT_FOUND.
+ */
+export function openfaasNamespace(value: unknown, store: Store): string {
+  if (value !== undefined && value !== null && typeof value !== 'string')
+    throw new NimbusError('ERR_REQUEST_INVALID', ['"namespace" must be a string']);
+  const namespace = namespaceParam(value);
+  if (!store.getNamespace(namespace))
+    throw new NimbusError('ERR_NAMESPACE_NOT_FOUND', [namespace.slice(0, 80)]);
+  return namespace;
 }
 
-function stringMap(value: unknown, field: string): Record<string, string> {
+/** How OpenFaaS names a namespace: the default one is its `openfaas-fn`. */
+export function openfaasName(namespace: string): string {
+  return namespace === DEFAULT_NAMESPACE ? OPENFAAS_NAMESPACE : namespace;
+}
+
+export function stringMap(value: unknown, field: string): Record<string, string> {
   if (value === undefined || value === null) return {};
   if (typeof value !== 'object' || Array.isArray(value))
     throw new NimbusError('ERR_REQUEST_INVALID', [`"${field}" must be a map of strings`]);
@@ -55,6 +67,7 @@ function stringMap(value: unknown, field: string): Record<string, string> {
 /** The code and run keys an image names, or ERR_OPENFAAS_IMAGE_UNKNOWN. */
 function resolveImage(
   image: string,
+  /** The id of the function being deployed. */
   service: string,
   store: Store,
   artifacts: Artifacts,
@@ -100,13 +113,14 @@ export function deploymentToDeploy(
     throw new NimbusError('ERR_REQUEST_INVALID', ['"service" (the function name) is required']);
   if (typeof body.image !== 'string' || body.image === '')
     throw new NimbusError('ERR_REQUEST_INVALID', ['"image" is required']);
-  checkNamespace(body.namespace);
+  const namespace = openfaasNamespace(body.namespace, store);
   const service = body.service;
+  const id = functionId(namespace, service);
   if (Array.isArray(body.secrets) && body.secrets.length > 0)
     throw new NimbusError('ERR_SECRETS_UNSUPPORTED', [
       `the deployment names secrets ${body.secrets.join(', ')}`,
     ]);
-  const { bundle, entry, code } = resolveImage(body.image, service, store, artifacts);
+  const { bundle, entry, code } = resolveImage(body.image, id, store, artifacts);
   const envVars = stringMap(body.envVars, 'envVars');
   const labels = stringMap(body.labels, 'labels');
   const annotations = { ...stringMap(body.annotations, 'annotations'), [IMAGE_ANNOTATION]: body.image };
@@ -125,7 +139,7 @@ export function deploymentToDeploy(
       `${body.image.slice(0, 200)} (no runtime can be told from the bundle; set envProcess)`,
     ]);
   // What OpenFaaS does not know of (scale, async, concurrency, ...) stays as it was.
-  const current = store.getFunction(service)?.spec;
+  const current = store.getFunction(id)?.spec;
   const kept: Record<string, unknown> = { ...(current ?? {}) };
   for (const key of [...CODE_KEYS, 'environment', 'labels', 'annotations', 'memoryMb', 'cpu'])
     delete kept[key];
@@ -138,7 +152,7 @@ export function deploymentToDeploy(
     ...limits,
     ...specFromWatchdogEnv(envVars),
   };
-  return { name: service, bundle, spec, ...(entry ? { entry } : {}) };
+  return { name: service, namespace, bundle, spec, ...(entry ? { entry } : {}) };
 }
 
 /** OpenFaaS's FunctionStatus of a Nimbus function. */
@@ -147,10 +161,11 @@ export function functionStatus(fn: FunctionRecord, dispatcher: Dispatcher): Reco
   const stats = live?.pool.stats();
   const pending = live && live.fn.version === fn.version ? live.counts.invocations : 0;
   const { [IMAGE_ANNOTATION]: image, ...annotations } = fn.spec.annotations ?? {};
+  const { name, namespace } = splitFunctionId(fn.name);
   return {
-    name: fn.name,
+    name,
     image: image ?? `sha256:${fn.bundle}`,
-    namespace: OPENFAAS_NAMESPACE,
+    namespace: openfaasName(namespace),
     envProcess: fn.spec.command ?? '',
     envVars: fn.spec.environment,
     constraints: [],

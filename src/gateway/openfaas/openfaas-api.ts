@@ -4,18 +4,31 @@
 // (JSON bodies, plain-text errors). Deploys go through the Deployer, as the native API's do.
 import { readFileSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
-import type { Access, Authenticator } from '../../auth/authenticate.js';
-import { OPENFAAS_NAMESPACE } from '../../config/openfaas.js';
+import { type Access, type Authenticator, allows } from '../../auth/authenticate.js';
+import type { KeyStore } from '../../auth/keys.js';
+import { assertFunctionName } from '../../config/function-spec.js';
+import type { NamespaceRecord } from '../../config/namespace.js';
+import { DEFAULT_NAMESPACE, functionId, splitFunctionId } from '../../config/namespace.js';
 import type { Deployer } from '../../dispatch/deployer.js';
 import type { Dispatcher } from '../../dispatch/dispatcher.js';
+import type { Namespaces } from '../../dispatch/namespaces.js';
 import { NimbusError } from '../../errors.js';
 import type { LogEntry, LogStore } from '../../logs/log-store.js';
 import type { Artifacts } from '../../store/artifacts.js';
 import type { Store } from '../../store/store.js';
 import { authorize, readJson } from '../control-api.js';
+import { sees } from '../functions-api.js';
+import { assertNamespaceName, removeNamespace } from '../namespaces-api.js';
 import { toNimbusError } from '../respond.js';
 import type { ControlContext, Router } from '../router.js';
-import { checkNamespace, deploymentToDeploy, type FunctionDeployment, functionStatus } from './deployment.js';
+import {
+  deploymentToDeploy,
+  type FunctionDeployment,
+  functionStatus,
+  openfaasName,
+  openfaasNamespace,
+  stringMap,
+} from './deployment.js';
 
 export interface OpenFaaSApiDeps {
   store: Store;
@@ -24,6 +37,8 @@ export interface OpenFaaSApiDeps {
   deployer: Deployer;
   logs: LogStore;
   auth: Authenticator;
+  namespaces: Namespaces;
+  keys: KeyStore;
   /** How long a scale-function count holds before the autoscaler steers again (its stable window). */
   manualScaleHoldMs: number;
 }
@@ -84,7 +99,8 @@ export function openfaasRoutes(deps: OpenFaaSApiDeps): (router: Router) => void 
       const { req, res } = ctx;
       return Promise.resolve()
         .then(() => {
-          authorize(deps.auth, req, access);
+          // Who the caller is, now; each handler checks `access` in the namespace the request names.
+          authorize(deps.auth, req, access, null);
           return handler(ctx);
         })
         .catch((err: unknown) => {
@@ -101,50 +117,71 @@ export function openfaasRoutes(deps: OpenFaaSApiDeps): (router: Router) => void 
         });
     };
 
-  const listFunctions: Handler = ({ res, url }) => {
-    checkNamespace(url.searchParams.get('namespace'));
+  /** The namespace a request names, once its credential may do `access` there (and to `fn`, when given). */
+  const permitted = (ctx: ControlContext, access: Access, value: unknown, fn?: string): string => {
+    const namespace = openfaasNamespace(value, store);
+    authorize(deps.auth, ctx.req, access, namespace, fn);
+    return namespace;
+  };
+
+  const listFunctions: Handler = (ctx) => {
+    const namespace = permitted(ctx, 'read', ctx.url.searchParams.get('namespace'));
+    const principal = deps.auth.principal(ctx.req);
+    const functions = store
+      .listFunctions()
+      .filter((fn) => splitFunctionId(fn.name).namespace === namespace && sees(principal, fn.name));
     sendJson(
-      res,
+      ctx.res,
       200,
-      store.listFunctions().map((fn) => functionStatus(fn, dispatcher)),
+      functions.map((fn) => functionStatus(fn, dispatcher)),
     );
   };
 
-  const getFunction: Handler = ({ res, url, params }) => {
-    checkNamespace(url.searchParams.get('namespace'));
-    const fn = store.getFunction(params.name!);
-    if (!fn) throw new NimbusError('ERR_FUNCTION_NOT_FOUND', [params.name!]);
-    sendJson(res, 200, functionStatus(fn, dispatcher));
+  const getFunction: Handler = (ctx) => {
+    const name = ctx.params.name!;
+    assertFunctionName(name);
+    const namespace = permitted(ctx, 'read', ctx.url.searchParams.get('namespace'), name);
+    const fn = store.getFunction(functionId(namespace, name));
+    if (!fn) throw new NimbusError('ERR_FUNCTION_NOT_FOUND', [name]);
+    sendJson(ctx.res, 200, functionStatus(fn, dispatcher));
   };
 
   const deploy =
     (update: boolean): Handler =>
-    async ({ req, res, url }) => {
-      checkNamespace(url.searchParams.get('namespace'));
-      const body = (await readJson(req)) as FunctionDeployment;
+    async (ctx) => {
+      const body = (await readJson(ctx.req)) as FunctionDeployment;
+      const request = deploymentToDeploy(body, store, deps.artifacts);
+      permitted(ctx, 'deploy', body.namespace ?? ctx.url.searchParams.get('namespace'), request.name);
       // faas-cli updates first (PUT) and creates (POST) when the update answers 404.
-      if (update && typeof body.service === 'string' && !store.getFunction(body.service))
-        throw new NimbusError('ERR_FUNCTION_NOT_FOUND', [body.service.slice(0, 80)]);
-      await deployer.deploy(deploymentToDeploy(body, store, deps.artifacts));
-      res.writeHead(update ? 200 : 202).end();
+      if (update && !store.getFunction(functionId(request.namespace ?? DEFAULT_NAMESPACE, request.name)))
+        throw new NimbusError('ERR_FUNCTION_NOT_FOUND', [request.name.slice(0, 80)]);
+      await deployer.deploy(request);
+      ctx.res.writeHead(update ? 200 : 202).end();
     };
 
-  const deleteFunction: Handler = async ({ req, res, url }) => {
-    checkNamespace(url.searchParams.get('namespace'));
-    const body = (await readJson(req)) as { functionName?: unknown; namespace?: unknown };
+  const deleteFunction: Handler = async (ctx) => {
+    const body = (await readJson(ctx.req)) as { functionName?: unknown; namespace?: unknown };
     if (typeof body.functionName !== 'string' || body.functionName === '')
       throw new NimbusError('ERR_REQUEST_INVALID', ['"functionName" is required']);
-    checkNamespace(body.namespace);
-    if (!(await deployer.remove(body.functionName)))
-      throw new NimbusError('ERR_FUNCTION_NOT_FOUND', [body.functionName]);
-    deps.logs.forget(body.functionName);
-    res.writeHead(200).end();
+    assertFunctionName(body.functionName);
+    const namespace = permitted(
+      ctx,
+      'deploy',
+      body.namespace ?? ctx.url.searchParams.get('namespace'),
+      body.functionName,
+    );
+    const id = functionId(namespace, body.functionName);
+    if (!(await deployer.remove(id))) throw new NimbusError('ERR_FUNCTION_NOT_FOUND', [body.functionName]);
+    deps.logs.forget(id);
+    ctx.res.writeHead(200).end();
   };
 
-  const scaleFunction: Handler = async ({ req, res, params }) => {
+  const scaleFunction: Handler = async (ctx) => {
+    const { req, res, params } = ctx;
     const body = (await readJson(req)) as { serviceName?: unknown; namespace?: unknown; replicas?: unknown };
-    checkNamespace(body.namespace);
-    const entry = dispatcher.get(params.name!);
+    assertFunctionName(params.name!);
+    const namespace = permitted(ctx, 'deploy', body.namespace, params.name);
+    const entry = dispatcher.get(functionId(namespace, params.name!));
     if (!entry) throw new NimbusError('ERR_FUNCTION_NOT_FOUND', [params.name!]);
     const replicas = Number(body.replicas);
     if (!Number.isInteger(replicas) || replicas < 0)
@@ -153,6 +190,59 @@ export function openfaasRoutes(deps: OpenFaaSApiDeps): (router: Router) => void 
     // window: its next tick would otherwise undo it.
     entry.pool.pinReplicas(replicas, deps.manualScaleHoldMs);
     res.writeHead(202).end();
+  };
+
+  // Namespaces in OpenFaaS's shapes: a list of names, and FunctionNamespace {name, labels, annotations}.
+  const namespaceView = (ns: NamespaceRecord) => ({
+    name: openfaasName(ns.name),
+    labels: ns.labels,
+    annotations: ns.annotations,
+  });
+
+  const listNamespaces: Handler = ({ req, res }) => {
+    const principal = deps.auth.principal(req);
+    const visible = deps.namespaces.list().filter((ns) => principal && allows(principal, 'read', ns.name));
+    sendJson(
+      res,
+      200,
+      visible.map((ns) => openfaasName(ns.name)),
+    );
+  };
+
+  const getNamespace: Handler = (ctx) => {
+    const namespace = permitted(ctx, 'read', ctx.params.name);
+    sendJson(ctx.res, 200, namespaceView(deps.namespaces.get(namespace)!));
+  };
+
+  const namespaceBody = async (ctx: ControlContext) => {
+    const body = (await readJson(ctx.req)) as { name?: unknown; labels?: unknown; annotations?: unknown };
+    return {
+      name: body.name,
+      labels: stringMap(body.labels, 'labels'),
+      annotations: stringMap(body.annotations, 'annotations'),
+    };
+  };
+
+  const createNamespace: Handler = async (ctx) => {
+    const { name, labels, annotations } = await namespaceBody(ctx);
+    if (typeof name !== 'string') throw new NimbusError('ERR_REQUEST_INVALID', ['"name" is required']);
+    assertNamespaceName(name);
+    if (deps.namespaces.get(name)) throw new NimbusError('ERR_NAMESPACE_EXISTS', [name]);
+    deps.namespaces.put(name, { labels, annotations });
+    ctx.res.writeHead(201).end();
+  };
+
+  const updateNamespace: Handler = async (ctx) => {
+    const namespace = permitted(ctx, 'admin', ctx.params.name);
+    const { labels, annotations } = await namespaceBody(ctx);
+    deps.namespaces.put(namespace, { labels, annotations });
+    ctx.res.writeHead(202).end();
+  };
+
+  const deleteNamespace: Handler = (ctx) => {
+    const namespace = permitted(ctx, 'admin', ctx.params.name);
+    removeNamespace(deps.namespaces, deps.keys, namespace);
+    ctx.res.writeHead(202).end();
   };
 
   const info: Handler = ({ res }) => {
@@ -169,13 +259,16 @@ export function openfaasRoutes(deps: OpenFaaSApiDeps): (router: Router) => void 
     throw new NimbusError('ERR_SECRETS_UNSUPPORTED', ['/system/secrets']);
   };
 
-  const logs: Handler = ({ req, res, url }) => {
+  const logs: Handler = (ctx) => {
+    const { req, res, url } = ctx;
     const q = url.searchParams;
-    checkNamespace(q.get('namespace'));
-    const name = q.get('name') ?? '';
-    if (name === '') throw new NimbusError('ERR_REQUEST_INVALID', ['"name" is required']);
+    const short = q.get('name') ?? '';
+    if (short === '') throw new NimbusError('ERR_REQUEST_INVALID', ['"name" is required']);
+    assertFunctionName(short);
+    const namespace = permitted(ctx, 'read', q.get('namespace'), short);
+    const name = functionId(namespace, short);
     if (!store.getFunction(name) && deps.logs.query(name, { tail: 1 }).length === 0)
-      throw new NimbusError('ERR_FUNCTION_NOT_FOUND', [name.slice(0, 80)]);
+      throw new NimbusError('ERR_FUNCTION_NOT_FOUND', [short.slice(0, 80)]);
     const tailParam = q.get('tail');
     const tail = tailParam === null || tailParam === '' ? undefined : Number(tailParam);
     if (tail !== undefined && !Number.isInteger(tail))
@@ -188,8 +281,8 @@ export function openfaasRoutes(deps: OpenFaaSApiDeps): (router: Router) => void 
     const follow = q.get('follow') === 'true' || q.get('follow') === '1';
     const line = (e: LogEntry) =>
       `${JSON.stringify({
-        name: e.fn,
-        namespace: OPENFAAS_NAMESPACE,
+        name: short,
+        namespace: openfaasName(namespace),
         instance: e.instance,
         timestamp: new Date(e.time).toISOString(),
         text: e.text,
@@ -227,12 +320,11 @@ export function openfaasRoutes(deps: OpenFaaSApiDeps): (router: Router) => void 
       .add('GET', '/system/function/:name', guarded(getFunction, 'read'), { access: 'public' })
       .add('POST', '/system/scale-function/:name', guarded(scaleFunction, 'deploy'), { access: 'public' })
       .add('GET', '/system/info', guarded(info, 'read'), { access: 'public' })
-      .add(
-        'GET',
-        '/system/namespaces',
-        guarded(({ res }) => sendJson(res, 200, [OPENFAAS_NAMESPACE]), 'read'),
-        { access: 'public' },
-      )
+      .add('GET', '/system/namespaces', guarded(listNamespaces, 'read'), { access: 'public' })
+      .add('POST', '/system/namespace/', guarded(createNamespace, 'admin'), { access: 'public' })
+      .add('GET', '/system/namespace/:name', guarded(getNamespace, 'read'), { access: 'public' })
+      .add('PUT', '/system/namespace/:name', guarded(updateNamespace, 'admin'), { access: 'public' })
+      .add('DELETE', '/system/namespace/:name', guarded(deleteNamespace, 'admin'), { access: 'public' })
       .add('GET', '/system/logs', guarded(logs, 'read'), { access: 'public' });
     for (const method of ['GET', 'POST', 'PUT', 'DELETE'])
       router.add(method, '/system/secrets', guarded(secrets, 'deploy'), { access: 'public' });
