@@ -100,7 +100,7 @@ export class Deployer {
     const now = (this.deps.now ?? Date.now)();
     const candidate: FunctionVersion = {
       name: id,
-      version: (current?.version ?? 0) + 1,
+      version: store.latestVersion(id) + 1,
       bundle: request.bundle,
       entry,
       spec,

@@ -8,7 +8,7 @@ import {
   type NamespaceSettings,
   quotasSchema,
 } from '../config/namespace.js';
-import type { CounterDelta, FunctionRecord, FunctionVersion, Store } from './store.js';
+import type { AliasRecord, CounterDelta, FunctionRecord, FunctionVersion, Store } from './store.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS functions (
@@ -26,6 +26,16 @@ CREATE TABLE IF NOT EXISTS versions (
   spec TEXT NOT NULL,
   created_at INTEGER NOT NULL,
   PRIMARY KEY (name, version)
+) STRICT;
+CREATE TABLE IF NOT EXISTS aliases (
+  fn TEXT NOT NULL,
+  name TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  weights TEXT NOT NULL,
+  description TEXT,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (fn, name)
 ) STRICT;
 CREATE TABLE IF NOT EXISTS namespaces (
   name TEXT PRIMARY KEY,
@@ -81,6 +91,23 @@ export class SqliteStore implements Store {
       ),
       deleteFunction: this.db.prepare('DELETE FROM functions WHERE name = ?'),
       deleteVersions: this.db.prepare('DELETE FROM versions WHERE name = ?'),
+      listVersions: this.db.prepare<[string], VersionRow>(
+        'SELECT name, version, bundle, entry, spec, created_at FROM versions WHERE name = ? ORDER BY version',
+      ),
+      getVersion: this.db.prepare<[string, number], VersionRow>(
+        'SELECT name, version, bundle, entry, spec, created_at FROM versions WHERE name = ? AND version = ?',
+      ),
+      setCurrent: this.db.prepare('UPDATE functions SET version = ? WHERE name = ?'),
+      listAliases: this.db.prepare<[string], AliasRow>('SELECT * FROM aliases WHERE fn = ? ORDER BY name'),
+      getAlias: this.db.prepare<[string, string], AliasRow>('SELECT * FROM aliases WHERE fn = ? AND name = ?'),
+      putAlias: this.db.prepare(
+        `INSERT INTO aliases (fn, name, version, weights, description, created_at, updated_at)
+         VALUES (@fn, @name, @version, @weights, @description, @created_at, @updated_at)
+         ON CONFLICT(fn, name) DO UPDATE SET version = excluded.version, weights = excluded.weights,
+           description = excluded.description, updated_at = excluded.updated_at`,
+      ),
+      deleteAlias: this.db.prepare('DELETE FROM aliases WHERE fn = ? AND name = ?'),
+      deleteAliases: this.db.prepare('DELETE FROM aliases WHERE fn = ?'),
       addCounts: this.db.prepare(
         'UPDATE functions SET invocations = invocations + ?, errors = errors + ? WHERE name = ?',
       ),
@@ -132,6 +159,67 @@ export class SqliteStore implements Store {
     })();
   }
 
+  latestVersion(name: string): number {
+    return this.stmts.maxVersion.get(name)?.v ?? 0;
+  }
+
+  listVersions(name: string): FunctionVersion[] {
+    return this.stmts.listVersions.all(name).map((row) => this.toVersion(row));
+  }
+
+  getVersion(name: string, version: number): FunctionVersion | undefined {
+    const row = this.stmts.getVersion.get(name, version);
+    return row ? this.toVersion(row) : undefined;
+  }
+
+  setCurrent(name: string, version: number): FunctionRecord | undefined {
+    if (!this.stmts.getVersion.get(name, version)) return undefined;
+    this.stmts.setCurrent.run(version, name);
+    return this.getFunction(name);
+  }
+
+  private toVersion(row: VersionRow): FunctionVersion {
+    const current = this.specs.get(row.name);
+    const spec =
+      current?.version === row.version
+        ? current.spec
+        : deepFreeze(parseFunctionSpec(JSON.parse(row.spec)) as FunctionSpec);
+    return {
+      name: row.name,
+      version: row.version,
+      bundle: row.bundle,
+      entry: row.entry,
+      spec,
+      createdAt: row.created_at,
+    };
+  }
+
+  listAliases(fn: string): AliasRecord[] {
+    return this.stmts.listAliases.all(fn).map(toAlias);
+  }
+
+  getAlias(fn: string, name: string): AliasRecord | undefined {
+    const row = this.stmts.getAlias.get(fn, name);
+    return row ? toAlias(row) : undefined;
+  }
+
+  putAlias(alias: AliasRecord): AliasRecord {
+    this.stmts.putAlias.run({
+      fn: alias.fn,
+      name: alias.name,
+      version: alias.version,
+      weights: JSON.stringify(alias.weights),
+      description: alias.description ?? null,
+      created_at: alias.createdAt,
+      updated_at: alias.updatedAt,
+    });
+    return this.getAlias(alias.fn, alias.name)!;
+  }
+
+  deleteAlias(fn: string, name: string): boolean {
+    return this.stmts.deleteAlias.run(fn, name).changes > 0;
+  }
+
   private toRecord(row: Row): FunctionRecord {
     let cached = this.specs.get(row.name);
     if (cached?.version !== row.version) {
@@ -160,6 +248,7 @@ export class SqliteStore implements Store {
       const deleted = this.stmts.deleteFunction.run(name).changes > 0;
       this.specs.delete(name);
       this.stmts.deleteVersions.run(name);
+      this.stmts.deleteAliases.run(name);
       return deleted;
     })();
   }
@@ -174,6 +263,40 @@ export class SqliteStore implements Store {
   close(): void {
     if (this.db.open) this.db.close();
   }
+}
+
+interface VersionRow {
+  name: string;
+  version: number;
+  bundle: string;
+  entry: string;
+  spec: string;
+  created_at: number;
+}
+
+interface AliasRow {
+  fn: string;
+  name: string;
+  version: number;
+  weights: string;
+  description: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+const weightsSchema = z.record(z.string().regex(/^\d+$/), z.number().min(0).max(100));
+
+function toAlias(row: AliasRow): AliasRecord {
+  const weights = weightsSchema.safeParse(JSON.parse(row.weights));
+  return {
+    fn: row.fn,
+    name: row.name,
+    version: row.version,
+    weights: weights.success ? weights.data : {},
+    ...(row.description === null ? {} : { description: row.description }),
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
 }
 
 interface NamespaceRow {

@@ -22,6 +22,19 @@ export interface FunctionRecord extends FunctionVersion {
   errors: number;
 }
 
+/** A named pointer to a version of a function, with weighted traffic to others (a canary). */
+export interface AliasRecord {
+  /** The function's id. */
+  fn: string;
+  name: string;
+  version: number;
+  /** Other versions and the percent (0-100) of the alias's calls each takes; the rest goes to `version`. */
+  weights: Record<string, number>;
+  description?: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
 export interface CounterDelta {
   invocations: number;
   errors: number;
@@ -36,9 +49,22 @@ export interface Store {
   deleteNamespace(name: string): boolean;
   listFunctions(): FunctionRecord[];
   getFunction(name: string): FunctionRecord | undefined;
-  /** Stores a new version and makes it current; returns it with its number. */
+  /** Stores a new version (one past the highest so far) and makes it current; returns it with its number. */
   putVersion(version: Omit<FunctionVersion, 'version' | 'createdAt'>, now: number): FunctionVersion;
+  /** The highest version number a function has had (0: none); the next deploy is one past it. */
+  latestVersion(name: string): number;
+  /** Every version of a function, oldest first (versions are immutable). */
+  listVersions(name: string): FunctionVersion[];
+  getVersion(name: string, version: number): FunctionVersion | undefined;
+  /** Makes an existing version current (a rollback); the record as it is then. */
+  setCurrent(name: string, version: number): FunctionRecord | undefined;
+  /** Removes the function, its versions and its aliases. */
   deleteFunction(name: string): boolean;
+  listAliases(fn: string): AliasRecord[];
+  getAlias(fn: string, name: string): AliasRecord | undefined;
+  /** Creates or replaces an alias. */
+  putAlias(alias: AliasRecord): AliasRecord;
+  deleteAlias(fn: string, name: string): boolean;
   addCounts(deltas: ReadonlyMap<string, CounterDelta>): void;
   close(): void;
 }
