@@ -25,6 +25,15 @@ export const ERRORS = {
     status: 502,
     message: 'function "%s" could not start an instance: %s',
   },
+  ERR_VERSION_NOT_FOUND: {
+    status: 404,
+    message: 'function "%s" has no version %s; `nimbus versions NAME` lists them',
+  },
+  ERR_ALIAS_NOT_FOUND: {
+    status: 404,
+    message: 'function "%s" has no alias "%s"; `nimbus alias ls NAME` lists them',
+  },
+  ERR_ALIAS_INVALID: { status: 400, message: 'alias is invalid: %s' },
   ERR_BUNDLE_NOT_FOUND: {
     status: 404,
     message: 'bundle %s has not been uploaded; PUT it to /api/v1/bundles/{sha256} first',

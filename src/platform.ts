@@ -15,6 +15,7 @@ import type { PlatformConfig } from './config/platform.js';
 import { Deployer } from './dispatch/deployer.js';
 import { Dispatcher } from './dispatch/dispatcher.js';
 import { Namespaces } from './dispatch/namespaces.js';
+import { VersionRouter } from './dispatch/versions.js';
 import { NimbusError } from './errors.js';
 import { createAsyncInvokeHandler } from './gateway/async.js';
 import { callRoutes } from './gateway/calls-api.js';
@@ -26,6 +27,7 @@ import { lambdaRoutes } from './gateway/lambda/lambda-api.js';
 import { namespaceRoutes } from './gateway/namespaces-api.js';
 import { openfaasRoutes } from './gateway/openfaas/openfaas-api.js';
 import { sendError, toNimbusError } from './gateway/respond.js';
+import { versionRoutes } from './gateway/versions-api.js';
 import { Launcher } from './instances/launcher.js';
 import { Pool, type PoolEvent } from './instances/pool.js';
 import { type SandboxSetup, setUpSandbox } from './instances/sandbox-setup.js';
@@ -168,8 +170,12 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
     dispatcher,
     makePool,
     checkRuntime: (fn) => RUNTIMES[fn.spec.runtime]?.check?.(fn, runtimeOptions),
-    onRemoved: (name) => revokeFunctionKeys(keys, name),
+    onRemoved: (id) => {
+      revokeFunctionKeys(keys, id);
+      versions.changed(id);
+    },
   });
+  const versions = new VersionRouter({ store, dispatcher, makePool });
   let listening: AddressInfo | undefined;
   const callbackPolicy = new CallbackPolicy({ allow: config.callbackAllow, gateway: () => listening });
   const asyncSystem = new AsyncSystem({
@@ -194,6 +200,7 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
     debug: config.debug,
     auth,
     namespaces,
+    versions,
   });
   const asyncInvoke = createAsyncInvokeHandler({
     dispatcher,
@@ -202,6 +209,7 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
     debug: config.debug,
     auth,
     namespaces,
+    versions,
     callbackPolicy,
   });
   const onInternalError = (error: NimbusError, req: IncomingMessage): void => {
@@ -225,6 +233,14 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
         deployer,
         baseUrl: () => url,
         extraView: (fn) => ({ ...asyncSystem.view(fn), scaling: autoscaler.view(fn.name) ?? null }),
+      }),
+      versionRoutes({
+        store,
+        artifacts,
+        dispatcher,
+        deployer,
+        baseUrl: () => url,
+        onAliasesChanged: (id) => versions.changed(id),
       }),
       namespaceRoutes(namespaces, keys),
       metricsRoutes({ dispatcher, launcher }),

@@ -69,6 +69,40 @@ export class Deployer {
     return this.serialised(id, () => this.deployNow(id, ns, request));
   }
 
+  /**
+   * Makes version `to` of function `id` current again (default: the version before the current one): its
+   * pool takes new calls at once and the current one drains. The version's code loaded when it was
+   * deployed, so this does not wait for a load.
+   */
+  rollback(id: string, to?: number): Promise<FunctionRecord> {
+    return this.serialised(id, async () => {
+      const { store, dispatcher, makePool } = this.deps;
+      const current = store.getFunction(id);
+      if (!current) throw new NimbusError('ERR_FUNCTION_NOT_FOUND', [splitFunctionId(id).name]);
+      const target =
+        to ??
+        store
+          .listVersions(id)
+          .map((v) => v.version)
+          .filter((v) => v < current.version)
+          .at(-1);
+      if (target === undefined)
+        throw new NimbusError('ERR_VERSION_NOT_FOUND', [
+          splitFunctionId(id).name,
+          `before ${current.version}`,
+        ]);
+      if (target === current.version) return current;
+      const version = store.getVersion(id, target);
+      if (!version)
+        throw new NimbusError('ERR_VERSION_NOT_FOUND', [splitFunctionId(id).name, String(target)]);
+      this.deps.checkRuntime?.(version);
+      const pool = makePool(version);
+      const record = store.setCurrent(id, target)!;
+      dispatcher.install(record, pool);
+      return record;
+    });
+  }
+
   /** Removes function `id` (its name, `name.namespace` outside the default namespace). */
   remove(id: string): Promise<boolean> {
     assertFunctionName(splitFunctionId(id).name);

@@ -6,6 +6,8 @@ import { InvocationMetrics } from '../metrics/invocations.js';
 import type { CounterDelta, FunctionVersion, Store } from '../store/store.js';
 
 export interface FunctionEntry {
+  /** The function's id for its current version; `id@version` for another version an alias or call pins. */
+  readonly key: string;
   readonly fn: FunctionVersion;
   readonly pool: Pool;
   /** Counts not yet flushed to the store. */
@@ -16,6 +18,8 @@ export const COUNTER_FLUSH_MS = 1000;
 
 export class Dispatcher {
   private readonly table = new Map<string, FunctionEntry>();
+  /** Pools of versions other than the current one (aliases, `@N` calls), by `id@version`. */
+  private readonly pinned = new Map<string, FunctionEntry>();
   private readonly retiring = new Map<Pool, Promise<void>>();
   private readonly store: Store;
   private readonly flushTimer: NodeJS.Timeout;
@@ -31,24 +35,68 @@ export class Dispatcher {
     return this.table.get(name);
   }
 
+  /** The current version of every function. */
   entries(): IterableIterator<FunctionEntry> {
     return this.table.values();
+  }
+
+  /** Every live pool's entry: current versions and pinned ones (what the autoscaler steers). */
+  *allEntries(): IterableIterator<FunctionEntry> {
+    yield* this.table.values();
+    yield* this.pinned.values();
+  }
+
+  /** The entry under `key` (an id, or `id@version`), current or pinned. */
+  lookup(key: string): FunctionEntry | undefined {
+    return this.table.get(key) ?? this.pinned.get(key);
   }
 
   /** Routes new requests to `pool`; the previous version's pool drains (in-flight requests finish). */
   install(fn: FunctionVersion, pool: Pool): void {
     const old = this.table.get(fn.name);
-    this.table.set(fn.name, { fn, pool, counts: old?.counts ?? { invocations: 0, errors: 0 } });
+    this.table.set(fn.name, { key: fn.name, fn, pool, counts: this.countsOf(fn.name) });
     pool.start();
     if (old) this.retire(old.pool, 'the function version was replaced');
+  }
+
+  /**
+   * The entry of one version of function `id`: the current one, or a pinned pool of that version (made with
+   * `makePool` on first use). Its calls count as the function's.
+   */
+  versionEntry(id: string, version: FunctionVersion, makePool: () => Pool): FunctionEntry | undefined {
+    const current = this.table.get(id);
+    if (!current) return undefined;
+    if (current.fn.version === version.version) return current;
+    const key = `${id}@${version.version}`;
+    let entry = this.pinned.get(key);
+    if (!entry) {
+      entry = { key, fn: version, pool: makePool(), counts: current.counts };
+      this.pinned.set(key, entry);
+      entry.pool.start();
+    }
+    return entry;
+  }
+
+  /** Drains the pinned pools of function `id` whose version `keep` does not hold. */
+  unpin(id: string, keep: (version: number) => boolean = () => false): void {
+    for (const [key, entry] of this.pinned) {
+      if (entry.fn.name !== id || keep(entry.fn.version)) continue;
+      this.pinned.delete(key);
+      this.retire(entry.pool, 'no alias routes to this version any more');
+    }
   }
 
   remove(name: string): boolean {
     const old = this.table.get(name);
     if (!old) return false;
     this.table.delete(name);
+    this.unpin(name);
     this.retire(old.pool, 'the function was removed');
     return true;
+  }
+
+  private countsOf(id: string): CounterDelta {
+    return this.table.get(id)?.counts ?? { invocations: 0, errors: 0 };
   }
 
   private retire(pool: Pool, reason: string): void {
@@ -80,16 +128,15 @@ export class Dispatcher {
   /** Waits up to `graceMs` for in-flight work, then stops every instance. */
   async close(graceMs: number): Promise<void> {
     clearInterval(this.flushTimer);
-    const pools = [...[...this.table.values()].map((e) => e.pool), ...this.retiring.keys()];
-    const drains = [
-      ...[...this.table.values()].map((e) => e.pool.drain('Nimbus is shutting down')),
-      ...this.retiring.values(),
-    ];
+    const live = [...this.allEntries()].map((e) => e.pool);
+    const pools = [...live, ...this.retiring.keys()];
+    const drains = [...live.map((p) => p.drain('Nimbus is shutting down')), ...this.retiring.values()];
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([Promise.all(drains), new Promise((r) => (timer = setTimeout(r, graceMs)))]);
     clearTimeout(timer);
     await Promise.all(pools.map((p) => p.close('Nimbus is shutting down')));
     this.flushCounts();
     this.table.clear();
+    this.pinned.clear();
   }
 }

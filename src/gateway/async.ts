@@ -4,6 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Authenticator } from '../auth/authenticate.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { Namespaces } from '../dispatch/namespaces.js';
+import type { VersionRouter } from '../dispatch/versions.js';
 import { NimbusError } from '../errors.js';
 import type { SubmitRequest } from '../queue/async-system.js';
 import type { CallbackPolicy } from '../queue/callback-policy.js';
@@ -18,6 +19,7 @@ export interface AsyncInvokeOptions {
   debug: boolean;
   auth: Authenticator;
   namespaces: Namespaces;
+  versions: VersionRouter;
   /** Where X-Callback-Url may point. */
   callbackPolicy: CallbackPolicy;
 }
@@ -55,6 +57,17 @@ export function createAsyncInvokeHandler(options: AsyncInvokeOptions): AsyncInvo
       return;
     }
     const { entry, consumedAuthorization } = resolved;
+    if (name.includes('@')) {
+      // A queued call runs whatever version is current when a worker takes it.
+      reject(
+        req,
+        res,
+        new NimbusError('ERR_REQUEST_INVALID', [
+          'async calls run the current version: drop the @alias or @version',
+        ]),
+      );
+      return;
+    }
     const callbackUrl = req.headers['x-callback-url'];
     if (callbackUrl !== undefined) {
       const refused =

@@ -6,6 +6,7 @@ import { FUNCTION_NAME_RE } from '../config/function-spec.js';
 import { DEFAULT_NAMESPACE, functionId, namespaceParam } from '../config/namespace.js';
 import type { Dispatcher, FunctionEntry } from '../dispatch/dispatcher.js';
 import type { Namespaces } from '../dispatch/namespaces.js';
+import type { VersionRouter } from '../dispatch/versions.js';
 import { NimbusError } from '../errors.js';
 
 /** Request headers that describe the hop, not the request; they are not passed to the function. */
@@ -54,11 +55,13 @@ export interface FunctionRouteDeps {
   dispatcher: Dispatcher;
   auth: Authenticator;
   namespaces: Namespaces;
+  /** Calls to `name@alias` and `name@version`. */
+  versions: VersionRouter;
 }
 
 /**
  * The live function a route names (`name`, or `name.namespace` as OpenFaaS routes it, `openfaas-fn` being the
- * default namespace), or the coded error for a bad name or Host header, a missing function, a private one
+ * default namespace; `@alias` or `@version` after it for one of its versions), or the coded error for a bad name or Host header, a missing function, a private one
  * called without a key that may invoke it, or a namespace at its rate quota.
  */
 export function resolveFunction(
@@ -68,23 +71,32 @@ export function resolveFunction(
 ): ResolvedFunction | NimbusError {
   let name = routed;
   let namespace = DEFAULT_NAMESPACE;
+  let qualifier: string | undefined;
   if (!FUNCTION_NAME_RE.test(routed)) {
-    const dot = routed.indexOf('.');
-    if (dot <= 0 || !FUNCTION_NAME_RE.test(routed.slice(0, dot)))
+    // `name[.namespace][@alias|@version]`: the slow path, for calls that are not to a plain name.
+    const at = routed.indexOf('@');
+    const base = at === -1 ? routed : routed.slice(0, at);
+    if (at !== -1) qualifier = decodeQualifier(routed.slice(at + 1));
+    const dot = base.indexOf('.');
+    name = dot === -1 ? base : base.slice(0, dot);
+    if (!FUNCTION_NAME_RE.test(name) || qualifier === '')
       return new NimbusError('ERR_FUNCTION_NAME_INVALID', [
         routed.length > 80 ? `${routed.slice(0, 80)}…` : routed,
       ]);
-    name = routed.slice(0, dot);
-    namespace = namespaceParam(routed.slice(dot + 1));
-    if (!deps.namespaces.get(namespace))
-      return new NimbusError('ERR_NAMESPACE_NOT_FOUND', [namespace.slice(0, 80)]);
+    if (dot !== -1) {
+      namespace = namespaceParam(base.slice(dot + 1));
+      if (!deps.namespaces.get(namespace))
+        return new NimbusError('ERR_NAMESPACE_NOT_FOUND', [namespace.slice(0, 80)]);
+    }
   }
   const host = req.headers.host;
   if (host !== undefined && !isHostHeader(host))
     return new NimbusError('ERR_REQUEST_INVALID', [
       'the Host header must be a host name or address, with an optional port',
     ]);
-  const entry = deps.dispatcher.get(functionId(namespace, name));
+  const id = functionId(namespace, name);
+  const entry = qualifier === undefined ? deps.dispatcher.get(id) : deps.versions.resolve(id, qualifier);
+  if (entry instanceof NimbusError) return entry;
   if (!entry) return new NimbusError('ERR_FUNCTION_NOT_FOUND', [name]);
   const credential = req.headers.authorization === undefined ? undefined : deps.auth.identify(req);
   if (entry.fn.spec.private) {
@@ -96,6 +108,15 @@ export function resolveFunction(
   const limited = deps.namespaces.admitCall(namespace);
   if (limited) return limited;
   return { entry, consumedAuthorization: credential?.nimbus ?? false };
+}
+
+/** An alias or version after `@`, percent-decoded; '' when it cannot be decoded. */
+function decodeQualifier(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return '';
+  }
 }
 
 /**

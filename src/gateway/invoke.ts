@@ -5,6 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Authenticator } from '../auth/authenticate.js';
 import type { Dispatcher, FunctionEntry } from '../dispatch/dispatcher.js';
 import type { Namespaces } from '../dispatch/namespaces.js';
+import type { VersionRouter } from '../dispatch/versions.js';
 import { NimbusError } from '../errors.js';
 import type { Exchange, Instance } from '../instances/instance.js';
 import type { AcquireTicket } from '../instances/pool.js';
@@ -18,6 +19,7 @@ export interface InvokeOptions {
   debug: boolean;
   auth: Authenticator;
   namespaces: Namespaces;
+  versions: VersionRouter;
 }
 
 /** Response headers the gateway sets itself. */

@@ -61,8 +61,8 @@ export class Autoscaler {
   /** One decision round over every function. */
   tick(): void {
     const now = this.now();
-    for (const entry of this.dispatcher.entries()) this.scaleOne(entry, now);
-    for (const name of this.functions.keys()) if (!this.dispatcher.get(name)) this.functions.delete(name);
+    for (const entry of this.dispatcher.allEntries()) this.scaleOne(entry, now);
+    for (const key of this.functions.keys()) if (!this.dispatcher.lookup(key)) this.functions.delete(key);
   }
 
   view(name: string): ScalingView | undefined {
@@ -88,9 +88,9 @@ export class Autoscaler {
   }
 
   private scaleOne(entry: FunctionEntry, now: number): void {
-    const { pool, fn } = entry;
+    const { pool, fn, key } = entry;
     const stats = pool.stats();
-    let f = this.functions.get(fn.name);
+    let f = this.functions.get(key);
     // A function at rest with no instances costs nothing per tick.
     if (!f && stats.instances === 0 && stats.starting === 0 && pool.concurrency === 0) return;
     if (!f) {
@@ -101,7 +101,7 @@ export class Autoscaler {
         lastDesired: 0,
         panic: false,
       };
-      this.functions.set(fn.name, f);
+      this.functions.set(key, f);
     }
     for (const idleMs of pool.endedIdlePeriods.splice(0)) f.histogram.add(idleMs);
     f.samples.push({ at: now, concurrency: pool.sampleConcurrency() });
@@ -144,7 +144,7 @@ export class Autoscaler {
       !decision.panic
     ) {
       // Nothing to remember: drop the state so resting functions stay free.
-      this.functions.delete(fn.name);
+      this.functions.delete(key);
     }
   }
 }

@@ -99,7 +99,9 @@ export class SqliteStore implements Store {
       ),
       setCurrent: this.db.prepare('UPDATE functions SET version = ? WHERE name = ?'),
       listAliases: this.db.prepare<[string], AliasRow>('SELECT * FROM aliases WHERE fn = ? ORDER BY name'),
-      getAlias: this.db.prepare<[string, string], AliasRow>('SELECT * FROM aliases WHERE fn = ? AND name = ?'),
+      getAlias: this.db.prepare<[string, string], AliasRow>(
+        'SELECT * FROM aliases WHERE fn = ? AND name = ?',
+      ),
       putAlias: this.db.prepare(
         `INSERT INTO aliases (fn, name, version, weights, description, created_at, updated_at)
          VALUES (@fn, @name, @version, @weights, @description, @created_at, @updated_at)
