@@ -54,6 +54,11 @@ export const ERRORS = {
     message:
       'runtime "%s" needs %s, which is not installed on this host (looked in %s); install it or configure another',
   },
+  ERR_RUNTIME_NODE_VERSION: {
+    status: 400,
+    message:
+      'function "%s" asks for Node.js %s, which is not installed on this host (looked in %s; Nimbus runs on Node.js %s): install it, name its binary in nodeBinaries, or set nodeVersionFallback: host to run it on the platform\'s node',
+  },
   ERR_REQUEST_BODY_TOO_LARGE: {
     status: 413,
     message: 'request body is larger than the limit of %s bytes; send less or raise the limit',

@@ -136,7 +136,8 @@ export async function buildFunction(sourceDir: string, options: BuildOptions = {
   const parsed = parseFunctionSpec(spec);
   const name = options.name ?? specName ?? basename(dir);
   const log = options.log ?? (() => {});
-  if (options.installDependencies !== false)
+  // A Python function's package.json (Serverless plugins, tooling) is not its code's.
+  if (options.installDependencies !== false && parsed.runtime !== 'python')
     await ensureNodeDependencies(dir, { log, ...(options.npm ? { npm: options.npm } : {}) });
   const outDir = options.outDir ?? mkdtempSync(join(tmpdir(), 'nimbus-bundle-'));
   mkdirSync(outDir, { recursive: true });

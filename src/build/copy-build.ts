@@ -61,7 +61,7 @@ export async function copyBuild(
   });
   for (const [name, text] of Object.entries(options.templateFiles ?? {}))
     writeFileSync(join(outDir, name), text, { mode: 0o644 });
-  shipNodeModules(dir, target);
+  if (spec.runtime !== 'python') shipNodeModules(dir, target);
   const requirements = join(dir, 'requirements.txt');
   if (existsSync(requirements) && hasRequirements(readFileSync(requirements, 'utf8'))) {
     const python = resolvePython(buildPython(spec, options.python));
