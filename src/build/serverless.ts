@@ -197,8 +197,8 @@ function eventsSpec(events: unknown, where: string, warn: (m: string) => void): 
 
 /**
  * The Framework's `${source:address, fallback}` variables, for the sources that mean something here:
- * `self:` (this file), `env:`, `opt:` (the fallback; `opt:stage` is dev, `opt:region` us-east-1),
- * `sls:stage`, `aws:region`. Others (ssm:, cf:, s3:, file(...)) take their fallback, or stay as written
+ * `self:` (this file), `env:`, `opt:` (no command-line options: the fallback), `sls:stage`
+ * (provider.stage, else dev), `aws:region` (provider.region, else us-east-1). Others (ssm:, cf:, s3:, file(...)) take their fallback, or stay as written
  * with a warning.
  */
 function resolveVariables(
@@ -224,11 +224,11 @@ function resolveVariables(
       const value = env[ref.slice(4)];
       return value === undefined || value === '' ? undefined : value;
     }
-    if (ref === 'opt:stage' || ref === 'sls:stage')
-      return resolveValue(pathIn(doc, 'provider.stage'), depth + 1) ?? DEFAULT_STAGE;
-    if (ref === 'opt:region' || ref === 'aws:region')
-      return resolveValue(pathIn(doc, 'provider.region'), depth + 1) ?? DEFAULT_REGION;
+    // No command-line options here: `${opt:stage, 'dev'}` takes its fallback.
     if (ref.startsWith('opt:')) return undefined;
+    if (ref === 'sls:stage') return resolveValue(pathIn(doc, 'provider.stage'), depth + 1) ?? DEFAULT_STAGE;
+    if (ref === 'aws:region')
+      return resolveValue(pathIn(doc, 'provider.region'), depth + 1) ?? DEFAULT_REGION;
     if (ref.startsWith('sls:instanceId')) return 'nimbus';
     // ${AWS::Region}, ${Param}: CloudFormation's own substitutions, not the Framework's.
     if (!/^[a-z]+[:(]/.test(ref) || ref.startsWith('AWS::')) return undefined;
@@ -239,7 +239,8 @@ function resolveVariables(
     return undefined;
   };
   const resolveValue = (value: unknown, depth: number): unknown => {
-    if (depth > 20) return value;
+    // A variable that refers to itself, in the end.
+    if (depth > 20) return undefined;
     if (typeof value === 'string') {
       const whole = /^\$\{([^{}]+)\}$/.exec(value);
       if (whole) return lookup(whole[1]!, depth);

@@ -31,6 +31,8 @@ const CACHE =
   process.env.NIMBUS_CORPUS_CACHE ??
   new URL('../../node_modules/.cache/nimbus-corpus/', import.meta.url).pathname;
 const ENTRY_TIMEOUT_MS = 15 * 60_000;
+/** NIMBUS_CORPUS=a,b runs only those folders (while working on them). */
+const ONLY = process.env.NIMBUS_CORPUS?.split(',').filter(Boolean);
 /** The python3 instances run, which `nimbus deploy` runs pip with too. */
 const PYTHON = findExecutable('python3', pathWithNode()) ?? 'python3';
 
@@ -91,6 +93,7 @@ function entries(): { folder: string; manifest: Manifest }[] {
       folder: e.name,
       manifest: manifestSchema.parse(parseYaml(readFileSync(join(CORPUS, e.name, 'corpus.yml'), 'utf8'))),
     }))
+    .filter((e) => !ONLY || ONLY.includes(e.folder))
     .sort((a, b) => a.folder.localeCompare(b.folder));
 }
 
@@ -119,7 +122,16 @@ function run(
   });
 }
 
-const npmEnv = (): NodeJS.ProcessEnv => ({ ...process.env, npm_config_cache: join(CACHE, 'npm') });
+/**
+ * The CLI's environment: npm's cache shared between runs, and pip without retries, so an index in pip's
+ * config that this machine cannot reach (pypi.org behind a local mirror) costs one failed lookup, not a
+ * back-off per package.
+ */
+const cliEnv = (): NodeJS.ProcessEnv => ({
+  PIP_RETRIES: '0',
+  ...process.env,
+  npm_config_cache: join(CACHE, 'npm'),
+});
 
 /** Why a registry cannot be used here, or undefined when it can (asked once per run). */
 const reachability = new Map<string, Promise<string | undefined>>();
@@ -131,12 +143,12 @@ function unreachable(registry: 'npm' | 'pip'): Promise<string | undefined> {
       try {
         const result =
           registry === 'npm'
-            ? await run('npm', ['view', 'cows@2.1.1', 'version'], probe, npmEnv(), 60_000)
+            ? await run('npm', ['view', 'cows@2.1.1', 'version'], probe, cliEnv(), 60_000)
             : await run(
                 PYTHON,
                 ['-m', 'pip', 'download', '--no-deps', '--dest', probe, 'uvicorn'],
                 probe,
-                process.env,
+                cliEnv(),
                 180_000,
               );
         return result.code === 0
@@ -216,7 +228,7 @@ async function deployEntry(
     process.execPath,
     [BIN, ...args, '--url', platform.url, '--token', platform.platform.token],
     dir,
-    npmEnv(),
+    cliEnv(),
     ENTRY_TIMEOUT_MS,
   );
   assert.equal(result.code, 0, `nimbus ${args.join(' ')} failed:\n${result.stderr}`);
