@@ -78,7 +78,14 @@ const manifestSchema = z.strictObject({
   /** Sandboxes to run it under. */
   sandbox: z.array(z.enum(['off', 'auto'])).default(['off']),
   /** When pip cannot reach an index: Python modules the system's python3 may have instead (Debian's packages), and the requirements.txt to use then. */
-  pipFallback: z.strictObject({ modules: z.array(z.string()), requirements: z.string() }).optional(),
+  pipFallback: z
+    .strictObject({
+      modules: z.array(z.string()),
+      requirements: z.string(),
+      /** The requirements.txt replaced, inside the folder. */
+      file: z.string().default('requirements.txt'),
+    })
+    .optional(),
   /** Strings the deploy's progress output (stderr) holds. */
   deployOutput: z.array(z.string()).default([]),
   invoke: z.array(invokeSchema).min(1),
@@ -214,7 +221,7 @@ async function deployEntry(
       t.skip(`${await unreachable('pip')}, and python3 lacks ${manifest.pipFallback.modules.join(', ')}`);
       return undefined;
     }
-    writeFileSync(join(dir, 'requirements.txt'), manifest.pipFallback.requirements);
+    writeFileSync(join(dir, manifest.pipFallback.file), manifest.pipFallback.requirements);
   }
   const key = manifest.cacheNodeModules ? nodeModulesKey(dir) : undefined;
   const cached = key ? join(CACHE, 'modules', key) : undefined;
