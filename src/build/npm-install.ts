@@ -168,6 +168,8 @@ async function runNpm(
   log: (line: string) => void,
 ): Promise<void> {
   const tail: string[] = [];
+  // npm's first error lines say what failed (then come usage text or a compiler's output).
+  const errors: string[] = [];
   const { code, signal, error } = await new Promise<{
     code: number | null;
     signal: NodeJS.Signals | null;
@@ -192,6 +194,7 @@ async function runNpm(
       log(`  ${text}`);
       tail.push(text);
       if (tail.length > NPM_OUTPUT_LINES) tail.shift();
+      if (/^npm (error|ERR!)/.test(text) && errors.length < NPM_OUTPUT_LINES) errors.push(text);
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
@@ -214,6 +217,7 @@ async function runNpm(
   }
   if (code !== 0) {
     const why = signal ? `npm was killed by ${signal}` : `npm exited with code ${code}`;
-    throw new NimbusError('ERR_BUILD_NPM_FAILED', [cwd, `${why}\n${tail.join('\n')}`.trim()]);
+    const lines = errors.length > 0 ? errors : tail;
+    throw new NimbusError('ERR_BUILD_NPM_FAILED', [cwd, `${why}\n${lines.join('\n')}`.trim()]);
   }
 }
