@@ -2,7 +2,7 @@
 // uploads it (unless the gateway has it) and deploys it. `nimbus deploy -f FILE [NAME...]` does the same for
 // every function of an OpenFaaS stack.yml, a Serverless Framework serverless.yml or an AWS SAM template.yaml.
 import { rmSync } from 'node:fs';
-import { type BuiltFunction, buildFunction } from '../../build/build.js';
+import { type BuildOptions, type BuiltFunction, buildFunction } from '../../build/build.js';
 import { readDeployFile } from '../../build/deploy-file.js';
 import { buildStackFunction } from '../../build/stack.js';
 import { assertFunctionName } from '../../config/function-spec.js';
@@ -30,7 +30,7 @@ export const deployCommand: Command = {
       throw new NimbusError('ERR_CLI_USAGE', ['name the function folder: nimbus deploy functions/hello']);
     const client = clientFrom(values);
     const built = await step(`bundling ${dir}`, () =>
-      buildFunction(dir, { log: progress, ...(values.name ? { name: values.name as string } : {}) }),
+      buildFunction(dir, { ...buildOptions(), ...(values.name ? { name: values.name as string } : {}) }),
     );
     try {
       const fn = await upload(client, built);
@@ -43,6 +43,12 @@ export const deployCommand: Command = {
     }
   },
 };
+
+/** Progress on stderr; pip runs with the interpreter the instances run (NIMBUS_PYTHON, as `nimbus up` reads it). */
+function buildOptions(): BuildOptions {
+  const python = process.env.NIMBUS_PYTHON;
+  return { log: progress, ...(python ? { python } : {}) };
+}
 
 /** A progress line on stderr, clear of a spinner's line on a terminal. */
 function progress(line: string): void {
@@ -59,7 +65,7 @@ async function deployFile(file: string, only: string[], values: Record<string, u
   const deployed = [];
   for (const fn of functions) {
     const built = await step(`bundling ${fn.name} (${fn.lang})`, () =>
-      buildStackFunction(fn, { log: progress }),
+      buildStackFunction(fn, buildOptions()),
     );
     try {
       deployed.push(await upload(client, built));
