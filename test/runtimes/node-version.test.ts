@@ -97,14 +97,15 @@ test('a function runs on the Node major it asks for, or its deploy is refused', 
   const key = (await (
     await fetch(`${nimbus.url}/api/v1/keys`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${nimbus.platform.token}` },
+      headers: { authorization: `Bearer ${nimbus.platform.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ scope: 'admin' }),
     })
-  ).json()) as { accessKeyId: string; secretAccessKey: string };
+  ).json()) as { id: string; secret: string };
   const lambda = new LambdaClient({
     endpoint: nimbus.url,
     region: 'us-east-1',
     maxAttempts: 1,
-    credentials: { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey },
+    credentials: { accessKeyId: key.id, secretAccessKey: key.secret },
   });
   t.after(() => lambda.destroy());
   const create = (name: string, runtime: `nodejs${number}.x`) =>
