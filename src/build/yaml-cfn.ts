@@ -3,14 +3,25 @@
 // serverless.yml parse without warnings, and a value that is an intrinsic can be told apart.
 import { isAlias, isMap, isScalar, isSeq, type Node, parseDocument } from 'yaml';
 
+const MAX_NODES = 1_000_000;
+const MAX_ALIASES = 1000;
+
 /** Parses YAML with CloudFormation's tags; throws the parser's first error. */
 export function parseCfnYaml(text: string): unknown {
   const doc = parseDocument(text, { uniqueKeys: false });
   const [error] = doc.errors;
   if (error) throw new Error(error.message);
+  // Aliases are expanded: a few nested ones can stand for billions of nodes.
+  let nodes = 0;
+  let aliases = 0;
   const convert = (node: unknown, depth: number): unknown => {
     if (depth > 200) throw new Error('the document nests too deeply');
-    if (isAlias(node)) return convert(node.resolve(doc), depth + 1);
+    if (++nodes > MAX_NODES) throw new Error(`the document expands to more than ${MAX_NODES} values`);
+    if (isAlias(node)) {
+      if (++aliases > MAX_ALIASES)
+        throw new Error(`the document uses aliases more than ${MAX_ALIASES} times`);
+      return convert(node.resolve(doc), depth + 1);
+    }
     let value: unknown;
     if (isScalar(node)) value = node.value;
     else if (isSeq(node)) value = node.items.map((item) => convert(item, depth + 1));

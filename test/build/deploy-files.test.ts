@@ -376,3 +376,45 @@ functions:
     'ERR_STACK_LANG_UNSUPPORTED',
   );
 });
+
+test('hostile deploy files: an alias bomb, deep nesting and wrong shapes are coded errors, quickly', (t) => {
+  const dir = project(t, { 'x/handler.js': 'module.exports = async () => 1;\n' });
+  const file = join(dir, 'template.yaml');
+  const levels = ['a: &a ["x","x","x","x","x","x","x","x","x","x"]'];
+  for (let i = 1; i < 12; i++) {
+    const prev = String.fromCharCode(96 + i);
+    const name = String.fromCharCode(97 + i);
+    levels.push(`${name}: &${name} [${Array(10).fill(`*${prev}`).join(',')}]`);
+  }
+  writeFileSync(
+    file,
+    `Transform: AWS::Serverless-2016-10-31\nMetadata:\n${levels.map((l) => `  ${l}`).join('\n')}\nResources:\n  F: {Type: AWS::Serverless::Function, Properties: {CodeUri: x, Handler: handler.h, Runtime: nodejs20.x}}\n`,
+  );
+  const started = Date.now();
+  assert.equal(
+    code(() => readDeployFile(file)),
+    'ERR_STACK_INVALID',
+  );
+  assert.ok(Date.now() - started < 5000, 'refused without expanding it');
+
+  writeFileSync(file, `${'['.repeat(500)}${']'.repeat(500)}\n`);
+  assert.equal(
+    code(() => readDeployFile(file)),
+    'ERR_STACK_INVALID',
+  );
+  for (const text of [
+    'service: x\nprovider: {name: aws}\nfunctions: [a, b]\n',
+    'Transform: AWS::Serverless-2016-10-31\nResources: [1]\n',
+    'Resources:\n  F: {Type: AWS::Serverless::Function, Properties: [1]}\n',
+    'service: x\nprovider: {name: aws, runtime: nodejs20.x}\nfunctions:\n  a: 7\n',
+    '',
+    'null\n',
+  ]) {
+    writeFileSync(file, text);
+    assert.match(
+      code(() => readDeployFile(file)),
+      /^ERR_STACK_INVALID$/,
+      text,
+    );
+  }
+});
