@@ -188,6 +188,21 @@ test('bundle: a module with named exports but no handler says which handler: fil
   const built = await buildFunction(dir, { outDir: join(tempDir(t, 'out'), 'b') });
   assert.ok(existsSync(join(built.bundleDir, 'index.mjs')));
 
+  // CommonJS shows esbuild only a default export: the runner says it when it loads the module.
+  const cjs = tempDir(t, 'cjs');
+  writeFileSync(join(cjs, 'index.js'), 'exports.hello = async () => "hi";\nexports.version = 2;\n');
+  const nimbus = await startTestPlatform(t);
+  await assert.rejects(nimbus.deploy(cjs, 'cjs'), (err: { code?: string; message: string }) => {
+    assert.equal(err.code, 'ERR_FUNCTION_LOAD_FAILED');
+    assert.match(
+      err.message,
+      /the module exports hello: set handler: file\.export in nimbus\.yml \(such as handler: index\.hello\)/,
+    );
+    return true;
+  });
+  await nimbus.deploy(cjs, 'cjs', { handler: 'index.hello' });
+  assert.equal(await (await fetch(`${nimbus.url}/function/cjs`)).text(), '"hi"', 'a string result is JSON, as on Lambda');
+
   const missing = tempDir(t, 'missing');
   writeFileSync(join(missing, 'index.js'), "import x from 'not-installed';\nexport default x;\n");
   await assert.rejects(buildFunction(missing), {
