@@ -201,7 +201,11 @@ test('bundle: a module with named exports but no handler says which handler: fil
     return true;
   });
   await nimbus.deploy(cjs, 'cjs', { handler: 'index.hello' });
-  assert.equal(await (await fetch(`${nimbus.url}/function/cjs`)).text(), '"hi"', 'a string result is JSON, as on Lambda');
+  assert.equal(
+    await (await fetch(`${nimbus.url}/function/cjs`)).text(),
+    '"hi"',
+    'a string result is JSON, as on Lambda',
+  );
 
   const missing = tempDir(t, 'missing');
   writeFileSync(join(missing, 'index.js'), "import x from 'not-installed';\nexport default x;\n");
