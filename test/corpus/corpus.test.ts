@@ -130,14 +130,16 @@ function run(
 }
 
 /**
- * The CLI's environment: npm's cache shared between runs, and pip without retries, so an index in pip's
- * config that this machine cannot reach (pypi.org behind a local mirror) costs one failed lookup, not a
- * back-off per package.
+ * The CLI's environment: npm's cache shared between runs, nothing fetched but from the npm registry, and
+ * pip without retries, so an index in pip's config that this machine cannot reach (pypi.org behind a
+ * local mirror) costs one failed lookup, not a back-off per package.
  */
 const cliEnv = (): NodeJS.ProcessEnv => ({
   PIP_RETRIES: '0',
   ...process.env,
   npm_config_cache: join(CACHE, 'npm'),
+  // better-sqlite3's prebuild-install would try GitHub first: compile with node-gyp straight away.
+  npm_config_build_from_source: 'better-sqlite3',
 });
 
 /** Why a registry cannot be used here, or undefined when it can (asked once per run). */
