@@ -48,10 +48,25 @@ export const ERRORS = {
     status: 400,
     message: 'pip could not install requirements.txt (fix the file, or install python3 and pip): %s',
   },
+  ERR_BUILD_NPM_FAILED: {
+    status: 400,
+    message:
+      'npm could not install the dependencies in %s (fix package.json or the lockfile, or run npm there yourself): %s',
+  },
+  ERR_BUILD_HANDLER_EXPORT: {
+    status: 400,
+    message:
+      '%s exports %s but %s: set "handler: %s" (file.export) in nimbus.yml, or export the handler as "handler" or as the default',
+  },
   ERR_RUNTIME_MISSING: {
     status: 400,
     message:
       'runtime "%s" needs %s, which is not installed on this host (looked in %s); install it or configure another',
+  },
+  ERR_RUNTIME_NODE_VERSION: {
+    status: 400,
+    message:
+      'function "%s" asks for Node.js %s, which is not installed on this host (looked in %s; Nimbus runs on Node.js %s): install it, name its binary in nodeBinaries, or set nodeVersionFallback: host to run it on the platform\'s node',
   },
   ERR_REQUEST_BODY_TOO_LARGE: {
     status: 413,

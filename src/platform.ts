@@ -133,7 +133,12 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
     onError: (message) => log.event({ type: 'stem-cell-error', message }),
   });
 
-  const runtimeOptions = { debug: config.debug, python: config.python };
+  const runtimeOptions = {
+    debug: config.debug,
+    python: config.python,
+    nodeVersionFallback: config.nodeVersionFallback,
+    ...(config.nodeBinaries ? { nodeBinaries: config.nodeBinaries } : {}),
+  };
   const makePool = (fn: FunctionVersion): Pool => {
     const runtime = RUNTIMES[fn.spec.runtime];
     if (!runtime)

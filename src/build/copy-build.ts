@@ -1,22 +1,46 @@
 // Bundles of the non-Node runtimes (python, exec, http, lambda): the function folder copied as it is
-// (exec bits kept: the bundle hash covers them), `requirements.txt` installed into it with pip, and the
-// program or handler the spec names checked to be there.
+// (exec bits kept: the bundle hash covers them), `requirements.txt` installed into it with pip (for every
+// runtime: an http or exec program may be Python too), the production node_modules pruned to what
+// package.json needs, and the program or handler the spec names checked to be there.
 import { spawn } from 'node:child_process';
-import { accessSync, constants, cpSync, existsSync, statSync } from 'node:fs';
+import {
+  accessSync,
+  constants,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { basename, join } from 'node:path';
 import type { FunctionSpec } from '../config/function-spec.js';
 import { NimbusError } from '../errors.js';
 import { commandArgv } from '../runtimes/adapter/adapter.js';
 import { DEFAULT_PYTHON, pythonEntry } from '../runtimes/python/adapter.js';
+import { findExecutable, pathWithNode } from '../runtimes/runtime.js';
+import { SKIPPED_NAMES } from './node-bundle.js';
+import { copyPackages, PackageGraph } from './node-modules.js';
+import { readPackageJson } from './npm-install.js';
 
-/** Not copied into a bundle: the spec travels on its own, the rest is local clutter. */
-const SKIPPED_NAMES = new Set(['nimbus.yml', 'nimbus.yaml', '.git', '__pycache__', '.DS_Store']);
 const PIP_OUTPUT_LINES = 20;
 const PIP_TIMEOUT_MS = 10 * 60_000;
+/** A command's first word that names a Python interpreter (`python3`, `python3.12`, `/opt/py/bin/python`). */
+const PYTHON_COMMAND_RE = /(^|\/)python(\d+(\.\d+)?)?$/;
 
 export interface CopyBuildOptions {
-  /** Python used to run pip for requirements.txt. Default python3 (on the builder's PATH). */
+  /**
+   * Python that runs pip for requirements.txt: a command looked up on the instances' PATH (as the
+   * runtime looks it up, so build and run use the same interpreter) or an absolute path. Default python3;
+   * an exec or http `command` that starts with a Python interpreter uses that one.
+   */
   python?: string;
+  /** Progress lines. */
+  log?: (line: string) => void;
+  /** Put the folder into this subfolder of the bundle (a template's layout, e.g. `function`). */
+  into?: string;
+  /** Files a template adds at the bundle's root, by name. */
+  templateFiles?: Readonly<Record<string, string>>;
 }
 
 /** Copies `dir` into `outDir` and prepares it for `spec.runtime`. */
@@ -26,19 +50,61 @@ export async function copyBuild(
   spec: FunctionSpec,
   options: CopyBuildOptions = {},
 ): Promise<void> {
-  cpSync(dir, outDir, {
+  const target = options.into ? join(outDir, options.into) : outDir;
+  mkdirSync(target, { recursive: true });
+  cpSync(dir, target, {
     recursive: true,
     // A link is followed: the bundle must hold what it points at, not a path outside it.
     dereference: true,
-    filter: (source) => source === dir || !SKIPPED_NAMES.has(basename(source)),
+    filter: (source) =>
+      source === dir || (!SKIPPED_NAMES.has(basename(source)) && !(source === join(dir, 'node_modules'))),
   });
-  if (spec.runtime === 'python') {
-    if (existsSync(join(dir, 'requirements.txt')))
-      await pipInstall(dir, outDir, options.python ?? DEFAULT_PYTHON);
-    checkPythonModule(outDir, spec);
-  } else {
-    checkProgram(outDir, spec);
+  for (const [name, text] of Object.entries(options.templateFiles ?? {}))
+    writeFileSync(join(outDir, name), text, { mode: 0o644 });
+  if (spec.runtime !== 'python') shipNodeModules(dir, target);
+  const requirements = join(dir, 'requirements.txt');
+  if (existsSync(requirements) && hasRequirements(readFileSync(requirements, 'utf8'))) {
+    const python = resolvePython(buildPython(spec, options.python));
+    options.log?.(`installing requirements.txt with ${python} -m pip`);
+    await pipInstall(dir, outDir, python);
   }
+  if (spec.runtime === 'python') checkPythonModule(outDir, spec);
+  else checkProgram(outDir, spec);
+}
+
+/** false for an empty requirements.txt, or one of comments and blank lines only: pip is not run. */
+export function hasRequirements(text: string): boolean {
+  return text.split(/\r?\n/).some((line) => line.replace(/(^|\s)#.*$/, '').trim() !== '');
+}
+
+/** The interpreter pip runs with: the runtime's own (python), or the one an exec/http command starts. */
+function buildPython(spec: FunctionSpec, configured: string | undefined): string {
+  if (spec.runtime !== 'python' && spec.command !== undefined) {
+    const [first] = commandArgv({ spec });
+    if (first && PYTHON_COMMAND_RE.test(first) && !first.startsWith('./')) return first;
+  }
+  return configured ?? DEFAULT_PYTHON;
+}
+
+/** Looked up on the instances' PATH, as the runtime will: a builder's pyenv or venv python is not the one that runs. */
+function resolvePython(python: string): string {
+  const path = pathWithNode();
+  const found = findExecutable(python, path);
+  if (!found)
+    throw new NimbusError('ERR_BUILD_PIP_FAILED', [
+      python.includes('/')
+        ? `${python} was not found or is not executable`
+        : `${python} was not found on the instances' PATH (${path}); set python in the config to an absolute path`,
+    ]);
+  return found;
+}
+
+/** The production dependencies of package.json (or all of a node_modules without one), pruned, beside the code. */
+function shipNodeModules(dir: string, target: string): void {
+  const pkg = readPackageJson(dir);
+  if (!existsSync(join(dir, 'node_modules')) && !pkg) return;
+  const graph = new PackageGraph(dir, pkg);
+  copyPackages(graph.closure(graph.seeds), target);
 }
 
 /** `pip install -r requirements.txt --target <bundle>`, run in the function folder (relative paths work). */

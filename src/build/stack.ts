@@ -1,8 +1,9 @@
 // An OpenFaaS stack file (stack.yml) read as Nimbus functions: each entry's `lang` picks how its handler
 // folder is built natively (no Docker, no template download), and OpenFaaS's keys (environment, labels,
-// annotations, limits, ...) become spec keys. Nimbus's own keys may sit beside them and win.
+// annotations, limits, ...) become spec keys. Nimbus's own keys may sit beside them and win. An entry
+// Nimbus cannot build (`lang: dockerfile`, ...) is skipped with a warning; the rest deploy.
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { FunctionSpecInput } from '../config/function-spec.js';
 import {
@@ -12,8 +13,21 @@ import {
   specFromWatchdogEnv,
 } from '../config/openfaas.js';
 import { NimbusError } from '../errors.js';
-import { type BuiltFunction, buildFunction, readFunctionSpec } from './build.js';
+import { type BuildOptions, type BuiltFunction, buildFunction, readFunctionSpec } from './build.js';
 import type { CopyBuildOptions } from './copy-build.js';
+
+/** The classic python3 template's index.py, as Nimbus writes it: the watchdog runs it once per request. */
+const CLASSIC_PYTHON_INDEX = `# OpenFaaS's classic python3 template as Nimbus runs it (runtime exec, one process per request):
+# the request body arrives on stdin; what handler.handle(req) returns is printed as the response.
+import sys
+
+from function import handler
+
+if __name__ == "__main__":
+    ret = handler.handle(sys.stdin.read())
+    if ret is not None:
+        print(ret)
+`;
 
 /** The templates Nimbus builds natively, and the spec each one stands for. */
 export const STACK_LANGS: Readonly<Record<string, FunctionSpecInput>> = {
@@ -22,6 +36,9 @@ export const STACK_LANGS: Readonly<Record<string, FunctionSpecInput>> = {
   node18: { runtime: 'node', handler: 'handler', handlerStyle: 'openfaas' },
   'python3-http': { runtime: 'python', handler: 'handler.handle', handlerStyle: 'openfaas' },
   'python3-http-debian': { runtime: 'python', handler: 'handler.handle', handlerStyle: 'openfaas' },
+  // The classic watchdog's templates: a process per request, body on stdin, stdout the response.
+  python3: { runtime: 'exec', command: 'python3 index.py' },
+  'python3-debian': { runtime: 'exec', command: 'python3 index.py' },
   // A Nimbus function folder (its nimbus.yml applies): Node, Python, exec, http or Lambda.
   nimbus: {},
 };
@@ -49,12 +66,28 @@ const OPENFAAS_KEYS = new Set([
   'skip_build',
 ]);
 
+/** How a template lays out the bundle, when not as the handler folder itself. */
+const STACK_LAYOUTS: Readonly<Record<string, Pick<CopyBuildOptions, 'into' | 'templateFiles'>>> = {
+  python3: { into: 'function', templateFiles: { 'index.py': CLASSIC_PYTHON_INDEX } },
+  'python3-debian': { into: 'function', templateFiles: { 'index.py': CLASSIC_PYTHON_INDEX } },
+};
+
 export interface StackFunction {
   name: string;
   lang: string;
   /** The handler folder (absolute). */
   dir: string;
   spec: FunctionSpecInput;
+  /** The template's bundle layout (the classic python3 template: the folder under function/, index.py beside). */
+  layout?: Pick<CopyBuildOptions, 'into' | 'templateFiles'>;
+}
+
+export interface ReadStackOptions {
+  /** Keep only the functions named (all when empty); naming one Nimbus cannot build is an error. */
+  only?: readonly string[];
+  env?: NodeJS.ProcessEnv;
+  /** Told of every entry skipped and every key ignored. Default: none. */
+  warn?: (message: string) => void;
 }
 
 /** `${VAR}` and `${VAR:-default}` replaced from the environment, as faas-cli does before parsing. */
@@ -78,11 +111,11 @@ function stringValues(value: unknown, what: string, file: string): Record<string
   return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, String(v)]));
 }
 
-/** Reads and checks a stack file; `only` keeps the functions named (all when empty). */
-export function readStack(
-  file: string,
-  options: { only?: readonly string[]; env?: NodeJS.ProcessEnv } = {},
-): StackFunction[] {
+/**
+ * Reads and checks a stack file. An entry whose lang Nimbus cannot build is skipped (told to `warn`) unless
+ * it is named in `only`, or every entry is such: then ERR_STACK_LANG_UNSUPPORTED.
+ */
+export function readStack(file: string, options: ReadStackOptions = {}): StackFunction[] {
   const path = resolve(file);
   if (!existsSync(path)) throw new NimbusError('ERR_STACK_INVALID', [file, 'the file does not exist']);
   let doc: unknown;
@@ -100,12 +133,28 @@ export function readStack(
       throw new NimbusError('ERR_STACK_INVALID', [file, `it has no function "${name}"`]);
   }
   const out: StackFunction[] = [];
+  let firstSkip: NimbusError | undefined;
   for (const [name, raw] of Object.entries(doc.functions)) {
     if (only.length > 0 && !only.includes(name)) continue;
     if (!isMap(raw))
       throw new NimbusError('ERR_STACK_INVALID', [file, `functions.${name} must be a mapping`]);
+    const lang = raw.lang === undefined ? 'nimbus' : String(raw.lang);
+    if (!STACK_LANGS[lang]) {
+      const err = new NimbusError('ERR_STACK_LANG_UNSUPPORTED', [
+        name,
+        lang,
+        Object.keys(STACK_LANGS).join(', '),
+      ]);
+      if (only.includes(name)) throw err;
+      firstSkip ??= err;
+      options.warn?.(
+        `skipping function "${name}": lang "${lang}" cannot be built without Docker; the others deploy`,
+      );
+      continue;
+    }
     out.push(stackFunction(name, raw, base, file));
   }
+  if (out.length === 0 && firstSkip) throw firstSkip;
   return out;
 }
 
@@ -168,7 +217,8 @@ function stackFunction(name: string, fn: Record<string, unknown>, base: string, 
       : {}),
     ...(own as FunctionSpecInput),
   };
-  return { name, lang, dir, spec };
+  const layout = STACK_LAYOUTS[lang];
+  return { name, lang, dir, spec, ...(layout ? { layout } : {}) };
 }
 
 function folderSpec(dir: string): FunctionSpecInput {
@@ -179,24 +229,7 @@ function folderSpec(dir: string): FunctionSpecInput {
 /** Builds one stack function's bundle. */
 export async function buildStackFunction(
   fn: StackFunction,
-  options: CopyBuildOptions = {},
+  options: BuildOptions = {},
 ): Promise<BuiltFunction> {
-  if (fn.spec.runtime === 'node' && fn.lang !== 'nimbus') checkNodeModules(fn.dir);
-  return buildFunction(fn.dir, { ...options, name: fn.name, spec: fn.spec });
-}
-
-/** The templates run `npm install` in their image; Nimbus bundles what node_modules holds. */
-function checkNodeModules(dir: string): void {
-  const pkgPath = join(dir, 'package.json');
-  if (!existsSync(pkgPath) || existsSync(join(dir, 'node_modules'))) return;
-  let deps: Record<string, unknown> = {};
-  try {
-    deps =
-      (JSON.parse(readFileSync(pkgPath, 'utf8')) as { dependencies?: Record<string, unknown> })
-        .dependencies ?? {};
-  } catch {}
-  if (Object.keys(deps).length > 0)
-    throw new NimbusError('ERR_BUILD_FAILED', [
-      `${dir}/package.json has dependencies but no node_modules: run \`npm install\` there first (Nimbus bundles them with esbuild)`,
-    ]);
+  return buildFunction(fn.dir, { ...options, ...fn.layout, name: fn.name, spec: fn.spec });
 }

@@ -38,6 +38,12 @@ export const functionSpecSchema = z
      * python: `module.function` (default `handler.handle`). lambda: `_HANDLER` (default `index.handler`).
      */
     handler: z.string().min(1).max(200).optional(),
+    /**
+     * node: the Node.js major the function runs on (Lambda's `nodejs22.x` is 22). Default: the node running
+     * Nimbus. Another major is looked up on the host (docs/runtimes.md) and refused when absent, unless the
+     * platform sets `nodeVersionFallback: host`.
+     */
+    nodeVersion: z.number().int().min(10).max(99).optional(),
     /** exec, http: the program to run (`./run.sh`, `python3 server.py`); lambda: instead of `./bootstrap`. */
     command: z.string().trim().min(1).max(1000).optional(),
     /** http: the path polled until the program answers below 500 before traffic flows. Default `/`. */
@@ -104,6 +110,7 @@ function checkRuntimeKeys(
     command?: string | undefined;
     healthPath?: string | undefined;
     unixSocket?: boolean | undefined;
+    nodeVersion?: number | undefined;
   },
   ctx: z.RefinementCtx,
 ): void {
@@ -116,6 +123,8 @@ function checkRuntimeKeys(
       path: ['command'],
       message: 'is used by runtimes exec, http and lambda only',
     });
+  if (spec.nodeVersion !== undefined && runtime !== 'node')
+    ctx.addIssue({ code: 'custom', path: ['nodeVersion'], message: 'is used by runtime node only' });
   for (const key of ['healthPath', 'unixSocket'] as const) {
     if (spec[key] !== undefined && runtime !== 'http')
       ctx.addIssue({ code: 'custom', path: [key], message: 'is used by runtime http only' });

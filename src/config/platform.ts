@@ -39,6 +39,15 @@ export const platformConfigSchema = z.strictObject({
   accessLog: z.boolean().default(false),
   /** Interpreter of `runtime: python` functions: a command on the instances' PATH or an absolute path. Default python3. */
   python: z.string().min(1).default('python3'),
+  /**
+   * Node binaries by major, for functions whose `nodeVersion` (Lambda's nodejs22.x) is not the platform's
+   * own: `{22: /opt/node22/bin/node}`. Without an entry the usual install places are searched (docs/runtimes.md).
+   */
+  nodeBinaries: z
+    .record(z.string().regex(/^\d+$/, 'must be a Node.js major such as 22'), z.string().startsWith('/'))
+    .optional(),
+  /** A function asking for a Node major the host lacks: `refuse` the deploy, or run it on the platform's `host` node. Default refuse. */
+  nodeVersionFallback: z.enum(['refuse', 'host']).default('refuse'),
   /** The memoryMb of all instances and stem cells may not pass this. Default: half the machine's RAM. */
   memoryBudgetMb: z
     .number()
@@ -135,6 +144,7 @@ const ENV_KEYS: Record<string, { key: keyof PlatformConfigInput; type: 'string' 
   NIMBUS_MASTER_KEY: { key: 'masterKey', type: 'string' },
   NIMBUS_DEBUG: { key: 'debug', type: 'boolean' },
   NIMBUS_PYTHON: { key: 'python', type: 'string' },
+  NIMBUS_NODE_VERSION_FALLBACK: { key: 'nodeVersionFallback', type: 'string' },
   NIMBUS_MEMORY_BUDGET_MB: { key: 'memoryBudgetMb', type: 'number' },
   NIMBUS_SANDBOX: { key: 'sandbox', type: 'string' },
   NIMBUS_SANDBOX_RUN_AS: { key: 'sandboxRunAs', type: 'string' },

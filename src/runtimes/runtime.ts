@@ -18,6 +18,10 @@ export interface RuntimeOptions {
   debug: boolean;
   /** Interpreter of `runtime: python`: a command looked up on the instances' PATH, or an absolute path. Default `python3`. */
   python?: string;
+  /** Config `nodeBinaries`: node binaries by major, for functions whose `nodeVersion` is not the platform's. */
+  nodeBinaries?: Readonly<Record<string, string>>;
+  /** Config `nodeVersionFallback`: `host` runs a function whose Node major is not installed on the platform's node. Default refuse. */
+  nodeVersionFallback?: 'refuse' | 'host';
 }
 
 export interface RuntimeAdapter {

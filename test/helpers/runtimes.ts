@@ -31,18 +31,28 @@ export function instanceProcesses(parentPid = process.pid): number[] {
   return pids;
 }
 
-/** Writes `<dir>/<name>-1.0-py3-none-any.whl` holding module `<name>` with `source`; returns its file name. */
-export function makeWheel(dir: string, name: string, source: string): string {
+/**
+ * Writes `<dir>/<name>-1.0-py3-none-any.whl` holding module `<name>` with `source` (and console scripts,
+ * `{command: 'module:function'}`, which pip installs into bin/); returns its file name.
+ */
+export function makeWheel(
+  dir: string,
+  name: string,
+  source: string,
+  consoleScripts: Record<string, string> = {},
+): string {
   mkdirSync(dir, { recursive: true });
   const file = `${name}-1.0-py3-none-any.whl`;
   const script = `
 import base64, hashlib, sys, zipfile
-out, name, source = sys.argv[1], sys.argv[2], sys.argv[3]
+out, name, source, scripts = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 files = {
     name + "/__init__.py": source,
     name + "-1.0.dist-info/METADATA": "Metadata-Version: 2.1\\nName: " + name + "\\nVersion: 1.0\\n",
     name + "-1.0.dist-info/WHEEL": "Wheel-Version: 1.0\\nGenerator: nimbus-test\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n",
 }
+if scripts:
+    files[name + "-1.0.dist-info/entry_points.txt"] = "[console_scripts]\\n" + scripts
 record = []
 with zipfile.ZipFile(out, "w") as z:
     for path, text in files.items():
@@ -53,7 +63,10 @@ with zipfile.ZipFile(out, "w") as z:
     record.append(name + "-1.0.dist-info/RECORD,,")
     z.writestr(name + "-1.0.dist-info/RECORD", "\\n".join(record) + "\\n")
 `;
-  execFileSync('python3', ['-c', script, join(dir, file), name, source]);
+  const scripts = Object.entries(consoleScripts)
+    .map(([command, target]) => `${command} = ${target}\n`)
+    .join('');
+  execFileSync('python3', ['-c', script, join(dir, file), name, source, scripts]);
   return file;
 }
 

@@ -77,7 +77,18 @@ test('control API', async (t) => {
   await t.test('a module with no handler export is refused', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'nimbus-nohandler-'));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
+    // An ES module's exports are known at build: refused before anything is uploaded.
     writeFileSync(join(dir, 'index.ts'), 'export const notAHandler = 1;\n');
+    await assert.rejects(nimbus.deploy(dir, 'nohandler'), (err: any) => {
+      assert.equal(err.code, 'ERR_BUILD_HANDLER_EXPORT');
+      assert.match(
+        err.message,
+        /index\.ts exports notAHandler but has no export "handler" and no default export/,
+      );
+      return true;
+    });
+    // A CommonJS module's only when it loads.
+    writeFileSync(join(dir, 'index.ts'), 'module.exports.notAHandler = 1;\n');
     await assert.rejects(nimbus.deploy(dir, 'nohandler'), (err: any) => {
       assert.equal(err.code, 'ERR_FUNCTION_LOAD_FAILED');
       assert.match(err.message, /no handler found/);

@@ -1,10 +1,13 @@
 // runtime: python over real HTTP through the gateway: both handler styles, binary bodies, errors, timeouts,
-// crashes, concurrency on threads, requirements.txt through pip, and a missing interpreter at deploy.
+// crashes, concurrency on threads, requirements.txt through pip (for exec and http programs too, with the
+// instances' own interpreter), Python folders told apart, and a missing interpreter at deploy.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import { buildFunction } from '../../src/build/build.js';
+import { findExecutable, pathWithNode } from '../../src/runtimes/runtime.js';
 import { startTestPlatform } from '../helpers/platform.js';
 import { copyFixture, makeWheel, timed, waitForNoInstance } from '../helpers/runtimes.js';
 
@@ -201,3 +204,138 @@ test('python: a missing interpreter is a coded error at deploy that names it', a
     return true;
   });
 });
+
+test('python dependencies: requirements.txt for exec and http too, with the interpreter instances run', async (t) => {
+  const nimbus = await startTestPlatform(t);
+  const python = findExecutable('python3', pathWithNode());
+  assert.ok(python, 'python3 is on the instances PATH');
+
+  const withGreet = (dir: string): void => {
+    const wheel = makeWheel(join(dir, 'wheels'), 'greet', GREET, { 'greet-cli': 'greet:main' });
+    writeFileSync(join(dir, 'requirements.txt'), `# offline: a wheel built by the test\n./wheels/${wheel}\n`);
+  };
+
+  await t.test('exec: a Python program imports the packages; a console script is on PATH', async (t) => {
+    const dir = tempFolder(t, 'exec');
+    withGreet(dir);
+    writeFileSync(
+      join(dir, 'run.py'),
+      'import sys\nimport greet\nprint(greet.greet(sys.stdin.read()) + " " + sys.executable)\n',
+    );
+    writeFileSync(join(dir, 'nimbus.yml'), 'runtime: exec\ncommand: python3 run.py\n');
+    const lines: string[] = [];
+    const built = await buildFunction(dir, { log: (l) => lines.push(l) });
+    t.after(() => rmSync(built.bundleDir, { recursive: true, force: true }));
+    assert.deepEqual(lines, [`installing requirements.txt with ${python} -m pip`]);
+    await nimbus.client.uploadBundle(built);
+    await nimbus.client.deploy('pyexec', built.hash, built.spec);
+    let res = await fetch(`${nimbus.url}/function/pyexec`, { method: 'POST', body: 'exec' });
+    assert.equal(res.status, 200);
+    assert.equal(
+      await res.text(),
+      `hello exec ${python}\n`,
+      'pip ran with the python that runs the function',
+    );
+
+    writeFileSync(join(dir, 'nimbus.yml'), 'runtime: exec\ncommand: greet-cli\n');
+    await nimbus.deploy(dir, 'pyexec-cli');
+    res = await fetch(`${nimbus.url}/function/pyexec-cli`, { method: 'POST', body: 'script' });
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), 'hello script\n');
+  });
+
+  await t.test('http: a Python server imports the packages', async (t) => {
+    const dir = tempFolder(t, 'http');
+    withGreet(dir);
+    writeFileSync(join(dir, 'server.py'), HTTP_SERVER);
+    writeFileSync(join(dir, 'nimbus.yml'), 'runtime: http\ncommand: python3 server.py\n');
+    await nimbus.deploy(dir, 'pyhttp');
+    const res = await fetch(`${nimbus.url}/function/pyhttp/web`);
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), 'hello /web');
+  });
+
+  await t.test('an empty or comments-only requirements.txt runs no pip', async (t) => {
+    const dir = copyFixture(t, 'python-openfaas');
+    writeFileSync(join(dir, 'requirements.txt'), '# nothing yet\n\n   # indented comment\n');
+    // No interpreter could run pip: the build succeeds only because pip is not run at all.
+    const built = await buildFunction(dir, { python: 'python3-nimbus-absent' });
+    rmSync(built.bundleDir, { recursive: true, force: true });
+    writeFileSync(join(dir, 'requirements.txt'), '');
+    const empty = await buildFunction(dir, { python: 'python3-nimbus-absent' });
+    rmSync(empty.bundleDir, { recursive: true, force: true });
+    writeFileSync(join(dir, 'requirements.txt'), '# a comment\nrequests  # and one after\n');
+    await assert.rejects(buildFunction(dir, { python: 'python3-nimbus-absent' }), {
+      code: 'ERR_BUILD_PIP_FAILED',
+    });
+  });
+
+  await t.test('a folder holding only handler.py, main.py or app.py is a Python function', async (t) => {
+    const only = async (file: string, source: string) => {
+      const dir = tempFolder(t, 'detect');
+      writeFileSync(join(dir, file), source);
+      const built = await buildFunction(dir);
+      rmSync(built.bundleDir, { recursive: true, force: true });
+      return built.spec;
+    };
+    assert.deepEqual(await only('handler.py', 'def handle(event, context):\n    return "x"\n'), {
+      runtime: 'python',
+      handler: 'handler.handle',
+    });
+    assert.deepEqual(
+      await only('main.py', 'import json\n\nasync def main(event, context):\n    return 1\n'),
+      {
+        runtime: 'python',
+        handler: 'main.main',
+      },
+    );
+    assert.deepEqual(await only('app.py', 'def lambda_handler(event, context):\n    return 1\n'), {
+      runtime: 'python',
+      handler: 'app.lambda_handler',
+    });
+    const both = tempFolder(t, 'detect');
+    writeFileSync(join(both, 'app.py'), 'def handle(req):\n    return req\n');
+    writeFileSync(join(both, 'index.js'), 'export default () => new Response("js");\n');
+    const built = await buildFunction(both);
+    rmSync(built.bundleDir, { recursive: true, force: true });
+    assert.equal(built.spec.runtime, undefined, 'JS sources make it a Node function, as before');
+  });
+});
+
+const GREET = `import sys
+
+
+def greet(who):
+    return "hello " + who.strip()
+
+
+def main():
+    print(greet(sys.stdin.read()))
+`;
+
+const HTTP_SERVER = `import os
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import greet
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = greet.greet(self.path).encode()
+        self.send_response(200)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+HTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
+`;
+
+function tempFolder(t: TestContext, prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), `nimbus-py-${prefix}-`));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}

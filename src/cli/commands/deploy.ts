@@ -1,8 +1,10 @@
-// `nimbus deploy DIR`: bundles a function folder, uploads it (unless the gateway has it) and deploys it.
-// `nimbus deploy -f stack.yml [NAME...]` does the same for every function of an OpenFaaS stack file.
+// `nimbus deploy DIR`: bundles a function folder (installing its npm dependencies when missing or stale),
+// uploads it (unless the gateway has it) and deploys it. `nimbus deploy -f FILE [NAME...]` does the same for
+// every function of an OpenFaaS stack.yml, a Serverless Framework serverless.yml or an AWS SAM template.yaml.
 import { rmSync } from 'node:fs';
-import { type BuiltFunction, buildFunction } from '../../build/build.js';
-import { buildStackFunction, readStack } from '../../build/stack.js';
+import { type BuildOptions, type BuiltFunction, buildFunction } from '../../build/build.js';
+import { readDeployFile } from '../../build/deploy-file.js';
+import { buildStackFunction } from '../../build/stack.js';
 import { assertFunctionName } from '../../config/function-spec.js';
 import { NimbusError } from '../../errors.js';
 import type { NimbusClient } from '../client.js';
@@ -12,7 +14,8 @@ import { step } from '../output.js';
 
 export const deployCommand: Command = {
   summary: 'bundle a function folder and deploy it',
-  usage: 'nimbus deploy DIR [--name NAME] [--json] | nimbus deploy -f stack.yml [NAME...] [--json]',
+  usage:
+    'nimbus deploy DIR [--name NAME] [--json] | nimbus deploy -f stack.yml|serverless.yml|template.yaml [NAME...] [--json]',
   options: {
     ...CLIENT_OPTIONS,
     name: { type: 'string' },
@@ -21,20 +24,16 @@ export const deployCommand: Command = {
   },
   async run(values, positionals) {
     const stackFile = (values.file ?? values.yaml) as string | undefined;
-    if (stackFile) return deployStack(stackFile, positionals, values);
+    if (stackFile) return deployFile(stackFile, positionals, values);
     const dir = positionals[0];
     if (!dir)
       throw new NimbusError('ERR_CLI_USAGE', ['name the function folder: nimbus deploy functions/hello']);
     const client = clientFrom(values);
     const built = await step(`bundling ${dir}`, () =>
-      buildFunction(dir, values.name ? { name: values.name as string } : {}),
+      buildFunction(dir, { ...buildOptions(), ...(values.name ? { name: values.name as string } : {}) }),
     );
     try {
-      assertFunctionName(built.name);
-      await step(`uploading bundle ${built.hash.slice(0, 12)}`, () => client.uploadBundle(built));
-      const fn = await step(`deploying ${built.name}`, () =>
-        client.deploy(built.name, built.hash, built.spec),
-      );
+      const fn = await upload(client, built);
       if (values.json) process.stdout.write(`${JSON.stringify(fn, null, 2)}\n`);
       else if (fn.changed) process.stdout.write(`deployed ${fn.name} v${fn.version}: ${fn.url}\n`);
       else process.stdout.write(`${fn.name} v${fn.version} is unchanged: ${fn.url}\n`);
@@ -45,13 +44,29 @@ export const deployCommand: Command = {
   },
 };
 
-/** Builds, uploads and deploys each function of a stack file in turn; stops at the first failure. */
-async function deployStack(file: string, only: string[], values: Record<string, unknown>): Promise<number> {
+/** Progress on stderr; pip runs with the interpreter the instances run (NIMBUS_PYTHON, as `nimbus up` reads it). */
+function buildOptions(): BuildOptions {
+  const python = process.env.NIMBUS_PYTHON;
+  return { log: progress, ...(python ? { python } : {}) };
+}
+
+/** A progress line on stderr, clear of a spinner's line on a terminal. */
+function progress(line: string): void {
+  process.stderr.write(process.stderr.isTTY ? `\r\x1b[K${line}\n` : `${line}\n`);
+}
+
+/**
+ * Builds, uploads and deploys each function of a deploy file in turn; stops at the first failure. Entries
+ * Nimbus cannot build (a Dockerfile, a container image, a runtime it lacks) are skipped with a warning.
+ */
+async function deployFile(file: string, only: string[], values: Record<string, unknown>): Promise<number> {
   const client = clientFrom(values);
-  const functions = readStack(file, { only });
+  const { functions } = readDeployFile(file, { only, warn: (message) => progress(`warning: ${message}`) });
   const deployed = [];
   for (const fn of functions) {
-    const built = await step(`bundling ${fn.name} (${fn.lang})`, () => buildStackFunction(fn));
+    const built = await step(`bundling ${fn.name} (${fn.lang})`, () =>
+      buildStackFunction(fn, buildOptions()),
+    );
     try {
       deployed.push(await upload(client, built));
     } finally {

@@ -82,18 +82,18 @@ export const upCommand: Command = {
     process.on('SIGTERM', () => stop('SIGTERM'));
 
     if (config.examplesDir)
-      await deployExamples(config.examplesDir, new NimbusClient(platform.url, platform.token));
+      await deployExamples(config.examplesDir, new NimbusClient(platform.url, platform.token), config.python);
     process.stdout.write('nimbus: ready\n');
     return new Promise<number>(() => {});
   },
 };
 
-async function deployExamples(dir: string, client: NimbusClient): Promise<void> {
+async function deployExamples(dir: string, client: NimbusClient, python: string): Promise<void> {
   for (const name of readdirSync(dir).sort()) {
     const folder = join(dir, name);
     if (!statSync(folder).isDirectory()) continue;
     try {
-      const built = await buildFunction(folder);
+      const built = await buildFunction(folder, { python });
       await client.uploadBundle(built);
       const fn = await client.deploy(built.name, built.hash, built.spec);
       rmSync(built.bundleDir, { recursive: true, force: true });

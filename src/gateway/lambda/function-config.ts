@@ -98,10 +98,20 @@ export function specFromSettings(settings: LambdaSettings, base?: FunctionRecord
   const memoryMb = optionalInt(settings.MemorySize, 'MemorySize', 128, 10_240);
   const environment = environmentOf(settings.Environment);
   // Keys Nimbus has beside Lambda's (scale, concurrency, async, ...) stay as they were.
-  const { runtime: _r, handler: _h, handlerStyle: _s, command: _c, ...kept } = baseSpec ?? {};
+  const {
+    runtime: _r,
+    handler: _h,
+    handlerStyle: _s,
+    command: _c,
+    nodeVersion: _n,
+    ...kept
+  } = baseSpec ?? {};
+  // nodejs22.x runs on Node.js 22 where the host has it (else the deploy is refused: docs/runtimes.md).
+  const nodeMajor = /^nodejs(\d+)\.x$/.exec(runtimeName)?.[1];
   return {
     ...kept,
     runtime,
+    ...(nodeMajor ? { nodeVersion: Number(nodeMajor) } : {}),
     ...(handler ? { handler } : {}),
     ...(runtime === 'lambda' ? {} : { handlerStyle: 'lambda' as const }),
     timeoutMs:

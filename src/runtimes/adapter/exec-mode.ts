@@ -2,6 +2,7 @@
 // on its stdin, its stdout as the response, the request as `Http_*` environment variables, and a
 // non-zero exit as a failed call carrying its stderr.
 
+import { withBundlePython } from './bundle-python.js';
 import type { CreateMode } from './mode.js';
 import {
   describeExit,
@@ -43,7 +44,7 @@ export function watchdogEnv(fields: readonly string[], bodyLength: number): Reco
 
 export const createExecMode: CreateMode = (load, options) => {
   let program: Program | undefined;
-  const baseEnv = programEnv(load.env);
+  const baseEnv = withBundlePython(programEnv(load.env), load.bundleDir);
   // As the watchdog: `content_type` in the function's environment sets the response's Content-Type.
   const contentType = load.env.content_type;
 

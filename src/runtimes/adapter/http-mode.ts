@@ -7,6 +7,7 @@ import { Agent, type ClientRequest, type IncomingMessage, request } from 'node:h
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { withBundlePython } from './bundle-python.js';
 import type { CreateMode } from './mode.js';
 import { describeExit, programEnv, resolveProgram, startProgram } from './program.js';
 import type { AdapterStream } from './stream.js';
@@ -129,7 +130,7 @@ export const createHttpMode: CreateMode = (load, options, host) => {
 
   return {
     async start() {
-      const env = programEnv(load.env);
+      const env = withBundlePython(programEnv(load.env), load.bundleDir);
       const program = resolveProgram(options.argv, load.bundleDir, env.PATH ?? '');
       let port: string;
       if (options.unixSocket) {

@@ -8,6 +8,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fromLambdaResult, toLambdaEvent } from '../node/lambda-style.js';
+import { withBundlePython } from './bundle-python.js';
 import type { CreateMode } from './mode.js';
 import { describeExit, programEnv, resolveProgram, startProgram } from './program.js';
 import type { AdapterStream } from './stream.js';
@@ -434,7 +435,10 @@ export const createLambdaMode: CreateMode = (load, options, host) => {
         runtimeApi: `127.0.0.1:${port}`,
         functionEnv: load.env,
       });
-      const env = { ...programEnv({ ...defaults, ...load.env }), ...reserved };
+      const env = {
+        ...withBundlePython(programEnv({ ...defaults, ...load.env }), load.bundleDir),
+        ...reserved,
+      };
       const program = resolveProgram(options.argv, load.bundleDir, env.PATH ?? '');
       await new Promise<void>((resolve, reject) => {
         onInitialised = resolve;

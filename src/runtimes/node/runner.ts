@@ -88,8 +88,16 @@ function pickHandler(
   if (typeof def === 'function') return { style: 'fetch', fn: def as FetchHandler };
   const handler = mod.handler ?? (def as Record<string, unknown> | undefined)?.handler;
   if (typeof handler === 'function') return { style: 'lambda', fn: handler as LambdaHandler };
+  // Named functions other than `handler` (CommonJS `exports.hello = …`): say which spec key picks one.
+  const named = Object.entries({ ...(def && typeof def === 'object' ? def : {}), ...mod })
+    .filter(([key, value]) => key !== 'default' && typeof value === 'function')
+    .map(([key]) => key);
+  const hint = named.length
+    ? `; the module exports ${named.join(', ')}: set handler: file.export in nimbus.yml (such as handler: index.${named[0]})`
+    : '';
   throw new Error(
-    'no handler found: export default { fetch(request) }, export default async (request) => Response, or export const handler = async (event, context) => result',
+    'no handler found: export default { fetch(request) }, export default async (request) => Response, or export const handler = async (event, context) => result' +
+      hint,
   );
 }
 

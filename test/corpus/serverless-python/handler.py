@@ -1,0 +1,12 @@
+import json
+import os
+
+
+def hello(event, context):
+    body = {
+        "message": "Go Serverless v3.0! Your function executed successfully!",
+        "stage": os.environ.get("STAGE"),
+        "input": event,
+    }
+
+    return {"statusCode": 200, "body": json.dumps(body)}
