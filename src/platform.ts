@@ -269,6 +269,7 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
         deployer,
         logs,
         keys,
+        versions,
         submit: (request) => asyncSystem.submit(request),
         asyncBodyLimitBytes: config.asyncBodyLimitBytes,
       }),

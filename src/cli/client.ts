@@ -50,6 +50,11 @@ export class NimbusClient {
     return this.namespace === undefined ? '' : `?namespace=${encodeURIComponent(this.namespace)}`;
   }
 
+  /** The control API path of a function (and a sub-resource of it), in the client's namespace. */
+  functionPath(name: string, sub = ''): string {
+    return `/api/v1/functions/${encodeURIComponent(name)}${sub}${this.nsQuery}`;
+  }
+
   /** The function's id (its route under /function/): `name`, or `name.namespace`. */
   functionId(name: string): string {
     return this.namespace === undefined || this.namespace === 'default' ? name : `${name}.${this.namespace}`;

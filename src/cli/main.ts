@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { NimbusError } from '../errors.js';
 import type { Command } from './command.js';
+import { aliasCommand } from './commands/alias.js';
 import { callsCommand } from './commands/calls.js';
 import { deployCommand } from './commands/deploy.js';
 import { describeCommand } from './commands/describe.js';
@@ -13,6 +14,7 @@ import { newCommand } from './commands/new.js';
 import { nsCommand } from './commands/ns.js';
 import { rmCommand } from './commands/rm.js';
 import { upCommand } from './commands/up.js';
+import { rollbackCommand, versionsCommand } from './commands/versions.js';
 import { printError } from './output.js';
 
 const COMMANDS: Record<string, Command> = {
@@ -27,6 +29,9 @@ const COMMANDS: Record<string, Command> = {
   calls: callsCommand,
   keys: keysCommand,
   ns: nsCommand,
+  versions: versionsCommand,
+  rollback: rollbackCommand,
+  alias: aliasCommand,
 };
 
 function help(): string {

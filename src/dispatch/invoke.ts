@@ -42,14 +42,17 @@ export interface BufferedInvokeOptions {
   onChunk?: (chunk: Buffer) => void;
 }
 
-/** Invokes a function by name with a whole request; never throws for function failures (see `error`). */
+/**
+ * Invokes a function by its dispatcher key (its id; `id@version` for a version an alias pinned) with a whole
+ * request; never throws for function failures (see `error`).
+ */
 export async function invokeBuffered(
   dispatcher: Dispatcher,
   name: string,
   request: BufferedRequest,
   options: BufferedInvokeOptions = {},
 ): Promise<BufferedResponse> {
-  const entry = dispatcher.get(name);
+  const entry = dispatcher.lookup(name);
   if (!entry) return failed(new NimbusError('ERR_FUNCTION_NOT_FOUND', [name]), 0);
   const started = performance.now();
   const ticket: AcquireTicket = { cold: false, initMs: 0 };

@@ -4,7 +4,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FunctionSpecInput } from '../../config/function-spec.js';
-import type { FunctionRecord } from '../../store/store.js';
+import { splitFunctionId } from '../../config/namespace.js';
+import type { FunctionRecord, FunctionVersion } from '../../store/store.js';
 import { invalidParameter } from './errors.js';
 
 /** The account id in every ARN Nimbus answers with. */
@@ -174,18 +175,27 @@ function lastModified(ms: number): string {
 }
 
 /** A UUID-shaped id that changes with every version (Lambda's RevisionId). */
-function revisionId(fn: FunctionRecord): string {
+function revisionId(fn: FunctionVersion): string {
   const h = createHash('sha256').update(`${fn.name}\0${fn.version}\0${fn.bundle}`).digest('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
 }
 
-/** Lambda's FunctionConfiguration of a Nimbus function (any function, however it was deployed). */
-export function functionConfiguration(fn: FunctionRecord, region: string): Record<string, unknown> {
+/**
+ * Lambda's FunctionConfiguration of a Nimbus function (any function, however it was deployed): as $LATEST,
+ * or (`published`) as its numbered version.
+ */
+export function functionConfiguration(
+  fn: FunctionVersion,
+  region: string,
+  published = false,
+): Record<string, unknown> {
   const annotations = fn.spec.annotations ?? {};
   const runtime = annotations[ANNOTATION.runtime] ?? runtimeOfSpec(fn.spec) ?? fn.spec.runtime;
+  const name = splitFunctionId(fn.name).name;
+  const version = published ? String(fn.version) : '$LATEST';
   return {
-    FunctionName: fn.name,
-    FunctionArn: functionArn(region, fn.name),
+    FunctionName: name,
+    FunctionArn: published ? `${functionArn(region, name)}:${version}` : functionArn(region, name),
     Runtime: runtime,
     Role: annotations[ANNOTATION.role] ?? `arn:aws:iam::${LAMBDA_ACCOUNT_ID}:role/nimbus`,
     Handler: fn.spec.handler ?? fn.entry,
@@ -195,7 +205,7 @@ export function functionConfiguration(fn: FunctionRecord, region: string): Recor
     MemorySize: fn.spec.memoryMb,
     LastModified: lastModified(fn.createdAt),
     CodeSha256: Buffer.from(fn.bundle, 'hex').toString('base64'),
-    Version: '$LATEST',
+    Version: version,
     Environment: { Variables: fn.spec.environment },
     TracingConfig: { Mode: 'PassThrough' },
     RevisionId: revisionId(fn),

@@ -7,15 +7,20 @@ import { rmSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type Access, allows, mayInvoke } from '../../auth/authenticate.js';
 import type { KeyStore, Principal } from '../../auth/keys.js';
+import { DEFAULT_NAMESPACE, functionId, splitFunctionId } from '../../config/namespace.js';
 import type { Deployer } from '../../dispatch/deployer.js';
-import type { Dispatcher } from '../../dispatch/dispatcher.js';
+import type { Dispatcher, FunctionEntry } from '../../dispatch/dispatcher.js';
 import { type BufferedResponse, invokeBuffered } from '../../dispatch/invoke.js';
+import type { VersionRouter } from '../../dispatch/versions.js';
+import { NimbusError } from '../../errors.js';
 import type { LogStore } from '../../logs/log-store.js';
 import type { SubmitRequest } from '../../queue/async-system.js';
 import type { Artifacts } from '../../store/artifacts.js';
-import type { FunctionRecord, Store } from '../../store/store.js';
+import type { AliasRecord, FunctionRecord, FunctionVersion, Store } from '../../store/store.js';
+import { ownNamespace } from '../control-api.js';
 import { toNimbusError } from '../respond.js';
 import type { ControlContext, RequestTarget, Router } from '../router.js';
+import { checkAlias } from '../versions-api.js';
 import {
   invalidParameter,
   LambdaError,
@@ -53,6 +58,8 @@ export interface LambdaApiDeps {
   /** Access keys (`nimbus keys create`): SigV4 verifies with their secrets, their scope decides what a call may do. */
   keys: KeyStore;
   submit: (request: SubmitRequest) => Promise<string>;
+  /** Calls to a version or an alias (Invoke's Qualifier). */
+  versions: VersionRouter;
   /** Largest payload of an Event invoke (the platform's asyncBodyLimitBytes). */
   asyncBodyLimitBytes: number;
   now?: () => number;
@@ -67,6 +74,8 @@ interface Call {
   region: string;
   requestId: string;
   principal: Principal;
+  /** The namespace the key acts in (its own; the default one for keys of no namespace). */
+  namespace: string;
 }
 
 type CallHandler = (call: Call) => Promise<void> | void;
@@ -96,7 +105,8 @@ export function lambdaRoutes(deps: LambdaApiDeps): (router: Router) => void {
         });
         if (!preflight.ok) throw new LambdaError(403, preflight.type, preflight.message);
         const principal = deps.keys.get(preflight.accessKeyId);
-        if (!principal || !permitted(principal, access, params.name))
+        const namespace = principal ? ownNamespace(principal) : DEFAULT_NAMESPACE;
+        if (!principal || !permitted(principal, access, namespace, params.name))
           throw new LambdaError(
             403,
             'AccessDeniedException',
@@ -108,20 +118,46 @@ export function lambdaRoutes(deps: LambdaApiDeps): (router: Router) => void {
           now: now(),
         });
         if (!verdict.ok) throw new LambdaError(403, verdict.type, verdict.message);
-        await handler({ req, res, params, url, body, region: verdict.region, requestId, principal });
+        await handler({
+          req,
+          res,
+          params,
+          url,
+          body,
+          region: verdict.region,
+          requestId,
+          principal,
+          namespace,
+        });
       } catch (err) {
         req.resume();
         sendLambdaError(res, toLambdaError(err), requestId);
       }
     };
 
-  function current(raw: string, region: string): FunctionRecord {
-    const { name, qualifier } = parseFunctionName(raw);
-    const fn = deps.store.getFunction(name);
-    if (!fn) throw notFound(functionArn(region, name));
-    if (qualifier !== undefined && qualifier !== '$LATEST' && qualifier !== String(fn.version))
-      throw notFound(`${functionArn(region, name)}:${qualifier}`);
+  /** The function a call names (in the key's namespace), current; a qualifier must be one it has. */
+  function current(call: Call, raw = call.params.name!): FunctionRecord {
+    const { name, qualifier } = nameAndQualifier(call, raw);
+    const fn = deps.store.getFunction(functionId(call.namespace, name));
+    if (!fn) throw notFound(functionArn(call.region, name));
+    if (qualifier !== undefined && qualified(fn, qualifier) === undefined)
+      throw notFound(`${functionArn(call.region, name)}:${qualifier}`);
     return fn;
+  }
+
+  /** The name and qualifier: `name:qualifier` in the path, or `?Qualifier=`. */
+  function nameAndQualifier(call: Call, raw: string): { name: string; qualifier?: string } {
+    const parsed = parseFunctionName(raw);
+    const qualifier = parsed.qualifier ?? call.url.searchParams.get('Qualifier') ?? undefined;
+    return qualifier === undefined ? { name: parsed.name } : { name: parsed.name, qualifier };
+  }
+
+  /** The version a qualifier names ($LATEST: the current one; a number; an alias's own version). */
+  function qualified(fn: FunctionRecord, qualifier: string): FunctionVersion | undefined {
+    if (qualifier === '$LATEST') return fn;
+    if (/^\d+$/.test(qualifier)) return deps.store.getVersion(fn.name, Number(qualifier));
+    const alias = deps.store.getAlias(fn.name, qualifier);
+    return alias && deps.store.getVersion(fn.name, alias.version);
   }
 
   /** Unpacks a base64 .zip into a new bundle in the artifacts store; returns its hash and size. */
@@ -143,6 +179,7 @@ export function lambdaRoutes(deps: LambdaApiDeps): (router: Router) => void {
   }
 
   async function deploy(
+    namespace: string,
     name: string,
     settings: LambdaSettings,
     base: FunctionRecord | undefined,
@@ -152,11 +189,11 @@ export function lambdaRoutes(deps: LambdaApiDeps): (router: Router) => void {
     if (code.size !== undefined)
       spec.annotations = { ...spec.annotations, [ANNOTATION.codeSize]: String(code.size) };
     const entry = entryFor(spec, code.bundleDir);
-    await deps.deployer.deploy({ name, bundle: code.bundle, spec, ...(entry ? { entry } : {}) });
-    return deps.store.getFunction(name)!;
+    await deps.deployer.deploy({ name, namespace, bundle: code.bundle, spec, ...(entry ? { entry } : {}) });
+    return deps.store.getFunction(functionId(namespace, name))!;
   }
 
-  const createFunction: CallHandler = async ({ res, body, region, requestId, principal }) => {
+  const createFunction: CallHandler = async ({ res, body, region, requestId, principal, namespace }) => {
     const input = parseJson(body) as LambdaSettings & {
       FunctionName?: unknown;
       Code?: { ZipFile?: unknown; S3Bucket?: unknown; ImageUri?: unknown };
@@ -165,38 +202,47 @@ export function lambdaRoutes(deps: LambdaApiDeps): (router: Router) => void {
     if (typeof input.FunctionName !== 'string' || input.FunctionName === '')
       throw invalidParameter('FunctionName is required.');
     const { name } = parseFunctionName(input.FunctionName);
-    if (!allows(principal, 'deploy', 'default', name))
+    if (!allows(principal, 'deploy', namespace, name))
       throw new LambdaError(
         403,
         'AccessDeniedException',
         `User: ${principal.id} is not authorized to create ${name}.`,
       );
     if (input.PackageType === 'Image') throw invalidParameter('PackageType Image is not supported; use Zip.');
-    if (deps.store.getFunction(name))
+    if (deps.store.getFunction(functionId(namespace, name)))
       throw new LambdaError(409, 'ResourceConflictException', `Function already exist: ${name}`);
     const code = await storeZip(input.Code?.ZipFile);
-    const fn = await deploy(name, input, undefined, code);
+    const fn = await deploy(namespace, name, input, undefined, code);
     sendLambdaJson(res, 201, functionConfiguration(fn, region), requestId);
   };
 
-  const getFunction: CallHandler = ({ res, params, region, requestId }) => {
-    const fn = current(params.name!, region);
+  /** The configuration a Get names: the current version's, or (with a qualifier) that version's. */
+  const configurationOf = (call: Call): Record<string, unknown> => {
+    const fn = current(call);
+    const { qualifier } = nameAndQualifier(call, call.params.name!);
+    if (qualifier === undefined || qualifier === '$LATEST') return functionConfiguration(fn, call.region);
+    return functionConfiguration(qualified(fn, qualifier)!, call.region, true);
+  };
+
+  const getFunction: CallHandler = (call) => {
     sendLambdaJson(
-      res,
+      call.res,
       200,
-      { Configuration: functionConfiguration(fn, region), Code: { RepositoryType: 'Nimbus' }, Tags: {} },
-      requestId,
+      { Configuration: configurationOf(call), Code: { RepositoryType: 'Nimbus' }, Tags: {} },
+      call.requestId,
     );
   };
 
-  const getConfiguration: CallHandler = ({ res, params, region, requestId }) => {
-    sendLambdaJson(res, 200, functionConfiguration(current(params.name!, region), region), requestId);
+  const getConfiguration: CallHandler = (call) => {
+    sendLambdaJson(call.res, 200, configurationOf(call), call.requestId);
   };
 
-  const listFunctions: CallHandler = ({ res, url, region, requestId }) => {
+  const listFunctions: CallHandler = ({ res, url, region, requestId, namespace }) => {
     const maxItems = Math.min(Math.max(Number(url.searchParams.get('MaxItems') ?? 50) || 50, 1), 10_000);
     const marker = url.searchParams.get('Marker') ?? '';
-    const all = deps.store.listFunctions().filter((fn) => fn.name > marker);
+    const all = deps.store
+      .listFunctions()
+      .filter((fn) => splitFunctionId(fn.name).namespace === namespace && fn.name > marker);
     const page = all.slice(0, maxItems);
     sendLambdaJson(
       res,
@@ -209,15 +255,17 @@ export function lambdaRoutes(deps: LambdaApiDeps): (router: Router) => void {
     );
   };
 
-  const deleteFunction: CallHandler = async ({ res, params, region, requestId }) => {
-    const fn = current(params.name!, region);
+  const deleteFunction: CallHandler = async (call) => {
+    const { res, requestId } = call;
+    const fn = current(call);
     await deps.deployer.remove(fn.name);
     deps.logs.forget(fn.name);
     sendLambdaJson(res, 204, undefined, requestId);
   };
 
-  const updateCode: CallHandler = async ({ res, params, body, region, requestId }) => {
-    const fn = current(params.name!, region);
+  const updateCode: CallHandler = async (call) => {
+    const { res, body, region, requestId, namespace } = call;
+    const fn = current(call);
     const input = parseJson(body) as {
       ZipFile?: unknown;
       S3Bucket?: unknown;
@@ -230,14 +278,15 @@ export function lambdaRoutes(deps: LambdaApiDeps): (router: Router) => void {
       sendLambdaJson(res, 200, functionConfiguration(fn, region), requestId);
       return;
     }
-    const updated = await deploy(fn.name, {}, fn, code);
+    const updated = await deploy(namespace, splitFunctionId(fn.name).name, {}, fn, code);
     sendLambdaJson(res, 200, functionConfiguration(updated, region), requestId);
   };
 
-  const updateConfiguration: CallHandler = async ({ res, params, body, region, requestId }) => {
-    const fn = current(params.name!, region);
+  const updateConfiguration: CallHandler = async (call) => {
+    const { res, body, region, requestId, namespace } = call;
+    const fn = current(call);
     const input = parseJson(body) as LambdaSettings;
-    const updated = await deploy(fn.name, input, fn, {
+    const updated = await deploy(namespace, splitFunctionId(fn.name).name, input, fn, {
       bundle: fn.bundle,
       bundleDir: deps.artifacts.path(fn.bundle),
     });
@@ -248,15 +297,16 @@ export function lambdaRoutes(deps: LambdaApiDeps): (router: Router) => void {
   /** Runs one Invoke; `onChunk` takes a successful answer's payload as the function writes it. */
   async function callFunction(
     { req, body, requestId }: Call,
-    fn: FunctionRecord,
+    entry: FunctionEntry,
     onChunk?: (chunk: Buffer) => void,
   ): Promise<{ answer: { body: Buffer; functionError?: string }; logResult?: string }> {
+    const fn = entry.fn;
     const tail = String(req.headers['x-amz-log-type'] ?? '').toLowerCase() === 'tail';
     const startSeq = deps.logs.seq;
     const started = performance.now();
     const result = await invokeBuffered(
       deps.dispatcher,
-      fn.name,
+      entry.key,
       {
         method: 'POST',
         path: '/',
@@ -286,9 +336,24 @@ export function lambdaRoutes(deps: LambdaApiDeps): (router: Router) => void {
     return type;
   }
 
+  /** The entry an Invoke runs on: the current version, or the one its qualifier (version, alias) picks. */
+  function target(call: Call): FunctionEntry {
+    const fn = current(call);
+    const { name, qualifier } = nameAndQualifier(call, call.params.name!);
+    if (qualifier === undefined || qualifier === '$LATEST') {
+      const entry = deps.dispatcher.get(fn.name);
+      if (!entry) throw notFound(functionArn(call.region, name));
+      return entry;
+    }
+    const entry = deps.versions.resolve(fn.name, qualifier);
+    if (entry instanceof NimbusError) throw notFound(`${functionArn(call.region, name)}:${qualifier}`);
+    return entry;
+  }
+
   const invoke: CallHandler = async (call) => {
-    const { req, res, params, body, region, requestId } = call;
-    const fn = current(params.name!, region);
+    const { req, res, body, requestId } = call;
+    const entry = target(call);
+    const fn = entry.fn;
     const type = invocationType(req);
     if (type === 'DryRun') {
       sendLambdaJson(res, 204, undefined, requestId);
@@ -296,6 +361,8 @@ export function lambdaRoutes(deps: LambdaApiDeps): (router: Router) => void {
     }
     checkJson(body);
     if (type === 'Event') {
+      if (entry.key !== fn.name)
+        throw invalidParameter('An Event invoke runs the current version ($LATEST); drop the Qualifier.');
       if (body.length > deps.asyncBodyLimitBytes)
         throw new LambdaError(
           413,
@@ -314,8 +381,8 @@ export function lambdaRoutes(deps: LambdaApiDeps): (router: Router) => void {
       sendLambdaJson(res, 202, undefined, callId);
       return;
     }
-    const { answer, logResult } = await callFunction(call, fn);
-    const headers: Record<string, string> = { 'x-amz-executed-version': '$LATEST' };
+    const { answer, logResult } = await callFunction(call, entry);
+    const headers: Record<string, string> = { 'x-amz-executed-version': executedVersion(call, entry) };
     if (answer.functionError) headers['x-amz-function-error'] = answer.functionError;
     if (logResult !== undefined) headers['x-amz-log-result'] = logResult;
     res.writeHead(200, {
@@ -333,8 +400,8 @@ export function lambdaRoutes(deps: LambdaApiDeps): (router: Router) => void {
    * chunk), then InvokeComplete, with the error when the function failed (even after some chunks).
    */
   const invokeStream: CallHandler = async (call) => {
-    const { req, res, params, body, region, requestId } = call;
-    const fn = current(params.name!, region);
+    const { req, res, body, requestId } = call;
+    const entry = target(call);
     const type = invocationType(req);
     if (type === 'DryRun') {
       sendLambdaJson(res, 204, undefined, requestId);
@@ -345,14 +412,14 @@ export function lambdaRoutes(deps: LambdaApiDeps): (router: Router) => void {
     const open = (): void => {
       if (res.headersSent) return;
       res.writeHead(200, {
-        'x-amz-executed-version': '$LATEST',
+        'x-amz-executed-version': executedVersion(call, entry),
         'x-amzn-requestid': requestId,
         'content-type': 'application/vnd.amazon.eventstream',
       });
     };
     let result: Awaited<ReturnType<typeof callFunction>>;
     try {
-      result = await callFunction(call, fn, (chunk) => {
+      result = await callFunction(call, entry, (chunk) => {
         open();
         res.write(payloadChunk(chunk));
       });
@@ -408,6 +475,159 @@ export function lambdaRoutes(deps: LambdaApiDeps): (router: Router) => void {
     );
   };
 
+  /** What x-amz-executed-version says: $LATEST unless a qualifier chose a version. */
+  function executedVersion(call: Call, entry: FunctionEntry): string {
+    const { qualifier } = nameAndQualifier(call, call.params.name!);
+    return qualifier === undefined || qualifier === '$LATEST' ? '$LATEST' : String(entry.fn.version);
+  }
+
+  // Versions: every Nimbus deploy is already an immutable numbered version, so PublishVersion names the
+  // current one.
+  const publishVersion: CallHandler = (call) => {
+    const fn = current(call);
+    sendLambdaJson(call.res, 201, functionConfiguration(fn, call.region, true), call.requestId);
+  };
+
+  const listVersions: CallHandler = (call) => {
+    const fn = current(call);
+    const versions = deps.store.listVersions(fn.name);
+    sendLambdaJson(
+      call.res,
+      200,
+      {
+        Versions: [
+          functionConfiguration(fn, call.region),
+          ...versions.map((v) => functionConfiguration(v, call.region, true)),
+        ],
+      },
+      call.requestId,
+    );
+  };
+
+  const aliasConfiguration = (call: Call, alias: AliasRecord): Record<string, unknown> => {
+    const name = splitFunctionId(alias.fn).name;
+    const weights = Object.fromEntries(
+      Object.entries(alias.weights).map(([v, percent]) => [v, percent / 100]),
+    );
+    return {
+      AliasArn: `${functionArn(call.region, name)}:${alias.name}`,
+      Name: alias.name,
+      FunctionVersion: String(alias.version),
+      Description: alias.description ?? '',
+      ...(Object.keys(weights).length > 0 ? { RoutingConfig: { AdditionalVersionWeights: weights } } : {}),
+      RevisionId: `${alias.updatedAt}`,
+    };
+  };
+
+  /** FunctionVersion ($LATEST: the current one) and RoutingConfig's fractions as Nimbus's alias input. */
+  const aliasInput = (
+    fn: FunctionRecord,
+    input: { FunctionVersion?: unknown; Description?: unknown; RoutingConfig?: unknown },
+    old: AliasRecord | undefined,
+  ) => {
+    const raw = input.FunctionVersion ?? (old ? String(old.version) : undefined);
+    if (typeof raw !== 'string' || !(raw === '$LATEST' || /^\d+$/.test(raw)))
+      throw invalidParameter('FunctionVersion must be a version number or $LATEST.');
+    const routing = input.RoutingConfig as { AdditionalVersionWeights?: unknown } | undefined;
+    let weights: Record<string, number> = old?.weights ?? {};
+    if (routing !== undefined) {
+      const given = routing?.AdditionalVersionWeights ?? {};
+      if (typeof given !== 'object' || given === null || Array.isArray(given))
+        throw invalidParameter('RoutingConfig.AdditionalVersionWeights must map versions to weights.');
+      weights = {};
+      for (const [v, w] of Object.entries(given)) {
+        if (typeof w !== 'number' || w < 0 || w > 1)
+          throw invalidParameter('An additional version weight is a number from 0.0 to 1.0.');
+        weights[v] = Math.round(w * 100_000) / 1000;
+      }
+    }
+    const description = input.Description ?? old?.description;
+    if (description !== undefined && typeof description !== 'string')
+      throw invalidParameter('Description must be a string.');
+    return {
+      version: raw === '$LATEST' ? fn.version : Number(raw),
+      weights,
+      ...(description === undefined ? {} : { description }),
+    };
+  };
+
+  const putAlias = (call: Call, fn: FunctionRecord, name: string, old: AliasRecord | undefined) => {
+    const input = parseJson(call.body) as {
+      FunctionVersion?: unknown;
+      Description?: unknown;
+      RoutingConfig?: unknown;
+    };
+    let record: AliasRecord;
+    try {
+      record = checkAlias(deps.store, fn.name, name, aliasInput(fn, input, old), Date.now());
+    } catch (err) {
+      if (err instanceof NimbusError) throw invalidParameter(err.message);
+      throw err;
+    }
+    const alias = deps.store.putAlias(record);
+    deps.versions.changed(fn.name);
+    return alias;
+  };
+
+  const createAlias: CallHandler = (call) => {
+    const fn = current(call);
+    const input = parseJson(call.body) as { Name?: unknown };
+    if (typeof input.Name !== 'string') throw invalidParameter('Name is required.');
+    if (deps.store.getAlias(fn.name, input.Name))
+      throw new LambdaError(409, 'ResourceConflictException', `Alias already exists: ${input.Name}`);
+    sendLambdaJson(
+      call.res,
+      201,
+      aliasConfiguration(call, putAlias(call, fn, input.Name, undefined)),
+      call.requestId,
+    );
+  };
+
+  const existingAlias = (call: Call, fn: FunctionRecord): AliasRecord => {
+    const alias = deps.store.getAlias(fn.name, call.params.alias!);
+    if (!alias)
+      throw notFound(`${functionArn(call.region, splitFunctionId(fn.name).name)}:${call.params.alias}`);
+    return alias;
+  };
+
+  const getAlias: CallHandler = (call) => {
+    const fn = current(call);
+    sendLambdaJson(call.res, 200, aliasConfiguration(call, existingAlias(call, fn)), call.requestId);
+  };
+
+  const updateAlias: CallHandler = (call) => {
+    const fn = current(call);
+    const old = existingAlias(call, fn);
+    sendLambdaJson(
+      call.res,
+      200,
+      aliasConfiguration(call, putAlias(call, fn, old.name, old)),
+      call.requestId,
+    );
+  };
+
+  const listAliases: CallHandler = (call) => {
+    const fn = current(call);
+    const only = call.url.searchParams.get('FunctionVersion');
+    const aliases = deps.store
+      .listAliases(fn.name)
+      .filter((a) => only === null || String(a.version) === only);
+    sendLambdaJson(
+      call.res,
+      200,
+      { Aliases: aliases.map((a) => aliasConfiguration(call, a)) },
+      call.requestId,
+    );
+  };
+
+  const deleteAlias: CallHandler = (call) => {
+    const fn = current(call);
+    existingAlias(call, fn);
+    deps.store.deleteAlias(fn.name, call.params.alias!);
+    deps.versions.changed(fn.name);
+    sendLambdaJson(call.res, 204, undefined, call.requestId);
+  };
+
   return (router) => {
     const publicRoute = { access: 'public' } as const;
     router
@@ -449,6 +669,33 @@ export function lambdaRoutes(deps: LambdaApiDeps): (router: Router) => void {
         'POST',
         '/2021-11-15/functions/:name/response-streaming-invocations',
         signed(INVOKE_PAYLOAD_LIMIT_BYTES, invokeStream, 'invoke'),
+        publicRoute,
+      )
+      .add(
+        'POST',
+        '/2015-03-31/functions/:name/versions',
+        signed(MANAGEMENT_BODY_LIMIT_BYTES, publishVersion, 'deploy'),
+        publicRoute,
+      )
+      .add('GET', '/2015-03-31/functions/:name/versions', signed(0, listVersions, 'read'), publicRoute)
+      .add(
+        'POST',
+        '/2015-03-31/functions/:name/aliases',
+        signed(MANAGEMENT_BODY_LIMIT_BYTES, createAlias, 'deploy'),
+        publicRoute,
+      )
+      .add('GET', '/2015-03-31/functions/:name/aliases', signed(0, listAliases, 'read'), publicRoute)
+      .add('GET', '/2015-03-31/functions/:name/aliases/:alias', signed(0, getAlias, 'read'), publicRoute)
+      .add(
+        'PUT',
+        '/2015-03-31/functions/:name/aliases/:alias',
+        signed(MANAGEMENT_BODY_LIMIT_BYTES, updateAlias, 'deploy'),
+        publicRoute,
+      )
+      .add(
+        'DELETE',
+        '/2015-03-31/functions/:name/aliases/:alias',
+        signed(0, deleteAlias, 'deploy'),
         publicRoute,
       )
       .add('GET', '/2016-08-19/account-settings', signed(0, accountSettings, 'read'), publicRoute)
@@ -513,7 +760,7 @@ function checkJson(body: Buffer): void {
  */
 function invokeAnswer(
   result: BufferedResponse,
-  fn: FunctionRecord,
+  fn: FunctionVersion,
   requestId: string,
 ): { body: Buffer; functionError?: string } {
   const error = result.error;
@@ -558,7 +805,7 @@ function invokeAnswer(
 /** Base64 of the last 4 KB of the call's log, framed as Lambda frames it (START, lines, END, REPORT). */
 function tailLog(
   logs: LogStore,
-  fn: FunctionRecord,
+  fn: FunctionVersion,
   result: BufferedResponse,
   afterSeq: number,
   requestId: string,
@@ -578,8 +825,13 @@ function tailLog(
 }
 
 /** Whether a key may make a call that needs `access` (for per-function calls, on the function in the path). */
-function permitted(principal: Principal, access: Access | 'invoke', rawName: string | undefined): boolean {
+function permitted(
+  principal: Principal,
+  access: Access | 'invoke',
+  namespace: string,
+  rawName: string | undefined,
+): boolean {
   const fn = rawName === undefined ? undefined : parseFunctionName(rawName).name;
-  if (access === 'invoke') return fn !== undefined && mayInvoke(principal, fn);
-  return allows(principal, access, 'default', fn);
+  if (access === 'invoke') return fn !== undefined && mayInvoke(principal, fn, namespace);
+  return allows(principal, access, namespace, fn);
 }
