@@ -39,6 +39,7 @@ import { RUNTIMES } from './runtimes/index.js';
 import { NODE_RUNNER_PATH, nodeRuntime } from './runtimes/node/adapter.js';
 import { platformEnv } from './runtimes/platform-env.js';
 import { Autoscaler } from './scaler/autoscaler.js';
+import { PoolEviction } from './scaler/eviction.js';
 import { Artifacts } from './store/artifacts.js';
 import { SqliteStore } from './store/sqlite-store.js';
 import type { FunctionVersion } from './store/store.js';
@@ -125,7 +126,7 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
     startTimeoutMs: config.startTimeoutMs,
     memoryBudgetMb: config.memoryBudgetMb,
     stemCells: config.stemCells,
-    dispatcher,
+    evictable: new PoolEviction(() => dispatcher.pools()),
     onOutput: (fn, id, line, stream) => {
       logs.append(fn, id, line, stream);
       log.output(fn, id, line, stream);
@@ -153,6 +154,8 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
       minInstances: fn.spec.scale.min,
       maxInstances: fn.spec.scale.max,
       maxQueue: fn.spec.maxQueue,
+      timeoutMs: fn.spec.timeoutMs,
+      onCall: dispatcher.callCounter(fn.name),
       onEvent: (event) => log.event(event),
       startInstance: () => {
         // Within the namespace's quotas (instances, memory), held until the instance has ended.

@@ -18,6 +18,8 @@ export const COUNTER_FLUSH_MS = 1000;
 
 export class Dispatcher {
   private readonly table = new Map<string, FunctionEntry>();
+  /** Unflushed counts per function id: kept across versions, so a pool counts before it is installed. */
+  private readonly counts = new Map<string, CounterDelta>();
   /** Pools of versions other than the current one (aliases, `@N` calls), by `id@version`. */
   private readonly pinned = new Map<string, FunctionEntry>();
   private readonly retiring = new Map<Pool, Promise<void>>();
@@ -95,8 +97,32 @@ export class Dispatcher {
     return true;
   }
 
+  /** Every live pool, current and pinned (for eviction by the memory budget). */
+  *pools(): IterableIterator<Pool> {
+    for (const entry of this.allEntries()) yield entry.pool;
+  }
+
+  /**
+   * Counts the finished calls of function `id` (a pool's `onCall`), whichever version served them: `status`
+   * is the HTTP status (499 when the client went away), `seconds` end to end.
+   */
+  callCounter(id: string): (status: number, seconds: number, cold: boolean) => void {
+    const counts = this.countsOf(id);
+    const metrics = this.metrics;
+    return (status, seconds, cold) => {
+      counts.invocations++;
+      if (status >= 500) counts.errors++;
+      metrics.record(id, status, seconds, cold);
+    };
+  }
+
   private countsOf(id: string): CounterDelta {
-    return this.table.get(id)?.counts ?? { invocations: 0, errors: 0 };
+    let counts = this.counts.get(id);
+    if (!counts) {
+      counts = { invocations: 0, errors: 0 };
+      this.counts.set(id, counts);
+    }
+    return counts;
   }
 
   private retire(pool: Pool, reason: string): void {
@@ -106,21 +132,14 @@ export class Dispatcher {
     );
   }
 
-  /** One finished call: `status` is its HTTP status (499 when the client went away), `seconds` end to end. */
-  count(entry: FunctionEntry, status: number, seconds: number, cold: boolean): void {
-    entry.counts.invocations++;
-    if (status >= 500) entry.counts.errors++;
-    this.metrics.record(entry.fn.name, status, seconds, cold);
-  }
-
   flushCounts(): void {
     const deltas = new Map<string, CounterDelta>();
-    for (const entry of this.table.values()) {
-      const { invocations, errors } = entry.counts;
+    for (const [id, counts] of this.counts) {
+      const { invocations, errors } = counts;
       if (invocations === 0 && errors === 0) continue;
-      deltas.set(entry.fn.name, { invocations, errors });
-      entry.counts.invocations = 0;
-      entry.counts.errors = 0;
+      deltas.set(id, { invocations, errors });
+      counts.invocations = 0;
+      counts.errors = 0;
     }
     this.store.addCounts(deltas);
   }

@@ -1,11 +1,8 @@
-// Buffered invocation through the same pools as the HTTP fast path: for callers that hold the whole
-// request and want the whole response (async workers, cron, compat APIs).
-
+// Buffered invocation through the same pools and leases as the HTTP fast path: for callers that hold the
+// whole request and want the whole response (async workers, cron, compat APIs).
 import { NimbusError } from '../errors.js';
-import type { Exchange, Instance } from '../instances/instance.js';
-import type { AcquireTicket } from '../instances/pool.js';
-import { FLAG_RAW_EVENT } from '../instances/protocol.js';
-import type { Dispatcher, FunctionEntry } from './dispatcher.js';
+import type { InvokeStream, Lease, LeaseWaiter, StreamSink } from '../instances/lease.js';
+import type { Dispatcher } from './dispatcher.js';
 
 export interface BufferedRequest {
   method: string;
@@ -42,6 +39,8 @@ export interface BufferedInvokeOptions {
   onChunk?: (chunk: Buffer) => void;
 }
 
+const DEFAULT_MAX_RESPONSE_BYTES = 6 * 1024 * 1024;
+
 /**
  * Invokes a function by its dispatcher key (its id; `id@version` for a version an alias pinned) with a whole
  * request; never throws for function failures (see `error`).
@@ -54,121 +53,131 @@ export async function invokeBuffered(
 ): Promise<BufferedResponse> {
   const entry = dispatcher.lookup(name);
   if (!entry) return failed(new NimbusError('ERR_FUNCTION_NOT_FOUND', [name]), 0);
-  const started = performance.now();
-  const ticket: AcquireTicket = { cold: false, initMs: 0 };
-  let instance: Instance;
+  const startedAt = performance.now();
+  let lease: Lease;
   try {
-    const acquired = entry.pool.acquire(ticket);
-    instance = acquired instanceof Promise ? await acquired : acquired;
+    lease = entry.pool.acquire();
   } catch (err) {
-    const error = err as NimbusError;
-    const waitedMs = performance.now() - started;
-    dispatcher.count(entry, error.status, waitedMs / 1000, false);
-    return failed(error, waitedMs);
+    return failed(err as NimbusError, performance.now() - startedAt);
   }
-  const waitMs = performance.now() - started;
   return new Promise<BufferedResponse>((resolve) => {
-    new BufferedExchange(
-      dispatcher,
-      entry,
-      instance,
-      request,
-      { maxResponseBytes: options.maxResponseBytes ?? 6 * 1024 * 1024, onChunk: options.onChunk },
-      { startedAt: started, waitMs, cold: ticket.cold },
-      resolve,
-    );
+    const call = new BufferedCall(entry.fn.name, lease, request, options, startedAt, resolve);
+    if (lease.granted) call.granted();
+    else lease.wait(call);
   });
 }
 
-function failed(error: NimbusError, waitMs: number): BufferedResponse {
+function failed(error: NimbusError, waitMs: number, instanceId?: string): BufferedResponse {
   const body = Buffer.from(JSON.stringify(error.toJSON()));
-  return { status: error.status, headers: ['content-type', 'application/json'], body, error, waitMs };
+  const response: BufferedResponse = {
+    status: error.status,
+    headers: ['content-type', 'application/json'],
+    body,
+    error,
+    waitMs,
+  };
+  if (instanceId !== undefined) response.instanceId = instanceId;
+  return response;
 }
 
-class BufferedExchange implements Exchange {
-  private status = 0;
-  private headers: string[] = [];
-  private readonly chunks: Buffer[] = [];
-  private size = 0;
-  private done = false;
-  /** The body goes to `onChunk` as it arrives. */
-  private streaming = false;
-  private readonly timer: NodeJS.Timeout;
-  private readonly streamId: number;
+/** One buffered call: writes the whole request, collects (or passes on) the answer. */
+class BufferedCall implements StreamSink, LeaseWaiter {
+  readonly #name: string;
+  readonly #lease: Lease;
+  readonly #request: BufferedRequest;
+  readonly #maxResponseBytes: number;
+  readonly #onChunk: ((chunk: Buffer) => void) | undefined;
+  readonly #startedAt: number;
+  readonly #resolve: (response: BufferedResponse) => void;
+  #stream: InvokeStream | undefined;
+  #status = 0;
+  #headers: string[] = [];
+  readonly #chunks: Buffer[] = [];
+  #size = 0;
+  /** The body goes to onChunk as it arrives. */
+  #streaming = false;
+  #done = false;
 
   constructor(
-    private readonly dispatcher: Dispatcher,
-    private readonly entry: FunctionEntry,
-    private readonly instance: Instance,
+    name: string,
+    lease: Lease,
     request: BufferedRequest,
-    private readonly body: { maxResponseBytes: number; onChunk: ((chunk: Buffer) => void) | undefined },
-    private readonly start: { startedAt: number; waitMs: number; cold: boolean },
-    private readonly resolve: (r: BufferedResponse) => void,
+    options: BufferedInvokeOptions,
+    startedAt: number,
+    resolve: (response: BufferedResponse) => void,
   ) {
+    this.#name = name;
+    this.#lease = lease;
+    this.#request = request;
+    this.#maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+    this.#onChunk = options.onChunk;
+    this.#startedAt = startedAt;
+    this.#resolve = resolve;
+  }
+
+  granted(): void {
+    const request = this.#request;
     let head = `${request.method}\0${request.path}`;
     for (const [k, v] of request.headers) head += `\0${k}\0${v}`;
     const hasBody = request.body.length > 0;
-    this.streamId = instance.open(this, head, !hasBody, request.rawEvent ? FLAG_RAW_EVENT : 0);
-    if (hasBody) instance.body(this.streamId, request.body, true);
-    const timeoutMs = entry.fn.spec.timeoutMs;
-    this.timer = setTimeout(() => {
-      this.onError(new NimbusError('ERR_HANDLER_TIMEOUT', [entry.fn.name, timeoutMs]));
-      instance.kill(`a request on it ran past timeoutMs (${timeoutMs} ms)`);
-    }, timeoutMs);
+    this.#stream = this.#lease.open(this, head, !hasBody, request.rawEvent === true);
+    // The stream keeps what the function's window cannot take yet and sends it as credit comes.
+    if (hasBody) this.#stream.end(request.body);
   }
+
+  refused(error: NimbusError): void {
+    this.#done = true;
+    this.#resolve(failed(error, performance.now() - this.#startedAt));
+  }
+
+  onDrain(): void {}
 
   onHead(status: number, headers: string[], end: boolean): void {
-    this.status = status;
-    this.headers = headers;
-    this.streaming = this.body.onChunk !== undefined && status < 500;
-    if (end) this.finish();
+    this.#status = status;
+    this.#headers = headers;
+    this.#streaming = this.#onChunk !== undefined && status < 500;
+    if (end) this.#finish();
   }
 
-  onBody(chunk: Buffer, end: boolean): void {
-    if (this.done) return;
-    this.size += chunk.length;
-    if (this.size > this.body.maxResponseBytes) {
-      this.instance.cancel(this.streamId);
-      this.onError(
+  onBody(chunk: Buffer, end: boolean): boolean {
+    if (this.#done) return true;
+    this.#size += chunk.length;
+    if (this.#size > this.#maxResponseBytes) {
+      this.#stream!.fail(
         new NimbusError('ERR_HANDLER_INVALID_RESPONSE', [
-          this.entry.fn.name,
-          `the response is over ${this.body.maxResponseBytes} bytes`,
+          this.#name,
+          `the response is over ${this.#maxResponseBytes} bytes`,
         ]),
       );
-      return;
+      return true;
     }
-    if (this.streaming) {
-      if (chunk.length > 0) this.body.onChunk!(Buffer.from(chunk));
+    // The chunk is a view of the socket's read buffer: copied before it is kept or handed on.
+    if (this.#streaming) {
+      if (chunk.length > 0) this.#onChunk!(Buffer.from(chunk));
     } else {
-      this.chunks.push(Buffer.from(chunk));
+      this.#chunks.push(Buffer.from(chunk));
     }
-    if (end) this.finish();
+    if (end) this.#finish();
+    return true;
   }
 
   onError(error: NimbusError): void {
-    if (this.done) return;
-    this.done = true;
-    clearTimeout(this.timer);
-    this.count(error.status);
-    this.resolve({ ...failed(error, this.start.waitMs), instanceId: this.instance.id });
+    if (this.#done) return;
+    this.#done = true;
+    this.#resolve(failed(error, this.#lease.waitMs, this.#lease.instanceId));
   }
 
-  private finish(): void {
-    if (this.done) return;
-    this.done = true;
-    clearTimeout(this.timer);
-    this.count(this.status);
-    this.resolve({
-      status: this.status,
-      headers: this.headers,
-      body: Buffer.concat(this.chunks),
-      waitMs: this.start.waitMs,
-      instanceId: this.instance.id,
-    });
-  }
-
-  private count(status: number): void {
-    const seconds = (performance.now() - this.start.startedAt) / 1000;
-    this.dispatcher.count(this.entry, status, seconds, this.start.cold);
+  #finish(): void {
+    if (this.#done) return;
+    this.#done = true;
+    const response: BufferedResponse = {
+      status: this.#status,
+      headers: this.#headers,
+      body: Buffer.concat(this.#chunks),
+      waitMs: this.#lease.waitMs,
+    };
+    const instanceId = this.#lease.instanceId;
+    if (instanceId !== undefined) response.instanceId = instanceId;
+    this.#resolve(response);
   }
 }

@@ -5,9 +5,12 @@ import { once } from 'node:events';
 import { mkdirSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { z } from 'zod';
 import { NimbusError } from '../errors.js';
+import type { StreamEnd } from './lease.js';
 import { LineCapture } from './line-capture.js';
 import { DEFAULT_OUTPUT_LIMITS, OutputLimiter, type OutputLimits } from './output-limit.js';
+import type { PoolInstance } from './pool.js';
 import {
   decodeFields,
   FLAG_END,
@@ -15,15 +18,8 @@ import {
   FrameType,
   FrameWriter,
   type LoadMessage,
+  PROTOCOL_VERSION,
 } from './protocol.js';
-
-/** Receives what the runner sends back for one request. */
-export interface Exchange {
-  onHead(status: number, headers: string[], end: boolean): void;
-  onBody(chunk: Buffer, end: boolean): void;
-  /** The request failed: handler error, crash or timeout. Called at most once, and nothing after it. */
-  onError(error: NimbusError, stack?: string): void;
-}
 
 export interface InstanceOptions {
   id: string;
@@ -56,75 +52,111 @@ const ABORT_EXIT_CODE = 134;
 const ABORT_DRAIN_MS = 200;
 /** At most one "lines dropped" note per this many ms. */
 const DROP_REPORT_MS = 1000;
+/** The highest stream id before ids start over at 1 (ids of open streams are never reused). */
+const MAX_STREAM_ID = 0xffff_fff0;
+
+/** What the runner sends on stream 0; parsed, never cast (the runner shares its process with user code). */
+const HelloMessage = z.object({ protocol: z.number(), runtime: z.string().max(100) });
+const LoadedMessage = z.object({ style: z.string().max(100) });
+const ErrorMessage = z.object({
+  message: z.string().catch('(no message)'),
+  stack: z.string().optional().catch(undefined),
+  code: z.string().optional().catch(undefined),
+});
 
 export type InstanceState = 'starting' | 'ready' | 'closed';
 
-export class Instance {
+export class Instance implements PoolInstance {
   readonly id: string;
-  state: InstanceState = 'starting';
-  /** Requests in flight on this instance. */
-  inflight = 0;
-  /** Epoch ms when the instance last finished or took a request. */
-  lastUsedAt = Date.now();
-  /** Why the instance ended; set once. */
-  exitReason: string | undefined;
-  /** How long start + load took, in ms. */
-  initMs = 0;
-  /** Called once when the process is gone (after every open stream has been failed). */
-  onClose: (instance: Instance) => void = () => {};
-  /** Called when a reserved slot comes free. */
-  onSlotFree: (instance: Instance) => void = () => {};
-
-  private options: InstanceOptions;
-  private child: ChildProcess | undefined;
-  private server: Server | undefined;
-  private socket: Socket | undefined;
-  private writer: FrameWriter | undefined;
-  private readonly streams = new Map<number, Exchange>();
-  private nextStreamId = 1;
-  private readonly stderrTail: string[] = [];
-  private controlWaiter: ((type: number, payload: Buffer) => void) | undefined;
   /** The instance's private directory (its socket lives there). */
   readonly dir: string;
-  private readonly socketPath: string;
-  /** Rejects when the process fails to start or exits: every start phase races it. */
-  private readonly exited: Promise<never>;
-  private failStart: (err: Error) => void = () => {};
   /** Resolves once the process is gone. */
   readonly whenClosed: Promise<void>;
-  private resolveClosed: () => void = () => {};
+  #options: InstanceOptions;
+  #state: InstanceState = 'starting';
+  #exitReason: string | undefined;
+  #style: string | undefined;
+  #child: ChildProcess | undefined;
+  #server: Server | undefined;
+  #socket: Socket | undefined;
+  #writer: FrameWriter | undefined;
+  readonly #streams = new Map<number, StreamEnd>();
+  #nextStreamId = 1;
+  readonly #stderrTail: string[] = [];
+  #controlWaiter: ((type: number, payload: Buffer) => void) | undefined;
+  readonly #socketPath: string;
+  /** Rejects when the process fails to start or exits: every start phase races it. */
+  readonly #exited: Promise<never>;
+  #failStart: (err: Error) => void = () => {};
+  #resolveClosed: () => void = () => {};
   /** Taken from the stem-cell pool: its process start happened before the request, so it is not init time. */
-  prewarmed = false;
-  /** Slots that were reserved or in flight when the process ended. */
-  lostOnClose = 0;
-  /** The instance died of its memory limit (cgroup OOM kill, or V8 at its heap cap). */
-  outOfMemory = false;
-  private heapExhausted = false;
-  /** ms to spawn the process and get its HELLO, and to load the function. */
-  spawnMs = 0;
-  loadMs = 0;
+  #prewarmed = false;
+  #outOfMemory = false;
+  #heapExhausted = false;
+  #spawnMs = 0;
+  #loadMs = 0;
+  #initMs = 0;
 
   constructor(options: InstanceOptions) {
-    this.options = options;
+    this.#options = options;
     this.id = options.id;
     this.dir = join(options.runDir, options.id);
-    this.socketPath = join(this.dir, 'sock');
-    this.exited = new Promise<never>((_, reject) => {
-      this.failStart = reject;
+    this.#socketPath = join(this.dir, 'sock');
+    this.#exited = new Promise<never>((_, reject) => {
+      this.#failStart = reject;
     });
-    this.exited.catch(() => {});
+    this.#exited.catch(() => {});
     this.whenClosed = new Promise<void>((resolve) => {
-      this.resolveClosed = resolve;
+      this.#resolveClosed = resolve;
     });
   }
 
   get pid(): number | undefined {
-    return this.child?.pid;
+    return this.#child?.pid;
   }
 
   /** The function it serves (a stem cell's changes when it is adopted). */
   get name(): string {
-    return this.options.name;
+    return this.#options.name;
+  }
+
+  get state(): InstanceState {
+    return this.#state;
+  }
+
+  /** Ready and not being stopped: may take requests. */
+  get usable(): boolean {
+    return this.#state === 'ready' && this.#exitReason === undefined;
+  }
+
+  /** Why the instance ended (or is ending); set once. */
+  get exitReason(): string | undefined {
+    return this.#exitReason;
+  }
+
+  /** The handler style the runner reported on LOADED. */
+  get style(): string | undefined {
+    return this.#style;
+  }
+
+  /** The instance died of its memory limit (cgroup OOM kill, or V8 at its heap cap). */
+  get outOfMemory(): boolean {
+    return this.#outOfMemory;
+  }
+
+  /** How long start + load took, in ms (load only for a prewarmed stem cell). */
+  get initMs(): number {
+    return this.#initMs;
+  }
+
+  /** ms to spawn the process and get its HELLO. */
+  get spawnMs(): number {
+    return this.#spawnMs;
+  }
+
+  /** ms to load the function. */
+  get loadMs(): number {
+    return this.#loadMs;
   }
 
   /** Spawns the runner and loads the function. Rejects with the reason the instance could not start. */
@@ -140,65 +172,74 @@ export class Instance {
   async spawn(): Promise<void> {
     const startedAt = performance.now();
     try {
-      await this.phase(async () => {
+      await this.#phase(async () => {
         mkdirSync(this.dir, { recursive: true, mode: 0o700 });
         const server = createServer({ noDelay: true } as object);
-        this.server = server;
-        server.listen(this.socketPath);
-        await this.raceExit(once(server, 'listening'));
-        this.options.prepareSocket?.(this.socketPath);
+        this.#server = server;
+        server.listen(this.#socketPath);
+        await this.#raceExit(once(server, 'listening'));
+        this.#options.prepareSocket?.(this.#socketPath);
         const connected = once(server, 'connection') as Promise<[Socket]>;
-        this.spawnChild();
-        const [socket] = await this.raceExit(connected);
+        this.#spawnChild();
+        const [socket] = await this.#raceExit(connected);
         // One runner, one connection: nobody else may connect after it.
         server.close();
-        rmSync(this.socketPath, { force: true });
-        this.attach(socket);
-        await this.raceExit(this.waitControl(FrameType.HELLO));
+        rmSync(this.#socketPath, { force: true });
+        this.#attach(socket);
+        const hello = await this.#raceExit(this.#waitControl(FrameType.HELLO));
+        const parsed = HelloMessage.safeParse(parseJson(hello.payload));
+        if (!parsed.success) throw new Error('the runner sent an invalid HELLO');
+        if (parsed.data.protocol !== PROTOCOL_VERSION) {
+          throw new Error(
+            `the ${parsed.data.runtime} runner speaks instance protocol ${parsed.data.protocol}; this Nimbus speaks ${PROTOCOL_VERSION}`,
+          );
+        }
       });
     } finally {
-      this.spawnMs = performance.now() - startedAt;
+      this.#spawnMs = performance.now() - startedAt;
     }
   }
 
-  /** Gives a generic (stem cell) instance to a function: its name in messages and its output sink. */
+  /** Gives a prewarmed (stem cell) instance to a function: its name in messages and its output sink. */
   adopt(name: string, onOutput: InstanceOptions['onOutput']): void {
-    this.options = { ...this.options, name, onOutput };
+    this.#options = { ...this.#options, name, onOutput };
+    this.#prewarmed = true;
   }
 
   /** Loads the function into a spawned runner (once per process). */
   async load(load: LoadMessage): Promise<void> {
     const startedAt = performance.now();
-    await this.phase(async () => {
-      this.writer!.json(FrameType.LOAD, 0, load);
+    await this.#phase(async () => {
+      this.#writer!.json(FrameType.LOAD, 0, load);
       // Out now: a cold start waits on it, and the turn's other work (~3 ms of it) has nothing to batch with it.
-      this.writer!.flush();
-      const reply = await this.raceExit(this.waitControl(FrameType.LOADED, FrameType.LOAD_ERROR));
+      this.#writer!.flush();
+      const reply = await this.#raceExit(this.#waitControl(FrameType.LOADED, FrameType.LOAD_ERROR));
       if (reply.type === FrameType.LOAD_ERROR) {
-        const { message } = JSON.parse(reply.payload.toString('utf8')) as { message: string };
-        throw new Error(message);
+        throw new Error(errorMessage(reply.payload).message);
       }
+      const loaded = LoadedMessage.safeParse(parseJson(reply.payload));
+      if (!loaded.success) throw new Error('the runner sent an invalid LOADED');
+      this.#style = loaded.data.style;
     });
-    this.loadMs = performance.now() - startedAt;
-    this.initMs = this.loadMs + (this.prewarmed ? 0 : this.spawnMs);
-    this.state = 'ready';
-    this.lastUsedAt = Date.now();
+    this.#loadMs = performance.now() - startedAt;
+    this.#initMs = this.#loadMs + (this.#prewarmed ? 0 : this.#spawnMs);
+    this.#state = 'ready';
   }
 
   /** Runs one start phase against the start deadline; on failure the instance is killed. */
-  private async phase(work: () => Promise<void>): Promise<void> {
+  async #phase(work: () => Promise<void>): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new Error(`did not start within ${this.options.startTimeoutMs} ms`)),
-        this.options.startTimeoutMs,
+        () => reject(new Error(`did not start within ${this.#options.startTimeoutMs} ms`)),
+        this.#options.startTimeoutMs,
       );
     });
     try {
       await Promise.race([work(), deadline]);
     } catch (err) {
       this.kill((err as Error).message);
-      const tail = this.stderrTail.join('\n');
+      const tail = this.#stderrTail.join('\n');
       const message = (err as Error).message;
       throw new Error(tail && !message.includes(tail) ? `${message}\n${tail}` : message);
     } finally {
@@ -206,44 +247,44 @@ export class Instance {
     }
   }
 
-  private raceExit<T>(promise: Promise<T>): Promise<T> {
-    return Promise.race([promise, this.exited]);
+  #raceExit<T>(promise: Promise<T>): Promise<T> {
+    return Promise.race([promise, this.#exited]);
   }
 
-  private spawnChild(): void {
-    const fail = this.failStart;
-    const { command, args, env } = this.options;
+  #spawnChild(): void {
+    const fail = this.#failStart;
+    const { command, args, env } = this.#options;
     const child = spawn(command, args, {
-      env: { ...env, NIMBUS_SOCKET: this.socketPath },
+      env: { ...env, NIMBUS_SOCKET: this.#socketPath },
       stdio: ['ignore', 'pipe', 'pipe'],
       // Its own process group, so a kill reaches every process the handler spawned.
       detached: true,
     });
-    this.child = child;
+    this.#child = child;
     child.on('error', (err) => fail(new Error(`could not start ${command}: ${err.message}`)));
     // One budget for both streams: a flood is dropped (and counted) instead of filling the platform's memory.
-    const limiter = new OutputLimiter(this.options.outputLimits ?? DEFAULT_OUTPUT_LIMITS);
+    const limiter = new OutputLimiter(this.#options.outputLimits ?? DEFAULT_OUTPUT_LIMITS);
     let reportTimer: NodeJS.Timeout | undefined;
     const reportDropped = (): void => {
       reportTimer = undefined;
       const dropped = limiter.takeDropped();
-      if (dropped) this.options.onOutput(limiter.describe(dropped), 'stderr');
+      if (dropped) this.#options.onOutput(limiter.describe(dropped), 'stderr');
     };
     const scheduleReport = (): void => {
       reportTimer ??= setTimeout(reportDropped, DROP_REPORT_MS);
       reportTimer.unref();
     };
     const out = new LineCapture((line) => {
-      if (limiter.admitLine()) this.options.onOutput(line, 'stdout');
+      if (limiter.admitLine()) this.#options.onOutput(line, 'stdout');
       else scheduleReport();
     });
     const errs = new LineCapture((line) => {
-      if (this.state === 'starting') {
-        this.stderrTail.push(line);
-        if (this.stderrTail.length > 20) this.stderrTail.shift();
+      if (this.#state === 'starting') {
+        this.#stderrTail.push(line);
+        if (this.#stderrTail.length > 20) this.#stderrTail.shift();
       }
-      if (line.includes(HEAP_OOM_MARK)) this.heapExhausted = true;
-      if (limiter.admitLine()) this.options.onOutput(line, 'stderr');
+      if (line.includes(HEAP_OOM_MARK)) this.#heapExhausted = true;
+      if (limiter.admitLine()) this.#options.onOutput(line, 'stderr');
       else scheduleReport();
     });
     child.stdout!.on('data', (chunk: Buffer) => {
@@ -265,7 +306,7 @@ export class Instance {
         reportDropped();
         const how = signal ? `killed by ${signal}` : `exit code ${code}`;
         fail(new Error(`the instance exited during start (${how})`));
-        this.closed(this.exitReason ?? how);
+        this.#closed(this.#exitReason ?? how);
       };
       // An abort (V8 at its heap limit): its last words on stderr may still be in the pipe, and they say
       // whether it ran out of memory. Wait for them, briefly (a grandchild may hold the pipe open).
@@ -279,10 +320,10 @@ export class Instance {
     });
   }
 
-  private attach(socket: Socket): void {
-    this.socket = socket;
-    this.writer = new FrameWriter(socket);
-    const decoder = new FrameDecoder((type, flags, id, payload) => this.onFrame(type, flags, id, payload));
+  #attach(socket: Socket): void {
+    this.#socket = socket;
+    this.#writer = new FrameWriter(socket);
+    const decoder = new FrameDecoder((type, flags, id, payload) => this.#onFrame(type, flags, id, payload));
     socket.on('data', (chunk: Buffer) => {
       try {
         decoder.push(chunk);
@@ -294,124 +335,91 @@ export class Instance {
     socket.on('close', () => this.kill('the instance closed its connection'));
   }
 
-  private waitControl(...types: number[]): Promise<{ type: number; payload: Buffer }> {
+  #waitControl(...types: number[]): Promise<{ type: number; payload: Buffer }> {
     return new Promise((resolve) => {
-      this.controlWaiter = (type, payload) => {
+      this.#controlWaiter = (type, payload) => {
         if (types.includes(type)) {
-          this.controlWaiter = undefined;
+          this.#controlWaiter = undefined;
           resolve({ type, payload });
         }
       };
     });
   }
 
-  private onFrame(type: number, flags: number, id: number, payload: Buffer): void {
+  #onFrame(type: number, flags: number, id: number, payload: Buffer): void {
     if (id === 0) {
-      this.controlWaiter?.(type, Buffer.from(payload));
+      this.#controlWaiter?.(type, Buffer.from(payload));
       return;
     }
-    const exchange = this.streams.get(id);
-    if (!exchange) return;
+    const stream = this.#streams.get(id);
+    if (stream === undefined) return;
     const end = (flags & FLAG_END) !== 0;
     switch (type) {
       case FrameType.RESPONSE: {
+        if (end) this.#streams.delete(id);
         const fields = decodeFields(payload);
         const status = Number(fields[0]);
-        if (!Number.isInteger(status) || status < 100 || status > 999) {
-          this.finish(id);
-          exchange.onError(
-            new NimbusError('ERR_HANDLER_INVALID_RESPONSE', [this.options.name, `status ${fields[0]}`]),
-          );
-          return;
-        }
-        if (end) this.finish(id);
         fields.shift();
-        exchange.onHead(status, fields, end);
+        stream.head(status, fields, end);
         break;
       }
       case FrameType.RESPONSE_BODY:
-        if (end) this.finish(id);
-        exchange.onBody(payload, end);
+        if (end) this.#streams.delete(id);
+        stream.body(payload, end);
+        break;
+      case FrameType.WINDOW:
+        if (payload.length !== 4) {
+          this.kill(`protocol error: a WINDOW frame of ${payload.length} bytes`);
+          return;
+        }
+        stream.window(payload.readUInt32BE(0));
         break;
       case FrameType.ERROR: {
-        this.finish(id);
-        const { message, stack, code } = JSON.parse(payload.toString('utf8')) as {
-          message: string;
-          stack?: string;
-          code?: string;
-        };
+        this.#streams.delete(id);
+        const { message, stack, code } = errorMessage(payload);
         const err =
           code === 'invalid_response'
-            ? new NimbusError('ERR_HANDLER_INVALID_RESPONSE', [this.options.name, message])
-            : new NimbusError('ERR_HANDLER_FAILED', [this.options.name, message], {
+            ? new NimbusError('ERR_HANDLER_INVALID_RESPONSE', [this.#options.name, message])
+            : new NimbusError('ERR_HANDLER_FAILED', [this.#options.name, message], {
                 cause: { message, stack },
               });
-        exchange.onError(err, stack);
+        stream.error(err, stack);
         break;
       }
     }
   }
 
-  private finish(id: number): void {
-    if (this.streams.delete(id)) this.release();
-  }
-
-  /** Gives back a slot reserved by the pool (a stream ended, or the caller never opened one). */
-  release(): void {
-    // A closed instance already counted its slots as lost.
-    if (this.state === 'closed') return;
-    this.inflight--;
-    this.lastUsedAt = Date.now();
-    if (this.state === 'ready') this.onSlotFree(this);
-  }
-
   /**
-   * Opens a request stream on a slot the pool reserved: sends the head (NUL-separated method,
-   * path?query, header pairs). `flags` adds REQUEST flags (FLAG_RAW_EVENT). Returns the stream id.
+   * Opens a request stream: sends the head (NUL-separated method, path?query, header pairs) with `flags`
+   * (FLAG_END: no body; FLAG_RAW_EVENT). Returns the stream id, or undefined when the instance is gone.
    */
-  open(exchange: Exchange, head: string, end: boolean, flags = 0): number {
-    const id = this.nextStreamId++;
-    if (this.state === 'closed') {
-      // The instance died between reserving the slot and opening the stream.
-      queueMicrotask(() =>
-        exchange.onError(
-          new NimbusError('ERR_INSTANCE_CRASHED', [this.options.name, this.exitReason ?? 'exited']),
-        ),
-      );
-      return id;
-    }
-    if (this.nextStreamId > 0xffff_fff0) this.nextStreamId = 1;
-    this.streams.set(id, exchange);
-    this.lastUsedAt = Date.now();
-    this.writer!.text(FrameType.REQUEST, (end ? FLAG_END : 0) | flags, id, head);
+  open(end: StreamEnd, head: string, flags: number): number | undefined {
+    if (this.#state === 'closed') return undefined;
+    const id = this.#nextStreamId++;
+    if (this.#nextStreamId > MAX_STREAM_ID) this.#nextStreamId = 1;
+    this.#streams.set(id, end);
+    this.#writer!.text(FrameType.REQUEST, flags, id, head);
     return id;
   }
 
-  body(id: number, chunk: Uint8Array, end: boolean): void {
-    if (this.streams.has(id)) this.writer!.bytes(FrameType.REQUEST_BODY, end ? FLAG_END : 0, id, chunk);
+  sendBody(id: number, chunk: Uint8Array, end: boolean): void {
+    if (this.#streams.has(id)) this.#writer!.bytes(FrameType.REQUEST_BODY, end ? FLAG_END : 0, id, chunk);
   }
 
-  /** The caller is gone: tell the runner and free the slot. */
+  sendWindow(id: number, bytes: number): void {
+    if (this.#streams.has(id)) this.#writer!.window(id, bytes);
+  }
+
+  /** The caller is gone: forget the stream and tell the runner. */
   cancel(id: number): void {
-    if (!this.streams.has(id)) return;
-    this.finish(id);
-    this.writer!.bytes(FrameType.CANCEL, FLAG_END, id, new Uint8Array(0));
-  }
-
-  /** Bytes waiting in the socket's buffer (for back-pressure on large bodies). */
-  get writableNeedDrain(): boolean {
-    return this.socket?.writableNeedDrain ?? false;
+    if (!this.#streams.delete(id)) return;
+    this.#writer!.bytes(FrameType.CANCEL, FLAG_END, id, EMPTY);
   }
 
   /** Stops the instance and every process it started. Open streams fail with `reason`. */
-  /** Ready and not being stopped: may take requests. */
-  get usable(): boolean {
-    return this.state === 'ready' && this.exitReason === undefined;
-  }
-
   kill(reason: string): void {
-    this.exitReason ??= reason;
-    const child = this.child;
+    this.#exitReason ??= reason;
+    const child = this.#child;
     if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) {
       try {
         process.kill(-child.pid, 'SIGKILL');
@@ -419,48 +427,60 @@ export class Instance {
         child.kill('SIGKILL');
       }
     }
-    this.socket?.destroy();
-    this.server?.close();
-    if (!child || child.pid === undefined) this.closed(reason);
+    this.#socket?.destroy();
+    this.#server?.close();
+    if (!child || child.pid === undefined) this.#closed(reason);
   }
 
   /** Resolves once the process has exited. */
   async stop(reason: string): Promise<void> {
-    if (this.state === 'closed') return;
-    const exited =
-      this.child && this.child.exitCode === null && this.child.signalCode === null
-        ? once(this.child, 'exit')
-        : null;
+    if (this.#state === 'closed') return;
+    const child = this.#child;
+    const exited = child && child.exitCode === null && child.signalCode === null ? once(child, 'exit') : null;
     this.kill(reason);
     if (exited) await exited;
   }
 
-  private closed(reason: string): void {
-    if (this.state === 'closed') return;
-    this.state = 'closed';
-    this.exitReason ??= reason;
+  #closed(reason: string): void {
+    if (this.#state === 'closed') return;
+    this.#state = 'closed';
+    this.#exitReason ??= reason;
     // Sweep what the runner left in its process group (a handler's background children).
-    if (this.child?.pid !== undefined) {
+    if (this.#child?.pid !== undefined) {
       try {
-        process.kill(-this.child.pid, 'SIGKILL');
+        process.kill(-this.#child.pid, 'SIGKILL');
       } catch {}
     }
     rmSync(this.dir, { recursive: true, force: true });
-    this.lostOnClose = this.inflight;
     // Its connection closing may have named a reason first; running out of memory is the cause.
-    this.outOfMemory = this.heapExhausted || (this.options.oomKilled?.() ?? false);
-    const memoryMb = this.options.memoryMb ?? '?';
-    if (this.outOfMemory) this.exitReason = `out of memory: past its ${memoryMb} MiB limit`;
-    for (const [id, exchange] of this.streams) {
-      this.streams.delete(id);
-      exchange.onError(
-        this.outOfMemory
-          ? new NimbusError('ERR_INSTANCE_OOM', [this.options.name, memoryMb])
-          : new NimbusError('ERR_INSTANCE_CRASHED', [this.options.name, this.exitReason]),
+    this.#outOfMemory = this.#heapExhausted || (this.#options.oomKilled?.() ?? false);
+    const memoryMb = this.#options.memoryMb ?? '?';
+    if (this.#outOfMemory) this.#exitReason = `out of memory: past its ${memoryMb} MiB limit`;
+    const streams = [...this.#streams.values()];
+    this.#streams.clear();
+    for (const stream of streams) {
+      stream.error(
+        this.#outOfMemory
+          ? new NimbusError('ERR_INSTANCE_OOM', [this.#options.name, memoryMb])
+          : new NimbusError('ERR_INSTANCE_CRASHED', [this.#options.name, this.#exitReason]),
       );
     }
-    this.inflight = 0;
-    this.onClose(this);
-    this.resolveClosed();
+    this.#resolveClosed();
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** The {message, stack?, code?} of an ERROR or LOAD_ERROR frame, whatever the runner sent. */
+function errorMessage(payload: Buffer): z.infer<typeof ErrorMessage> {
+  const parsed = ErrorMessage.safeParse(parseJson(payload));
+  return parsed.success ? parsed.data : { message: '(the runner sent an unreadable error)' };
+}
+
+function parseJson(payload: Buffer): unknown {
+  try {
+    return JSON.parse(payload.toString('utf8'));
+  } catch {
+    return undefined;
   }
 }

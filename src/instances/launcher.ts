@@ -1,10 +1,9 @@
 // Starts instances for pools: from a prewarmed stem cell when one fits, else a new process; every
 // process holds its memory in the platform budget until it exits.
 
-import type { Dispatcher } from '../dispatch/dispatcher.js';
 import { NimbusError } from '../errors.js';
 import type { LaunchSpec } from '../runtimes/runtime.js';
-import { type Evictable, MemoryBudget } from '../scaler/budget.js';
+import { type Evictable, MemoryBudget, type Victim } from '../scaler/budget.js';
 import { Instance, type InstanceOptions } from './instance.js';
 import type { InstanceSandbox, PreparedSandbox } from './instance-sandbox.js';
 import type { LoadMessage } from './protocol.js';
@@ -24,7 +23,8 @@ export interface LauncherOptions {
   startTimeoutMs: number;
   memoryBudgetMb: number;
   stemCells: { min: number; max: number };
-  dispatcher: Dispatcher;
+  /** Idle instances of the pools, for the memory budget to stop when full (after the stem cells). */
+  evictable: Evictable;
   onOutput: (fn: string, instanceId: string, line: string, stream: 'stdout' | 'stderr') => void;
   onError: (message: string) => void;
   /** Sandbox every instance (bubblewrap, cgroups, seccomp as the host allows); absent or null: plain processes. */
@@ -45,7 +45,10 @@ export class Launcher {
   private readonly releases = new Set<Promise<void>>();
 
   constructor(private readonly options: LauncherOptions) {
-    const evictable: Evictable = { nextVictim: (exclude) => this.nextVictim(exclude) };
+    // Stem cells go first: they serve nobody yet.
+    const evictable: Evictable = {
+      nextVictim: (exclude) => this.stemVictim() ?? options.evictable.nextVictim(exclude),
+    };
     this.budget = new MemoryBudget(options.memoryBudgetMb, evictable);
     this.stems =
       options.stemCells.max > 0
@@ -161,36 +164,11 @@ export class Launcher {
     return instance;
   }
 
-  /** Eviction order: stem cells first, then the least recently used idle instance of another function. */
-  private nextVictim(exclude: string): { evict: () => void } | undefined {
+  /** A prewarmed stem cell to stop for room. */
+  private stemVictim(): Victim | undefined {
     const cell = this.stems?.idleCells()[0];
-    if (cell) {
-      return {
-        evict: () => {
-          this.budget.release(cell);
-          this.stems!.discard(cell);
-        },
-      };
-    }
-    let best: { instance: Instance; retire: () => void } | undefined;
-    for (const entry of this.options.dispatcher.entries()) {
-      if (entry.fn.name === exclude) continue;
-      const idle = entry.pool.idlestInstance();
-      if (idle && (!best || idle.lastUsedAt < best.instance.lastUsedAt)) {
-        best = {
-          instance: idle,
-          retire: () => entry.pool.retire(idle, 'evicted: the memory budget is full'),
-        };
-      }
-    }
-    if (!best) return undefined;
-    const victim = best;
-    return {
-      evict: () => {
-        this.budget.release(victim.instance);
-        victim.retire();
-      },
-    };
+    if (!cell) return undefined;
+    return { holder: cell, lastUsedAt: 0, evict: () => this.stems!.discard(cell) };
   }
 
   /** An instance's process is gone: its memory goes back to the budget, its sandbox is swept. */

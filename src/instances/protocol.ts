@@ -1,13 +1,24 @@
 // The instance protocol: length-prefixed binary frames on one Unix socket, many requests in flight
-// matched by stream id, every frame of one event-loop turn written with a single writev. See docs/instance-protocol.md.
+// matched by stream id, per-stream credit for body bytes (WINDOW), every frame of one event-loop turn
+// written at once. See docs/instance-protocol.md.
 import type { Socket } from 'node:net';
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** Frame header: u32 payload length, u8 type, u8 flags, u32 stream id (all big-endian). */
 export const HEADER_BYTES = 10;
 /** A frame's payload may not pass this; bodies larger than it are split into several frames. */
 export const MAX_FRAME_PAYLOAD_BYTES = 1024 * 1024;
+/**
+ * Body bytes (REQUEST_BODY / RESPONSE_BODY payloads) a side may send on one stream before the other side
+ * grants more with WINDOW. Each direction of each stream starts with this much credit.
+ */
+export const STREAM_WINDOW_BYTES = 256 * 1024;
+/**
+ * A receiver hands consumed credit back once this much has gathered (or at once when the stream's sender
+ * may be waiting): fewer WINDOW frames for a stream of small chunks. Less than the window, so it cannot stall.
+ */
+export const WINDOW_UPDATE_BYTES = STREAM_WINDOW_BYTES / 4;
 
 export const FrameType = {
   /** runner → gateway, stream 0: JSON {protocol, runtime, pid}; the runner is ready for LOAD. */
@@ -20,16 +31,18 @@ export const FrameType = {
   LOAD_ERROR: 4,
   /** gateway → runner: request head, NUL-separated [method, path?query, name, value, ...]. */
   REQUEST: 10,
-  /** gateway → runner: request body bytes. */
+  /** gateway → runner: request body bytes (counted against the stream's window). */
   REQUEST_BODY: 11,
   /** runner → gateway: response head, NUL-separated [status, name, value, ...]. */
   RESPONSE: 12,
-  /** runner → gateway: response body bytes. */
+  /** runner → gateway: response body bytes (counted against the stream's window). */
   RESPONSE_BODY: 13,
-  /** runner → gateway: JSON {message, stack?}; the handler failed (before or after the head). Ends the stream. */
+  /** runner → gateway: JSON {message, stack?, code?}; the handler failed (before or after the head). Ends the stream. */
   ERROR: 14,
   /** gateway → runner: the caller went away or the deadline passed; stop work on this stream. */
   CANCEL: 15,
+  /** either way: u32 big-endian, body bytes the sender of this frame consumed and grants back on this stream. */
+  WINDOW: 16,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
@@ -53,110 +66,187 @@ export interface LoadMessage {
   memoryMb: number;
   debug: boolean;
   /** The handler style to use instead of detecting it (the spec's `handlerStyle`). */
-  style?: 'fetch' | 'lambda' | 'openfaas';
+  style?: string;
 }
 
 export type FrameHandler = (type: number, flags: number, streamId: number, payload: Buffer) => void;
 
-/** Splits a byte stream into frames. Copies only when a frame spans chunks. */
+/**
+ * Splits a byte stream into frames. A frame that spans chunks is joined once, when all of it is there
+ * (never re-copied per chunk); frames within one chunk are views of it.
+ */
 export class FrameDecoder {
-  private pending: Buffer | null = null;
+  readonly #onFrame: FrameHandler;
+  /** Chunks of an incomplete frame, and how many bytes they hold. */
+  #pending: Buffer[] | null = null;
+  #pendingBytes = 0;
+  /** Bytes the incomplete frame needs in all (its header first, then header + payload). */
+  #need = 0;
 
-  constructor(private readonly onFrame: FrameHandler) {}
+  constructor(onFrame: FrameHandler) {
+    this.#onFrame = onFrame;
+  }
 
   push(chunk: Buffer): void {
-    let buf = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
-    this.pending = null;
+    let buf = chunk;
+    if (this.#pending !== null) {
+      this.#pending.push(chunk);
+      this.#pendingBytes += chunk.length;
+      if (this.#pendingBytes < this.#need) return;
+      buf = Buffer.concat(this.#pending, this.#pendingBytes);
+      this.#pending = null;
+    }
     let offset = 0;
-    while (buf.length - offset >= HEADER_BYTES) {
-      const length = buf.readUInt32BE(offset);
-      if (length > MAX_FRAME_PAYLOAD_BYTES)
-        throw new Error(`frame of ${length} bytes exceeds the protocol limit`);
-      const end = offset + HEADER_BYTES + length;
-      if (end > buf.length) break;
-      const type = buf[offset + 4]!;
-      const flags = buf[offset + 5]!;
-      const streamId = buf.readUInt32BE(offset + 6);
-      this.onFrame(type, flags, streamId, buf.subarray(offset + HEADER_BYTES, end));
+    const length = buf.length;
+    while (length - offset >= HEADER_BYTES) {
+      const size = buf.readUInt32BE(offset);
+      if (size > MAX_FRAME_PAYLOAD_BYTES)
+        throw new Error(`frame of ${size} bytes exceeds the protocol limit`);
+      const end = offset + HEADER_BYTES + size;
+      if (end > length) break;
+      this.#onFrame(
+        buf[offset + 4]!,
+        buf[offset + 5]!,
+        buf.readUInt32BE(offset + 6),
+        buf.subarray(offset + HEADER_BYTES, end),
+      );
       offset = end;
     }
-    if (offset < buf.length) {
-      buf = buf.subarray(offset);
-      this.pending = buf;
+    if (offset < length) {
+      const rest = offset === 0 ? buf : buf.subarray(offset);
+      this.#pending = [rest];
+      this.#pendingBytes = rest.length;
+      this.#need = rest.length >= HEADER_BYTES ? HEADER_BYTES + rest.readUInt32BE(0) : HEADER_BYTES;
     }
   }
 }
 
-function header(length: number, type: number, flags: number, streamId: number): Buffer {
-  const h = Buffer.allocUnsafe(HEADER_BYTES);
-  h.writeUInt32BE(length, 0);
-  h[4] = type;
-  h[5] = flags;
-  h.writeUInt32BE(streamId, 6);
-  return h;
-}
+/** Payloads up to this are copied next to their header; larger ones are written from where they are. */
+const COPY_PAYLOAD_BYTES = 16 * 1024;
+/** The buffer frames are encoded into; a new one is taken when the rest of it is too small. */
+const ARENA_BYTES = 64 * 1024;
 
 /**
- * Queues frames and writes everything queued in one event-loop turn with one writev: batching is what
- * makes the hop cheap under load (see docs/benchmarks.md).
+ * Queues frames and writes everything queued in one event-loop turn at once: batching is what makes the
+ * hop cheap under load (docs/benchmarks.md). Frames are encoded straight into a shared buffer (no
+ * allocation per frame); what one turn queued goes out as one write() of a view of it.
  */
 export class FrameWriter {
-  private queue: Buffer[] = [];
-  private scheduled = false;
-  private readonly flushBound = () => this.flush();
+  readonly #socket: Socket;
+  #arena = Buffer.allocUnsafe(ARENA_BYTES);
+  /** Start of what is queued in the arena, and its end. */
+  #start = 0;
+  #end = 0;
+  /** Queued pieces in order when a large payload is among them (else the arena alone holds the turn). */
+  #chunks: Buffer[] = [];
+  #scheduled = false;
+  readonly #flushBound = () => this.flush();
 
-  constructor(private readonly socket: Socket) {}
-
-  /** Queues a frame whose payload is a string (encoded as UTF-8 into the same buffer as the header). */
-  text(type: number, flags: number, streamId: number, text: string): void {
-    const length = Buffer.byteLength(text);
-    const frame = Buffer.allocUnsafe(HEADER_BYTES + length);
-    frame.writeUInt32BE(length, 0);
-    frame[4] = type;
-    frame[5] = flags;
-    frame.writeUInt32BE(streamId, 6);
-    frame.write(text, HEADER_BYTES);
-    this.push(frame);
+  constructor(socket: Socket) {
+    this.#socket = socket;
   }
 
-  /** Queues a frame with a binary payload, split into protocol-sized frames when large. */
+  /** Queues a frame whose payload is a string (UTF-8). */
+  text(type: number, flags: number, streamId: number, text: string): void {
+    // At most 3 bytes per UTF-16 code unit: room for that, then the exact length once written.
+    let room = text.length * 3;
+    if (room > MAX_FRAME_PAYLOAD_BYTES) {
+      room = Buffer.byteLength(text);
+      if (room > MAX_FRAME_PAYLOAD_BYTES)
+        throw new Error(`a frame of ${room} bytes exceeds the protocol limit of ${MAX_FRAME_PAYLOAD_BYTES}`);
+    }
+    this.#reserve(HEADER_BYTES + room);
+    const at = this.#end;
+    const size = this.#arena.write(text, at + HEADER_BYTES, 'utf8');
+    this.#header(at, size, type, flags, streamId);
+    this.#end = at + HEADER_BYTES + size;
+    this.#schedule();
+  }
+
+  /** Queues frames with a binary payload, split into protocol-sized frames when large. */
   bytes(type: number, flags: number, streamId: number, payload: Uint8Array): void {
     let offset = 0;
     do {
       const size = Math.min(payload.length - offset, MAX_FRAME_PAYLOAD_BYTES);
       const last = offset + size >= payload.length;
-      this.push(header(size, type, last ? flags : flags & ~FLAG_END, streamId));
-      if (size > 0) {
-        this.push(Buffer.from(payload.buffer, payload.byteOffset + offset, size));
+      const frameFlags = last ? flags : flags & ~FLAG_END;
+      if (size <= COPY_PAYLOAD_BYTES) {
+        this.#reserve(HEADER_BYTES + size);
+        const at = this.#end;
+        this.#header(at, size, type, frameFlags, streamId);
+        if (size > 0) this.#arena.set(payload.subarray(offset, offset + size), at + HEADER_BYTES);
+        this.#end = at + HEADER_BYTES + size;
+      } else {
+        this.#reserve(HEADER_BYTES);
+        this.#header(this.#end, size, type, frameFlags, streamId);
+        this.#end += HEADER_BYTES;
+        this.#seal();
+        this.#chunks.push(Buffer.from(payload.buffer, payload.byteOffset + offset, size));
       }
       offset += size;
     } while (offset < payload.length);
+    this.#schedule();
+  }
+
+  /** Queues a WINDOW frame: `bytes` more body bytes may come on `streamId`. */
+  window(streamId: number, bytes: number): void {
+    this.#reserve(HEADER_BYTES + 4);
+    const at = this.#end;
+    this.#header(at, 4, FrameType.WINDOW, 0, streamId);
+    this.#arena.writeUInt32BE(bytes, at + HEADER_BYTES);
+    this.#end = at + HEADER_BYTES + 4;
+    this.#schedule();
   }
 
   json(type: number, streamId: number, value: unknown): void {
     this.text(type, FLAG_END, streamId, JSON.stringify(value));
   }
 
-  private push(buf: Buffer): void {
-    this.queue.push(buf);
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(this.flushBound);
-    }
-  }
-
   /** Writes what is queued now; returns false when the socket's buffer is full. */
   flush(): boolean {
-    this.scheduled = false;
-    const queue = this.queue;
-    if (queue.length === 0 || this.socket.destroyed) return true;
-    this.queue = [];
-    if (queue.length === 1) return this.socket.write(queue[0]!);
-    this.socket.cork();
+    this.#scheduled = false;
+    this.#seal();
+    const chunks = this.#chunks;
+    if (chunks.length === 0) return true;
+    this.#chunks = [];
+    const socket = this.#socket;
+    if (socket.destroyed) return true;
+    if (chunks.length === 1) return socket.write(chunks[0]!);
+    socket.cork();
     let ok = true;
-    for (const buf of queue) ok = this.socket.write(buf);
-    this.socket.uncork();
+    for (const chunk of chunks) ok = socket.write(chunk);
+    socket.uncork();
     return ok;
+  }
+
+  #header(at: number, size: number, type: number, flags: number, streamId: number): void {
+    const arena = this.#arena;
+    arena.writeUInt32BE(size, at);
+    arena[at + 4] = type;
+    arena[at + 5] = flags;
+    arena.writeUInt32BE(streamId, at + 6);
+  }
+
+  /** Makes room for `bytes` at the arena's end: a fresh arena when this one is too full. */
+  #reserve(bytes: number): void {
+    if (this.#end + bytes <= this.#arena.length) return;
+    this.#seal();
+    this.#arena = Buffer.allocUnsafe(Math.max(ARENA_BYTES, bytes));
+    this.#start = 0;
+    this.#end = 0;
+  }
+
+  /** Ends the arena's queued stretch as one piece; it is never written to again (a write may still hold it). */
+  #seal(): void {
+    if (this.#end === this.#start) return;
+    this.#chunks.push(this.#arena.subarray(this.#start, this.#end));
+    this.#start = this.#end;
+  }
+
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    setImmediate(this.#flushBound);
   }
 }
 

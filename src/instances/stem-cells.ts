@@ -86,7 +86,6 @@ export class StemCells {
       const candidate = s.ready.shift()!;
       if (candidate.state !== 'closed') {
         cell = candidate;
-        cell.prewarmed = true;
         break;
       }
     }
@@ -135,10 +134,10 @@ export class StemCells {
       return; // no room in the memory budget: requests come first
     }
     s.spawning++;
-    cell.onClose = () => {
+    void cell.whenClosed.then(() => {
       const i = s.ready.indexOf(cell);
       if (i !== -1) s.ready.splice(i, 1);
-    };
+    });
     cell.spawn().then(
       () => {
         s.spawning--;

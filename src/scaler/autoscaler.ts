@@ -103,18 +103,18 @@ export class Autoscaler {
       };
       this.functions.set(key, f);
     }
-    for (const idleMs of pool.endedIdlePeriods.splice(0)) f.histogram.add(idleMs);
+    for (const idleMs of pool.takeEndedIdlePeriods()) f.histogram.add(idleMs);
     f.samples.push({ at: now, concurrency: pool.sampleConcurrency() });
     const horizon = now - this.config.stableWindowMs;
     let drop = 0;
     while (drop < f.samples.length && f.samples[drop]!.at <= horizon) drop++;
     if (drop > 0) f.samples.splice(0, drop);
 
-    const { scale, concurrency } = fn.spec;
+    const { scale } = fn.spec;
     const policy: ScalePolicy = {
       minInstances: scale.min,
       maxInstances: scale.max,
-      targetConcurrency: scale.target ?? concurrency,
+      targetConcurrency: scale.target ?? pool.instanceConcurrency,
       utilisation: scale.utilisation,
       stableWindowMs: this.config.stableWindowMs,
       panicWindowMs: this.config.panicWindowMs,

@@ -3,10 +3,21 @@
 // functions are retired first; when nothing can be retired, the start is refused.
 import { NimbusError } from '../errors.js';
 
-export interface Evictable {
-  /** An idle instance that could be stopped to make room (least recently used first), or undefined. */
-  nextVictim(excludeFunction: string): { evict: () => void } | undefined;
+/** An idle instance (or stem cell) that could be stopped to make room. */
+export interface Victim {
+  /** What holds its memory in the budget. */
+  readonly holder: object;
+  /** Epoch ms of its last use. */
+  readonly lastUsedAt: number;
+  evict(reason: string): void;
 }
+
+export interface Evictable {
+  /** The next idle instance to stop to make room (least recently used first), or undefined. */
+  nextVictim(excludeFunction: string): Victim | undefined;
+}
+
+const EVICTED = 'evicted: the memory budget is full';
 
 export class MemoryBudget {
   private usedMb = 0;
@@ -33,7 +44,9 @@ export class MemoryBudget {
           headers: { 'retry-after': '1' },
         });
       }
-      victim.evict();
+      // Its memory counts as free now: the process is on its way out.
+      this.release(victim.holder);
+      victim.evict(EVICTED);
     }
     this.usedMb += mb;
     this.holders.set(holder, mb);

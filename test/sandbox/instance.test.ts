@@ -4,8 +4,9 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync 
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import type { NimbusError } from '../../src/errors.js';
-import { type Exchange, Instance } from '../../src/instances/instance.js';
-import type { LoadMessage } from '../../src/instances/protocol.js';
+import { Instance } from '../../src/instances/instance.js';
+import type { StreamEnd } from '../../src/instances/lease.js';
+import { FLAG_END, type LoadMessage } from '../../src/instances/protocol.js';
 import { NODE_RUNNER_PATH } from '../../src/runtimes/node/adapter.js';
 import { type CgroupHandle, CgroupManager } from '../../src/sandbox/cgroups.js';
 import { wrapLaunch } from '../../src/sandbox/launch.js';
@@ -44,19 +45,19 @@ function request(instance: Instance, path: string): Promise<Reply> {
   return new Promise((resolve, reject) => {
     let status = 0;
     const chunks: Buffer[] = [];
-    const exchange: Exchange = {
-      onHead: (s, _headers, end) => {
+    const end: StreamEnd = {
+      head: (s, _headers, last) => {
         status = s;
-        if (end) resolve({ status, body: '' });
+        if (last) resolve({ status, body: '' });
       },
-      onBody: (chunk, end) => {
+      body: (chunk, last) => {
         chunks.push(Buffer.from(chunk));
-        if (end) resolve({ status, body: Buffer.concat(chunks).toString('utf8') });
+        if (last) resolve({ status, body: Buffer.concat(chunks).toString('utf8') });
       },
-      onError: (error: NimbusError) => reject(error),
+      window: () => {},
+      error: (error: NimbusError) => reject(error),
     };
-    instance.inflight++;
-    instance.open(exchange, `GET\0${path}\0host\0localhost`, true);
+    instance.open(end, `GET\0${path}\0host\0localhost`, FLAG_END);
   });
 }
 
@@ -195,9 +196,7 @@ describe('the node runner inside the sandbox', { skip: noBwrap ?? false }, () =>
       maxProcesses: 64,
     })!;
     const instance = await startInstance(t, { cgroup, memoryMb: 128 });
-    const closed = new Promise<void>((resolve) => {
-      instance.onClose = () => resolve();
-    });
+    const closed = instance.whenClosed;
     await assert.rejects(
       request(instance, '/hog'),
       (err: NimbusError) => err.code === 'ERR_INSTANCE_CRASHED',

@@ -1,8 +1,24 @@
 // The pool's observed concurrency is a time-weighted average between samples (what the autoscaler reads).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Instance } from '../../src/instances/instance.js';
-import { Pool } from '../../src/instances/pool.js';
+import { Pool, type PoolInstance } from '../../src/instances/pool.js';
+
+/** An instance that never becomes ready (a stand-in: the pool needs no process for this). */
+const neverReady: PoolInstance = {
+  id: 'i0',
+  pid: undefined,
+  initMs: 0,
+  style: undefined,
+  usable: false,
+  exitReason: undefined,
+  whenClosed: new Promise<void>(() => {}),
+  open: () => undefined,
+  sendBody: () => {},
+  sendWindow: () => {},
+  cancel: () => {},
+  kill: () => {},
+  stop: async () => {},
+};
 
 test('sampleConcurrency averages requests in flight or queued over the time since the last sample', async () => {
   let now = 0;
@@ -15,22 +31,19 @@ test('sampleConcurrency averages requests in flight or queued over the time sinc
     maxInstances: 1,
     maxQueue: 10,
     now: () => now,
+    timeoutMs: 1000,
     // An instance that never finishes starting: requests stay queued.
-    startInstance: () => ({
-      instance: {
-        onClose: () => {},
-        onSlotFree: () => {},
-        stop: async () => {},
-        lostOnClose: 0,
-      } as unknown as Instance,
-      started: never,
-    }),
+    startInstance: () => ({ instance: neverReady, started: never }),
   });
-  const waiting = [pool.acquire(), pool.acquire()].map((p) => Promise.resolve(p).catch(() => 'rejected'));
+  const wait = (): Promise<string> =>
+    new Promise((resolve) =>
+      pool.acquire().wait({ granted: () => resolve('granted'), refused: () => resolve('rejected') }),
+    );
+  const waiting = [wait(), wait()];
   now = 1000;
   assert.equal(pool.sampleConcurrency(), 2, 'two queued for the whole second');
   now = 1500;
-  const third = Promise.resolve(pool.acquire()).catch(() => 'rejected');
+  const third = wait();
   now = 2000;
   assert.equal(pool.sampleConcurrency(), 2.5, 'two for the first half, three for the second');
   now = 3000;

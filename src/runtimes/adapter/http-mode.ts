@@ -106,7 +106,12 @@ export const createHttpMode: CreateMode = (load, options, host) => {
           if (!HOP_HEADERS.has(name)) out.push(name, raw[i + 1]!);
         }
         stream.respond(res.statusCode ?? 502, out, false);
-        res.on('data', (chunk: Buffer) => stream.write(chunk));
+        // Past the gateway's window the server's response is paused: its writes block, as over a slow client.
+        res.on('data', (chunk: Buffer) => {
+          if (stream.write(chunk) || !stream.open) return;
+          res.pause();
+          void stream.writable().then(() => res.resume());
+        });
         res.on('end', () => stream.end());
         res.on('error', (err) => failed(stream, err));
       },
@@ -114,8 +119,14 @@ export const createHttpMode: CreateMode = (load, options, host) => {
     stream.onCancel = () => req.destroy();
     req.on('error', (err) => failed(stream, err));
     stream.readBody((chunk) => {
-      if (chunk) req.write(chunk);
-      else req.end();
+      if (!chunk) {
+        req.end();
+        return true;
+      }
+      if (req.write(chunk)) return true;
+      // The server reads slowly: no credit goes back to the gateway until it has taken this.
+      req.once('drain', () => stream.resumeBody());
+      return false;
     });
   }
 

@@ -293,8 +293,14 @@ export const createLambdaMode: CreateMode = (load, options, host) => {
         return false;
       }
       prelude = null;
-      if (rest && rest.length > 0) stream.write(rest);
+      if (rest && rest.length > 0) write(rest);
       return true;
+    };
+    // Past the gateway's window the runtime's upload is paused: its writes block.
+    const write = (chunk: Buffer): void => {
+      if (stream.write(chunk) || !stream.open) return;
+      req.pause();
+      void stream.writable().then(() => req.resume());
     };
     req.on('data', (chunk: Buffer) => {
       if (!stream.open) return;
@@ -308,7 +314,7 @@ export const createLambdaMode: CreateMode = (load, options, host) => {
         return;
       }
       head(200, contentType ? ['content-type', contentType] : []);
-      stream.write(chunk);
+      write(chunk);
     });
     req.on('end', () => {
       reply(res, 202, { status: 'OK' });

@@ -2,39 +2,21 @@
 // protocol to the gateway like any runner, and runs the user's program in its own process tree: per request
 // (exec), once as an HTTP server it proxies to (http), or as a Lambda custom runtime it serves the Runtime
 // API to (lambda).
-import { decodeFields, FLAG_END, FLAG_RAW_EVENT } from '../../instances/protocol.js';
 import { linkToGateway } from '../gateway-link.js';
 import { createExecMode } from './exec-mode.js';
 import { createHttpMode } from './http-mode.js';
 import { createLambdaMode } from './lambda-mode.js';
 import type { Mode } from './mode.js';
 import type { AdapterLoadMessage } from './options.js';
-import { AdapterStream } from './stream.js';
 
-const streams = new Map<number, AdapterStream>();
 let mode: Mode | undefined;
-
-const closeStream = (stream: AdapterStream): void => {
-  streams.delete(stream.id);
-};
 
 const writer = linkToGateway<AdapterLoadMessage>('adapter', {
   load,
-  request: (id, flags, payload) => {
-    const stream = new AdapterStream(
-      id,
-      decodeFields(payload),
-      (flags & FLAG_END) !== 0,
-      writer,
-      closeStream,
-    );
-    stream.raw = (flags & FLAG_RAW_EVENT) !== 0;
-    streams.set(id, stream);
+  request: (stream) => {
     if (mode) mode.request(stream);
     else stream.fail('no function is loaded in this instance');
   },
-  body: (id, flags, payload) => streams.get(id)?.pushBody(payload, (flags & FLAG_END) !== 0),
-  cancel: (id) => streams.get(id)?.cancel(),
 });
 
 /** Starts the user's program in the mode the LOAD message names (exec, http or lambda). */

@@ -15,7 +15,9 @@ export interface HttpMetadata {
 /** Where a response stream's head and bytes go (the instance protocol, for one request). */
 export interface ResponseSink {
   head(status: number, headers: string[], end: boolean): void;
-  body(chunk: Uint8Array, end: boolean): void;
+  /** False when the gateway's window is spent: the next write waits for `writable()`. */
+  body(chunk: Uint8Array, end: boolean): boolean;
+  writable(): Promise<void>;
 }
 
 /** The `responseStream` a streaming handler gets: a Writable, as in Lambda. */
@@ -40,8 +42,9 @@ export class ResponseStream extends Writable {
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     this.sendHead(false);
-    if (chunk.length > 0) this.sink.body(chunk, false);
-    callback();
+    // Back-pressure: the callback waits for the gateway's credit, so the handler's write() returns false.
+    if (chunk.length === 0 || this.sink.body(chunk, false)) callback();
+    else void this.sink.writable().then(() => callback());
   }
 
   override _final(callback: (error?: Error | null) => void): void {

@@ -26,14 +26,19 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qsl
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 HEADER = struct.Struct(">IBBI")
 MAX_FRAME_PAYLOAD = 1024 * 1024
+# Body bytes either side may send on one stream before the other grants more (WINDOW frames).
+STREAM_WINDOW = 256 * 1024
+# Consumed request body is granted back to the gateway in steps of this much.
+WINDOW_UPDATE = STREAM_WINDOW // 4
 FLAG_END = 1
 # On REQUEST: the body is a Lambda event passed as it is (the Invoke API), not an HTTP request.
 FLAG_RAW_EVENT = 2
 HELLO, LOAD, LOADED, LOAD_ERROR = 1, 2, 3, 4
-REQUEST, REQUEST_BODY, RESPONSE, RESPONSE_BODY, ERROR, CANCEL = 10, 11, 12, 13, 14, 15
+REQUEST, REQUEST_BODY, RESPONSE, RESPONSE_BODY, ERROR, CANCEL, WINDOW = 10, 11, 12, 13, 14, 15, 16
+WINDOW_PAYLOAD = struct.Struct(">I")
 
 TEXT_TYPE = re.compile(r"^text/|json|xml|javascript|x-www-form-urlencoded|yaml|csv", re.I)
 MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
@@ -140,12 +145,17 @@ class Context:
 
 
 class Stream:
-    __slots__ = ("fields", "chunks", "raw")
+    __slots__ = ("fields", "chunks", "raw", "unacked", "credit", "pending")
 
     def __init__(self, fields, raw=False):
         self.fields = fields
         self.chunks = []
         self.raw = raw
+        # Request body received (and so consumed: it is kept whole) but not yet granted back.
+        self.unacked = 0
+        # Response body the gateway's window still takes, and what waits for more of it.
+        self.credit = STREAM_WINDOW
+        self.pending = None
 
 
 def is_text(content_type, body):
@@ -341,6 +351,15 @@ class Runner:
                 stream.chunks.append(payload)
             if flags & FLAG_END:
                 self.pool.submit(self.run, stream_id, stream)
+            elif payload:
+                # The body is held here whole: its credit goes back as it arrives.
+                stream.unacked += len(payload)
+                if stream.unacked >= WINDOW_UPDATE:
+                    self.writer.frame(WINDOW, 0, stream_id, WINDOW_PAYLOAD.pack(stream.unacked))
+                    stream.unacked = 0
+        elif kind == WINDOW:
+            if len(payload) == 4:
+                self.grant(stream_id, WINDOW_PAYLOAD.unpack(payload)[0])
         elif kind == CANCEL:
             # A thread cannot be stopped: its result is dropped when it comes.
             with self.lock:
@@ -416,19 +435,44 @@ class Runner:
                 "requestId": request_id,
                 "stackTrace": traceback.format_tb(err.__traceback__),
             }).encode("utf-8")
-        with self.lock:
-            if self.streams.pop(stream_id, None) is None:
-                return
         fields_out = [str(status)]
         for name, value in head:
             fields_out.append(name)
             fields_out.append(value)
         head_bytes = "\0".join(fields_out).encode("utf-8")
-        if data:
+        with self.lock:
+            if self.streams.get(stream_id) is not stream:
+                return
+            if not data:
+                del self.streams[stream_id]
+                self.writer.frame(RESPONSE, FLAG_END, stream_id, head_bytes)
+                return
             self.writer.frame(RESPONSE, 0, stream_id, head_bytes)
-            self.writer.frame(RESPONSE_BODY, FLAG_END, stream_id, data)
-        else:
-            self.writer.frame(RESPONSE, FLAG_END, stream_id, head_bytes)
+            stream.pending = memoryview(data)
+            self.send_pending(stream_id, stream)
+
+    def send_pending(self, stream_id, stream):
+        """Sends what the gateway's window takes of the stream's response body (under self.lock)."""
+        pending = stream.pending
+        take = min(len(pending), stream.credit)
+        if take == len(pending):
+            stream.credit -= take
+            stream.pending = None
+            del self.streams[stream_id]
+            self.writer.frame(RESPONSE_BODY, FLAG_END, stream_id, pending)
+        elif take > 0:
+            stream.credit = 0
+            stream.pending = pending[take:]
+            self.writer.frame(RESPONSE_BODY, 0, stream_id, pending[:take])
+
+    def grant(self, stream_id, size):
+        with self.lock:
+            stream = self.streams.get(stream_id)
+            if stream is None:
+                return
+            stream.credit += size
+            if stream.pending is not None:
+                self.send_pending(stream_id, stream)
 
     def start_loop(self):
         with self.lock:
