@@ -96,7 +96,11 @@ export const ERRORS = {
     message:
       'function "%s" did not answer within %s ms; its instance was stopped (raise timeoutMs if needed)',
   },
-  ERR_HANDLER_INVALID_RESPONSE: { status: 500, message: 'function "%s" returned an invalid response: %s' },
+  ERR_HANDLER_INVALID_RESPONSE: {
+    status: 502,
+    message:
+      'function "%s" returned an invalid response: %s; answer with a status from 200 to 599 and header names and values HTTP allows',
+  },
   ERR_INSTANCE_CRASHED: {
     status: 502,
     message:

@@ -30,7 +30,7 @@ if (design === 'http') {
   const writer = frameWriter(design, socket);
   socket.setNoDelay?.(true);
   socket.on('connect', () => {
-    writer.json(FrameType.HELLO, 0, { protocol: 1, runtime: 'bench', pid: process.pid });
+    writer.json(FrameType.HELLO, 0, { protocol: 2, runtime: 'bench', pid: process.pid });
     writer.flush();
   });
   socket.on('close', () => process.exit(0));
