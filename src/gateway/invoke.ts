@@ -109,8 +109,9 @@ class HttpCall implements StreamSink, LeaseWaiter {
   readonly #options: InvokeOptions;
   #stream: InvokeStream | undefined;
   readonly #callId = randomUUID();
-  /** OpenFaaS's X-Start-Time (when the gateway took the request) and the base of X-Duration-Seconds. */
+  /** When the gateway took the request (the base of X-Duration-Seconds), and as OpenFaaS's X-Start-Time (ns). */
   readonly #startedAt = Date.now();
+  readonly #startTime = `${this.#startedAt}000000`;
   #done = false;
   #received = 0;
   #status = 0;
@@ -168,7 +169,7 @@ class HttpCall implements StreamSink, LeaseWaiter {
       if (this.#dropAuthorization && name === 'authorization') continue;
       head += `\0${name}\0${raw[i + 1]}`;
     }
-    return `${head}\0x-call-id\0${this.#callId}\0x-start-time\0${this.#startedAt}000000`;
+    return `${head}\0x-call-id\0${this.#callId}\0x-start-time\0${this.#startTime}`;
   }
 
   #onRequestData(chunk: Buffer): void {
@@ -195,7 +196,7 @@ class HttpCall implements StreamSink, LeaseWaiter {
       'x-call-id',
       this.#callId,
       'x-start-time',
-      `${this.#startedAt}000000`,
+      this.#startTime,
       'x-duration-seconds',
       ((Date.now() - this.#startedAt) / 1000).toFixed(3),
     );

@@ -102,6 +102,7 @@ export class Lease implements InvokeStream, StreamEnd {
   /** performance.now() when the lease was asked for, and when its stream opened. */
   readonly #askedAt = performance.now();
   #openedAt = 0;
+  #waited = false;
   /** When the call times out (performance.now() scale). */
   #deadline = 0;
   /** The status to count: the function's, then an error's if the call fails after it. */
@@ -122,6 +123,11 @@ export class Lease implements InvokeStream, StreamEnd {
   }
 
   // ---- the pool's side -------------------------------------------------------------------------------
+
+  /** The pool queued the lease: it waits for a slot (and says how long it waited). */
+  queued(): void {
+    this.#waited = true;
+  }
 
   /** Gives the lease its slot. `cold`: the instance was started for waiting requests; `initMs` its start time. */
   grant(slot: Slot, cold: boolean, initMs: number): void {
@@ -175,7 +181,7 @@ export class Lease implements InvokeStream, StreamEnd {
 
   /** Time the request waited for its slot (ms); 0 when one was free. */
   get waitMs(): number {
-    return this.#openedAt === 0 ? 0 : this.#openedAt - this.#askedAt;
+    return this.#waited ? this.#openedAt - this.#askedAt : 0;
   }
 
   /** The instance serving the call, once granted. */
@@ -191,7 +197,7 @@ export class Lease implements InvokeStream, StreamEnd {
     if (this.#state !== State.Granted) throw new Error(`open() on a lease that is not granted`);
     this.#sink = sink;
     this.#state = State.Open;
-    const now = performance.now();
+    const now = this.#waited ? performance.now() : this.#askedAt;
     this.#openedAt = now;
     this.#deadline = now + this.#host.timeoutMs;
     this.#endPending = end;

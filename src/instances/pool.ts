@@ -165,6 +165,7 @@ export class Pool {
         new NimbusError('ERR_FUNCTION_UNAVAILABLE', [this.name, this.#lastStartError ?? 'start failed']),
       );
     }
+    lease.queued();
     this.#waiters.push(lease);
     this.#queued++;
     this.#changeActive(1);

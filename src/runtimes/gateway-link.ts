@@ -43,7 +43,8 @@ export class RunnerStream {
   #open = true;
   #headSent = false;
   // The request body.
-  #chunks: Buffer[] = [];
+  /** Body that arrived before anyone read it (made when the first such chunk comes). */
+  #chunks: Buffer[] | undefined;
   #bodyEnded: boolean;
   #sink: ((chunk: Buffer | null) => boolean | undefined | void) | undefined;
   /** Consumed request body not yet granted back; a sink that returned false holds it. */
@@ -53,9 +54,10 @@ export class RunnerStream {
   #selfReported = false;
   // The response body.
   #credit = STREAM_WINDOW_BYTES;
-  #queue: Uint8Array[] = [];
+  /** Response body waiting for credit, and writers waiting for it to go (made when first needed). */
+  #queue: Uint8Array[] | undefined;
   #endQueued = false;
-  #drained: (() => void)[] = [];
+  #drained: (() => void)[] | undefined;
 
   constructor(
     id: number,
@@ -92,7 +94,7 @@ export class RunnerStream {
 
   /** The request came without a body (or its body has arrived whole and was read). */
   get bodyless(): boolean {
-    return this.#bodyEnded && this.#chunks.length === 0 && this.#sink === undefined;
+    return this.#bodyEnded && this.#chunks === undefined && this.#sink === undefined;
   }
 
   /** The first value of a header (name lower-case). */
@@ -109,9 +111,9 @@ export class RunnerStream {
    */
   readBody(sink: (chunk: Buffer | null) => boolean | undefined | void): void {
     const chunks = this.#chunks;
-    this.#chunks = [];
+    this.#chunks = undefined;
     this.#sink = sink;
-    for (const chunk of chunks) this.#deliver(chunk);
+    if (chunks) for (const chunk of chunks) this.#deliver(chunk);
     if (this.#bodyEnded) this.#endBody();
   }
 
@@ -166,7 +168,7 @@ export class RunnerStream {
     if (payload.length > 0) {
       const chunk = Buffer.from(payload);
       if (this.#sink) this.#deliver(chunk);
-      else this.#chunks.push(chunk);
+      else (this.#chunks ??= []).push(chunk);
     }
     if (end) {
       this.#bodyEnded = true;
@@ -223,7 +225,7 @@ export class RunnerStream {
    */
   write(chunk: Uint8Array, end = false): boolean {
     if (!this.#open || this.#endQueued) return false;
-    if (this.#queue.length === 0 && chunk.length <= this.#credit) {
+    if (this.#queue === undefined && chunk.length <= this.#credit) {
       this.#credit -= chunk.length;
       if (chunk.length > 0 || end) {
         this.#writer.bytes(FrameType.RESPONSE_BODY, end ? FLAG_END : 0, this.id, chunk);
@@ -231,7 +233,8 @@ export class RunnerStream {
       if (end) this.#finish();
       return this.#credit > 0;
     }
-    if (chunk.length > 0) this.#queue.push(chunk);
+    const queue = (this.#queue ??= []);
+    if (chunk.length > 0) queue.push(chunk);
     if (end) this.#endQueued = true;
     this.#sendQueued();
     return false;
@@ -243,8 +246,8 @@ export class RunnerStream {
 
   /** Resolves once the gateway grants credit again, or the stream is over (check `open`). */
   writable(): Promise<void> {
-    if (!this.#open || (this.#queue.length === 0 && this.#credit > 0)) return Promise.resolve();
-    return new Promise((resolve) => this.#drained.push(resolve));
+    if (!this.#open || (this.#queue === undefined && this.#credit > 0)) return Promise.resolve();
+    return new Promise((resolve) => (this.#drained ??= []).push(resolve));
   }
 
   /** From the gateway: `bytes` more of response body may go. */
@@ -255,12 +258,16 @@ export class RunnerStream {
 
   #sendQueued(): void {
     const queue = this.#queue;
+    if (queue === undefined) {
+      if (this.#credit > 0) this.#wake();
+      return;
+    }
     while (queue.length > 0 && this.#credit > 0 && this.#open) {
-      let chunk = queue[0]!;
+      const chunk = queue[0]!;
       if (chunk.length > this.#credit) {
         const fits = this.#credit;
         this.#writer.bytes(FrameType.RESPONSE_BODY, 0, this.id, chunk.subarray(0, fits));
-        queue[0] = chunk = chunk.subarray(fits);
+        queue[0] = chunk.subarray(fits);
         this.#credit = 0;
         break;
       }
@@ -271,6 +278,7 @@ export class RunnerStream {
       if (last) this.#finish();
     }
     if (queue.length === 0 && this.#open) {
+      this.#queue = undefined;
       if (this.#endQueued) {
         this.#writer.bytes(FrameType.RESPONSE_BODY, FLAG_END, this.id, EMPTY);
         this.#finish();
@@ -295,16 +303,16 @@ export class RunnerStream {
   #finish(): void {
     this.#open = false;
     this.#sink = undefined;
-    this.#chunks = [];
-    this.#queue = [];
+    this.#chunks = undefined;
+    this.#queue = undefined;
     this.#closed(this);
     this.#wake();
   }
 
   #wake(): void {
     const drained = this.#drained;
-    if (drained.length === 0) return;
-    this.#drained = [];
+    if (drained === undefined) return;
+    this.#drained = undefined;
     for (const resolve of drained) resolve();
   }
 }

@@ -6,7 +6,7 @@ import type { RunnerStream } from '../gateway-link.js';
 import { describe, failWith, type HandlerStyle, unwrapDefault } from './handler-style.js';
 import { isStreamingHandler, ResponseStream } from './lambda-streaming.js';
 import { fromLambdaResult, lambdaContext, toLambdaEvent } from './lambda-style.js';
-import { lightRequest, plainResponse } from './light-web.js';
+import { cancelRequest, lightRequest, plainResponse } from './light-web.js';
 import { type OpenFaaSHandler, pickOpenFaaSHandler, runOpenFaaS } from './openfaas-style.js';
 import { rawError, rawEvent, rawResult } from './raw-event.js';
 
@@ -53,8 +53,8 @@ async function serveFetch(fn: FetchHandler, stream: RunnerStream): Promise<void>
   const { fields } = stream;
   try {
     const body = stream.bodyless ? null : stream.bodyStream();
-    const { request, cancel } = lightRequest({ method: fields[0]!, url: requestUrl(fields), fields, body });
-    stream.onCancel = () => cancel(new Error('request cancelled by the gateway'));
+    const request = lightRequest(fields[0]!, requestUrl(fields), fields, body);
+    stream.onCancel = () => cancelRequest(request, new Error('request cancelled by the gateway'));
     const response = await fn(request, process.env, new ExecutionContext());
     if (!(response instanceof Response)) {
       stream.fail(

@@ -110,15 +110,21 @@ export class NimbusRequest extends GlobalRequest {
 Object.setPrototypeOf(requestPrototype, NimbusRequest.prototype);
 
 /** A Request for the handler, built from the protocol's head; undici's object is made only when needed. */
-export function lightRequest(parts: Omit<RequestParts, 'abort'>): {
-  request: Request;
-  cancel: (reason: Error) => void;
-} {
+export function lightRequest(
+  method: string,
+  url: string,
+  fields: readonly string[],
+  body: ReadableStream<Uint8Array> | null,
+): Request {
   const self = Object.create(requestPrototype) as LightRequest;
-  const full: RequestParts = { ...parts, abort: undefined };
-  self[kInit] = full;
+  self[kInit] = { method, url, fields, body, abort: undefined };
   self[kReal] = undefined;
-  return { request: self as unknown as Request, cancel: (reason) => full.abort?.abort(reason) };
+  return self as unknown as Request;
+}
+
+/** Aborts a light request's signal (when the handler ever looked at it). */
+export function cancelRequest(request: Request, reason: Error): void {
+  (request as unknown as LightRequest)[kInit].abort?.abort(reason);
 }
 
 type RequestInput = ConstructorParameters<typeof Request>[0];
