@@ -26,6 +26,10 @@ export interface RunnerHandlers<Load> {
 
 const EMPTY = new Uint8Array(0);
 
+/** Takes request body chunks (null at the end); false: backed up, the credit is held until resumeBody(). */
+// biome-ignore lint/suspicious/noConfusingVoidType: a sink written as a plain statement body returns nothing.
+export type BodySink = (chunk: Buffer | null) => boolean | void;
+
 /**
  * One request in a runner: its head, its body as it arrives (credit goes back to the gateway as the
  * handler consumes it), and its answer (sent as the gateway grants credit; writes wait past the window).
@@ -46,7 +50,7 @@ export class RunnerStream {
   /** Body that arrived before anyone read it (made when the first such chunk comes). */
   #chunks: Buffer[] | undefined;
   #bodyEnded: boolean;
-  #sink: ((chunk: Buffer | null) => boolean | undefined | void) | undefined;
+  #sink: BodySink | undefined;
   /** Consumed request body not yet granted back; a sink that returned false holds it. */
   #unacked = 0;
   #holding = false;
@@ -109,7 +113,7 @@ export class RunnerStream {
    * Streams the body: what arrived so far, then each chunk as it comes, then null at the end. A sink that
    * returns false is backed up: no credit goes back to the gateway until `resumeBody()`.
    */
-  readBody(sink: (chunk: Buffer | null) => boolean | undefined | void): void {
+  readBody(sink: BodySink): void {
     const chunks = this.#chunks;
     this.#chunks = undefined;
     this.#sink = sink;
@@ -168,7 +172,8 @@ export class RunnerStream {
     if (payload.length > 0) {
       const chunk = Buffer.from(payload);
       if (this.#sink) this.#deliver(chunk);
-      else (this.#chunks ??= []).push(chunk);
+      else if (this.#chunks) this.#chunks.push(chunk);
+      else this.#chunks = [chunk];
     }
     if (end) {
       this.#bodyEnded = true;
@@ -233,8 +238,8 @@ export class RunnerStream {
       if (end) this.#finish();
       return this.#credit > 0;
     }
-    const queue = (this.#queue ??= []);
-    if (chunk.length > 0) queue.push(chunk);
+    this.#queue ??= [];
+    if (chunk.length > 0) this.#queue.push(chunk);
     if (end) this.#endQueued = true;
     this.#sendQueued();
     return false;
@@ -247,7 +252,10 @@ export class RunnerStream {
   /** Resolves once the gateway grants credit again, or the stream is over (check `open`). */
   writable(): Promise<void> {
     if (!this.#open || (this.#queue === undefined && this.#credit > 0)) return Promise.resolve();
-    return new Promise((resolve) => (this.#drained ??= []).push(resolve));
+    return new Promise((resolve) => {
+      this.#drained ??= [];
+      this.#drained.push(resolve);
+    });
   }
 
   /** From the gateway: `bytes` more of response body may go. */
