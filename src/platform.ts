@@ -150,7 +150,7 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
     return new Pool({
       name: fn.name,
       version: fn.version,
-      concurrency: fn.spec.concurrency,
+      concurrency: fn.spec.concurrency ?? ((style) => runtime.defaultConcurrency?.(style) ?? 1),
       minInstances: fn.spec.scale.min,
       maxInstances: fn.spec.scale.max,
       maxQueue: fn.spec.maxQueue,

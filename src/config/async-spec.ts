@@ -103,11 +103,13 @@ export const asyncSpecFields = {
   allowOverlap: z.boolean().default(false),
 };
 
-/** Worker concurrency of a function: its own setting, else its capacity capped at 100. */
-export function asyncConcurrency(spec: {
-  async: AsyncSpec;
-  concurrency: number;
-  scale: { max: number };
-}): number {
-  return spec.async.concurrency ?? Math.min(DEFAULT_ASYNC_CONCURRENCY_CAP, spec.scale.max * spec.concurrency);
+/**
+ * Worker concurrency of a function: its own setting, else its capacity capped at 100. `perInstance`: what
+ * one instance takes when the spec leaves `concurrency` to the handler style (the pool knows once loaded).
+ */
+export function asyncConcurrency(
+  spec: { async: AsyncSpec; concurrency?: number | undefined; scale: { max: number } },
+  perInstance = spec.concurrency ?? 1,
+): number {
+  return spec.async.concurrency ?? Math.min(DEFAULT_ASYNC_CONCURRENCY_CAP, spec.scale.max * perInstance);
 }

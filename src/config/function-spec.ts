@@ -13,6 +13,8 @@ export type RuntimeName = (typeof RUNTIME_NAMES)[number];
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
 export const DEFAULT_IDLE_TIMEOUT_MS = 600_000;
+/** Requests one instance of a Node fetch or OpenFaaS-style handler serves at once when the spec does not say. */
+export const DEFAULT_NODE_CONCURRENCY = 80;
 
 const scaleSchema = z.strictObject({
   /** Instances kept running even when idle. Default 0 (scale to zero). */
@@ -60,8 +62,12 @@ export const functionSpecSchema = z
       .transform((env) => Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v)]))),
     /** A request running longer is answered 504 and its instance stopped. Default 30 s. */
     timeoutMs: z.number().int().min(1).max(900_000).default(DEFAULT_TIMEOUT_MS),
-    /** Requests one instance serves at once. Default 1 (exact, like Lambda). */
-    concurrency: z.number().int().min(1).max(1000).default(1),
+    /**
+     * Requests one instance serves at once. Default: by handler style, once an instance has loaded —
+     * DEFAULT_NODE_CONCURRENCY for Node fetch and OpenFaaS-style handlers (asynchronous, like Cloud Run's 80),
+     * 1 for everything else (Lambda-style handlers get one event at a time, as in Lambda). See docs/functions.md.
+     */
+    concurrency: z.number().int().min(1).max(1000).optional(),
     /** Memory of one instance in MiB (a limit where the sandbox can enforce it). Default 256. */
     memoryMb: z.number().int().min(32).max(10_240).default(256),
     /** false: the instance gets its own network namespace with only loopback (no host, no internet). Default true. */

@@ -67,7 +67,13 @@ export const OPENAPI = {
           handler: { type: 'string', description: 'index.ts, src/app.js or index.handler (file + export)' },
           environment: { type: 'object', additionalProperties: { type: ['string', 'number', 'boolean'] } },
           timeoutMs: { type: 'integer', minimum: 1, maximum: 900000, default: 30000 },
-          concurrency: { type: 'integer', minimum: 1, maximum: 1000, default: 1 },
+          concurrency: {
+            type: 'integer',
+            minimum: 1,
+            maximum: 1000,
+            description:
+              'Requests one instance serves at once. Default: 80 for Node fetch and OpenFaaS-style handlers, else 1.',
+          },
           memoryMb: { type: 'integer', minimum: 32, maximum: 10240, default: 256 },
           network: { type: 'boolean', default: true, description: 'false: no network but its own loopback' },
           cpu: { type: 'number', minimum: 0.01, description: 'fraction of a core; default unlimited' },

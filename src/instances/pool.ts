@@ -111,6 +111,11 @@ export class Pool {
   #endedIdle: number[] = [];
   /** A count set by hand, held until `until`. */
   #pin: { replicas: number; until: number } | undefined;
+  /**
+   * The memory budget took an instance: no instance is started again to keep the function warm until a
+   * request asks for one (else two functions would evict each other in turn).
+   */
+  #evicted = false;
 
   constructor(options: PoolOptions) {
     this.#options = options;
@@ -143,6 +148,7 @@ export class Pool {
    */
   acquire(): Lease {
     if (this.#draining) return this.#refuse(new NimbusError('ERR_PLATFORM_SHUTTING_DOWN'));
+    this.#evicted = false;
     const lease = new Lease(this.#host);
     if (this.#queued === 0) {
       // First fit: keeps load on few instances so the others go idle and can be retired.
@@ -282,6 +288,7 @@ export class Pool {
     const have = this.#members.length + this.#starting.size;
     if (target > have) {
       if (this.#now() < this.#nextStartAt) return;
+      if (this.#evicted && this.#active === 0 && have >= this.#options.minInstances) return;
       for (let n = have; n < target; n++) void this.#launch().catch(() => {});
       return;
     }
@@ -314,7 +321,10 @@ export class Pool {
     return {
       holder: member.instance,
       lastUsedAt: member.lastUsedAt,
-      evict: (reason) => this.#retire(member, reason),
+      evict: (reason) => {
+        this.#evicted = true;
+        this.#retire(member, reason);
+      },
     };
   }
 

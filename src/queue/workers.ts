@@ -128,7 +128,7 @@ export class Workers {
 
   private concurrencyOf(fn: string): number {
     const entry = this.options.dispatcher.get(fn);
-    return entry ? asyncConcurrency(entry.fn.spec) : 1;
+    return entry ? asyncConcurrency(entry.fn.spec, entry.pool.instanceConcurrency) : 1;
   }
 
   private async runCall(job: Job): Promise<void> {

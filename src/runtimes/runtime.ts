@@ -29,6 +29,11 @@ export interface RuntimeAdapter {
   launch(fn: FunctionVersion, bundleDir: string, options: RuntimeOptions): LaunchSpec;
   /** Throws a coded error (ERR_RUNTIME_MISSING) when this host cannot run the function; called at deploy. */
   check?(fn: FunctionVersion, options: RuntimeOptions): void;
+  /**
+   * Requests an instance serves at once when the spec sets no `concurrency`, by the handler style its
+   * runner reported on loading. Absent: 1.
+   */
+  defaultConcurrency?(style: string | undefined): number;
 }
 
 /** The PATH of every instance: fixed, so what a function finds does not depend on who started Nimbus. */

@@ -88,6 +88,21 @@ test('pool', async (t) => {
     },
   );
 
+  await t.test(
+    'concurrency by handler style: a fetch handler takes many at once, a Lambda-style one one',
+    async () => {
+      await nimbus.deploy('echo', 'many', { concurrency: undefined, scale: { max: 1 } });
+      await nimbus.deploy('lambda', 'single', { scale: { max: 1 } });
+      const many = nimbus.platform.dispatcher.get('many')!.pool;
+      const single = nimbus.platform.dispatcher.get('single')!.pool;
+      assert.equal(many.instanceConcurrency, 80, 'fetch: the Node default');
+      assert.equal(single.instanceConcurrency, 1, 'lambda: one event at a time');
+      const answers = await Promise.all(Array.from({ length: 20 }, () => fetch(`${url}/function/many/x`)));
+      assert.deepEqual(new Set(answers.map((r) => r.status)), new Set([200]));
+      assert.equal(many.stats().instances, 1, 'one instance served all twenty');
+    },
+  );
+
   await t.test('scale.min keeps instances warm', async () => {
     await nimbus.deploy('hello', 'warm', { scale: { min: 2, idleTimeoutMs: 100 } });
     await waitFor(async () => (await client.get('warm')).instances === 2, 5000, 'two warm instances');

@@ -7,7 +7,7 @@ test('defaults', () => {
   const spec = parseFunctionSpec({});
   assert.equal(spec.runtime, 'node');
   assert.equal(spec.timeoutMs, 30_000);
-  assert.equal(spec.concurrency, 1);
+  assert.equal(spec.concurrency, undefined, 'by handler style unless set');
   assert.deepEqual(spec.scale, { min: 0, max: 10, idleTimeoutMs: 600_000, utilisation: 0.7 });
   assert.deepEqual(spec.environment, {});
 });

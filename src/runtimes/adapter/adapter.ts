@@ -62,7 +62,7 @@ function adapterRuntime(mode: AdapterMode): RuntimeAdapter {
           healthPath: fn.spec.healthPath ?? DEFAULT_HEALTH_PATH,
           unixSocket: fn.spec.unixSocket ?? false,
           handler: fn.spec.handler ?? DEFAULT_LAMBDA_HANDLER,
-          concurrency: fn.spec.concurrency,
+          concurrency: fn.spec.concurrency ?? 1,
         },
       };
       return {

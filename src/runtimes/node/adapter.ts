@@ -1,6 +1,7 @@
 // The Node.js runtime adapter: runs the bundled runner with the platform's own node binary, or with the
 // node of the major the function asks for (`nodeVersion`) where the host has one (node-binary.ts).
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_NODE_CONCURRENCY } from '../../config/function-spec.js';
 import { NimbusError } from '../../errors.js';
 import type { FunctionVersion } from '../../store/store.js';
 import {
@@ -40,6 +41,10 @@ export const nodeRuntime: RuntimeAdapter = {
       String(HOST_MAJOR),
     ]);
   },
+  // Fetch and OpenFaaS-style handlers are asynchronous: one process serves many requests at once (Cloud
+  // Run's default is 80). A Lambda-style handler gets one event at a time, as Lambda gives it: code written
+  // for Lambda may keep per-invocation state in module scope.
+  defaultConcurrency: (style) => (style === 'fetch' || style === 'openfaas' ? DEFAULT_NODE_CONCURRENCY : 1),
   launch(fn: FunctionVersion, bundleDir: string, options: RuntimeOptions): LaunchSpec {
     // The V8 heap is capped below the memory limit so an instance fails by itself before a cgroup kill.
     const heapMb = Math.max(16, Math.floor(fn.spec.memoryMb * 0.75));

@@ -57,11 +57,11 @@ function pick(
   }
   // Named functions other than `handler` (CommonJS `exports.hello = …`): say which spec key picks one.
   const def = unwrapDefault(mod.default);
-  const named = Object.entries({ ...(def && typeof def === 'object' ? def : {}), ...mod })
+  const exported = Object.entries({ ...(def && typeof def === 'object' ? def : {}), ...mod })
     .filter(([key, value]) => key !== 'default' && typeof value === 'function')
     .map(([key]) => key);
-  const hint = named.length
-    ? `; the module exports ${named.join(', ')}: set handler: file.export in nimbus.yml (such as handler: index.${named[0]})`
+  const hint = exported.length
+    ? `; the module exports ${exported.join(', ')}: set handler: file.export in nimbus.yml (such as handler: index.${exported[0]})`
     : '';
   throw new Error(
     'no handler found: export default { fetch(request) }, export default async (request) => Response, or export const handler = async (event, context) => result' +
