@@ -7,6 +7,15 @@ import { buildFunction } from '../src/build/build.js';
 import type { NimbusClient } from '../src/cli/client.js';
 import type { FunctionSpecInput } from '../src/config/function-spec.js';
 
+/** A handler that holds every call for a minute: async enqueues only fill its queue. */
+const PARKED_SOURCE = `export default {
+  async fetch(): Promise<Response> {
+    await new Promise((r) => setTimeout(r, 60_000));
+    return new Response('late');
+  },
+};
+`;
+
 /** The hello handler (the bare server in children/bare-server.mjs answers the same). */
 const HELLO_SOURCE = `export default {
   async fetch(): Promise<Response> {
@@ -25,6 +34,11 @@ export const BENCH_FUNCTIONS = {
   'hello-defaults': {},
   /** Scales to zero after every request. */
   cold: { scale: { min: 0, idleTimeoutMs: COLD_IDLE_TIMEOUT_MS } },
+  /** Its one worker holds one call: durable enqueues only fill the queue (caps raised for the load). */
+  parked: {
+    timeoutMs: 120_000,
+    async: { concurrency: 1, maxQueued: 10_000_000, maxQueuedBytes: 16 * 1024 ** 3 },
+  },
 } as const satisfies Record<string, FunctionSpecInput>;
 
 export type BenchFunction = keyof typeof BENCH_FUNCTIONS;
@@ -37,7 +51,7 @@ export async function deployBenchFunction(
 ): Promise<void> {
   const dir = join(workDir, 'functions', name);
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'index.ts'), HELLO_SOURCE);
+  writeFileSync(join(dir, 'index.ts'), name === 'parked' ? PARKED_SOURCE : HELLO_SOURCE);
   writeFileSync(join(dir, 'nimbus.yml'), stringify(BENCH_FUNCTIONS[name]));
   const built = await buildFunction(dir, { outDir: join(workDir, 'bundles', name) });
   await client.uploadBundle(built);

@@ -33,14 +33,15 @@ class LatencyHistogram {
 }
 
 /**
- * @param {{ url: string, connections: number, seconds: number }} args
+ * @param {{ url: string, connections: number, seconds: number, method?: string, body?: string, headers?: Record<string, string> }} args
  */
-function run({ url, connections, seconds }) {
+function run({ url, connections, seconds, method, body, headers }) {
   return new Promise((resolve, reject) => {
     const latency = new LatencyHistogram();
     const cpuBefore = process.cpuUsage();
     const startedAt = performance.now();
-    const instance = autocannon({ url, connections, duration: seconds, pipelining: 1 }, (err, result) => {
+    const request = { ...(method ? { method } : {}), ...(body ? { body } : {}), ...(headers ? { headers } : {}) };
+    const instance = autocannon({ url, connections, duration: seconds, pipelining: 1, ...request }, (err, result) => {
       if (err) {
         reject(err);
         return;

@@ -1,7 +1,8 @@
-// `node --import tsx bench/profile/run.ts [seconds] [connections]`: profiles the warm path. Starts the built
-// Nimbus with a CPU sampler in the gateway and in its node runners (sandbox off), deploys the bench's hello
-// (`concurrency: 64`, one instance), drives it with autocannon pinned apart from the servers, then prints
-// where each process spent its CPU (self time per function) and leaves the .cpuprofile files for DevTools.
+// `node --import tsx bench/profile/run.ts [seconds] [connections] [warm|async]`: profiles the warm path (the
+// bench's hello, `concurrency: 64`, one instance) or durable async enqueues (POST /async-function/parked,
+// a function whose calls wait). Starts the built Nimbus with a CPU sampler in the gateway and in its node
+// runners (sandbox off), drives it with autocannon pinned apart from the servers, then prints where each
+// process spent its CPU (self time per function) and leaves the .cpuprofile files for DevTools.
 import { mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +15,7 @@ import { summarize } from './summary.js';
 
 const seconds = Number(process.argv[2] ?? 10);
 const connections = Number(process.argv[3] ?? 32);
+const target = process.argv[4] ?? 'warm';
 const pinning = setUpPinning();
 const work = mkdtempSync(join(tmpdir(), 'nimbus-profile-'));
 const profiles = join(work, 'profiles');
@@ -29,10 +31,21 @@ const nimbus = await BenchChild.start({
 const load = await BenchChild.start({ name: 'load', script: 'load-generator.mjs', core: pinning.loadCore });
 try {
   const client = new NimbusClient(String(nimbus.ready.url), String(nimbus.ready.token));
-  await deployBenchFunction(client, work, 'hello');
-  const url = `${client.baseUrl}/function/hello`;
-  await load.child.call('run', { url, connections, seconds: 2 }, 30_000);
-  const result = (await load.child.call('run', { url, connections, seconds }, seconds * 1000 + 30_000)) as {
+  let request: Record<string, unknown>;
+  if (target === 'async') {
+    await deployBenchFunction(client, work, 'parked');
+    request = {
+      url: `${client.baseUrl}/async-function/parked`,
+      method: 'POST',
+      body: '{"hello":"async"}',
+      headers: { 'content-type': 'application/json' },
+    };
+  } else {
+    await deployBenchFunction(client, work, 'hello');
+    request = { url: `${client.baseUrl}/function/hello` };
+  }
+  await load.child.call('run', { ...request, connections, seconds: 2 }, 30_000);
+  const result = (await load.child.call('run', { ...request, connections, seconds }, seconds * 1000 + 30_000)) as {
     rps: number;
     p50Us: number;
   };
