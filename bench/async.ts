@@ -179,7 +179,8 @@ export async function measureAsync(options: AsyncBenchOptions = {}): Promise<Asy
     const firstClient = new NimbusClient(first.url, first.token);
     await deploy(firstClient, workDir, 'parked', PARKED_SOURCE, {
       timeoutMs: 120_000,
-      async: { concurrency: 1 },
+      // The queue only fills here: caps above what the load can queue, so no call is refused 429.
+      async: { concurrency: 1, maxQueued: 10_000_000, maxQueuedBytes: 16 * 1024 ** 3 },
     });
     await load(`${first.url}/async-function/parked`, { connections, seconds: 1 });
     const enqueue = await load(`${first.url}/async-function/parked`, { connections, seconds });
@@ -258,8 +259,9 @@ export function renderAsyncSection(r: AsyncBenchResults): string {
 in a child process on a fresh data dir; autocannon runs in the bench process.
 
 - **Durable enqueues**: \`POST /async-function/parked\` with a 17-byte JSON body at ${r.connections}
-  connections; the 202 goes out only after the call is fsync'd (\`synchronous = FULL\`, group commit: the
-  enqueues of one event-loop turn share one transaction). The function's single worker holds one call,
+  connections; the 202 goes out only after the call is on disk (group commit: the enqueues of one
+  event-loop turn share one transaction, and the WAL is flushed with \`fdatasync\` off the event loop, one
+  flush covering every transaction before it). The function's single worker holds one call,
   so the workers stay out of the measurement. Beside it, a bare \`node:http\` server that inserts each
   request into SQLite in its own transaction (one fsync per request).
 - **End to end**: ${fmt(r.endToEnd.calls)} calls to a no-op function (one warm instance, concurrency 64,

@@ -30,7 +30,7 @@ export const COLD_IDLE_TIMEOUT_MS = 100;
 export const BENCH_FUNCTIONS = {
   /** One warm instance serving every request in flight: the design the targets are about. */
   hello: { concurrency: 64, scale: { min: 1, max: 1 } },
-  /** The spec defaults (one request per instance, up to 10 instances): what a user gets unconfigured. */
+  /** The spec defaults (concurrency by handler style, up to 10 instances): what a user gets unconfigured. */
   'hello-defaults': {},
   /** Scales to zero after every request. */
   cold: { scale: { min: 0, idleTimeoutMs: COLD_IDLE_TIMEOUT_MS } },

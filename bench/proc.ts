@@ -35,6 +35,27 @@ export function memoryMb(pid: number): Memory | undefined {
   return { rssMb: (kb('VmRSS') * 1024) / 1e6, peakMb: (kb('VmHWM') * 1024) / 1e6 };
 }
 
+/**
+ * The proportional share of a process tree's memory (PSS: a page shared by n processes counts 1/n) and
+ * what is private to it, in MB, from /proc/<pid>/smaps_rollup; undefined once a process is gone.
+ */
+export function treePssMb(pids: readonly number[]): { pssMb: number; privateMb: number } | undefined {
+  let pss = 0;
+  let priv = 0;
+  for (const pid of pids) {
+    let text: string;
+    try {
+      text = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+    } catch {
+      return undefined;
+    }
+    const kb = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? 0);
+    pss += kb('Pss');
+    priv += kb('Private_Clean') + kb('Private_Dirty');
+  }
+  return { pssMb: (pss * 1024) / 1e6, privateMb: (priv * 1024) / 1e6 };
+}
+
 /** The summed memory of a process tree (an instance may be a sandbox wrapper around the runtime). */
 export function treeMemoryMb(pids: readonly number[]): Memory | undefined {
   let rssMb = 0;

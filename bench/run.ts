@@ -19,9 +19,10 @@ import type { PartContext } from './part-context.js';
 import { partsDeadlineMs, readPartOptions } from './parts.js';
 import { runParts } from './parts-run.js';
 import { type Pinning, setUpPinning } from './pinning.js';
-import { descendants, memoryMb, startTicks, treeMemoryMb } from './proc.js';
+import { descendants, memoryMb, startTicks, treeMemoryMb, treePssMb } from './proc.js';
 import { type BenchResults, renderSection, TARGETS, verdicts } from './report.js';
 import { type LoadTarget, measureThroughput } from './throughput.js';
+import { workerdBinary } from './workerd/install.js';
 
 const DOC_PATH = fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url));
 
@@ -53,7 +54,7 @@ function cleanup(): Promise<void> {
     // Every Nimbus (the warm path's, and those the other parts start) and every protocol gateway, while
     // its pid is still that process (a child stopped earlier may have had its pid reused).
     for (const c of children) {
-      if (!c.name.startsWith('nimbus') && !c.name.startsWith('protocol-')) continue;
+      if (!c.name.startsWith('nimbus') && !c.name.startsWith('protocol-') && c.name !== 'workerd') continue;
       const started = childStarts.get(c);
       if (started !== undefined && startTicks(c.pid) === started) rememberProcesses(descendants(c.pid));
     }
@@ -154,6 +155,17 @@ async function warmPath(
 ): Promise<void> {
   const coldInitMs: number[] = [];
   let recordColdInit = false;
+  const workerd = workerdBinary(process.env, progress);
+  if ('skipped' in workerd) progress(`no workerd row: ${workerd.skipped}`);
+  const peer =
+    'path' in workerd
+      ? await startChild({
+          name: 'workerd',
+          script: 'workerd-server.mjs',
+          args: [workerd.path],
+          core: pinning.serverCore,
+        })
+      : undefined;
   const [bare, nimbus, load, floor] = await Promise.all([
     startChild({ name: 'bare', script: 'bare-server.mjs', core: pinning.serverCore }),
     startChild({
@@ -185,6 +197,13 @@ async function warmPath(
   rememberProcesses(instance.pids);
   await deployBenchFunction(client, workDir, 'hello-defaults');
   await deployBenchFunction(client, workDir, 'cold');
+  // The three functions deployed and nothing else asked of them: what an idle platform holds.
+  const deployedPids = [nimbus.child.pid, ...descendants(nimbus.child.pid)];
+  const deployed = {
+    ...treeMemoryMb(deployedPids)!,
+    processes: deployedPids.length,
+    pssMb: treePssMb(deployedPids)?.pssMb ?? Number.NaN,
+  };
 
   const targets: LoadTarget[] = [
     { key: 'bare', url: `${String(bare.ready.url)}/function/hello`, serverPid: bare.child.pid },
@@ -195,18 +214,28 @@ async function warmPath(
       serverPid: nimbus.child.pid,
       connections: [Math.max(...options.connections)],
     },
+    ...(peer
+      ? [{ key: 'workerd', url: `${String(peer.ready.url)}/function/hello`, serverPid: peer.child.pid }]
+      : []),
   ];
   const throughput = await measureThroughput(load.child, targets, options, pinning, progress);
 
   // Memory right after the load, before the cold starts churn processes.
   const instanceAfter = treeMemoryMb(instance.pids);
-  if (!instanceAfter) throw new Error('the hello instance was replaced during the load');
+  const instancePss = treePssMb(instance.pids);
+  if (!instanceAfter || !instancePss) throw new Error('the hello instance was replaced during the load');
   const nimbusPids = [nimbus.child.pid, ...descendants(nimbus.child.pid)];
   const memory = {
     platform: memoryMb(nimbus.child.pid)!,
-    nimbusTree: { ...treeMemoryMb(nimbusPids)!, processes: nimbusPids.length },
+    nimbusTree: {
+      ...treeMemoryMb(nimbusPids)!,
+      processes: nimbusPids.length,
+      pssMb: treePssMb(nimbusPids)?.pssMb ?? Number.NaN,
+    },
+    deployed,
     freshInstance: instance.memoryBefore,
     instance: instanceAfter,
+    instancePss,
     bare: memoryMb(bare.child.pid)!,
   };
 
@@ -234,7 +263,9 @@ async function warmPath(
   const v = verdicts(results);
   process.stdout.write(
     `targets: c32 ≥ ${TARGETS.c32ThroughputRatioMin}× bare: ${v.c32Ratio.toFixed(2)}×; ` +
+      `c1 ≥ ${TARGETS.c1ThroughputRatioMin}×: ${v.c1Ratio.toFixed(2)}×; ` +
       `c1 p50 added ≤ ${TARGETS.c1AddedP50UsMax} µs: ${Math.round(v.c1AddedP50Us)} µs; ` +
+      `defaults c32 ≥ ${TARGETS.defaultsC32RatioMin}×: ${v.defaultsC32Ratio.toFixed(2)}×; ` +
       `warm instance ≤ ${TARGETS.warmInstanceRssMbMax} MB: ${v.instanceRssMb.toFixed(1)} MB\n`,
   );
   if (options.writeDoc) {
@@ -243,7 +274,7 @@ async function warmPath(
   }
   // The parts after this one pin their own servers to the same core: these have done their work.
   rememberProcesses(descendants(nimbus.child.pid));
-  await Promise.all([bare, nimbus, load, floor].map((c) => c.child.stop()));
+  await Promise.all([bare, nimbus, load, floor, ...(peer ? [peer] : [])].map((c) => c.child.stop()));
 }
 
 async function main(): Promise<number> {

@@ -40,24 +40,31 @@ function run({ url, connections, seconds, method, body, headers }) {
     const latency = new LatencyHistogram();
     const cpuBefore = process.cpuUsage();
     const startedAt = performance.now();
-    const request = { ...(method ? { method } : {}), ...(body ? { body } : {}), ...(headers ? { headers } : {}) };
-    const instance = autocannon({ url, connections, duration: seconds, pipelining: 1, ...request }, (err, result) => {
-      if (err) {
-        reject(err);
-        return;
-      }
-      const wallMs = performance.now() - startedAt;
-      const cpu = process.cpuUsage(cpuBefore);
-      resolve({
-        requests: result.requests.total,
-        rps: result.requests.total / result.duration,
-        p50Us: latency.percentile(50),
-        p99Us: latency.percentile(99),
-        errors: result.errors + result.timeouts,
-        non2xx: result.non2xx,
-        loadCpuPct: ((cpu.user + cpu.system) / 1000 / wallMs) * 100,
-      });
-    });
+    const request = {
+      ...(method ? { method } : {}),
+      ...(body ? { body } : {}),
+      ...(headers ? { headers } : {}),
+    };
+    const instance = autocannon(
+      { url, connections, duration: seconds, pipelining: 1, ...request },
+      (err, result) => {
+        if (err) {
+          reject(err);
+          return;
+        }
+        const wallMs = performance.now() - startedAt;
+        const cpu = process.cpuUsage(cpuBefore);
+        resolve({
+          requests: result.requests.total,
+          rps: result.requests.total / result.duration,
+          p50Us: latency.percentile(50),
+          p99Us: latency.percentile(99),
+          errors: result.errors + result.timeouts,
+          non2xx: result.non2xx,
+          loadCpuPct: ((cpu.user + cpu.system) / 1000 / wallMs) * 100,
+        });
+      },
+    );
     instance.on('response', (_client, statusCode, _bytes, responseTimeMs) => {
       if (statusCode >= 200 && statusCode < 300) latency.record(responseTimeMs * 1000);
     });

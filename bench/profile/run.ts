@@ -45,7 +45,11 @@ try {
     request = { url: `${client.baseUrl}/function/hello` };
   }
   await load.child.call('run', { ...request, connections, seconds: 2 }, 30_000);
-  const result = (await load.child.call('run', { ...request, connections, seconds }, seconds * 1000 + 30_000)) as {
+  const result = (await load.child.call(
+    'run',
+    { ...request, connections, seconds },
+    seconds * 1000 + 30_000,
+  )) as {
     rps: number;
     p50Us: number;
   };
