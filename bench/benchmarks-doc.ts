@@ -29,8 +29,13 @@ How it is measured:
   a measurement or a cold-start sample, it is repeated, twice at most; the least disturbed attempt
   is kept and the section flags it.
 - **Functions.** \`hello\` runs one warm instance with \`concurrency: 64\` (the design the targets
-  are about); \`hello-defaults\` is the same code with the spec defaults (one request per instance,
-  up to 10 instances), shown at 32 connections for what an unconfigured function gets.
+  are about); \`hello-defaults\` is the same code with the spec defaults (concurrency by handler style,
+  80 for this fetch handler since 2026-12-05, 1 before; up to 10 instances), shown at 32 connections for
+  what an unconfigured function gets.
+- **Peers.** When the bench can install it (once, from the npm registry into
+  \`~/.cache/nimbus-bench\`; \`BENCH_WORKERD=0\` skips it), workerd — Cloudflare's runtime, the binary the
+  \`miniflare\` package runs — serves the same hello as a Worker on its own port, measured in the same
+  rounds, pinned like the others. It is never a dependency of \`npm ci\`.
 - **Cold start.** A function with \`scale: {min: 0, idleTimeoutMs: 100}\` is polled through the
   control API until it has no instance, then one request is timed end to end from the client;
   \`BENCH_COLD_STARTS\` (default 20) times; the \`initMs\` the platform logs for each start is shown
@@ -40,7 +45,10 @@ How it is measured:
   platform process, for everything under it, and for the warm \`hello\` instance: the process tree under
   the platform that does the work while \`hello\` alone is under load (so pre-started runners or a
   sandbox wrapper do not confuse it). The instance is measured once before the load (one request
-  served) and once after it. MB are 10⁶ bytes.
+  served) and once after it. Beside RSS, PSS from \`/proc/<pid>/smaps_rollup\`: a page shared by n
+  processes counts 1/n, so the node binary's code, which every node process maps, is not counted once
+  per instance. The whole platform is also measured right after the three bench functions are deployed,
+  before any load: its processes and their memory. MB are 10⁶ bytes.
 
 The machine is a shared 2-vCPU VM: expect a few percent of noise between runs, more at p99.
 `;
