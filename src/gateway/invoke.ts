@@ -32,7 +32,7 @@ export function createInvokeHandler(options: InvokeOptions): InvokeHandler {
 
   return function invoke(req, res, prefixLength) {
     const { name, target } = functionRoute(req.url!, prefixLength);
-    const resolved = resolveFunction(options, name, req);
+    const resolved = resolveFunction(options, name, req, target);
     if (resolved instanceof NimbusError) {
       drainAndFail(req, res, resolved);
       return;
@@ -43,7 +43,14 @@ export function createInvokeHandler(options: InvokeOptions): InvokeHandler {
       drainAndFail(req, res, new NimbusError('ERR_REQUEST_BODY_TOO_LARGE', [bodyLimitBytes]));
       return;
     }
-    const exchange = new InvokeExchange(req, res, entry, target, resolved.consumedAuthorization, options);
+    const exchange = new InvokeExchange(
+      req,
+      res,
+      entry,
+      resolved.target ?? target,
+      resolved.consumedAuthorization,
+      options,
+    );
     let acquired: Instance | Promise<Instance>;
     try {
       acquired = entry.pool.acquire(exchange);

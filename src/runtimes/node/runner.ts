@@ -1,5 +1,6 @@
 // The Node.js runner: one per instance process. It connects to the gateway's socket, loads one function
-// once (Web-standard fetch or Lambda handler style), and serves many requests over the instance protocol.
+// once (Web-standard fetch, Lambda, OpenFaaS or Azure Functions style), and serves many requests over the
+// instance protocol.
 import { isUtf8 } from 'node:buffer';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -10,6 +11,7 @@ import {
   FrameType,
   type LoadMessage,
 } from '../../instances/protocol.js';
+import { AzureApp } from '../azure/azure-style.js';
 import { linkToGateway } from '../gateway-link.js';
 import { installAwsLambdaGlobal, isStreamingHandler, ResponseStream } from './lambda-streaming.js';
 import { fromLambdaResult, lambdaContext, toLambdaEvent } from './lambda-style.js';
@@ -17,7 +19,7 @@ import { installLightWeb, lightRequest, plainResponse, warmWebClasses } from './
 import { type OpenFaaSHandler, pickOpenFaaSHandler, runOpenFaaS } from './openfaas-style.js';
 import { rawError, rawEvent, rawResult } from './raw-event.js';
 
-type Style = 'fetch' | 'lambda' | 'openfaas';
+type Style = 'fetch' | 'lambda' | 'openfaas' | 'azure';
 type FetchHandler = (request: Request, env?: unknown, ctx?: unknown) => unknown;
 type LambdaHandler = (
   event: unknown,
@@ -38,8 +40,11 @@ interface Stream {
 }
 
 const streams = new Map<number, Stream>();
-let loaded: { style: Style; fn: FetchHandler | LambdaHandler | OpenFaaSHandler; load: LoadMessage } | null =
-  null;
+let loaded: {
+  style: Style;
+  fn: FetchHandler | LambdaHandler | OpenFaaSHandler | AzureApp;
+  load: LoadMessage;
+} | null = null;
 
 installAwsLambdaGlobal();
 
@@ -59,6 +64,11 @@ const writer = linkToGateway<LoadMessage>('node', {
 
 async function load(message: LoadMessage): Promise<Style> {
   Object.assign(process.env, message.env);
+  if (message.style === 'azure') {
+    // An Azure Functions app loads its own files (package.json `main`), not a bundle entry.
+    loaded = { style: 'azure', fn: await AzureApp.load(message.bundleDir, message.name), load: message };
+    return 'azure';
+  }
   const [file, exportName] = message.entry.split('#') as [string, string | undefined];
   const mod = (await import(pathToFileURL(join(message.bundleDir, file)).href)) as Record<string, unknown>;
   const picked =
@@ -223,6 +233,10 @@ async function runLambda(id: number, stream: Stream): Promise<void> {
   const { fields } = stream;
   const body = Buffer.concat(stream.chunks ?? []);
   stream.chunks = undefined as unknown as Buffer[];
+  if (loaded!.style === 'azure') {
+    await runAzure(id, stream, body);
+    return;
+  }
   if (loaded!.style === 'openfaas') {
     const fn = loaded!.fn as OpenFaaSHandler;
     const answer = await runOpenFaaS(fn, fields, body, process.env.RAW_BODY === 'true');
@@ -251,6 +265,23 @@ async function runLambda(id: number, stream: Stream): Promise<void> {
   } catch (err) {
     if (stream.raw && streams.has(id)) writeAnswer(id, rawError(err));
     else sendError(id, err);
+  }
+}
+
+async function runAzure(id: number, stream: Stream, body: Buffer): Promise<void> {
+  try {
+    if (stream.raw)
+      throw new Error(
+        'an Azure Functions app takes HTTP requests, queue messages and timers, not raw events',
+      );
+    const answer = await (loaded!.fn as AzureApp).handle(stream.fields, body);
+    if (streams.has(id)) writeAnswer(id, answer);
+  } catch (err) {
+    sendError(
+      id,
+      err,
+      (err as { code?: unknown } | null)?.code === 'invalid_response' ? 'invalid_response' : undefined,
+    );
   }
 }
 

@@ -1,0 +1,283 @@
+// `nimbus deploy` of an Azure Functions app (Node.js v4 model: host.json, and package.json with
+// @azure/functions): the app folder and its run-time node_modules are copied as they are (the instance loads
+// the app's own @azure/functions), the app is loaded once in a child process to find what it registers, and
+// the spec says so (`handlerStyle: azure`, `azure: {routePrefix, http, timers, queues}`), with
+// local.settings.json's Values as environment variables. What Nimbus cannot run is a coded error here.
+import { fork } from 'node:child_process';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { type FunctionSpecInput, formatZodIssues, parseFunctionSpec } from '../config/function-spec.js';
+import { NimbusError } from '../errors.js';
+import { azureAppKind } from '../runtimes/azure/app-files.js';
+import { azureSpecSchema } from '../runtimes/azure/azure-spec.js';
+import { AZURE_MANIFEST } from '../runtimes/azure/azure-style.js';
+import { parseRouteTemplate, RouteTemplateError } from '../runtimes/azure/route-template.js';
+import { copyProductionModules, readPackage, resolvePackage } from './azure-modules.js';
+import type { BuiltFunction } from './build.js';
+import { hashBundleDir } from './bundle-hash.js';
+
+/** The discovery script (the same path from src/ under tsx and from dist/). */
+const DISCOVER_PATH = fileURLToPath(new URL('../../dist/runtimes/azure/discover.js', import.meta.url));
+/** Loading the app to find its functions may take this long. */
+export const DISCOVERY_TIMEOUT_MS = 30_000;
+const OUTPUT_TAIL_LINES = 20;
+/** Not copied into the bundle: local state and secrets (local.settings.json's Values go in the spec). */
+const SKIPPED_NAMES = new Set([
+  'node_modules',
+  '.git',
+  '.vscode',
+  '.DS_Store',
+  'local.settings.json',
+  'nimbus.yml',
+  'nimbus.yaml',
+  '__blobstorage__',
+  '__queuestorage__',
+  '__azurite_db_blob__.json',
+  '__azurite_db_queue__.json',
+  '__azurite_db_table__.json',
+]);
+/** Keys of nimbus.yml that the app itself decides. */
+const APP_KEYS = ['runtime', 'handler', 'handlerStyle', 'azure', 'command'] as const;
+
+/**
+ * Whether `dir` is an Azure Functions app. The Node.js v4 model is built by buildAzureApp; the others are
+ * an error that says so (a Python app, or function.json folders of the v1–v3 models).
+ */
+export function isAzureFunctionsApp(dir: string): boolean {
+  const kind = azureAppKind(dir);
+  if (kind === undefined) return false;
+  if (kind === 'python')
+    throw new NimbusError('ERR_AZURE_MODEL_UNSUPPORTED', [
+      'function_app.py is an Azure Functions Python app, whose azure-functions package Nimbus cannot load here',
+    ]);
+  if (kind === 'other') {
+    if (
+      readdirSync(dir, { withFileTypes: true }).some(
+        (e) => e.isDirectory() && existsSync(join(dir, e.name, 'function.json')),
+      )
+    )
+      throw new NimbusError('ERR_AZURE_MODEL_UNSUPPORTED', [
+        'the folder holds function.json files (the programming model before v4)',
+      ]);
+    return false;
+  }
+  return true;
+}
+
+export interface AzureBuildOptions {
+  outDir?: string;
+  /** `--name`; else nimbus.yml's name, else package.json's (without its scope). */
+  name?: string;
+  /** nimbus.yml (or a stack file's entry): Nimbus's own keys (scale, memoryMb, environment, …). */
+  spec: { name?: string } & FunctionSpecInput;
+}
+
+export async function buildAzureApp(dir: string, options: AzureBuildOptions): Promise<BuiltFunction> {
+  const { name: specName, ...own } = options.spec;
+  for (const key of APP_KEYS) {
+    if (own[key] !== undefined)
+      throw new NimbusError('ERR_FUNCTION_SPEC_INVALID', [
+        `${key}: an Azure Functions app sets it itself; remove it from nimbus.yml`,
+      ]);
+  }
+  const pkg = readPackage(dir);
+  checkLibrary(
+    dir,
+    pkg as { dependencies?: Record<string, unknown>; devDependencies?: Record<string, unknown> },
+  );
+  const pkgName = typeof pkg.name === 'string' ? pkg.name.replace(/^@[^/]+\//, '') : undefined;
+  const name = options.name ?? specName ?? pkgName ?? basename(dir);
+  const environment = { ...localSettings(dir), ...stringValues(own.environment) };
+
+  const outDir = options.outDir ?? mkdtempSync(join(tmpdir(), 'nimbus-bundle-'));
+  mkdirSync(outDir, { recursive: true });
+  cpSync(dir, outDir, {
+    recursive: true,
+    dereference: true,
+    filter: (source) => source === dir || !SKIPPED_NAMES.has(basename(source)),
+  });
+  copyProductionModules(dir, outDir);
+
+  const found = await discover(outDir, environment);
+  checkRoutes(found);
+  const azure = azureSpecSchema.safeParse(found);
+  if (!azure.success) throw new NimbusError('ERR_AZURE_APP_INVALID', [formatZodIssues(azure.error)]);
+  writeFileSync(join(outDir, AZURE_MANIFEST), `${JSON.stringify(azure.data, null, 2)}\n`);
+
+  const spec: FunctionSpecInput = {
+    ...own,
+    runtime: 'node',
+    handlerStyle: 'azure',
+    environment,
+    azure: azure.data,
+  };
+  parseFunctionSpec(spec);
+  return { name, spec, bundleDir: outDir, hash: hashBundleDir(outDir) };
+}
+
+/** A route template that does not parse is named with its function, before the rest of the spec is checked. */
+function checkRoutes(found: unknown): void {
+  const http = (found as { http?: unknown } | null)?.http;
+  if (!Array.isArray(http)) return;
+  for (const entry of http as unknown[]) {
+    const { route, function: fn } = (entry ?? {}) as { route?: unknown; function?: unknown };
+    if (typeof route !== 'string') continue;
+    try {
+      parseRouteTemplate(route);
+    } catch (err) {
+      if (!(err instanceof RouteTemplateError)) throw err;
+      throw new NimbusError('ERR_AZURE_ROUTE_INVALID', [route, String(fn), err.message]);
+    }
+  }
+}
+
+/** @azure/functions must be a (run-time) dependency, installed, of the v4 model (4.x). */
+function checkLibrary(
+  dir: string,
+  pkg: { dependencies?: Record<string, unknown>; devDependencies?: Record<string, unknown> },
+): void {
+  if (!pkg.dependencies || !('@azure/functions' in pkg.dependencies))
+    throw new NimbusError('ERR_AZURE_APP_INVALID', [
+      '@azure/functions is a devDependency: the app needs it at run time, so move it to "dependencies"',
+    ]);
+  const found = resolvePackage('@azure/functions', dir);
+  if (!found)
+    throw new NimbusError('ERR_AZURE_APP_INVALID', [
+      `@azure/functions is not installed: run \`npm install\` in ${dir}`,
+    ]);
+  const version = String(readPackage(found.real).version ?? '');
+  if (!/^4\./.test(version))
+    throw new NimbusError('ERR_AZURE_MODEL_UNSUPPORTED', [
+      `@azure/functions ${version || '(no version)'} is installed; the v4 programming model needs @azure/functions 4.x`,
+    ]);
+}
+
+const localSettingsSchema = z.looseObject({
+  IsEncrypted: z.boolean().optional(),
+  Values: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
+});
+
+/**
+ * local.settings.json's Values, as environment variables (`:` in a name becomes `__`, as on Linux). Values
+ * are never put in an error: they hold connection strings.
+ */
+export function localSettings(dir: string): Record<string, string> {
+  const path = join(dir, 'local.settings.json');
+  if (!existsSync(path)) return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(path, 'utf8'));
+  } catch {
+    throw new NimbusError('ERR_AZURE_SETTINGS_INVALID', ['it is not valid JSON']);
+  }
+  const parsed = localSettingsSchema.safeParse(value);
+  if (!parsed.success)
+    throw new NimbusError('ERR_AZURE_SETTINGS_INVALID', [
+      '"Values" must be an object of strings (numbers and booleans are written as strings)',
+    ]);
+  if (parsed.data.IsEncrypted)
+    throw new NimbusError('ERR_AZURE_SETTINGS_INVALID', [
+      'it is encrypted ("IsEncrypted": true); decrypt it with `func settings decrypt` first',
+    ]);
+  const out: Record<string, string> = {};
+  for (const [key, v] of Object.entries(parsed.data.Values ?? {})) {
+    const name = key.replaceAll(':', '__').replaceAll('.', '_');
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
+      throw new NimbusError('ERR_AZURE_SETTINGS_INVALID', [
+        `setting name "${key.slice(0, 100)}" cannot be an environment variable (letters, digits, "_", ":" and "." only)`,
+      ]);
+    out[name] = String(v);
+  }
+  return out;
+}
+
+function stringValues(env: unknown): Record<string, string> {
+  if (!env || typeof env !== 'object') return {};
+  return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v)]));
+}
+
+/** What discover.ts sends (its DiscoveryMessage). */
+const discoverySchema = z.discriminatedUnion('ok', [
+  z.object({ ok: z.literal(true), spec: z.unknown(), problems: z.array(z.string()) }),
+  z.object({
+    ok: z.literal(false),
+    kind: z.enum(['app', 'load']),
+    message: z.string(),
+    stack: z.string().optional(),
+  }),
+]);
+
+/** Loads the app in `bundleDir` in a child process (discover.ts) and returns the `azure` spec it registers. */
+async function discover(bundleDir: string, environment: Record<string, string>): Promise<unknown> {
+  const env: Record<string, string> = { ...environment, NODE_ENV: 'production' };
+  for (const key of ['PATH', 'HOME', 'TZ', 'LANG'])
+    if (process.env[key] !== undefined) env[key] ??= process.env[key];
+  const { message, output, exit } = await new Promise<{
+    message: unknown;
+    output: string;
+    exit: string;
+  }>((resolve) => {
+    const child = fork(DISCOVER_PATH, [bundleDir], {
+      cwd: bundleDir,
+      env,
+      execArgv: [],
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      serialization: 'json',
+    });
+    let received: unknown;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const keep = (c: Buffer): void => {
+      // The tail is what is shown; a flood is not kept.
+      chunks.push(c);
+      size += c.length;
+      while (size > 64 * 1024 && chunks.length > 1) size -= chunks.shift()!.length;
+    };
+    child.stdout!.on('data', keep);
+    child.stderr!.on('data', keep);
+    const timer = setTimeout(() => child.kill('SIGKILL'), DISCOVERY_TIMEOUT_MS);
+    child.on('message', (m) => {
+      received ??= m;
+    });
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      resolve({ message: undefined, output: '', exit: `could not start node: ${err.message}` });
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const exit =
+        signal === 'SIGKILL'
+          ? `it did not finish loading within ${DISCOVERY_TIMEOUT_MS / 1000} s`
+          : `it exited with ${signal ?? `code ${code}`} before registering its functions`;
+      resolve({ message: received, output: Buffer.concat(chunks).toString('utf8'), exit });
+    });
+  });
+  const tail = output.trim().split('\n').filter(Boolean).slice(-OUTPUT_TAIL_LINES).join('\n');
+  const parsed = discoverySchema.safeParse(message);
+  if (!parsed.success)
+    throw new NimbusError('ERR_AZURE_APP_LOAD_FAILED', [tail ? `${exit}; its output:\n${tail}` : exit]);
+  const result = parsed.data;
+  if (!result.ok) {
+    if (result.kind === 'app') throw new NimbusError('ERR_AZURE_APP_INVALID', [result.message]);
+    throw new NimbusError('ERR_AZURE_APP_LOAD_FAILED', [firstStackLines(result.stack ?? result.message)]);
+  }
+  if (result.problems.length > 0)
+    throw new NimbusError('ERR_AZURE_UNSUPPORTED', [result.problems.join('; ')]);
+  return result.spec;
+}
+
+/** An error's message and the first frames of its stack (where in the app it was thrown). */
+function firstStackLines(stack: string): string {
+  return stack.split('\n').slice(0, 4).join('\n');
+}
