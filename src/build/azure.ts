@@ -19,7 +19,13 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { type FunctionSpecInput, formatZodIssues, parseFunctionSpec } from '../config/function-spec.js';
 import { NimbusError } from '../errors.js';
-import { azureAppKind } from '../runtimes/azure/app-files.js';
+import {
+  AzureAppError,
+  azureAppKind,
+  functionFiles,
+  readHostJson,
+  readMain,
+} from '../runtimes/azure/app-files.js';
 import { azureSpecSchema } from '../runtimes/azure/azure-spec.js';
 import { AZURE_MANIFEST } from '../runtimes/azure/azure-style.js';
 import { parseRouteTemplate, RouteTemplateError } from '../runtimes/azure/route-template.js';
@@ -81,6 +87,8 @@ export interface AzureBuildOptions {
   name?: string;
   /** nimbus.yml (or a stack file's entry): Nimbus's own keys (scale, memoryMb, environment, …). */
   spec: { name?: string } & FunctionSpecInput;
+  /** How long loading the app may take. Default DISCOVERY_TIMEOUT_MS. */
+  discoveryTimeoutMs?: number;
 }
 
 export async function buildAzureApp(dir: string, options: AzureBuildOptions): Promise<BuiltFunction> {
@@ -90,6 +98,14 @@ export async function buildAzureApp(dir: string, options: AzureBuildOptions): Pr
       throw new NimbusError('ERR_FUNCTION_SPEC_INVALID', [
         `${key}: an Azure Functions app sets it itself; remove it from nimbus.yml`,
       ]);
+  }
+  // What can be checked without running the app is checked before anything is copied.
+  try {
+    readHostJson(dir);
+    functionFiles(dir, readMain(dir));
+  } catch (err) {
+    if (err instanceof AzureAppError) throw new NimbusError('ERR_AZURE_APP_INVALID', [err.message]);
+    throw err;
   }
   const pkg = readPackage(dir);
   checkLibrary(
@@ -109,7 +125,7 @@ export async function buildAzureApp(dir: string, options: AzureBuildOptions): Pr
   });
   copyProductionModules(dir, outDir);
 
-  const found = await discover(outDir, environment);
+  const found = await discover(outDir, environment, options.discoveryTimeoutMs ?? DISCOVERY_TIMEOUT_MS);
   checkRoutes(found);
   const azure = azureSpecSchema.safeParse(found);
   if (!azure.success) throw new NimbusError('ERR_AZURE_APP_INVALID', [formatZodIssues(azure.error)]);
@@ -209,7 +225,11 @@ function stringValues(env: unknown): Record<string, string> {
 
 /** What discover.ts sends (its DiscoveryMessage). */
 const discoverySchema = z.discriminatedUnion('ok', [
-  z.object({ ok: z.literal(true), spec: z.unknown(), problems: z.array(z.string()) }),
+  z.object({
+    ok: z.literal(true),
+    spec: z.unknown(),
+    problems: z.object({ invalid: z.array(z.string()), unsupported: z.array(z.string()) }),
+  }),
   z.object({
     ok: z.literal(false),
     kind: z.enum(['app', 'load']),
@@ -219,7 +239,11 @@ const discoverySchema = z.discriminatedUnion('ok', [
 ]);
 
 /** Loads the app in `bundleDir` in a child process (discover.ts) and returns the `azure` spec it registers. */
-async function discover(bundleDir: string, environment: Record<string, string>): Promise<unknown> {
+async function discover(
+  bundleDir: string,
+  environment: Record<string, string>,
+  timeoutMs: number,
+): Promise<unknown> {
   const env: Record<string, string> = { ...environment, NODE_ENV: 'production' };
   for (const key of ['PATH', 'HOME', 'TZ', 'LANG'])
     if (process.env[key] !== undefined) env[key] ??= process.env[key];
@@ -246,7 +270,7 @@ async function discover(bundleDir: string, environment: Record<string, string>):
     };
     child.stdout!.on('data', keep);
     child.stderr!.on('data', keep);
-    const timer = setTimeout(() => child.kill('SIGKILL'), DISCOVERY_TIMEOUT_MS);
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.on('message', (m) => {
       received ??= m;
     });
@@ -258,7 +282,7 @@ async function discover(bundleDir: string, environment: Record<string, string>):
       clearTimeout(timer);
       const exit =
         signal === 'SIGKILL'
-          ? `it did not finish loading within ${DISCOVERY_TIMEOUT_MS / 1000} s`
+          ? `it did not finish loading within ${timeoutMs / 1000} s`
           : `it exited with ${signal ?? `code ${code}`} before registering its functions`;
       resolve({ message: received, output: Buffer.concat(chunks).toString('utf8'), exit });
     });
@@ -272,8 +296,9 @@ async function discover(bundleDir: string, environment: Record<string, string>):
     if (result.kind === 'app') throw new NimbusError('ERR_AZURE_APP_INVALID', [result.message]);
     throw new NimbusError('ERR_AZURE_APP_LOAD_FAILED', [firstStackLines(result.stack ?? result.message)]);
   }
-  if (result.problems.length > 0)
-    throw new NimbusError('ERR_AZURE_UNSUPPORTED', [result.problems.join('; ')]);
+  const { invalid, unsupported } = result.problems;
+  if (invalid.length > 0) throw new NimbusError('ERR_AZURE_APP_INVALID', [invalid.join('; ')]);
+  if (unsupported.length > 0) throw new NimbusError('ERR_AZURE_UNSUPPORTED', [unsupported.join('; ')]);
   return result.spec;
 }
 

@@ -131,7 +131,8 @@ export class AzureApp {
     });
     levels.user = LEVEL_RANK[app.logLevel];
     const { spec, problems } = describeApp(app, process.env);
-    if (problems.length > 0) throw new Error(problems.join('; '));
+    const all = [...problems.invalid, ...problems.unsupported];
+    if (all.length > 0) throw new Error(all.join('; '));
     const found = azureSpecSchema.parse(spec);
     let built: AzureSpec;
     try {

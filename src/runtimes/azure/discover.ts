@@ -2,11 +2,11 @@
 // built: loads the Azure Functions app as an instance would and sends over IPC what it registered, or why it
 // could not load. A child, so the app's code (its top level, what it leaves running) never runs in the CLI.
 import { AzureAppError } from './app-files.js';
-import { describeApp, loadApp } from './load-app.js';
+import { describeApp, loadApp, type Problems } from './load-app.js';
 
 /** What the child sends; build/azure.ts validates it. */
 export type DiscoveryMessage =
-  | { ok: true; spec: unknown; problems: string[] }
+  | { ok: true; spec: unknown; problems: Problems }
   | { ok: false; kind: 'app' | 'load'; message: string; stack?: string };
 
 function send(message: DiscoveryMessage): void {

@@ -1,6 +1,6 @@
 // Loads an Azure Functions app the way the Azure Node.js worker does (the core module served, then every
 // file package.json `main` names imported, each registering its functions), and describes what it
-// registered in the terms of the `azure` spec key, with what Nimbus cannot run listed as problems.
+// registered in the terms of the `azure` spec key, with what is wrong with it or what Nimbus cannot run.
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type AzureLogLevel, functionFiles, readHostJson, readMain } from './app-files.js';
@@ -41,10 +41,15 @@ export type TriggerInfo =
   | { kind: 'timer'; schedule: string; runOnStartup: boolean }
   | { kind: 'queue'; queueName: string };
 
+/** What stands in the way, one sentence each: what is wrong with the app, and what Nimbus cannot run. */
+export interface Problems {
+  invalid: string[];
+  unsupported: string[];
+}
+
 export interface DescribedApp {
   spec: AzureSpecInput;
-  /** What Nimbus cannot run, one sentence each (empty when it runs all of it). */
-  problems: string[];
+  problems: Problems;
 }
 
 /** Trigger types Nimbus has no counterpart for (Azure's type names). */
@@ -55,7 +60,7 @@ const QUEUE_TRIGGERS = new Set(['queuetrigger', 'servicebustrigger']);
  * reads app settings into binding expressions.
  */
 export function describeApp(app: LoadedApp, env: Record<string, string | undefined>): DescribedApp {
-  const problems: string[] = [];
+  const problems: Problems = { invalid: [], unsupported: [] };
   const spec = { routePrefix: app.routePrefix, http: [], timers: [], queues: [] } as Required<
     Pick<AzureSpecInput, 'routePrefix'>
   > & {
@@ -64,11 +69,11 @@ export function describeApp(app: LoadedApp, env: Record<string, string | undefin
     queues: NonNullable<AzureSpecInput['queues']>;
   };
   if (app.httpStream)
-    problems.push(
+    problems.unsupported.push(
       'app.setup({ enableHttpStream: true }) asks for HTTP streaming, which Nimbus does not provide yet; remove it (responses are sent whole)',
     );
   if (app.core.functions.length === 0)
-    problems.push(
+    problems.invalid.push(
       `the files package.json "main" names (${app.files.join(', ')}) register no function; call app.http(), app.timer(), … in them`,
     );
   for (const fn of app.core.functions) {
@@ -98,16 +103,16 @@ export function triggerBinding(fn: RegisteredFunction): [string, Record<string, 
   return undefined;
 }
 
-/** What triggers `fn`, or undefined (with the reason added to `problems`) when Nimbus cannot run it. */
+/** What triggers `fn`, or undefined (with the reason added to `problems`) when it cannot run. */
 export function triggerOf(
   fn: RegisteredFunction,
   env: Record<string, string | undefined>,
-  problems: string[],
+  problems: Problems,
 ): TriggerInfo | undefined {
   const name = fn.metadata.name;
   const found = triggerBinding(fn);
   if (!found) {
-    problems.push(`function "${name}" has no trigger binding`);
+    problems.invalid.push(`function "${name}" has no trigger binding`);
     return undefined;
   }
   const [, binding] = found;
@@ -116,13 +121,13 @@ export function triggerOf(
     if (other === binding) continue;
     const isHttpReturn = type === 'httptrigger' && String(other?.type).toLowerCase() === 'http';
     if (!isHttpReturn)
-      problems.push(
+      problems.unsupported.push(
         `function "${name}" uses a ${other?.direction ?? ''} binding "${bindingName}" of type ${String(other?.type)}; Nimbus supports the HTTP response binding only (no extra inputs or outputs)`,
       );
   }
   const setting = (value: unknown, what: string): string | undefined => {
     if (typeof value !== 'string' || value.trim() === '') {
-      problems.push(`function "${name}" needs a ${what}`);
+      problems.invalid.push(`function "${name}" needs a ${what}`);
       return undefined;
     }
     const missing: string[] = [];
@@ -132,7 +137,7 @@ export function triggerOf(
       return v ?? '';
     });
     if (missing.length > 0) {
-      problems.push(
+      problems.invalid.push(
         `function "${name}": its ${what} names app setting ${missing.map((m) => `%${m}%`).join(', ')}, which is not set (add it to local.settings.json Values or nimbus.yml environment)`,
       );
       return undefined;
@@ -155,7 +160,7 @@ export function triggerOf(
     if (schedule === undefined) return undefined;
     const cron = timerSchedule(schedule);
     if (cron === undefined) {
-      problems.push(
+      problems.unsupported.push(
         `function "${name}": schedule "${schedule}" is a TimeSpan Nimbus cannot map onto cron (use a six-field NCRONTAB expression such as "0 */5 * * * *")`,
       );
       return undefined;
@@ -164,7 +169,7 @@ export function triggerOf(
   }
   if (QUEUE_TRIGGERS.has(type)) {
     if (type === 'servicebustrigger' && binding.queueName === undefined) {
-      problems.push(
+      problems.unsupported.push(
         `function "${name}" is triggered by a Service Bus topic, which Nimbus does not support (queues only: Nimbus's async queue stands for them)`,
       );
       return undefined;
@@ -172,7 +177,7 @@ export function triggerOf(
     const queueName = setting(binding.queueName, 'queue name');
     return queueName === undefined ? undefined : { kind: 'queue', queueName };
   }
-  problems.push(
+  problems.unsupported.push(
     `function "${name}" is triggered by ${String(binding.type)}, which Nimbus does not support (supported: HTTP, timer, storage queue and Service Bus queue triggers)`,
   );
   return undefined;

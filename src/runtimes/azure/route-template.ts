@@ -89,7 +89,8 @@ function splitSegments(body: string, template: string): string[] {
       }
       depth++;
     } else if (c === '}') {
-      if (depth === 0 && body[i + 1] === '}') {
+      // `}}` is a literal brace, inside a parameter (a regex constraint) as outside.
+      if (body[i + 1] === '}') {
         i++;
         continue;
       }
@@ -177,7 +178,7 @@ function parseParam(text: string, template: string): Param {
   if (eq !== -1) {
     defaultValue = pieces[last]!.slice(eq + 1);
     pieces[last] = pieces[last]!.slice(0, eq);
-    if (defaultValue.endsWith('?'))
+    if (defaultValue.endsWith('?') || pieces[last]!.endsWith('?'))
       throw new RouteTemplateError(template, 'a parameter cannot be optional and have a default value');
   } else if (pieces[last]!.endsWith('?')) {
     optional = true;
