@@ -11,9 +11,12 @@ interface LogLine {
 }
 
 test('an Azure Functions app on Nimbus', async (t) => {
-  const nimbus = await startTestPlatform(t);
+  const nimbus = await startTestPlatform(t, { sandbox: 'auto' });
   const { url, client } = nimbus;
-  const fn = await nimbus.deploy('azure-app');
+  // Failed queue messages are retried soon (Nimbus's back-off; Azure's is its queue's visibility timeout).
+  const fn = await nimbus.deploy('azure-app', undefined, {
+    async: { retries: 1, backoff: { initialMs: 50, maxMs: 100 } },
+  });
   assert.equal(fn.name, 'azure-app', 'named after package.json');
   const api = (path: string, init?: RequestInit) => fetch(`${url}/function/azure-app/api${path}`, init);
   const logs = async (): Promise<LogLine[]> => {
@@ -164,9 +167,91 @@ test('an Azure Functions app on Nimbus', async (t) => {
     const open = await api(`/items/7?code=${key.secret}`, { headers: { 'x-functions-key': key.secret } });
     assert.deepEqual(await open.json(), { id: '7', query: {}, method: 'GET' });
 
-    // Queued calls are checked when they are queued.
-    const queued = await fetch(`${url}/async-function/azure-app/api/secret`, { method: 'POST', body: 'q' });
-    assert.equal(queued.status, 401);
+    // Queued calls are checked when they are queued, and the key is not queued with them.
+    const refused = await fetch(`${url}/async-function/azure-app/api/secret`, { method: 'POST', body: 'q' });
+    assert.equal(refused.status, 401);
+    const queued = await fetch(`${url}/async-function/azure-app/api/secret/q?code=${key.secret}`, {
+      method: 'POST',
+      headers: { 'x-functions-key': key.secret },
+      body: 'queued',
+    });
+    assert.equal(queued.status, 202);
+    const call = await waitFor(
+      async () => {
+        const c = await client.call<{ status: string; response?: { body?: string } }>(
+          'GET',
+          `/system/calls/${queued.headers.get('x-call-id')}`,
+        );
+        return c.status === 'succeeded' ? c : undefined;
+      },
+      10_000,
+      'the queued call',
+    );
+    assert.equal((JSON.parse(call.response!.body!) as { body: string }).body, 'queued');
+    assert.ok(!call.response!.body!.includes(key.secret), 'the key was not queued');
+
+    // Hostile: the header twice, a code that does not decode, a key for another function in ?code=.
+    const twice = await fetch(`${url}/function/azure-app/api/secret`, {
+      headers: [
+        ['x-functions-key', key.secret],
+        ['x-functions-key', 'nmbk_other'],
+      ],
+    });
+    assert.equal(twice.status, 401, 'a repeated header arrives joined, which is no key');
+    assert.equal((await api('/secret?code=%E0%A4%A')).status, 401);
+    assert.equal((await api(`/secret?code=${other.secret}`)).status, 403);
+  });
+
+  await t.test("Azure's admin route runs a non-HTTP function with a key", async () => {
+    const key = await client.call<{ secret: string }>('POST', '/api/v1/keys', {
+      scope: 'invoke',
+      functions: '*',
+    });
+    const anonymous = await fetch(`${url}/function/azure-app/admin/functions/work`, {
+      method: 'POST',
+      body: '{"input": "x"}',
+    });
+    assert.equal(anonymous.status, 401);
+    const wrongMethod = await fetch(`${url}/function/azure-app/admin/functions/work`, {
+      headers: { 'x-functions-key': key.secret },
+    });
+    assert.equal(wrongMethod.status, 405);
+    const unknown = await fetch(`${url}/function/azure-app/admin/functions/hello`, {
+      method: 'POST',
+      headers: { 'x-functions-key': key.secret },
+      body: '{}',
+    });
+    assert.equal(unknown.status, 404, 'HTTP functions are called on their routes');
+    const run = await fetch(`${url}/function/azure-app/admin/functions/work`, {
+      method: 'POST',
+      headers: { 'x-functions-key': key.secret, 'content-type': 'application/json' },
+      body: JSON.stringify({ input: '{"manual":true}' }),
+    });
+    assert.equal(run.status, 202);
+    const id = run.headers.get('x-call-id')!;
+    await waitFor(
+      async () =>
+        (await logs()).some((l) => l.text === `${id} [Information] work got {"manual":true} dequeueCount=1`),
+      10_000,
+      'the manual run',
+    );
+  });
+
+  await t.test('hostile requests are answered, not crashed on', async () => {
+    assert.equal((await api('/hi/%E0%A4%A')).status, 404, 'a segment that does not decode');
+    assert.equal((await api('/hi/%00')).status, 200);
+    assert.equal((await api(`/hi/${'x'.repeat(5000)}`)).status, 200);
+    assert.equal(
+      (await fetch(`${url}/function/azure-app/admin/functions/%E0%A4%A`, { method: 'POST' })).status,
+      401,
+    );
+    const bad = await api('/echo', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{nope',
+    });
+    assert.equal(bad.status, 500, 'request.json() throws in the handler: its error');
+    assert.equal((await api('/hi/Ada')).status, 200, 'the instance still serves');
   });
 
   await t.test('a timer fires on Nimbus cron, its schedule an app setting', async () => {
@@ -205,5 +290,31 @@ test('an Azure Functions app on Nimbus', async (t) => {
     );
     assert.equal(call.response?.status, 200);
     assert.deepEqual(JSON.parse(call.response?.body ?? ''), { done: { job: 7 } }, 'the return value is kept');
+
+    // A message whose function throws is retried (the dequeue count says which attempt) and then dead.
+    const failing = await fetch(`${url}/async-function/azure-app/queues/jobs`, {
+      method: 'POST',
+      body: JSON.stringify({ fail: true }),
+    });
+    const failingId = failing.headers.get('x-call-id')!;
+    await waitFor(
+      async () =>
+        (await logs()).some(
+          (l) => l.text === `${failingId} [Information] work got {"fail":true} dequeueCount=2`,
+        ),
+      15_000,
+      'the retry',
+    );
+    await waitFor(
+      async () =>
+        (await client.call<{ status: string }>('GET', `/system/calls/${failingId}`)).status === 'dead',
+      15_000,
+      'the dead letter',
+    );
+    const wrongQueue = await fetch(`${url}/async-function/azure-app/queues/nope`, {
+      method: 'POST',
+      body: 'x',
+    });
+    assert.equal(wrongQueue.status, 202, 'queued: the instance answers 404 for it');
   });
 });
