@@ -23,6 +23,7 @@ import {
   AzureAppError,
   azureAppKind,
   functionFiles,
+  type HostSettings,
   readHostJson,
   readMain,
 } from '../runtimes/azure/app-files.js';
@@ -38,6 +39,8 @@ const DISCOVER_PATH = fileURLToPath(new URL('../../dist/runtimes/azure/discover.
 /** Loading the app to find its functions may take this long. */
 export const DISCOVERY_TIMEOUT_MS = 30_000;
 const OUTPUT_TAIL_LINES = 20;
+/** The largest `timeoutMs` a spec may have. */
+const MAX_TIMEOUT_MS = 900_000;
 /** Not copied into the bundle: local state and secrets (local.settings.json's Values go in the spec). */
 const SKIPPED_NAMES = new Set([
   'node_modules',
@@ -100,8 +103,9 @@ export async function buildAzureApp(dir: string, options: AzureBuildOptions): Pr
       ]);
   }
   // What can be checked without running the app is checked before anything is copied.
+  let host: HostSettings;
   try {
-    readHostJson(dir);
+    host = readHostJson(dir);
     functionFiles(dir, readMain(dir));
   } catch (err) {
     if (err instanceof AzureAppError) throw new NimbusError('ERR_AZURE_APP_INVALID', [err.message]);
@@ -131,8 +135,13 @@ export async function buildAzureApp(dir: string, options: AzureBuildOptions): Pr
   if (!azure.success) throw new NimbusError('ERR_AZURE_APP_INVALID', [formatZodIssues(azure.error)]);
   writeFileSync(join(outDir, AZURE_MANIFEST), `${JSON.stringify(azure.data, null, 2)}\n`);
 
+  // host.json's functionTimeout, unless nimbus.yml says otherwise (Nimbus's longest is 15 minutes).
+  const timeoutMs =
+    own.timeoutMs ??
+    (host.timeoutMs === undefined ? undefined : Math.min(MAX_TIMEOUT_MS, Math.max(1, host.timeoutMs)));
   const spec: FunctionSpecInput = {
     ...own,
+    ...(timeoutMs === undefined ? {} : { timeoutMs }),
     runtime: 'node',
     handlerStyle: 'azure',
     environment,

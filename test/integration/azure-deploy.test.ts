@@ -132,6 +132,7 @@ test('an app whose registrations change at run time does not serve', async (t) =
 
 test('the bundle: the app files, its run-time packages, no local settings', async (t) => {
   const dir = app(t, {
+    'host.json': JSON.stringify({ version: '2.0', functionTimeout: '00:00:45' }),
     'local.settings.json': JSON.stringify({ Values: { SECRET: 'x' } }),
     'src/extra.txt': 'kept',
   });
@@ -154,6 +155,7 @@ test('the bundle: the app files, its run-time packages, no local settings', asyn
   assert.match(pkg.version, /^4\.16\./);
   assert.deepEqual(built.spec.environment, { SECRET: 'x' });
   assert.equal(built.spec.handlerStyle, 'azure');
+  assert.equal(built.spec.timeoutMs, 45_000, "host.json's functionTimeout");
 });
 
 test('apps refused at deploy, each with a coded error', async (t) => {
@@ -169,6 +171,11 @@ test('apps refused at deploy, each with a coded error', async (t) => {
       /host\.json version: must be "2\.0"/,
     );
     await refused(app(t, { 'host.json': '[]' }), 'ERR_AZURE_APP_INVALID', /host\.json/);
+    await refused(
+      app(t, { 'host.json': JSON.stringify({ version: '2.0', functionTimeout: 'soon' }) }),
+      'ERR_AZURE_APP_INVALID',
+      /host\.json functionTimeout: must be a TimeSpan/,
+    );
     await refused(
       app(t, {
         'host.json': JSON.stringify({ version: '2.0', extensions: { http: { routePrefix: 'a/{b}' } } }),

@@ -21,6 +21,10 @@ const hostJsonSchema = z.looseObject({
   version: z.literal('2.0', {
     message: 'must be "2.0" (the Functions v1 host.json format is not supported)',
   }),
+  functionTimeout: z
+    .string()
+    .regex(/^(-1|(\d+\.)?\d{1,2}:\d{2}:\d{2}(\.\d+)?)$/, 'must be a TimeSpan such as "00:05:00" (or "-1")')
+    .optional(),
   extensions: z
     .looseObject({
       http: z.looseObject({ routePrefix: z.string().max(200).optional() }).optional(),
@@ -44,6 +48,8 @@ export interface HostSettings {
   routePrefix: string;
   /** The lowest level of the functions' own logs that is kept (`logging.logLevel`: `Function`, else `default`). */
   logLevel: AzureLogLevel;
+  /** `functionTimeout` in ms; undefined when unset or unbounded (`-1`). */
+  timeoutMs: number | undefined;
 }
 
 /** Reads host.json: its route prefix (slashes trimmed; default `api`) and the functions' log level. */
@@ -69,7 +75,16 @@ export function readHostJson(dir: string): HostSettings {
   return {
     routePrefix: prefix.replace(/^\/+|\/+$/g, ''),
     logLevel: levels.function ?? levels.default ?? 'information',
+    timeoutMs: timeSpanMs(host.functionTimeout),
   };
+}
+
+/** A TimeSpan (`[d.]hh:mm:ss[.fff]`) in ms. */
+function timeSpanMs(span: string | undefined): number | undefined {
+  const m = span === undefined ? null : /^(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2}(?:\.\d+)?)$/.exec(span);
+  if (!m) return undefined;
+  const seconds = Number(m[1] ?? 0) * 86_400 + Number(m[2]) * 3600 + Number(m[3]) * 60 + Number(m[4]);
+  return Math.round(seconds * 1000);
 }
 
 /** package.json's `main` (default `index.js`). */
