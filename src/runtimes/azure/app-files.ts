@@ -3,8 +3,11 @@
 // `src/functions/*.js`, as the Azure worker reads it).
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { z } from 'zod';
-import { DEFAULT_ROUTE_PREFIX } from './azure-spec.js';
+// zod/mini: this file is part of the instance's Azure style, which loads on every cold start of an app.
+import * as z from 'zod/mini';
+
+/** host.json's default `extensions.http.routePrefix`. */
+export const DEFAULT_ROUTE_PREFIX = 'api';
 
 /** An app that cannot be read as one: what is wrong, said so the user can fix it. */
 export class AzureAppError extends Error {
@@ -17,31 +20,39 @@ export class AzureAppError extends Error {
 const LOG_LEVELS = ['trace', 'debug', 'information', 'warning', 'error', 'critical', 'none'] as const;
 export type AzureLogLevel = (typeof LOG_LEVELS)[number];
 
+const LEVEL_NAMES = ['Trace', 'Debug', 'Information', 'Warning', 'Error', 'Critical', 'None'];
+
 const hostJsonSchema = z.looseObject({
-  version: z.literal('2.0', {
-    message: 'must be "2.0" (the Functions v1 host.json format is not supported)',
-  }),
-  functionTimeout: z
-    .string()
-    .regex(/^(-1|(\d+\.)?\d{1,2}:\d{2}:\d{2}(\.\d+)?)$/, 'must be a TimeSpan such as "00:05:00" (or "-1")')
-    .optional(),
-  extensions: z
-    .looseObject({
-      http: z.looseObject({ routePrefix: z.string().max(200).optional() }).optional(),
-    })
-    .optional(),
-  logging: z
-    .looseObject({
-      logLevel: z
-        .record(
+  version: z.literal('2.0', 'must be "2.0" (the Functions v1 host.json format is not supported)'),
+  functionTimeout: z.optional(
+    z
+      .string()
+      .check(
+        z.regex(
+          /^(-1|(\d+\.)?\d{1,2}:\d{2}:\d{2}(\.\d+)?)$/,
+          'must be a TimeSpan such as "00:05:00" (or "-1")',
+        ),
+      ),
+  ),
+  extensions: z.optional(
+    z.looseObject({
+      http: z.optional(z.looseObject({ routePrefix: z.optional(z.string().check(z.maxLength(200))) })),
+    }),
+  ),
+  logging: z.optional(
+    z.looseObject({
+      logLevel: z.optional(
+        z.record(
           z.string(),
-          z.string().refine((l) => LOG_LEVELS.includes(l.toLowerCase() as AzureLogLevel), {
-            message: `must be one of ${['Trace', 'Debug', 'Information', 'Warning', 'Error', 'Critical', 'None'].join(', ')}`,
-          }),
-        )
-        .optional(),
-    })
-    .optional(),
+          z.string().check(
+            z.refine((l) => LOG_LEVELS.includes(l.toLowerCase() as AzureLogLevel), {
+              message: `must be one of ${LEVEL_NAMES.join(', ')}`,
+            }),
+          ),
+        ),
+      ),
+    }),
+  ),
 });
 
 export interface HostSettings {

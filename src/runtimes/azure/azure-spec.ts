@@ -3,6 +3,7 @@
 // reads it to ask for keys, cron to run the timers; the instance loads the app's own registrations.
 import { z } from 'zod';
 import { cronExpressionError } from '../../config/async-spec.js';
+import { DEFAULT_ROUTE_PREFIX } from './app-files.js';
 import { parseRouteTemplate, RouteTemplateError } from './route-template.js';
 
 export const AUTH_LEVELS = ['anonymous', 'function', 'admin'] as const;
@@ -23,8 +24,6 @@ export const HTTP_METHODS = [
 export const AZURE_FUNCTION_NAME_RE = /^[A-Za-z][A-Za-z0-9_-]{0,127}$/;
 /** Queue names as a URL segment takes them (Storage queues are a subset: lowercase, digits, `-`). */
 export const QUEUE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,259}$/;
-/** host.json's default `extensions.http.routePrefix`. */
-export const DEFAULT_ROUTE_PREFIX = 'api';
 
 const functionName = z.string().regex(AZURE_FUNCTION_NAME_RE, 'must be an Azure function name');
 

@@ -8,7 +8,6 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { NimbusError } from '../../errors.js';
-import { type AzureSpec, azureSpecSchema } from './azure-spec.js';
 import type {
   HttpCookie,
   HttpData,
@@ -18,7 +17,14 @@ import type {
   TypedData,
 } from './core-api.js';
 import { type InvocationRequest, invokeFunction, runAppStartHooks } from './invoke-function.js';
-import { describeApp, type LoadedApp, loadApp, type TriggerInfo, triggerBinding } from './load-app.js';
+import {
+  type AppSpec,
+  describeApp,
+  type LoadedApp,
+  loadApp,
+  type TriggerInfo,
+  triggerBinding,
+} from './load-app.js';
 import {
   belowPrefix,
   comparePrecedence,
@@ -85,7 +91,7 @@ export class AzureApp {
   readonly #queues = new Map<string, OtherFunction>();
   readonly #minRank: number;
 
-  private constructor(app: LoadedApp, fnName: string, spec: AzureSpec) {
+  private constructor(app: LoadedApp, fnName: string, spec: AppSpec) {
     this.#app = app;
     this.#minRank = LEVEL_RANK[app.logLevel];
     this.#fnName = fnName;
@@ -133,21 +139,21 @@ export class AzureApp {
     const { spec, problems } = describeApp(app, process.env);
     const all = [...problems.invalid, ...problems.unsupported];
     if (all.length > 0) throw new Error(all.join('; '));
-    const found = azureSpecSchema.parse(spec);
-    let built: AzureSpec;
+    // The spec the deploy found is only compared with (the instance serves what it found itself).
+    let built: unknown;
     try {
-      built = azureSpecSchema.parse(JSON.parse(readFileSync(join(bundleDir, AZURE_MANIFEST), 'utf8')));
+      built = JSON.parse(readFileSync(join(bundleDir, AZURE_MANIFEST), 'utf8'));
     } catch (err) {
       throw new Error(
         `${AZURE_MANIFEST} is missing or invalid (deploy the app with nimbus deploy): ${(err as Error).message}`,
       );
     }
-    if (JSON.stringify(found) !== JSON.stringify(built))
+    if (canonical(spec) !== canonical(built))
       throw new Error(
-        `the app registered other functions than when it was deployed (now ${JSON.stringify(found)}); registrations must not depend on anything but the app's settings`,
+        `the app registered other functions than when it was deployed (now ${JSON.stringify(spec)}); registrations must not depend on anything but the app's settings`,
       );
     await runAppStartHooks(app.core, bundleDir);
-    return new AzureApp(app, fnName, found);
+    return new AzureApp(app, fnName, spec);
   }
 
   /** Serves one request (its head fields and whole body). */
@@ -290,6 +296,15 @@ export class AzureApp {
       throw e;
     }
   }
+}
+
+/** JSON with object keys sorted, so that two values compare by content. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  );
 }
 
 /** Request headers as one record (repeated headers joined, as a Headers object joins them). */

@@ -4,7 +4,6 @@
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type AzureLogLevel, functionFiles, readHostJson, readMain } from './app-files.js';
-import type { AzureSpecInput } from './azure-spec.js';
 import { AzureCore, installCoreModule, type LogSink, type RegisteredFunction } from './core-api.js';
 
 /** The library logs this line, and only this, when `app.setup({ enableHttpStream: true })` is called. */
@@ -47,8 +46,16 @@ export interface Problems {
   unsupported: string[];
 }
 
+/** What an app registers, in the shape of the `azure` spec key (azure-spec.ts checks it at deploy). */
+export interface AppSpec {
+  routePrefix: string;
+  http: { function: string; route: string; methods: string[]; authLevel: string }[];
+  timers: { function: string; schedule: string; runOnStartup: boolean }[];
+  queues: { function: string; queueName: string }[];
+}
+
 export interface DescribedApp {
-  spec: AzureSpecInput;
+  spec: AppSpec;
   problems: Problems;
 }
 
@@ -61,13 +68,7 @@ const QUEUE_TRIGGERS = new Set(['queuetrigger', 'servicebustrigger']);
  */
 export function describeApp(app: LoadedApp, env: Record<string, string | undefined>): DescribedApp {
   const problems: Problems = { invalid: [], unsupported: [] };
-  const spec = { routePrefix: app.routePrefix, http: [], timers: [], queues: [] } as Required<
-    Pick<AzureSpecInput, 'routePrefix'>
-  > & {
-    http: NonNullable<AzureSpecInput['http']>;
-    timers: NonNullable<AzureSpecInput['timers']>;
-    queues: NonNullable<AzureSpecInput['queues']>;
-  };
+  const spec: AppSpec = { routePrefix: app.routePrefix, http: [], timers: [], queues: [] };
   if (app.httpStream)
     problems.unsupported.push(
       'app.setup({ enableHttpStream: true }) asks for HTTP streaming, which Nimbus does not provide yet; remove it (responses are sent whole)',
@@ -84,8 +85,8 @@ export function describeApp(app: LoadedApp, env: Record<string, string | undefin
       spec.http.push({
         function: name,
         route: trigger.route,
-        methods: trigger.methods as never,
-        authLevel: trigger.authLevel as never,
+        methods: trigger.methods,
+        authLevel: trigger.authLevel,
       });
     else if (trigger.kind === 'timer')
       spec.timers.push({ function: name, schedule: trigger.schedule, runOnStartup: trigger.runOnStartup });

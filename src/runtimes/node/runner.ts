@@ -11,7 +11,7 @@ import {
   FrameType,
   type LoadMessage,
 } from '../../instances/protocol.js';
-import { AzureApp } from '../azure/azure-style.js';
+import type { AzureApp } from '../azure/azure-style.js';
 import { linkToGateway } from '../gateway-link.js';
 import { installAwsLambdaGlobal, isStreamingHandler, ResponseStream } from './lambda-streaming.js';
 import { fromLambdaResult, lambdaContext, toLambdaEvent } from './lambda-style.js';
@@ -20,6 +20,8 @@ import { type OpenFaaSHandler, pickOpenFaaSHandler, runOpenFaaS } from './openfa
 import { rawError, rawEvent, rawResult } from './raw-event.js';
 
 type Style = 'fetch' | 'lambda' | 'openfaas' | 'azure';
+/** The Azure Functions style's own bundle (scripts/build.mjs), beside this one: imported for Azure apps only. */
+const AZURE_STYLE_URL = new URL('../azure/azure-style.bundle.mjs', import.meta.url).href;
 type FetchHandler = (request: Request, env?: unknown, ctx?: unknown) => unknown;
 type LambdaHandler = (
   event: unknown,
@@ -66,7 +68,12 @@ async function load(message: LoadMessage): Promise<Style> {
   Object.assign(process.env, message.env);
   if (message.style === 'azure') {
     // An Azure Functions app loads its own files (package.json `main`), not a bundle entry.
-    loaded = { style: 'azure', fn: await AzureApp.load(message.bundleDir, message.name), load: message };
+    const azure = (await import(AZURE_STYLE_URL)) as typeof import('../azure/azure-style.js');
+    loaded = {
+      style: 'azure',
+      fn: await azure.AzureApp.load(message.bundleDir, message.name),
+      load: message,
+    };
     return 'azure';
   }
   const [file, exportName] = message.entry.split('#') as [string, string | undefined];
