@@ -329,6 +329,14 @@ app.storageQueue('b', { queueName: 'Q', connection: 'X', handler: () => {} });\n
     );
     await refused(
       app(t, {
+        'package.json': JSON.stringify({ ...JSON.parse(PKG), main: 'src/*.ts' }),
+        'src/a.ts': 'export {};',
+      }),
+      'ERR_AZURE_APP_INVALID',
+      /names TypeScript sources \(src\/a\.ts\); build the app/,
+    );
+    await refused(
+      app(t, {
         'package.json': JSON.stringify({
           name: 'x',
           main: 'index.js',

@@ -157,6 +157,13 @@ test('an Azure Functions app on Nimbus', async (t) => {
     assert.ok(!seenCode.url.includes('code='), seenCode.url);
     assert.ok(!JSON.stringify(seenCode).includes(key.secret));
 
+    // Query names ignore case, and may be percent-encoded, as ASP.NET reads them.
+    for (const name of ['CODE', 'c%6Fde']) {
+      const res = await api(`/secret?${name}=${encodeURIComponent(key.secret)}`);
+      assert.equal(res.status, 200, name);
+      assert.ok(!(await res.text()).includes(key.secret), name);
+    }
+
     const wrong = await api('/secret', { headers: { 'x-functions-key': 'nmbk_not-a-key' } });
     assert.equal(wrong.status, 401);
     assert.equal(((await wrong.json()) as { error: { code: string } }).error.code, 'ERR_AUTH_INVALID');

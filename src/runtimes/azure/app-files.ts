@@ -133,6 +133,11 @@ export function functionFiles(dir: string, main: string): string[] {
   if (globs.length > 0) {
     for (const file of walk(dir)) if (globs.some((re) => re.test(file))) found.add(file);
   }
+  const typescript = [...found].filter((f) => /\.(ts|mts|cts|tsx)$/.test(f));
+  if (typescript.length > 0)
+    throw new AzureAppError(
+      `package.json "main" (${main}) names TypeScript sources (${typescript.slice(0, 3).join(', ')}); build the app (npm run build) and point "main" at the compiled .js files`,
+    );
   if (found.size === 0)
     throw new AzureAppError(
       `package.json "main" (${main}) matches no file; build the app first (a TypeScript app: npm run build)`,

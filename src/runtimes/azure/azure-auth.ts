@@ -16,6 +16,8 @@ import {
 } from './route-template.js';
 
 const KEY_HEADER = 'x-functions-key';
+/** A query that may hold `code` (spelled in any case, or percent-encoded): worth splitting. */
+const CODE_RE = /c|%63|%43/i;
 
 interface KeyedRoute {
   template: RouteTemplate;
@@ -76,11 +78,12 @@ export function azureAccess(
   const path = q === -1 ? target : target.slice(0, q);
   let code: string | undefined;
   let rest = target;
-  if (q !== -1 && target.includes('code', q)) {
+  // Query names are matched ignoring case, as ASP.NET reads them (`Code=` is the key too).
+  if (q !== -1 && CODE_RE.test(target.slice(q + 1))) {
     const kept: string[] = [];
     for (const pair of target.slice(q + 1).split('&')) {
       const eq = pair.indexOf('=');
-      if (decodeQueryPart(eq === -1 ? pair : pair.slice(0, eq)) === 'code')
+      if (decodeQueryPart(eq === -1 ? pair : pair.slice(0, eq)).toLowerCase() === 'code')
         code ??= decodeQueryPart(pair.slice(eq + 1));
       else kept.push(pair);
     }
