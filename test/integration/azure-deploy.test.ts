@@ -254,10 +254,18 @@ test('apps refused at deploy, each with a coded error', async (t) => {
     await refused(
       app(t, {
         'index.js': `const { app, output } = require('@azure/functions');
+app.http('h', { extraOutputs: [output.storageBlob({ path: 'c/x', connection: 'X' })], handler: () => ({}) });\n`,
+      }),
+      'ERR_AZURE_UNSUPPORTED',
+      /"h" uses a out binding .* of type blob/,
+    );
+    await refused(
+      app(t, {
+        'index.js': `const { app, output } = require('@azure/functions');
 app.http('h', { extraOutputs: [output.storageQueue({ queueName: 'q', connection: 'X' })], handler: () => ({}) });\n`,
       }),
       'ERR_AZURE_UNSUPPORTED',
-      /"h" uses a out binding .* of type queue/,
+      /"h" writes to queue "q", which no function of the app is triggered by/,
     );
     await refused(
       app(t, {

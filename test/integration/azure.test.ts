@@ -318,6 +318,22 @@ test('an Azure Functions app on Nimbus', async (t) => {
       15_000,
       'the dead letter',
     );
+    // A queue output binding: what an HTTP function writes is queued for the queue's function.
+    const enqueued = await api('/enqueue', { method: 'POST', body: JSON.stringify({ from: 'http' }) });
+    assert.equal(enqueued.status, 202);
+    assert.equal(await enqueued.text(), 'queued');
+    await waitFor(
+      async () => {
+        const texts = (await logs()).map((l) => l.text);
+        return (
+          texts.some((l) => l.endsWith('[Information] work got {"from":"http"} dequeueCount=1')) &&
+          texts.some((l) => l.endsWith('[Information] work got "plain text" dequeueCount=1'))
+        );
+      },
+      15_000,
+      'both messages to be worked on',
+    );
+
     const wrongQueue = await fetch(`${url}/async-function/azure-app/queues/nope`, {
       method: 'POST',
       body: 'x',

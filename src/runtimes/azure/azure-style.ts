@@ -22,6 +22,7 @@ import {
   describeApp,
   type LoadedApp,
   loadApp,
+  queueOutputs,
   type TriggerInfo,
   triggerBinding,
 } from './load-app.js';
@@ -90,12 +91,18 @@ export class AzureApp {
   readonly #others = new Map<string, OtherFunction>();
   readonly #queues = new Map<string, OtherFunction>();
   readonly #minRank: number;
+  /** Per function (lower-case name): its queue outputs. */
+  readonly #outputs = new Map<string, { binding: string; queueName: string }[]>();
 
   private constructor(app: LoadedApp, fnName: string, spec: AppSpec) {
     this.#app = app;
     this.#minRank = LEVEL_RANK[app.logLevel];
     this.#fnName = fnName;
     const byName = new Map(app.core.functions.map((f) => [f.metadata.name.toLowerCase(), f]));
+    for (const fn of app.core.functions) {
+      const outputs = queueOutputs(fn, process.env, { invalid: [], unsupported: [] });
+      if (outputs.length > 0) this.#outputs.set(fn.metadata.name.toLowerCase(), outputs);
+    }
     this.#routes = spec.http
       .map((h) => {
         const fn = byName.get(h.function.toLowerCase())!;
@@ -266,6 +273,48 @@ export class AzureApp {
     return valueAnswer(response.returnValue);
   }
 
+  /**
+   * What a function wrote to its queue outputs, queued as async calls to this app's queue routes (through
+   * the gateway, with the function's own key), as Azure writes output bindings once a function succeeded.
+   */
+  async #sendQueueOutputs(fn: RegisteredFunction, response: InvocationResponse): Promise<void> {
+    const outputs = this.#outputs.get(fn.metadata.name.toLowerCase());
+    if (!outputs) return;
+    for (const { binding, queueName } of outputs) {
+      const data =
+        binding === '$return'
+          ? response.returnValue
+          : response.outputData?.find((o) => o.name === binding)?.data;
+      for (const message of queueMessages(data)) await this.#enqueue(queueName, message);
+    }
+  }
+
+  async #enqueue(queueName: string, message: { body: Buffer | string; type: string }): Promise<void> {
+    const gateway = process.env.NIMBUS_URL;
+    if (!gateway) throw new Error(`cannot write to queue "${queueName}": NIMBUS_URL is not set`);
+    const url = `${gateway}/async-function/${encodeURIComponent(this.#fnName)}/queues/${encodeURIComponent(queueName)}`;
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        method: 'POST',
+        headers: {
+          'content-type': message.type,
+          ...(process.env.NIMBUS_KEY ? { authorization: `Bearer ${process.env.NIMBUS_KEY}` } : {}),
+        },
+        body: message.body,
+      });
+    } catch (err) {
+      throw new Error(
+        `cannot write to queue "${queueName}": the gateway is not reachable (${(err as Error).message}; a function with network: false cannot)`,
+      );
+    }
+    if (res.status !== 202)
+      throw new Error(
+        `cannot write to queue "${queueName}": ${res.status} ${(await res.text()).slice(0, 300)}`,
+      );
+    await res.arrayBuffer().catch(() => {});
+  }
+
   /** One invocation, between the Executing and Executed lines Azure logs around it. */
   async #invoke(
     fn: RegisteredFunction,
@@ -282,6 +331,7 @@ export class AzureApp {
     const started = performance.now();
     try {
       const response = await invokeFunction(this.#app.core, fn, request);
+      await this.#sendQueueOutputs(fn, response);
       log(
         `Executed '${name}' (Succeeded, Id=${invocationId}, Duration=${Math.round(performance.now() - started)}ms)`,
       );
@@ -305,6 +355,24 @@ function canonical(value: unknown): string {
       ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
       : v,
   );
+}
+
+/** The messages of a queue output: an array is several, as in Azure; strings as text, the rest as JSON. */
+function queueMessages(data: TypedData | null | undefined): { body: Buffer | string; type: string }[] {
+  if (!data) return [];
+  const text = (value: unknown) =>
+    typeof value === 'string'
+      ? { body: value, type: 'text/plain; charset=utf-8' }
+      : { body: JSON.stringify(value), type: 'application/json' };
+  if (typeof data.string === 'string') return [text(data.string)];
+  if (data.bytes) return [{ body: Buffer.from(data.bytes), type: 'application/octet-stream' }];
+  if (typeof data.json === 'string') {
+    const value = JSON.parse(data.json) as unknown;
+    return (Array.isArray(value) ? value : [value]).map(text);
+  }
+  if (typeof data.int === 'number') return [text(data.int)];
+  if (typeof data.double === 'number') return [text(data.double)];
+  return [];
 }
 
 /** Request headers as one record (repeated headers joined, as a Headers object joins them). */

@@ -4,7 +4,13 @@
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type AzureLogLevel, functionFiles, readHostJson, readMain } from './app-files.js';
-import { AzureCore, installCoreModule, type LogSink, type RegisteredFunction } from './core-api.js';
+import {
+  AzureCore,
+  type BindingInfo,
+  installCoreModule,
+  type LogSink,
+  type RegisteredFunction,
+} from './core-api.js';
 
 /** The library logs this line, and only this, when `app.setup({ enableHttpStream: true })` is called. */
 const HTTP_STREAM_LOG = 'HTTP streaming enabled.';
@@ -32,6 +38,58 @@ export async function loadApp(dir: string, sink: LogSink): Promise<LoadedApp> {
   for (const file of files) await import(pathToFileURL(join(dir, file)).href);
   core.finishStartup();
   return { core, dir, files, routePrefix: host.routePrefix, logLevel: host.logLevel, httpStream };
+}
+
+/** A storage or Service Bus queue output binding: its messages go to a queue of the app. */
+function isQueueOutput(binding: BindingInfo | undefined): boolean {
+  const type = String(binding?.type).toLowerCase();
+  return (
+    binding?.direction === 'out' &&
+    (type === 'queue' || type === 'servicebus') &&
+    binding.queueName !== undefined
+  );
+}
+
+/** The queue outputs of `fn`: binding name (`$return` for the return value) and queue name. */
+export function queueOutputs(
+  fn: RegisteredFunction,
+  env: Record<string, string | undefined>,
+  problems: Problems,
+): { binding: string; queueName: string }[] {
+  const out: { binding: string; queueName: string }[] = [];
+  for (const [binding, info] of Object.entries(fn.metadata.bindings ?? {})) {
+    if (!isQueueOutput(info)) continue;
+    const queueName = appSetting(fn.metadata.name, info.queueName, 'queue name', env, problems);
+    if (queueName !== undefined) out.push({ binding, queueName });
+  }
+  return out;
+}
+
+/** A binding value with `%NAME%` read from the app's settings; a missing one is a problem. */
+function appSetting(
+  name: string,
+  value: unknown,
+  what: string,
+  env: Record<string, string | undefined>,
+  problems: Problems,
+): string | undefined {
+  if (typeof value !== 'string' || value.trim() === '') {
+    problems.invalid.push(`function "${name}" needs a ${what}`);
+    return undefined;
+  }
+  const missing: string[] = [];
+  const resolved = value.replace(/%([^%\s]+)%/g, (_, key: string) => {
+    const v = env[key];
+    if (v === undefined) missing.push(key);
+    return v ?? '';
+  });
+  if (missing.length > 0) {
+    problems.invalid.push(
+      `function "${name}": its ${what} names app setting ${missing.map((m) => `%${m}%`).join(', ')}, which is not set (add it to local.settings.json Values or nimbus.yml environment)`,
+    );
+    return undefined;
+  }
+  return resolved.trim();
 }
 
 /** A registered function as Nimbus serves it. */
@@ -77,7 +135,9 @@ export function describeApp(app: LoadedApp, env: Record<string, string | undefin
     problems.invalid.push(
       `the files package.json "main" names (${app.files.join(', ')}) register no function; call app.http(), app.timer(), … in them`,
     );
+  const outputs: [string, string][] = [];
   for (const fn of app.core.functions) {
+    for (const o of queueOutputs(fn, env, problems)) outputs.push([fn.metadata.name, o.queueName]);
     const trigger = triggerOf(fn, env, problems);
     if (!trigger) continue;
     const name = fn.metadata.name;
@@ -91,6 +151,12 @@ export function describeApp(app: LoadedApp, env: Record<string, string | undefin
     else if (trigger.kind === 'timer')
       spec.timers.push({ function: name, schedule: trigger.schedule, runOnStartup: trigger.runOnStartup });
     else spec.queues.push({ function: name, queueName: trigger.queueName });
+  }
+  for (const [fn, queueName] of outputs) {
+    if (!spec.queues.some((q) => q.queueName.toLowerCase() === queueName.toLowerCase()))
+      problems.unsupported.push(
+        `function "${fn}" writes to queue "${queueName}", which no function of the app is triggered by (a Nimbus queue belongs to one app)`,
+      );
   }
   return { spec, problems };
 }
@@ -120,31 +186,14 @@ export function triggerOf(
   const type = String(binding.type).toLowerCase();
   for (const [bindingName, other] of Object.entries(fn.metadata.bindings)) {
     if (other === binding) continue;
-    const isHttpReturn = type === 'httptrigger' && String(other?.type).toLowerCase() === 'http';
-    if (!isHttpReturn)
+    const otherType = String(other?.type).toLowerCase();
+    const isHttpReturn = type === 'httptrigger' && otherType === 'http';
+    if (!isHttpReturn && !isQueueOutput(other))
       problems.unsupported.push(
-        `function "${name}" uses a ${other?.direction ?? ''} binding "${bindingName}" of type ${String(other?.type)}; Nimbus supports the HTTP response binding only (no extra inputs or outputs)`,
+        `function "${name}" uses a ${other?.direction ?? ''} binding "${bindingName}" of type ${String(other?.type)}; Nimbus supports the HTTP response and queue outputs only`,
       );
   }
-  const setting = (value: unknown, what: string): string | undefined => {
-    if (typeof value !== 'string' || value.trim() === '') {
-      problems.invalid.push(`function "${name}" needs a ${what}`);
-      return undefined;
-    }
-    const missing: string[] = [];
-    const resolved = value.replace(/%([^%\s]+)%/g, (_, key: string) => {
-      const v = env[key];
-      if (v === undefined) missing.push(key);
-      return v ?? '';
-    });
-    if (missing.length > 0) {
-      problems.invalid.push(
-        `function "${name}": its ${what} names app setting ${missing.map((m) => `%${m}%`).join(', ')}, which is not set (add it to local.settings.json Values or nimbus.yml environment)`,
-      );
-      return undefined;
-    }
-    return resolved.trim();
-  };
+  const setting = (value: unknown, what: string) => appSetting(name, value, what, env, problems);
   if (type === 'httptrigger') {
     const methods = Array.isArray(binding.methods)
       ? binding.methods.map((m) => String(m).toUpperCase())
