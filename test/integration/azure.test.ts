@@ -2,8 +2,12 @@
 // deployed as one Nimbus function: HTTP routes, function keys, a timer on cron, a queue on the async queue,
 // hooks, and the invocation's logs.
 import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { startTestPlatform, waitFor } from '../helpers/platform.js';
+import { buildFunction } from '../../src/build/build.js';
+import { NimbusClient } from '../../src/cli/client.js';
+import { FIXTURES, startTestPlatform, waitFor } from '../helpers/platform.js';
 
 interface LogLine {
   name: string;
@@ -259,6 +263,33 @@ test('an Azure Functions app on Nimbus', async (t) => {
     });
     assert.equal(bad.status, 500, 'request.json() throws in the handler: its error');
     assert.equal((await api('/hi/Ada')).status, 200, 'the instance still serves');
+  });
+
+  await t.test('in a namespace: its route, and keys that reach it', async () => {
+    await client.call('POST', '/api/v1/namespaces', { name: 'team-a' });
+    const teamA = new NimbusClient(url, nimbus.platform.token, 'team-a');
+    const built = await buildFunction(join(FIXTURES, 'azure-app'));
+    try {
+      await teamA.uploadBundle(built);
+      await teamA.deploy('azure-app', built.hash, built.spec);
+    } finally {
+      rmSync(built.bundleDir, { recursive: true, force: true });
+    }
+    const echo = await fetch(`${url}/function/azure-app.team-a/api/echo`, { method: 'POST', body: '{}' });
+    assert.match(((await echo.json()) as { url: string }).url, /\/function\/azure-app\.team-a\/api\/echo$/);
+    const here = await client.call<{ secret: string }>('POST', '/api/v1/keys', {
+      scope: 'invoke',
+      namespace: 'team-a',
+      functions: ['azure-app'],
+    });
+    const elsewhere = await client.call<{ secret: string }>('POST', '/api/v1/keys', {
+      scope: 'invoke',
+      functions: ['azure-app'],
+    });
+    const secret = (key: string) =>
+      fetch(`${url}/function/azure-app.team-a/api/secret`, { headers: { 'x-functions-key': key } });
+    assert.equal((await secret(here.secret)).status, 200);
+    assert.equal((await secret(elsewhere.secret)).status, 403, 'a key of the default namespace');
   });
 
   await t.test('a timer fires on Nimbus cron, its schedule an app setting', async () => {
