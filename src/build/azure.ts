@@ -11,6 +11,7 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  rmSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -112,16 +113,32 @@ export async function buildAzureApp(dir: string, options: AzureBuildOptions): Pr
     throw err;
   }
   const pkg = readPackage(dir);
-  checkLibrary(
-    dir,
-    pkg as { dependencies?: Record<string, unknown>; devDependencies?: Record<string, unknown> },
-  );
+  checkLibrary(dir, pkg);
   const pkgName = typeof pkg.name === 'string' ? pkg.name.replace(/^@[^/]+\//, '') : undefined;
   const name = options.name ?? specName ?? pkgName ?? basename(dir);
   const environment = { ...localSettings(dir), ...stringValues(own.environment) };
 
   const outDir = options.outDir ?? mkdtempSync(join(tmpdir(), 'nimbus-bundle-'));
-  mkdirSync(outDir, { recursive: true });
+  try {
+    mkdirSync(outDir, { recursive: true });
+    const spec = await buildInto(dir, outDir, own, environment, host, options);
+    return { name, spec, bundleDir: outDir, hash: hashBundleDir(outDir) };
+  } catch (err) {
+    // A failed build leaves no copy of the app behind (a temp dir of its own; a given one is the caller's).
+    if (options.outDir === undefined) rmSync(outDir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** Copies the app and its packages into `outDir`, finds what it registers, and returns the spec. */
+async function buildInto(
+  dir: string,
+  outDir: string,
+  own: FunctionSpecInput,
+  environment: Record<string, string>,
+  host: HostSettings,
+  options: AzureBuildOptions,
+): Promise<FunctionSpecInput> {
   cpSync(dir, outDir, {
     recursive: true,
     dereference: true,
@@ -148,7 +165,7 @@ export async function buildAzureApp(dir: string, options: AzureBuildOptions): Pr
     azure: azure.data,
   };
   parseFunctionSpec(spec);
-  return { name, spec, bundleDir: outDir, hash: hashBundleDir(outDir) };
+  return spec;
 }
 
 /** A route template that does not parse is named with its function, before the rest of the spec is checked. */
@@ -168,10 +185,7 @@ function checkRoutes(found: unknown): void {
 }
 
 /** @azure/functions must be a (run-time) dependency, installed, of the v4 model (4.x). */
-function checkLibrary(
-  dir: string,
-  pkg: { dependencies?: Record<string, unknown>; devDependencies?: Record<string, unknown> },
-): void {
+function checkLibrary(dir: string, pkg: { dependencies?: Record<string, unknown> }): void {
   if (!pkg.dependencies || !('@azure/functions' in pkg.dependencies))
     throw new NimbusError('ERR_AZURE_APP_INVALID', [
       '@azure/functions is a devDependency: the app needs it at run time, so move it to "dependencies"',

@@ -6,6 +6,7 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   rmSync,
   symlinkSync,
@@ -221,6 +222,21 @@ test('apps refused at deploy, each with a coded error', async (t) => {
       'ERR_AZURE_APP_LOAD_FAILED',
       /no-such-package/,
     );
+  });
+
+  await t.test('a refused build leaves no copy of the app behind', async () => {
+    const dir = app(t, { 'index.js': `${HELLO}throw new Error('no');\n` });
+    const tmp = mkdtempSync(join(tmpdir(), 'nimbus-azure-tmp-'));
+    t.after(() => rmSync(tmp, { recursive: true, force: true }));
+    const saved = process.env.TMPDIR;
+    process.env.TMPDIR = tmp;
+    try {
+      await refused(dir, 'ERR_AZURE_APP_LOAD_FAILED', /no/);
+    } finally {
+      if (saved === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved;
+    }
+    assert.deepEqual(readdirSync(tmp), []);
   });
 
   await t.test(
