@@ -31,9 +31,15 @@ import {
 import { azureSpecSchema } from '../runtimes/azure/azure-spec.js';
 import { AZURE_MANIFEST } from '../runtimes/azure/azure-style.js';
 import { parseRouteTemplate, RouteTemplateError } from '../runtimes/azure/route-template.js';
-import { copyProductionModules, readPackage, resolvePackage } from './azure-modules.js';
 import type { BuiltFunction } from './build.js';
 import { hashBundleDir } from './bundle-hash.js';
+import { copyPackages, PackageGraph } from './node-modules.js';
+import {
+  ensureNodeDependencies,
+  type PackageJson,
+  productionDependencies,
+  readPackageJson,
+} from './npm-install.js';
 
 /** The discovery script (the same path from src/ under tsx and from dist/). */
 const DISCOVER_PATH = fileURLToPath(new URL('../../dist/runtimes/azure/discover.js', import.meta.url));
@@ -93,6 +99,10 @@ export interface AzureBuildOptions {
   spec: { name?: string } & FunctionSpecInput;
   /** How long loading the app may take. Default DISCOVERY_TIMEOUT_MS. */
   discoveryTimeoutMs?: number;
+  /** As for every Node function (build.ts): npm progress lines, whether npm may run, which npm. */
+  log?: (line: string) => void;
+  installDependencies?: boolean;
+  npm?: string;
 }
 
 export async function buildAzureApp(dir: string, options: AzureBuildOptions): Promise<BuiltFunction> {
@@ -112,8 +122,19 @@ export async function buildAzureApp(dir: string, options: AzureBuildOptions): Pr
     if (err instanceof AzureAppError) throw new NimbusError('ERR_AZURE_APP_INVALID', [err.message]);
     throw err;
   }
-  const pkg = readPackage(dir);
-  checkLibrary(dir, pkg);
+  // npm installs the dependencies when node_modules is missing or stale, as for every Node function;
+  // unless the app has no node_modules of its own and its packages resolve from above (an npm workspace).
+  if (
+    options.installDependencies !== false &&
+    (existsSync(join(dir, 'node_modules')) || !new PackageGraph(dir, {}).resolveFromRoot('@azure/functions'))
+  )
+    await ensureNodeDependencies(dir, {
+      ...(options.log ? { log: options.log } : {}),
+      ...(options.npm ? { npm: options.npm } : {}),
+    });
+  const pkg = readPackageJson(dir) ?? {};
+  const graph = new PackageGraph(dir, pkg);
+  checkLibrary(dir, pkg, graph);
   const pkgName = typeof pkg.name === 'string' ? pkg.name.replace(/^@[^/]+\//, '') : undefined;
   const name = options.name ?? specName ?? pkgName ?? basename(dir);
   const environment = { ...localSettings(dir), ...stringValues(own.environment) };
@@ -121,7 +142,7 @@ export async function buildAzureApp(dir: string, options: AzureBuildOptions): Pr
   const outDir = options.outDir ?? mkdtempSync(join(tmpdir(), 'nimbus-bundle-'));
   try {
     mkdirSync(outDir, { recursive: true });
-    const spec = await buildInto(dir, outDir, own, environment, host, options);
+    const spec = await buildInto(dir, outDir, { own, environment, host, pkg, graph }, options);
     return { name, spec, bundleDir: outDir, hash: hashBundleDir(outDir) };
   } catch (err) {
     // A failed build leaves no copy of the app behind (a temp dir of its own; a given one is the caller's).
@@ -134,17 +155,30 @@ export async function buildAzureApp(dir: string, options: AzureBuildOptions): Pr
 async function buildInto(
   dir: string,
   outDir: string,
-  own: FunctionSpecInput,
-  environment: Record<string, string>,
-  host: HostSettings,
+  app: {
+    own: FunctionSpecInput;
+    environment: Record<string, string>;
+    host: HostSettings;
+    pkg: PackageJson;
+    graph: PackageGraph;
+  },
   options: AzureBuildOptions,
 ): Promise<FunctionSpecInput> {
+  const { own, environment, host, pkg, graph } = app;
   cpSync(dir, outDir, {
     recursive: true,
     dereference: true,
     filter: (source) => source === dir || !SKIPPED_NAMES.has(basename(source)),
   });
-  copyProductionModules(dir, outDir);
+  // The packages the app needs at run time (dependencies and theirs; no dev packages) go beside it as they
+  // are installed, found as Node finds them (packages an npm workspace hoisted above the app included).
+  for (const name of productionDependencies(pkg).required) {
+    if (!graph.resolveFromRoot(name))
+      throw new NimbusError('ERR_AZURE_APP_INVALID', [
+        `package "${name}" is not installed: run \`npm install\` in ${dir}`,
+      ]);
+  }
+  copyPackages(graph.closure(graph.seeds), outDir);
 
   const found = await discover(outDir, environment, options.discoveryTimeoutMs ?? DISCOVERY_TIMEOUT_MS);
   checkRoutes(found);
@@ -185,17 +219,19 @@ function checkRoutes(found: unknown): void {
 }
 
 /** @azure/functions must be a (run-time) dependency, installed, of the v4 model (4.x). */
-function checkLibrary(dir: string, pkg: { dependencies?: Record<string, unknown> }): void {
+function checkLibrary(dir: string, pkg: PackageJson, graph: PackageGraph): void {
   if (!pkg.dependencies || !('@azure/functions' in pkg.dependencies))
     throw new NimbusError('ERR_AZURE_APP_INVALID', [
       '@azure/functions is a devDependency: the app needs it at run time, so move it to "dependencies"',
     ]);
-  const found = resolvePackage('@azure/functions', dir);
+  const found = graph.resolveFromRoot('@azure/functions');
   if (!found)
     throw new NimbusError('ERR_AZURE_APP_INVALID', [
       `@azure/functions is not installed: run \`npm install\` in ${dir}`,
     ]);
-  const version = String(readPackage(found.real).version ?? '');
+  const installed: unknown = readPackageJson(found.dir);
+  const version =
+    installed && typeof installed === 'object' && 'version' in installed ? String(installed.version) : '';
   if (!/^4\./.test(version))
     throw new NimbusError('ERR_AZURE_MODEL_UNSUPPORTED', [
       `@azure/functions ${version || '(no version)'} is installed; the v4 programming model needs @azure/functions 4.x`,
