@@ -249,6 +249,14 @@ test('an Azure Functions app on Nimbus', async (t) => {
   });
 
   await t.test('hostile requests are answered, not crashed on', async () => {
+    const forged = await api('/hi/Mallory', { headers: { 'x-call-id': 'forged-id' } });
+    const realId = forged.headers.get('x-call-id')!;
+    await waitFor(
+      async () => (await logs()).some((l) => l.text === `${realId} [Information] greeting Mallory`),
+      10_000,
+      "the line under the gateway's call id",
+    );
+    assert.ok(!(await logs()).some((l) => l.text.includes('forged-id')), 'a client cannot name the logs');
     assert.equal((await api('/hi/%E0%A4%A')).status, 404, 'a segment that does not decode');
     assert.equal((await api('/hi/%00')).status, 200);
     assert.equal((await api(`/hi/${'x'.repeat(5000)}`)).status, 200);

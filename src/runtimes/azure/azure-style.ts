@@ -170,7 +170,8 @@ export class AzureApp {
     const q = target.indexOf('?');
     const path = q === -1 ? target : target.slice(0, q);
     const headers = headerRecord(fields);
-    const invocationId = headers['x-call-id'] ?? randomUUID();
+    // The gateway's call id comes last (a client may send one of its own, which must not name the logs).
+    const invocationId = lastField(fields, 'x-call-id') ?? randomUUID();
 
     const admin = /^\/admin\/functions\/([^/]+)\/?$/i.exec(path);
     if (admin) {
@@ -260,7 +261,7 @@ export class AzureApp {
       request.inputData.push({ name: other.triggerName, data });
       request.triggerMetadata = {
         Id: { string: invocationId },
-        DequeueCount: { int: Math.max(1, Number(headers['x-nimbus-attempt']) || 1) },
+        DequeueCount: { int: Math.max(1, Number(headers['x-nimbus-attempt']?.split(',').at(-1)) || 1) },
         InsertionTime: {
           string: new Date(
             Number.isFinite(insertion) && insertion > 0 ? insertion : Date.now(),
@@ -373,6 +374,12 @@ function queueMessages(data: TypedData | null | undefined): { body: Buffer | str
   if (typeof data.int === 'number') return [text(data.int)];
   if (typeof data.double === 'number') return [text(data.double)];
   return [];
+}
+
+/** The last value of header `name` in the head fields. */
+function lastField(fields: readonly string[], name: string): string | undefined {
+  for (let i = fields.length - 2; i >= 2; i -= 2) if (fields[i] === name) return fields[i + 1];
+  return undefined;
 }
 
 /** Request headers as one record (repeated headers joined, as a Headers object joins them). */
