@@ -36,6 +36,17 @@ for (const runner of ['node', 'adapter']) {
     logLevel: 'warning',
   });
 }
+// The Azure Functions style: the node runner imports it only for Azure apps, so every other function's
+// runner stays a small module.
+await build({
+  entryPoints: [join(root, 'src/runtimes/azure/azure-style.ts')],
+  outfile: join(root, 'dist/runtimes/azure/azure-style.bundle.mjs'),
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'esm',
+  logLevel: 'warning',
+});
 // Runners in other languages are used as they are.
 mkdirSync(join(root, 'dist/runtimes/python'), { recursive: true });
 copyFileSync(join(root, 'src/runtimes/python/runner.py'), join(root, 'dist/runtimes/python/runner.py'));

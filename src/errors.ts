@@ -227,6 +227,37 @@ export const ERRORS = {
       'image "%s" names no uploaded bundle and no deployed function: give "sha256:<bundle hash>" of a bundle PUT to /api/v1/bundles, or a function\'s name, or deploy with `nimbus deploy -f stack.yml`',
   },
   ERR_KEY_NOT_FOUND: { status: 404, message: 'access key "%s" does not exist; `nimbus keys ls` lists them' },
+  ERR_AZURE_APP_INVALID: { status: 400, message: 'the Azure Functions app cannot be deployed: %s' },
+  ERR_AZURE_APP_LOAD_FAILED: {
+    status: 400,
+    message:
+      'the Azure Functions app failed while registering its functions (run it with `func start` to see why): %s',
+  },
+  ERR_AZURE_ROUTE_INVALID: {
+    status: 400,
+    message:
+      'route "%s" of Azure function "%s" does not parse: %s; see the route template syntax in docs/compat.md',
+  },
+  ERR_AZURE_UNSUPPORTED: {
+    status: 400,
+    message:
+      'the Azure Functions app uses what Nimbus does not support: %s (docs/compat.md lists what it does)',
+  },
+  ERR_AZURE_MODEL_UNSUPPORTED: {
+    status: 400,
+    message:
+      '%s: Nimbus runs Azure Functions apps of the Node.js v4 programming model (host.json, and package.json with @azure/functions in its dependencies)',
+  },
+  ERR_AZURE_SETTINGS_INVALID: { status: 400, message: 'local.settings.json cannot be used: %s' },
+  ERR_AZURE_KEY_REQUIRED: {
+    status: 401,
+    message:
+      '%s %s of function "%s" has authLevel %s: send a Nimbus invoke key as the x-functions-key header or the code query parameter (`nimbus keys create --invoke NAME`)',
+  },
+  ERR_AZURE_ROUTE_NOT_FOUND: {
+    status: 404,
+    message: 'the Azure Functions app has no function for %s %s: %s',
+  },
   ERR_INTERNAL: {
     status: 500,
     message: 'internal error (%s); the platform log has the details, please report it',

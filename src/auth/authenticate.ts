@@ -47,6 +47,11 @@ export class Authenticator {
     return this.identify(req)?.principal;
   }
 
+  /** Who a bare secret (the admin token or a key's secret) acts as, as Azure's `x-functions-key` carries one. */
+  principalOfSecret(secret: string): Principal | undefined {
+    return this.#secret(secret);
+  }
+
   #bearer(token: string): Credential {
     const principal = this.#secret(token);
     if (principal) return { principal, nimbus: true };

@@ -7,6 +7,7 @@ import { basename, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { type FunctionSpecInput, parseFunctionSpec, parseHandler } from '../config/function-spec.js';
 import { NimbusError } from '../errors.js';
+import { buildAzureApp, isAzureFunctionsApp } from './azure.js';
 import { hashBundleDir } from './bundle-hash.js';
 import { type CopyBuildOptions, copyBuild } from './copy-build.js';
 import { BUNDLE_ENTRY, bundleNode } from './node-bundle.js';
@@ -132,6 +133,12 @@ export async function buildFunction(sourceDir: string, options: BuildOptions = {
   if (!existsSync(dir)) throw new NimbusError('ERR_BUILD_FAILED', [`folder ${sourceDir} does not exist`]);
   const { name: specName, ...written }: { name?: string } & FunctionSpecInput =
     options.spec ?? readFunctionSpec(dir);
+  // An Azure Functions app (host.json, package.json with @azure/functions) keeps its files: build/azure.ts.
+  if (isAzureFunctionsApp(dir))
+    return buildAzureApp(dir, {
+      ...options,
+      spec: specName === undefined ? written : { ...written, name: specName },
+    });
   const spec = detectRuntime(dir, written);
   const parsed = parseFunctionSpec(spec);
   const name = options.name ?? specName ?? basename(dir);

@@ -1,6 +1,7 @@
 // The function spec (nimbus.yml): one zod schema gives its types, defaults and validation.
 import { z } from 'zod';
 import { NimbusError } from '../errors.js';
+import { azureSpecSchema, checkAzureKeys } from '../runtimes/azure/azure-spec.js';
 import { asyncSpecFields } from './async-spec.js';
 import { type LabelScale, scaleFromLabels } from './scale-labels.js';
 
@@ -87,9 +88,12 @@ export const functionSpecSchema = z
     annotations: z.record(z.string(), z.string()).optional(),
     /**
      * How the handler is called, when its exports cannot tell: `openfaas` (the OpenFaaS node/python3-http
-     * templates' `(event, context)`), `lambda`, `fetch`. Default: detected (node), by name (python: `handle` is openfaas).
+     * templates' `(event, context)`), `lambda`, `fetch`, `azure` (an Azure Functions app: set by `nimbus deploy`).
+     * Default: detected (node), by name (python: `handle` is openfaas).
      */
-    handlerStyle: z.enum(['fetch', 'lambda', 'openfaas']).optional(),
+    handlerStyle: z.enum(['fetch', 'lambda', 'openfaas', 'azure']).optional(),
+    /** An Azure Functions app's routes, timers and queues (found by `nimbus deploy`; runtimes/azure/azure-spec.ts). */
+    azure: azureSpecSchema.optional(),
     /** async, schedule, timezone, payload, allowOverlap: see async-spec.ts. */
     ...asyncSpecFields,
   })
@@ -100,6 +104,7 @@ export const functionSpecSchema = z
   })
   .superRefine((spec, ctx) => {
     checkRuntimeKeys(spec, ctx);
+    checkAzureKeys(spec, ctx);
     if (spec.scale.min > spec.scale.max) {
       ctx.addIssue({
         code: 'custom',

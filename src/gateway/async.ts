@@ -51,7 +51,7 @@ export function createAsyncInvokeHandler(options: AsyncInvokeOptions): AsyncInvo
     // OpenFaaS's X-Start-Time: when the gateway took the request, in Unix nanoseconds.
     const startTime = `${Date.now()}000000`;
     const { name, target } = functionRoute(req.url!, prefixLength);
-    const resolved = resolveFunction(options, name, req);
+    const resolved = resolveFunction(options, name, req, target);
     if (resolved instanceof NimbusError) {
       reject(req, res, resolved);
       return;
@@ -118,7 +118,7 @@ export function createAsyncInvokeHandler(options: AsyncInvokeOptions): AsyncInvo
         .submit({
           fn: entry.fn.name,
           method: req.method!,
-          path: target,
+          path: resolved.target ?? target,
           headers,
           body,
           callbackUrl: callbackUrl as string | undefined,

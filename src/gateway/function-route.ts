@@ -8,6 +8,7 @@ import type { Dispatcher, FunctionEntry } from '../dispatch/dispatcher.js';
 import type { Namespaces } from '../dispatch/namespaces.js';
 import type { VersionRouter } from '../dispatch/versions.js';
 import { NimbusError } from '../errors.js';
+import { azureAccess } from '../runtimes/azure/azure-auth.js';
 
 /** Request headers that describe the hop, not the request; they are not passed to the function. */
 export const HOP_HEADERS: ReadonlySet<string> = new Set([
@@ -48,6 +49,8 @@ export interface ResolvedFunction {
   entry: FunctionEntry;
   /** The Authorization header carries a Nimbus credential: the gateway consumed it, the function never sees it. */
   consumedAuthorization: boolean;
+  /** The target to send on, when it changed (an Azure function key in `?code=` was consumed). */
+  target?: string;
 }
 
 /** What resolving a function on an invoke route needs. */
@@ -62,12 +65,14 @@ export interface FunctionRouteDeps {
 /**
  * The live function a route names (`name`, or `name.namespace` as OpenFaaS routes it, `openfaas-fn` being the
  * default namespace; `@alias` or `@version` after it for one of its versions), or the coded error for a bad name or Host header, a missing function, a private one
- * called without a key that may invoke it, or a namespace at its rate quota.
+ * called without a key that may invoke it, or a namespace at its rate quota. Given the `target`, an Azure
+ * Functions app's routes ask for their keys (runtimes/azure/azure-auth.ts).
  */
 export function resolveFunction(
   deps: FunctionRouteDeps,
   routed: string,
   req: IncomingMessage,
+  target?: string,
 ): ResolvedFunction | NimbusError {
   let name = routed;
   let namespace = DEFAULT_NAMESPACE;
@@ -105,9 +110,18 @@ export function resolveFunction(
     if (!mayInvoke(principal, name, namespace))
       return new NimbusError('ERR_FUNCTION_FORBIDDEN', [principal.id, name]);
   }
+  const consumedAuthorization = credential?.nimbus ?? false;
+  let azureTarget: string | undefined;
+  if (entry.fn.spec.handlerStyle === 'azure' && target !== undefined) {
+    const access = azureAccess(entry.fn, req, target, deps.auth, credential, { name, namespace });
+    if (access instanceof NimbusError) return access;
+    azureTarget = access.target;
+  }
   const limited = deps.namespaces.admitCall(namespace);
   if (limited) return limited;
-  return { entry, consumedAuthorization: credential?.nimbus ?? false };
+  return azureTarget === undefined
+    ? { entry, consumedAuthorization }
+    : { entry, consumedAuthorization, target: azureTarget };
 }
 
 /** An alias or version after `@`, percent-decoded; '' when it cannot be decoded. */

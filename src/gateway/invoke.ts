@@ -48,7 +48,7 @@ export function createInvokeHandler(options: InvokeOptions): InvokeHandler {
 
   return function invoke(req, res, prefixLength) {
     const { name, target } = functionRoute(req.url!, prefixLength);
-    const resolved = resolveFunction(options, name, req);
+    const resolved = resolveFunction(options, name, req, target);
     if (resolved instanceof NimbusError) {
       refuse(req, res, resolved, debug);
       return;
@@ -70,7 +70,7 @@ export function createInvokeHandler(options: InvokeOptions): InvokeHandler {
       req,
       res,
       lease,
-      target,
+      resolved.target ?? target,
       entry.fn.name,
       resolved.consumedAuthorization,
       options,

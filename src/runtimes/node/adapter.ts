@@ -18,6 +18,11 @@ export const NODE_RUNNER_PATH = fileURLToPath(
   new URL('../../../dist/runtimes/node/runner.bundle.mjs', import.meta.url),
 );
 
+/** The Azure Functions style the runner imports for Azure apps (built beside it). */
+export const AZURE_STYLE_PATH = fileURLToPath(
+  new URL('../../../dist/runtimes/azure/azure-style.bundle.mjs', import.meta.url),
+);
+
 function lookupOf(options: RuntimeOptions): NodeLookup {
   return { path: INSTANCE_PATH, ...(options.nodeBinaries ? { binaries: options.nodeBinaries } : {}) };
 }
@@ -53,7 +58,8 @@ export const nodeRuntime: RuntimeAdapter = {
       command: nodeFor(fn, options) ?? `node${fn.spec.nodeVersion}`,
       args: [`--max-old-space-size=${heapMb}`, NODE_RUNNER_PATH],
       env: { ...baseEnv(), NODE_ENV: 'production' },
-      readOnlyPaths: [NODE_RUNNER_PATH],
+      readOnlyPaths:
+        fn.spec.handlerStyle === 'azure' ? [NODE_RUNNER_PATH, AZURE_STYLE_PATH] : [NODE_RUNNER_PATH],
       load: {
         bundleDir,
         entry: fn.entry,

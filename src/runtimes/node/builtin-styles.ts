@@ -189,7 +189,7 @@ async function serveLambdaStreaming(
 }
 
 /** A whole response: its head, then its body when there is one. */
-function writeAnswer(stream: RunnerStream, answer: { head: string[]; body: Buffer }): void {
+export function writeAnswer(stream: RunnerStream, answer: { head: string[]; body: Buffer }): void {
   const end = answer.body.length === 0;
   stream.respondHead(answer.head, end);
   if (!end) stream.write(answer.body, true);
