@@ -26,6 +26,7 @@ import { keyRoutes } from './gateway/keys-api.js';
 import { lambdaRoutes } from './gateway/lambda/lambda-api.js';
 import { namespaceRoutes } from './gateway/namespaces-api.js';
 import { openfaasRoutes } from './gateway/openfaas/openfaas-api.js';
+import { OpenWhiskApi } from './gateway/openwhisk/openwhisk-api.js';
 import { sendError, toNimbusError } from './gateway/respond.js';
 import { versionRoutes } from './gateway/versions-api.js';
 import { Launcher } from './instances/launcher.js';
@@ -37,11 +38,12 @@ import { AsyncSystem } from './queue/async-system.js';
 import { CallbackPolicy } from './queue/callback-policy.js';
 import { RUNTIMES } from './runtimes/index.js';
 import { NODE_RUNNER_PATH, nodeRuntime } from './runtimes/node/adapter.js';
-import { platformEnv } from './runtimes/platform-env.js';
+import { DEFAULT_NAMESPACE, platformEnv } from './runtimes/platform-env.js';
 import { Autoscaler } from './scaler/autoscaler.js';
 import { Artifacts } from './store/artifacts.js';
 import { SqliteStore } from './store/sqlite-store.js';
 import type { FunctionVersion } from './store/store.js';
+import { SqliteCronState } from './triggers/cron-state.js';
 
 export interface PlatformLog {
   /** A line a function instance wrote. */
@@ -226,6 +228,22 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
       stack: cause?.stack ?? String(error.cause),
     });
   };
+  const openwhisk = new OpenWhiskApi({
+    file: join(config.dataDir, 'nimbus.db'),
+    store,
+    artifacts,
+    dispatcher,
+    deployer,
+    logs,
+    auth,
+    submit: (request) => asyncSystem.submit(request),
+    onSettled: (listener) => asyncSystem.onSettled(listener),
+    cronState: new SqliteCronState(asyncSystem.commit),
+    namespaces: [DEFAULT_NAMESPACE],
+    retentionMs: config.callRetentionMs,
+    onInternalError,
+    onEvent: (event) => log.event(event),
+  });
   const control = createControlApi({
     debug: config.debug,
     auth,
@@ -273,6 +291,7 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
         submit: (request) => asyncSystem.submit(request),
         asyncBodyLimitBytes: config.asyncBodyLimitBytes,
       }),
+      (router) => openwhisk.routes(router),
     ],
   });
 
@@ -321,6 +340,7 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
   // Pools take the gateway's URL into their instances' environment: restored once it is known.
   deployer.restore();
   asyncSystem.start();
+  openwhisk.start();
 
   let closed: Promise<void> | undefined;
   const close = (): Promise<void> => {
@@ -346,6 +366,7 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
       server.closeAllConnections();
       await serverClosed;
       await asyncStopped;
+      openwhisk.close();
       asyncSystem.close();
       keys.close();
       store.close();

@@ -81,9 +81,10 @@ export const functionSpecSchema = z
     annotations: z.record(z.string(), z.string()).optional(),
     /**
      * How the handler is called, when its exports cannot tell: `openfaas` (the OpenFaaS node/python3-http
-     * templates' `(event, context)`), `lambda`, `fetch`. Default: detected (node), by name (python: `handle` is openfaas).
+     * templates' `(event, context)`), `lambda`, `fetch`, `openwhisk` (`main(params)`). Default: detected
+     * (node), by name and signature (python: `handle` is openfaas, one parameter is openwhisk).
      */
-    handlerStyle: z.enum(['fetch', 'lambda', 'openfaas']).optional(),
+    handlerStyle: z.enum(['fetch', 'lambda', 'openfaas', 'openwhisk']).optional(),
     /** async, schedule, timezone, payload, allowOverlap: see async-spec.ts. */
     ...asyncSpecFields,
   })

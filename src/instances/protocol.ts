@@ -53,7 +53,7 @@ export interface LoadMessage {
   memoryMb: number;
   debug: boolean;
   /** The handler style to use instead of detecting it (the spec's `handlerStyle`). */
-  style?: 'fetch' | 'lambda' | 'openfaas';
+  style?: 'fetch' | 'lambda' | 'openfaas' | 'openwhisk';
 }
 
 export type FrameHandler = (type: number, flags: number, streamId: number, payload: Buffer) => void;

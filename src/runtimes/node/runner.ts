@@ -15,9 +15,10 @@ import { installAwsLambdaGlobal, isStreamingHandler, ResponseStream } from './la
 import { fromLambdaResult, lambdaContext, toLambdaEvent } from './lambda-style.js';
 import { installLightWeb, lightRequest, plainResponse, warmWebClasses } from './light-web.js';
 import { type OpenFaaSHandler, pickOpenFaaSHandler, runOpenFaaS } from './openfaas-style.js';
+import { type OpenWhiskMain, pickOpenWhiskMain, runOpenWhisk } from './openwhisk-style.js';
 import { rawError, rawEvent, rawResult } from './raw-event.js';
 
-type Style = 'fetch' | 'lambda' | 'openfaas';
+type Style = 'fetch' | 'lambda' | 'openfaas' | 'openwhisk';
 type FetchHandler = (request: Request, env?: unknown, ctx?: unknown) => unknown;
 type LambdaHandler = (
   event: unknown,
@@ -38,8 +39,11 @@ interface Stream {
 }
 
 const streams = new Map<number, Stream>();
-let loaded: { style: Style; fn: FetchHandler | LambdaHandler | OpenFaaSHandler; load: LoadMessage } | null =
-  null;
+let loaded: {
+  style: Style;
+  fn: FetchHandler | LambdaHandler | OpenFaaSHandler | OpenWhiskMain;
+  load: LoadMessage;
+} | null = null;
 
 installAwsLambdaGlobal();
 
@@ -64,7 +68,12 @@ async function load(message: LoadMessage): Promise<Style> {
   const picked =
     message.style === 'openfaas'
       ? { style: 'openfaas' as const, fn: pickOpenFaaSHandler(mod, unwrapDefault(mod.default)) }
-      : pickHandler(mod, exportName);
+      : message.style === 'openwhisk'
+        ? {
+            style: 'openwhisk' as const,
+            fn: pickOpenWhiskMain(mod, unwrapDefault(mod.default), exportName, true)!,
+          }
+        : pickHandler(mod, exportName);
   loaded = { ...picked, load: message };
   return picked.style;
 }
@@ -73,7 +82,7 @@ async function load(message: LoadMessage): Promise<Style> {
 function pickHandler(
   mod: Record<string, unknown>,
   exportName: string | undefined,
-): { style: Style; fn: FetchHandler | LambdaHandler } {
+): { style: Style; fn: FetchHandler | LambdaHandler | OpenWhiskMain } {
   const def = unwrapDefault(mod.default);
   if (exportName && exportName !== 'default') {
     const fn = mod[exportName] ?? (def as Record<string, unknown> | undefined)?.[exportName];
@@ -88,6 +97,9 @@ function pickHandler(
   if (typeof def === 'function') return { style: 'fetch', fn: def as FetchHandler };
   const handler = mod.handler ?? (def as Record<string, unknown> | undefined)?.handler;
   if (typeof handler === 'function') return { style: 'lambda', fn: handler as LambdaHandler };
+  // OpenWhisk's `main(params)`, only when no other style's export is there.
+  const main = pickOpenWhiskMain(mod, def, undefined, false);
+  if (main) return { style: 'openwhisk', fn: main };
   // Named functions other than `handler` (CommonJS `exports.hello = …`): say which spec key picks one.
   const named = Object.entries({ ...(def && typeof def === 'object' ? def : {}), ...mod })
     .filter(([key, value]) => key !== 'default' && typeof value === 'function')
@@ -96,7 +108,7 @@ function pickHandler(
     ? `; the module exports ${named.join(', ')}: set handler: file.export in nimbus.yml (such as handler: index.${named[0]})`
     : '';
   throw new Error(
-    'no handler found: export default { fetch(request) }, export default async (request) => Response, or export const handler = async (event, context) => result' +
+    'no handler found: export default { fetch(request) }, export default async (request) => Response, export const handler = async (event, context) => result, or exports.main = (params) => result (OpenWhisk)' +
       hint,
   );
 }
@@ -223,6 +235,19 @@ async function runLambda(id: number, stream: Stream): Promise<void> {
   const { fields } = stream;
   const body = Buffer.concat(stream.chunks ?? []);
   stream.chunks = undefined as unknown as Buffer[];
+  if (loaded!.style === 'openwhisk') {
+    const outcome = await runOpenWhisk(
+      loaded!.fn as OpenWhiskMain,
+      fields,
+      body,
+      stream.raw === true,
+      loaded!.load,
+    );
+    if (!streams.has(id)) return;
+    if (outcome.ok) writeAnswer(id, outcome);
+    else sendError(id, outcome.error, outcome.code);
+    return;
+  }
   if (loaded!.style === 'openfaas') {
     const fn = loaded!.fn as OpenFaaSHandler;
     const answer = await runOpenFaaS(fn, fields, body, process.env.RAW_BODY === 'true');
