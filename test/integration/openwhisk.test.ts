@@ -2,50 +2,9 @@
 // Node actions from code and from zips, Python actions, blocking and non-blocking invokes, activations with
 // their logs and results, failing actions, list, get, update, delete, and the __OW_* environment.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { test } from 'node:test';
-import { strToU8, zipSync } from 'fflate';
-import openwhisk from 'openwhisk';
+import { basic, keysCreate, owClient, owError, zip } from '../helpers/openwhisk.js';
 import { startTestPlatform, waitFor } from '../helpers/platform.js';
-
-const BIN = new URL('../../bin/nimbus.js', import.meta.url).pathname;
-
-/** `nimbus keys create --json` as a user runs it; the api_key is `id:secret`. */
-export function keysCreate(
-  url: string,
-  token: string,
-  args: string[],
-): Promise<{ id: string; secret: string }> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      [BIN, 'keys', 'create', ...args, '--json', '--url', url, '--token', token],
-      { env: { PATH: process.env.PATH }, timeout: 30_000 },
-      (err, stdout) => (err ? reject(err) : resolve(JSON.parse(stdout) as { id: string; secret: string })),
-    );
-  });
-}
-
-export function zip(files: Record<string, string>): Buffer {
-  const entries: Record<string, Uint8Array> = {};
-  for (const [name, text] of Object.entries(files)) entries[name] = strToU8(text);
-  return Buffer.from(zipSync(entries));
-}
-
-/** What the client throws for an HTTP error: its message, status and the body it got. */
-interface OwError extends Error {
-  statusCode: number;
-  error: Record<string, unknown>;
-}
-
-export async function owError(promise: Promise<unknown>): Promise<OwError> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as OwError;
-  }
-  throw new Error('expected the call to fail');
-}
 
 // OpenWhisk's wordcount.js as its docs give it: a top-level main, no exports.
 const WORDCOUNT = `
@@ -61,7 +20,7 @@ function main(params) {
 test('the OpenWhisk API with the openwhisk npm client', async (t) => {
   const nimbus = await startTestPlatform(t);
   const key = await keysCreate(nimbus.url, nimbus.platform.token, ['--scope', 'deploy']);
-  const ow = openwhisk({ apihost: nimbus.url, api_key: `${key.id}:${key.secret}` });
+  const ow = owClient(nimbus.url, key);
 
   await t.test('a Node action from code: top-level main, blocking invoke with result', async () => {
     const created = await ow.actions.create({ name: 'wordcount', action: WORDCOUNT });
@@ -86,7 +45,7 @@ test('the OpenWhisk API with the openwhisk npm client', async (t) => {
       assert.match(conflict.message, /resource already exists/);
       const updated = await ow.actions.update({
         name: 'wordcount',
-        action: 'exports.main = async ({ greeting, name }) => ({ text: `${greeting}, ${name}!` });',
+        action: "exports.main = async ({ greeting, name }) => ({ text: greeting + ', ' + name + '!' });",
         kind: 'nodejs:20',
         params: { greeting: 'Hello', name: 'nobody' },
       });
@@ -209,7 +168,7 @@ test('the OpenWhisk API with the openwhisk npm client', async (t) => {
       () =>
         ow.activations
           .get({ activationId })
-          .catch((err: OwError) => (err.statusCode === 404 ? undefined : Promise.reject(err))),
+          .catch((err: { statusCode: number }) => (err.statusCode === 404 ? undefined : Promise.reject(err))),
       30_000,
       'the non-blocking activation',
     );
