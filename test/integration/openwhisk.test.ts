@@ -216,7 +216,7 @@ test('the OpenWhisk API with the openwhisk npm client', async (t) => {
         {
           method: 'POST',
           headers: {
-            authorization: `Basic ${Buffer.from(`${key.id}:${key.secret}`).toString('base64')}`,
+            authorization: basic(key),
             'content-type': 'application/json',
           },
           body: JSON.stringify({ why: 'raw' }),
