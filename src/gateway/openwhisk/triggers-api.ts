@@ -242,10 +242,10 @@ export function triggersApi(deps: TriggersDeps) {
       sendOwJson(call.res, 200, triggerView(t, []));
     },
     async fireTrigger(call: OwCall): Promise<void> {
-      const payload = await readParams(call);
-      const t = getTrigger(call);
       if (call.principal.scope === 'read')
         throw new NimbusError('ERR_AUTH_FORBIDDEN', [call.principal.id, call.principal.scope, 'invoke']);
+      const payload = await readParams(call);
+      const t = getTrigger(call);
       const id = await fire(call.namespace, t, payload, (action) => {
         try {
           need(call, 'invoke', action);
