@@ -255,10 +255,6 @@ export const ERRORS = {
     message:
       'packages are not supported yet (%s): Nimbus serves one namespace without packages; name actions without a package',
   },
-  ERR_OPENWHISK_WEB_EXTENSION: {
-    status: 406,
-    message: 'content extension "%s" is not supported; use .json, .http, .html, .svg or .text',
-  },
   ERR_OPENWHISK_WEB_UNAUTHORIZED: {
     status: 401,
     message:
