@@ -178,7 +178,10 @@ test('the OpenWhisk API refuses hostile input with coded OpenWhisk-shaped errors
     // A path the router cannot decode is refused before any API sees it, in Nimbus's own shape.
     const undecodable = await api('_/actions/%E0%A4%A');
     assert.equal(undecodable.status, 400);
-    assert.equal(((await undecodable.json()) as { error: { code: string } }).error.code, 'ERR_REQUEST_INVALID');
+    assert.equal(
+      ((await undecodable.json()) as { error: { code: string } }).error.code,
+      'ERR_REQUEST_INVALID',
+    );
     assert.deepEqual(await (await api('_/packages')).json(), []);
     await ow.triggers.create({ name: 't' });
     const foreign = await api('_/rules/r', {

@@ -137,7 +137,11 @@ export class OpenWhiskApi {
     const triggers = this.#triggers;
     const ns = '/api/v1/namespaces/:ns';
     const notFound = route(({ req }) => {
-      throw new NimbusError('ERR_OPENWHISK_NOT_FOUND', ['resource', (req.url ?? '').slice(0, 120), 'actions']);
+      throw new NimbusError('ERR_OPENWHISK_NOT_FOUND', [
+        'resource',
+        (req.url ?? '').slice(0, 120),
+        'actions',
+      ]);
     });
     const packages = route(({ params }) => {
       throw new NimbusError('ERR_OPENWHISK_PACKAGES_UNSUPPORTED', [
