@@ -3,6 +3,7 @@
 // triggers, rules and sequences. Actions are Nimbus functions; they are not kept here.
 import Database from 'better-sqlite3';
 import { z } from 'zod';
+import { NimbusError } from '../../errors.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS ow_activations (
@@ -34,67 +35,75 @@ export const keyValuesSchema = z
   .array(z.strictObject({ key: z.string().min(1).max(256), value: z.unknown() }))
   .max(1000);
 
-/** What an activation did, as its record's `response` says. */
-export interface ActivationResponse {
-  /** 0 success, 1 application error, 2 action developer error, 3 whisk internal error. */
-  statusCode: 0 | 1 | 2 | 3;
-  result: unknown;
-}
+const keyValues = keyValuesSchema as z.ZodType<KeyValues>;
+
+const activationSchema = z.object({
+  activationId: z.string(),
+  namespace: z.string(),
+  name: z.string(),
+  /** Epoch ms; for a pending record, when it was queued. */
+  start: z.number(),
+  end: z.number(),
+  response: z.object({
+    /** 0 success, 1 application error, 2 action developer error, 3 whisk internal error. */
+    statusCode: z.union([z.literal(0), z.literal(1), z.literal(2), z.literal(3)]),
+    result: z.unknown(),
+  }),
+  logs: z.array(z.string()),
+  annotations: keyValues,
+  version: z.string(),
+  /** The activation that caused this one (a sequence, a trigger). */
+  cause: z.string().optional(),
+});
 
 /** An activation record (OpenWhisk's WhiskActivation, without its derived fields). */
-export interface Activation {
-  activationId: string;
-  namespace: string;
-  name: string;
-  /** Epoch ms; for a pending record, when it was queued. */
-  start: number;
-  end: number;
-  response: ActivationResponse;
-  logs: string[];
-  annotations: KeyValues;
-  version: string;
-  /** The activation that caused this one (a sequence, a trigger). */
-  cause?: string;
-}
+export type Activation = z.output<typeof activationSchema>;
+/** What an activation did, as its record's `response` says. */
+export type ActivationResponse = Activation['response'];
 
 export type EntityKind = 'trigger' | 'rule' | 'sequence';
 
-export interface TriggerDoc {
-  parameters: KeyValues;
-  annotations: KeyValues;
-  /** The alarms feed attached to the trigger, when one is. */
-  feed?: AlarmFeed;
-  version: number;
-}
-
-export interface AlarmFeed {
+const alarmFeedSchema = z.object({
   /** `/whisk.system/alarms/alarm`, `…/once` or `…/interval`. */
-  name: string;
-  /** A cron expression (6 fields: seconds first) or an ISO date (once). */
-  schedule: string;
-  timezone?: string;
-  payload: Record<string, unknown>;
+  name: z.string(),
+  /** A cron expression (5 fields, or 6 with seconds first) or an ISO date (once). */
+  schedule: z.string(),
+  timezone: z.string().optional(),
+  payload: z.record(z.string(), z.unknown()),
   /** The feed's own parameters as given (shown by a READ). */
-  config: Record<string, unknown>;
-}
+  config: z.record(z.string(), z.unknown()),
+});
+export type AlarmFeed = z.output<typeof alarmFeedSchema>;
 
-export interface RuleDoc {
-  /** Trigger and action names (in the rule's namespace). */
-  trigger: string;
-  action: string;
-  status: 'active' | 'inactive';
-  annotations: KeyValues;
-  version: number;
-}
+const docSchemas = {
+  trigger: z.object({
+    parameters: keyValues,
+    annotations: keyValues,
+    /** The alarms feed attached to the trigger, when one is. */
+    feed: alarmFeedSchema.optional(),
+    version: z.number(),
+  }),
+  rule: z.object({
+    /** Trigger and action names (in the rule's namespace). */
+    trigger: z.string(),
+    action: z.string(),
+    status: z.enum(['active', 'inactive']),
+    annotations: keyValues,
+    version: z.number(),
+  }),
+  sequence: z.object({
+    /** Action names as given: `/namespace/name`, `/_/name` or `name`. */
+    components: z.array(z.string()),
+    parameters: keyValues,
+    annotations: keyValues,
+    limits: z.object({ timeout: z.number(), memory: z.number(), logs: z.number(), concurrency: z.number() }),
+    version: z.number(),
+  }),
+};
 
-export interface SequenceDoc {
-  /** Fully qualified action names, `/namespace/name`. */
-  components: string[];
-  parameters: KeyValues;
-  annotations: KeyValues;
-  limits: { timeout: number; memory: number; logs: number; concurrency: number };
-  version: number;
-}
+export type TriggerDoc = z.output<typeof docSchemas.trigger>;
+export type RuleDoc = z.output<typeof docSchemas.rule>;
+export type SequenceDoc = z.output<typeof docSchemas.sequence>;
 
 export interface EntityDocs {
   trigger: TriggerDoc;
@@ -201,14 +210,14 @@ export class OpenWhiskStore {
   /** Whether `id` is a pending activation (so the settling async call belongs to the OpenWhisk API). */
   pending(id: string): Activation | undefined {
     const row = this.#stmts.byId.get(id);
-    return row?.pending ? (JSON.parse(row.record) as Activation) : undefined;
+    return row?.pending ? readActivation(row.record) : undefined;
   }
 
   /** A finished activation of `namespace`. */
   getActivation(namespace: string, id: string): Activation | undefined {
     const row = this.#stmts.getActivation.get(id, namespace);
     if (!row || row.pending) return undefined;
-    return JSON.parse(row.record) as Activation;
+    return readActivation(row.record);
   }
 
   /** Finished activations, newest first. */
@@ -232,7 +241,7 @@ export class OpenWhiskStore {
     const rows = this.#db
       .prepare<(string | number)[], ActivationRow>(sql)
       .all(...args, query.limit, query.skip);
-    return rows.map((r) => JSON.parse(r.record) as Activation);
+    return rows.map((r) => readActivation(r.record));
   }
 
   countActivations(namespace: string, name: string | undefined): number {
@@ -248,16 +257,16 @@ export class OpenWhiskStore {
 
   getEntity<K extends EntityKind>(namespace: string, kind: K, name: string): Entity<K> | undefined {
     const row = this.#stmts.getEntity.get(namespace, kind, name);
-    return row && toEntity<K>(row);
+    return row && toEntity(kind, row);
   }
 
   listEntities<K extends EntityKind>(namespace: string, kind: K): Entity<K>[] {
-    return this.#stmts.listEntities.all(namespace, kind).map((row) => toEntity<K>(row));
+    return this.#stmts.listEntities.all(namespace, kind).map((row) => toEntity(kind, row));
   }
 
   /** Every entity of a kind, in every namespace (for the alarm schedules). */
   allEntities<K extends EntityKind>(kind: K): Entity<K>[] {
-    return this.#stmts.allEntities.all(kind).map((row) => toEntity<K>(row));
+    return this.#stmts.allEntities.all(kind).map((row) => toEntity(kind, row));
   }
 
   putEntity<K extends EntityKind>(kind: K, entity: Entity<K>): void {
@@ -279,12 +288,24 @@ export class OpenWhiskStore {
   }
 }
 
-function toEntity<K extends EntityKind>(row: EntityRow): Entity<K> {
-  // Written by this class from validated input only: read back as it was written.
-  return {
-    namespace: row.namespace,
-    name: row.name,
-    updated: row.updated,
-    doc: JSON.parse(row.doc) as EntityDocs[K],
-  };
+/** A stored record, checked: a row that does not parse (a damaged file) is a coded fault, not a crash. */
+function readJson<T>(schema: z.ZodType<T>, text: string, what: string): T {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    value = undefined;
+  }
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw new NimbusError('ERR_INTERNAL', [`an unreadable OpenWhisk ${what} record`]);
+  return parsed.data;
+}
+
+function readActivation(text: string): Activation {
+  return readJson(activationSchema, text, 'activation');
+}
+
+function toEntity<K extends EntityKind>(kind: K, row: EntityRow): Entity<K> {
+  const doc = readJson(docSchemas[kind] as unknown as z.ZodType<EntityDocs[K]>, row.doc, kind);
+  return { namespace: row.namespace, name: row.name, updated: row.updated, doc };
 }
