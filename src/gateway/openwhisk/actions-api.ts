@@ -10,6 +10,7 @@ import type { Artifacts } from '../../store/artifacts.js';
 import type { Store } from '../../store/store.js';
 import { KINDS, readActionCode, storeActionCode } from './action-code.js';
 import {
+  ANNOTATION,
   actionPutSchema,
   actionSettings,
   actionSpec,
@@ -135,9 +136,14 @@ export function actionsApi(deps: ActionsDeps) {
     sendOwJson(call.res, 200, actionView(updated, call.namespace, { full: true, code: codeOf(updated) }));
   };
 
-  /** The code string of an action made from one (not a zip's: its files are in the bundle). */
+  /**
+   * The code string of an action made from one through this API (not a zip's, whose files are in the
+   * bundle, nor the bundle `nimbus deploy` built).
+   */
   const codeOf = (fn: NonNullable<ReturnType<Store['getFunction']>>): string | undefined =>
-    actionSettings(fn).binary ? undefined : readActionCode(deps.artifacts.path(fn.bundle), fn.spec.runtime);
+    fn.spec.annotations?.[ANNOTATION.kind] === undefined || actionSettings(fn).binary
+      ? undefined
+      : readActionCode(deps.artifacts.path(fn.bundle), fn.spec.runtime);
 
   const get = (call: OwCall): void => {
     const name = call.params.name!;
