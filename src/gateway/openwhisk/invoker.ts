@@ -81,10 +81,22 @@ export class Invoker {
     if (target.type === 'sequence') {
       // A sequence is a chain of calls Nimbus runs itself: it runs now, in this process (not durable).
       const activationId = options.activationId ?? newCallId(this.#now());
-      this.#deps.ow.putPending(
-        this.#pendingRecord(activationId, namespace, target.entity.name, target.entity.doc.version),
+      const pending = this.#pendingRecord(
+        activationId,
+        namespace,
+        target.entity.name,
+        target.entity.doc.version,
       );
-      void this.run(namespace, target, payload, { ...options, activationId }).catch(() => {});
+      this.#deps.ow.putPending(pending);
+      void this.run(namespace, target, payload, { ...options, activationId }).catch((err: unknown) => {
+        // The run failed outside its components (the store): the record says so rather than stay pending.
+        const error = err instanceof NimbusError ? err.message : String(err);
+        this.#deps.ow.putActivation({
+          ...pending,
+          end: this.#now(),
+          response: { statusCode: 3, result: { error } },
+        });
+      });
       return activationId;
     }
     const fn = target.fn;
