@@ -348,6 +348,7 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
       closing = true;
       // Workers stop taking calls; those in flight end within the dispatcher's grace period.
       const asyncStopped = asyncSystem.stop(config.shutdownGraceMs + 5000);
+      openwhisk.stop();
       const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const grace = new Promise<void>((resolve) => {

@@ -106,6 +106,12 @@ export class OpenWhiskApi {
     this.#purgeTimer.unref();
   }
 
+  /** Stops the alarm schedules (at shutdown, with the async system's cron). */
+  stop(): void {
+    this.#alarms.close();
+  }
+
+  /** Closes the store (once requests and async calls are done). */
   close(): void {
     this.#unsubscribe?.();
     this.#alarms.close();
