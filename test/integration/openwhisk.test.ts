@@ -64,6 +64,35 @@ test('the OpenWhisk API with the openwhisk npm client', async (t) => {
     },
   );
 
+  await t.test('Node code strings: exec.main names the function, ES module code, a Promise', async () => {
+    await ow.actions.create({
+      name: 'greeter',
+      action: {
+        exec: { kind: 'nodejs:18', main: 'greet', code: 'function greet(p) { return { hi: p.who }; }' },
+      },
+    });
+    assert.deepEqual(
+      await ow.actions.invoke({ name: 'greeter', blocking: true, result: true, params: { who: 'x' } }),
+      {
+        hi: 'x',
+      },
+    );
+    assert.equal((await ow.actions.get({ name: 'greeter' })).exec.main, 'greet');
+    await ow.actions.create({
+      name: 'esm',
+      action:
+        "import { hostname } from 'node:os';\nexport async function main() { return { esm: typeof hostname() }; }\n",
+    });
+    assert.deepEqual(await ow.actions.invoke({ name: 'esm', blocking: true, result: true }), {
+      esm: 'string',
+    });
+    const missing = await owError(
+      ow.actions.create({ name: 'nomain', action: 'function other() { return {}; }' }),
+    );
+    assert.equal(missing.statusCode, 400);
+    assert.match(missing.message, /Action entrypoint "main \(or the exec.main name\)" is not a function/);
+  });
+
   await t.test(
     'Node actions from zips: package.json main, index.js, exec.main, with and without binary',
     async () => {
@@ -255,7 +284,17 @@ test('the OpenWhisk API with the openwhisk npm client', async (t) => {
   await t.test('list, get with code, delete', async () => {
     const all = await ow.actions.list();
     const names = all.map((a: { name: string }) => a.name).sort();
-    assert.deepEqual(names, ['fails', 'indexed', 'pyfails', 'pyhello', 'pyzip', 'wordcount', 'zipped']);
+    assert.deepEqual(names, [
+      'esm',
+      'fails',
+      'greeter',
+      'indexed',
+      'pyfails',
+      'pyhello',
+      'pyzip',
+      'wordcount',
+      'zipped',
+    ]);
     assert.equal(all[0].exec.code, undefined, 'lists carry no code');
     const page = await ow.actions.list({ skip: 2, limit: 2 });
     assert.deepEqual(
