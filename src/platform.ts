@@ -38,7 +38,7 @@ import { AsyncSystem } from './queue/async-system.js';
 import { CallbackPolicy } from './queue/callback-policy.js';
 import { RUNTIMES } from './runtimes/index.js';
 import { NODE_RUNNER_PATH, nodeRuntime } from './runtimes/node/adapter.js';
-import { DEFAULT_NAMESPACE, platformEnv } from './runtimes/platform-env.js';
+import { platformEnv } from './runtimes/platform-env.js';
 import { Autoscaler } from './scaler/autoscaler.js';
 import { Artifacts } from './store/artifacts.js';
 import { SqliteStore } from './store/sqlite-store.js';
@@ -239,7 +239,7 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
     submit: (request) => asyncSystem.submit(request),
     onSettled: (listener) => asyncSystem.onSettled(listener),
     cronState: new SqliteCronState(asyncSystem.commit),
-    namespaces: [DEFAULT_NAMESPACE],
+    namespaces,
     retentionMs: config.callRetentionMs,
     onInternalError,
     onEvent: (event) => log.event(event),

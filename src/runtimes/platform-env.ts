@@ -1,10 +1,8 @@
 // What the platform adds to every function's environment (under the function's own `environment`, which
 // wins): where the gateway is, and the function's own key, also in the names the AWS SDK and the OpenWhisk
 // client read, so code written for Lambda or OpenWhisk calls other functions through Nimbus unchanged.
+import { splitFunctionId } from '../config/namespace.js';
 import type { FunctionVersion } from '../store/store.js';
-
-/** The namespace a function lives in until Nimbus has more than one. */
-export const DEFAULT_NAMESPACE = 'default';
 
 export interface PlatformEnvContext {
   fn: FunctionVersion;
@@ -12,16 +10,10 @@ export interface PlatformEnvContext {
   gatewayUrl: string;
   /** The function's own invoke key. */
   key: { id: string; secret: string };
-  /** The function's namespace. Default `default`. */
-  namespace?: string;
 }
 
-export function platformEnv({
-  fn,
-  gatewayUrl,
-  key,
-  namespace = DEFAULT_NAMESPACE,
-}: PlatformEnvContext): Record<string, string> {
+export function platformEnv({ fn, gatewayUrl, key }: PlatformEnvContext): Record<string, string> {
+  const { name, namespace } = splitFunctionId(fn.name);
   return {
     NIMBUS_URL: gatewayUrl,
     NIMBUS_KEY: key.secret,
@@ -33,7 +25,7 @@ export function platformEnv({
     __OW_API_HOST: gatewayUrl,
     __OW_API_KEY: `${key.id}:${key.secret}`,
     __OW_NAMESPACE: namespace,
-    __OW_ACTION_NAME: `/${namespace}/${fn.name}`,
+    __OW_ACTION_NAME: `/${namespace}/${name}`,
     __OW_ACTION_VERSION: `0.0.${fn.version}`,
   };
 }

@@ -2,6 +2,7 @@
 // settings kept as `openwhisk/*` annotations of the spec), and the action record shown for a function.
 import { z } from 'zod';
 import type { FunctionSpecInput } from '../../config/function-spec.js';
+import { splitFunctionId } from '../../config/namespace.js';
 import type { FunctionRecord } from '../../store/store.js';
 import { type ActionCode, DEFAULT_KIND } from './action-code.js';
 import { type KeyValues, keyValuesSchema, type SequenceDoc } from './ow-store.js';
@@ -169,7 +170,7 @@ export function actionView(
   }
   return {
     namespace,
-    name: fn.name,
+    name: splitFunctionId(fn.name).name,
     version: semver(fn.version),
     publish: false,
     exec,

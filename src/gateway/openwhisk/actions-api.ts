@@ -2,7 +2,9 @@
 // (POST, ?blocking=true[&result=true]). Actions are Nimbus functions, deployed by the Deployer; sequences
 // are kept by the OpenWhisk store and run by the Invoker.
 import { assertFunctionName } from '../../config/function-spec.js';
+import { functionId, splitFunctionId } from '../../config/namespace.js';
 import type { Deployer } from '../../dispatch/deployer.js';
+import type { Namespaces } from '../../dispatch/namespaces.js';
 import { NimbusError } from '../../errors.js';
 import type { LogStore } from '../../logs/log-store.js';
 import { newCallId } from '../../queue/call-id.js';
@@ -39,6 +41,7 @@ export interface ActionsDeps {
   logs: LogStore;
   ow: OpenWhiskStore;
   invoker: Invoker;
+  namespaces: Pick<Namespaces, 'admitCall'>;
   blockingWaitMs: number;
   now: () => number;
 }
@@ -78,7 +81,8 @@ export function actionsApi(deps: ActionsDeps) {
     const body = await readJsonBody(call.req, ACTION_BODY_LIMIT_BYTES, actionPutSchema);
     checkParametersSize(body.parameters);
     checkParametersSize(body.annotations);
-    const fn = store.getFunction(name);
+    const id = functionId(call.namespace, name);
+    const fn = store.getFunction(id);
     const seq = ow.getEntity(call.namespace, 'sequence', name);
     if ((fn || seq) && !flag(call.url, 'overwrite'))
       throw new NimbusError('ERR_OPENWHISK_ENTITY_EXISTS', ['action', name]);
@@ -116,7 +120,7 @@ export function actionsApi(deps: ActionsDeps) {
       };
       ow.putEntity('sequence', entity);
       // A sequence replaces a function of that name (the caller asked to overwrite it).
-      if (fn) await deps.deployer.remove(name);
+      if (fn) await deps.deployer.remove(id);
       sendOwJson(call.res, 200, sequenceView(entity, { full: true }));
       return;
     }
@@ -130,9 +134,15 @@ export function actionsApi(deps: ActionsDeps) {
     const spec = actionSpec(body, code, fn);
     const bundle = code?.bundle ?? fn!.bundle;
     const entry = code ? code.entry : fn!.entry;
-    await deps.deployer.deploy({ name, bundle, spec, ...(entry ? { entry } : {}) });
+    await deps.deployer.deploy({
+      name,
+      namespace: call.namespace,
+      bundle,
+      spec,
+      ...(entry ? { entry } : {}),
+    });
     if (seq) ow.deleteEntity(call.namespace, 'sequence', name);
-    const updated = store.getFunction(name)!;
+    const updated = store.getFunction(id)!;
     sendOwJson(call.res, 200, actionView(updated, call.namespace, { full: true, code: codeOf(updated) }));
   };
 
@@ -167,10 +177,11 @@ export function actionsApi(deps: ActionsDeps) {
     const all = [
       ...store
         .listFunctions()
-        .filter((fn) => allowsRead(call, fn.name))
-        .map((fn) => ({
+        .map((fn) => ({ fn, ...splitFunctionId(fn.name) }))
+        .filter((f) => f.namespace === call.namespace && allowsRead(call, f.name))
+        .map(({ fn, name }) => ({
           updated: fn.createdAt,
-          name: fn.name,
+          name,
           view: () => actionView(fn, call.namespace, { full: false }),
         })),
       ...ow
@@ -200,8 +211,8 @@ export function actionsApi(deps: ActionsDeps) {
       return;
     }
     const view = actionView(target.fn, call.namespace, { full: true });
-    await deps.deployer.remove(name);
-    deps.logs.forget(name);
+    await deps.deployer.remove(target.fn.name);
+    deps.logs.forget(target.fn.name);
     sendOwJson(call.res, 200, view);
   };
 
@@ -211,6 +222,9 @@ export function actionsApi(deps: ActionsDeps) {
     const payload = await readParams(call);
     const target = invoker.resolve(call.namespace, name);
     if (!target) throw notFound(name);
+    // The namespace's call-rate quota, as on /function/NAME.
+    const limited = deps.namespaces.admitCall(call.namespace);
+    if (limited) throw limited;
     if (!flag(call.url, 'blocking')) {
       const activationId = await invoker.start(call.namespace, target, payload);
       sendOwJson(call.res, 202, { activationId }, { [ACTIVATION_ID_HEADER]: activationId });

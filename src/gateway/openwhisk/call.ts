@@ -5,7 +5,9 @@ import type { z } from 'zod';
 import { type Access, type Authenticator, allows, mayInvoke } from '../../auth/authenticate.js';
 import type { Principal } from '../../auth/keys.js';
 import { formatZodIssues } from '../../config/function-spec.js';
+import type { Namespaces } from '../../dispatch/namespaces.js';
 import { NimbusError } from '../../errors.js';
+import { ownNamespace } from '../control-api.js';
 import { toNimbusError } from '../respond.js';
 import type { ControlContext, RequestTarget } from '../router.js';
 import { sendOwError } from './respond.js';
@@ -24,8 +26,8 @@ export type OwHandler = (call: OwCall) => Promise<void> | void;
 
 export interface CallDeps {
   auth: Authenticator;
-  /** The namespaces that exist (Nimbus has one today). */
-  namespaces: readonly string[];
+  /** The namespaces that exist. */
+  namespaces: Pick<Namespaces, 'get'>;
   /** Logs a failure answered as 500 ERR_INTERNAL (its `cause` is the original). */
   onInternalError: (error: NimbusError, req: IncomingMessage) => void;
 }
@@ -41,16 +43,14 @@ export function authenticate(auth: Authenticator, req: IncomingMessage): Princip
   return credential.principal;
 }
 
-/** The namespace a path segment names for `principal`: `_` is its own (`default` for one of every namespace). */
+/** The namespace a path segment names for `principal`: `_` is its own (the default one for the admin token). */
 export function resolveNamespace(
   segment: string,
   principal: Principal,
-  namespaces: readonly string[],
+  namespaces: Pick<Namespaces, 'get'>,
 ): string {
-  const own = principal.namespace === '*' ? namespaces[0]! : principal.namespace;
-  const ns = segment === '_' ? own : segment;
-  if (!namespaces.includes(ns))
-    throw new NimbusError('ERR_OPENWHISK_NAMESPACE_UNKNOWN', [segment.slice(0, 80)]);
+  const ns = segment === '_' ? ownNamespace(principal) : segment;
+  if (!namespaces.get(ns)) throw new NimbusError('ERR_OPENWHISK_NAMESPACE_UNKNOWN', [segment.slice(0, 80)]);
   return ns;
 }
 

@@ -2,6 +2,7 @@
 // call (the body is the params, default parameters merged under them) and leaves an activation record
 // with the call's log lines; a non-blocking one is queued on the async queue (the call id is the
 // activation id) and its record is written when the call settles; sequences chain their components.
+import { functionId, splitFunctionId } from '../../config/namespace.js';
 import type { Dispatcher } from '../../dispatch/dispatcher.js';
 import { type BufferedResponse, invokeBuffered } from '../../dispatch/invoke.js';
 import { NimbusError } from '../../errors.js';
@@ -55,7 +56,7 @@ export class Invoker {
   resolve(namespace: string, name: string): Resolved | undefined {
     const seq = this.#deps.ow.getEntity(namespace, 'sequence', name);
     if (seq) return { type: 'sequence', entity: seq };
-    const fn = this.#deps.store.getFunction(name);
+    const fn = this.#deps.store.getFunction(functionId(namespace, name));
     return fn ? { type: 'function', fn } : undefined;
   }
 
@@ -111,7 +112,7 @@ export class Invoker {
       rawEvent: true,
     });
     // Written before the worker can take the call: it is taken on a later turn of the event loop.
-    const record = this.#pendingRecord(activationId, namespace, fn.name, fn.version);
+    const record = this.#pendingRecord(activationId, namespace, splitFunctionId(fn.name).name, fn.version);
     if (options.cause) record.cause = options.cause;
     if (options.extraAnnotations) record.annotations = options.extraAnnotations;
     this.#deps.ow.putPending(record);
@@ -212,7 +213,7 @@ export class Invoker {
     const activation = activationOf({
       activationId,
       namespace,
-      name: fn.name,
+      name: splitFunctionId(fn.name).name,
       version: semver(fn.version),
       kind: settings.kind,
       limits: settings.limits,

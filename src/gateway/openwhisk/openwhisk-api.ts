@@ -7,6 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Authenticator } from '../../auth/authenticate.js';
 import type { Deployer } from '../../dispatch/deployer.js';
 import type { Dispatcher } from '../../dispatch/dispatcher.js';
+import type { Namespaces } from '../../dispatch/namespaces.js';
 import { NimbusError } from '../../errors.js';
 import type { LogStore } from '../../logs/log-store.js';
 import type { SubmitRequest } from '../../queue/async-system.js';
@@ -42,8 +43,8 @@ export interface OpenWhiskApiDeps {
   onSettled: (listener: (call: SettledCall) => void) => () => void;
   /** Cron state of the alarm schedules. */
   cronState: CronStateStore;
-  /** The namespaces that exist; the first is the default one. */
-  namespaces: readonly string[];
+  /** The namespaces that exist, and their call-rate quota. */
+  namespaces: Pick<Namespaces, 'get' | 'admitCall'>;
   /** Activation records are kept this long (the platform's callRetentionMs). */
   retentionMs: number;
   onInternalError: (error: NimbusError, req: IncomingMessage) => void;
@@ -136,6 +137,7 @@ export class OpenWhiskApi {
       logs: deps.logs,
       ow: this.store,
       invoker: this.#invoker,
+      namespaces: deps.namespaces,
       blockingWaitMs: deps.blockingWaitMs ?? DEFAULT_BLOCKING_WAIT_MS,
       now: this.#now,
     });
@@ -154,15 +156,8 @@ export class OpenWhiskApi {
         `package path ${String(params['*']).slice(0, 80)}`,
       ]);
     });
+    // GET /api/v1/namespaces is Nimbus's own list of namespaces (namespaces-api.ts).
     router
-      .add(
-        'GET',
-        '/api/v1/namespaces',
-        route(({ res, principal }) => {
-          sendOwJson(res, 200, principal.namespace === '*' ? [...deps.namespaces] : [principal.namespace]);
-        }),
-        open,
-      )
       .add('GET', `${ns}/actions`, route(actions.list), open)
       .add('GET', `${ns}/actions/:name`, route(actions.get), open)
       .add('PUT', `${ns}/actions/:name`, route(actions.put), open)

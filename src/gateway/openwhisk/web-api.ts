@@ -5,6 +5,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { Authenticator } from '../../auth/authenticate.js';
 import type { Principal } from '../../auth/keys.js';
+import { DEFAULT_NAMESPACE } from '../../config/namespace.js';
+import type { Namespaces } from '../../dispatch/namespaces.js';
 import { NimbusError } from '../../errors.js';
 import type { ControlContext } from '../router.js';
 import { actionSettings, annotationValue, PARAMETERS_LIMIT_BYTES } from './action-model.js';
@@ -27,7 +29,7 @@ import {
 export interface WebDeps {
   auth: Authenticator;
   invoker: Invoker;
-  namespaces: readonly string[];
+  namespaces: Pick<Namespaces, 'get' | 'admitCall'>;
   onInternalError: (error: NimbusError, req: IncomingMessage) => void;
 }
 
@@ -60,8 +62,9 @@ export function webRoute(deps: WebDeps): (ctx: ControlContext) => Promise<void> 
     let cors: [string, string][] = [];
     try {
       const nsSegment = params.ns!;
-      const ns = nsSegment === '_' ? deps.namespaces[0]! : nsSegment;
-      if (!deps.namespaces.includes(ns))
+      // No caller to take a namespace from: `_` is the default one.
+      const ns = nsSegment === '_' ? DEFAULT_NAMESPACE : nsSegment;
+      if (!deps.namespaces.get(ns))
         throw new NimbusError('ERR_OPENWHISK_NAMESPACE_UNKNOWN', [nsSegment.slice(0, 80)]);
       if (params.pkg !== 'default')
         throw new NimbusError('ERR_OPENWHISK_PACKAGES_UNSUPPORTED', [`package ${params.pkg!.slice(0, 80)}`]);
@@ -103,6 +106,8 @@ export function webRoute(deps: WebDeps): (ctx: ControlContext) => Promise<void> 
         throw err;
       }
       if (user) input.__ow_user = user.namespace === '*' ? ns : user.namespace;
+      const limited = deps.namespaces.admitCall(ns);
+      if (limited) throw limited;
       const activation = await deps.invoker.run(ns, target, input);
       const headers: [string, string][] = [...cors, [ACTIVATION_ID_HEADER, activation.activationId]];
       const code = activation.response.statusCode;
