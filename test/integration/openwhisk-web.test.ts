@@ -190,8 +190,12 @@ test('web actions over plain HTTP', async (t) => {
         params: { payload: 'a b' },
       });
       assert.deepEqual(viaApi, { count: 2 });
-    const described = await ow.actions.get({ name: 'ow-wordcount' });
-    assert.deepEqual(described.exec, { kind: 'nodejs:20', binary: false }, 'no code shown for a built bundle');
+      const described = await ow.actions.get({ name: 'ow-wordcount' });
+      assert.deepEqual(
+        described.exec,
+        { kind: 'nodejs:20', binary: false },
+        'no code shown for a built bundle',
+      );
       await nimbus.deploy('ow-python');
       const greeted = await fetch(`${nimbus.url}/function/ow-python?name=Guido`);
       assert.deepEqual(await greeted.json(), { greeting: 'Hello Guido', method: 'get' });
