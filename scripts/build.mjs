@@ -49,4 +49,5 @@ await build({
 });
 // Runners in other languages are used as they are.
 mkdirSync(join(root, 'dist/runtimes/python'), { recursive: true });
-copyFileSync(join(root, 'src/runtimes/python/runner.py'), join(root, 'dist/runtimes/python/runner.py'));
+for (const file of ['runner.py', 'openwhisk_style.py'])
+  copyFileSync(join(root, `src/runtimes/python/${file}`), join(root, `dist/runtimes/python/${file}`));

@@ -226,6 +226,59 @@ export const ERRORS = {
     message:
       'image "%s" names no uploaded bundle and no deployed function: give "sha256:<bundle hash>" of a bundle PUT to /api/v1/bundles, or a function\'s name, or deploy with `nimbus deploy -f stack.yml`',
   },
+  ERR_OPENWHISK_AUTH_REQUIRED: {
+    status: 401,
+    message:
+      'The resource requires authentication, which was not supplied with the request: send "Authorization: Basic base64(<key id>:<secret>)", the api_key "<id>:<secret>" of `nimbus keys create --json`',
+  },
+  ERR_OPENWHISK_NAMESPACE_UNKNOWN: {
+    status: 404,
+    message: 'namespace "%s" does not exist: Nimbus has one namespace, "default" ("_" names it too)',
+  },
+  ERR_OPENWHISK_NOT_FOUND: {
+    status: 404,
+    message: 'The requested resource does not exist: %s "%s"; GET /api/v1/namespaces/_/%s lists them',
+  },
+  ERR_OPENWHISK_ACTIVATION_NOT_FOUND: {
+    status: 404,
+    message:
+      'The requested resource does not exist: activation "%s" is still running, past its retention (callRetentionMs) or unknown',
+  },
+  ERR_OPENWHISK_ENTITY_EXISTS: {
+    status: 409,
+    message: 'resource already exists: %s "%s"; send ?overwrite=true to replace it',
+  },
+  ERR_OPENWHISK_REQUEST_INVALID: { status: 400, message: 'The request content was malformed: %s' },
+  ERR_OPENWHISK_KIND_UNSUPPORTED: {
+    status: 400,
+    message:
+      'kind "%s" is not supported; use nodejs:default, nodejs:20, nodejs:18, python:3, python:3.11 or sequence',
+  },
+  ERR_OPENWHISK_PACKAGES_UNSUPPORTED: {
+    status: 501,
+    message:
+      'packages are not supported yet (%s): Nimbus serves one namespace without packages; name actions without a package',
+  },
+  ERR_OPENWHISK_WEB_UNAUTHORIZED: {
+    status: 401,
+    message:
+      'web action "%s" requires authentication: send its secret in X-Require-Whisk-Auth (or OpenWhisk credentials when require-whisk-auth is true)',
+  },
+  ERR_OPENWHISK_WEB_PARAMS: {
+    status: 400,
+    message:
+      'Request defines parameters that are not allowed (reserved properties or final parameters: %s); rename them',
+  },
+  ERR_OPENWHISK_WEB_RESPONSE: {
+    status: 400,
+    message: 'the web action did not return a valid %s response (%s); see docs/compat.md, web actions',
+  },
+  ERR_OPENWHISK_WEB_FAILED: {
+    status: 400,
+    message:
+      'There was an error processing your request: activation %s failed (%s); its logs: GET /api/v1/namespaces/_/activations/%s/logs',
+  },
+  ERR_OPENWHISK_FEED_INVALID: { status: 400, message: 'the alarms feed cannot do this: %s' },
   ERR_KEY_NOT_FOUND: { status: 404, message: 'access key "%s" does not exist; `nimbus keys ls` lists them' },
   ERR_AZURE_APP_INVALID: { status: 400, message: 'the Azure Functions app cannot be deployed: %s' },
   ERR_AZURE_APP_LOAD_FAILED: {

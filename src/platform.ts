@@ -26,6 +26,7 @@ import { keyRoutes } from './gateway/keys-api.js';
 import { lambdaRoutes } from './gateway/lambda/lambda-api.js';
 import { namespaceRoutes } from './gateway/namespaces-api.js';
 import { openfaasRoutes } from './gateway/openfaas/openfaas-api.js';
+import { OpenWhiskApi } from './gateway/openwhisk/openwhisk-api.js';
 import { sendError, toNimbusError } from './gateway/respond.js';
 import { versionRoutes } from './gateway/versions-api.js';
 import { Launcher } from './instances/launcher.js';
@@ -43,6 +44,7 @@ import { PoolEviction } from './scaler/eviction.js';
 import { Artifacts } from './store/artifacts.js';
 import { SqliteStore } from './store/sqlite-store.js';
 import type { FunctionVersion } from './store/store.js';
+import { SqliteCronState } from './triggers/cron-state.js';
 
 export interface PlatformLog {
   /** A line a function instance wrote. */
@@ -229,6 +231,22 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
       stack: cause?.stack ?? String(error.cause),
     });
   };
+  const openwhisk = new OpenWhiskApi({
+    file: join(config.dataDir, 'nimbus.db'),
+    store,
+    artifacts,
+    dispatcher,
+    deployer,
+    logs,
+    auth,
+    submit: (request) => asyncSystem.submit(request),
+    onSettled: (listener) => asyncSystem.onSettled(listener),
+    cronState: new SqliteCronState(asyncSystem.commit),
+    namespaces,
+    retentionMs: config.callRetentionMs,
+    onInternalError,
+    onEvent: (event) => log.event(event),
+  });
   const control = createControlApi({
     debug: config.debug,
     auth,
@@ -276,6 +294,7 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
         submit: (request) => asyncSystem.submit(request),
         asyncBodyLimitBytes: config.asyncBodyLimitBytes,
       }),
+      (router) => openwhisk.routes(router),
     ],
   });
 
@@ -324,6 +343,7 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
   // Pools take the gateway's URL into their instances' environment: restored once it is known.
   deployer.restore();
   asyncSystem.start();
+  openwhisk.start();
 
   let closed: Promise<void> | undefined;
   const close = (): Promise<void> => {
@@ -331,6 +351,7 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
       closing = true;
       // Workers stop taking calls; those in flight end within the dispatcher's grace period.
       const asyncStopped = asyncSystem.stop(config.shutdownGraceMs + 5000);
+      openwhisk.stop();
       const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const grace = new Promise<void>((resolve) => {
@@ -349,6 +370,7 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
       server.closeAllConnections();
       await serverClosed;
       await asyncStopped;
+      openwhisk.close();
       asyncSystem.close();
       keys.close();
       store.close();

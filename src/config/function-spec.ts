@@ -88,10 +88,11 @@ export const functionSpecSchema = z
     annotations: z.record(z.string(), z.string()).optional(),
     /**
      * How the handler is called, when its exports cannot tell: `openfaas` (the OpenFaaS node/python3-http
-     * templates' `(event, context)`), `lambda`, `fetch`, `azure` (an Azure Functions app: set by `nimbus deploy`).
-     * Default: detected (node), by name (python: `handle` is openfaas).
+     * templates' `(event, context)`), `lambda`, `fetch`, `openwhisk` (`main(params)`), `azure` (an Azure
+     * Functions app: set by `nimbus deploy`). Default: detected (node), by name and signature (python: `handle`
+     * is openfaas, one parameter is openwhisk).
      */
-    handlerStyle: z.enum(['fetch', 'lambda', 'openfaas', 'azure']).optional(),
+    handlerStyle: z.enum(['fetch', 'lambda', 'openfaas', 'openwhisk', 'azure']).optional(),
     /** An Azure Functions app's routes, timers and queues (found by `nimbus deploy`; runtimes/azure/azure-spec.ts). */
     azure: azureSpecSchema.optional(),
     /** async, schedule, timezone, payload, allowOverlap: see async-spec.ts. */

@@ -84,7 +84,7 @@ export const OPENAPI = {
           annotations: { type: 'object', additionalProperties: { type: 'string' } },
           handlerStyle: {
             type: 'string',
-            enum: ['fetch', 'lambda', 'openfaas'],
+            enum: ['fetch', 'lambda', 'openfaas', 'openwhisk'],
             description: 'how the handler is called when its exports cannot tell (default: detected)',
           },
           scale: {

@@ -13,7 +13,7 @@ import { type CallSource, encodeEnvelope } from './envelope.js';
 import { GroupCommit } from './group-commit.js';
 import { SqliteCallStore } from './sqlite-calls.js';
 import { SqliteQueue } from './sqlite-queue.js';
-import { type WorkerEvent, Workers } from './workers.js';
+import { type SettledCall, type WorkerEvent, Workers } from './workers.js';
 
 export interface SubmitRequest {
   fn: string;
@@ -72,6 +72,7 @@ export class AsyncSystem {
   private readonly now: () => number;
   private purgeTimer: NodeJS.Timeout | undefined;
   private purging: Promise<unknown> | undefined;
+  private readonly settledListeners = new Set<(call: SettledCall) => void>();
 
   constructor(options: AsyncSystemOptions) {
     this.o = options;
@@ -93,6 +94,15 @@ export class AsyncSystem {
       now: this.now,
       ...(options.random ? { random: options.random } : {}),
       ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+      onSettled: (call) => {
+        for (const listener of this.settledListeners) {
+          try {
+            listener(call);
+          } catch (err) {
+            options.onEvent?.({ type: 'async-worker-error', topic: call.fn, error: (err as Error).message });
+          }
+        }
+      },
     });
     this.cron = new CronScheduler({
       functions: () => [...options.dispatcher.entries()].map((e) => ({ name: e.fn.name, spec: e.fn.spec })),
@@ -165,6 +175,12 @@ export class AsyncSystem {
       throw new NimbusError('ERR_ASYNC_QUEUE_FULL', [fn, maxCalls, maxBytes], {
         headers: { 'retry-after': String(QUEUE_FULL_RETRY_AFTER_S) },
       });
+  }
+
+  /** Calls `listener` with every call that reaches a final status; returns the unsubscribe. */
+  onSettled(listener: (call: SettledCall) => void): () => void {
+    this.settledListeners.add(listener);
+    return () => this.settledListeners.delete(listener);
   }
 
   /** Queues a dead call again (same id; attempts start over). */

@@ -4,7 +4,7 @@
 
 import { asyncConcurrency } from '../config/async-spec.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
-import { invokeBuffered } from '../dispatch/invoke.js';
+import { type BufferedResponse, invokeBuffered } from '../dispatch/invoke.js';
 import { ERRORS, NimbusError } from '../errors.js';
 import {
   type BackoffPolicy,
@@ -46,6 +46,16 @@ export type WorkerEvent =
   | { type: 'callback-failed'; name: string; callId: string; error: string }
   | { type: 'async-worker-error'; topic: string; error: string };
 
+/** A call that reached a final status, with its last attempt (for layers that keep their own records). */
+export interface SettledCall {
+  id: string;
+  fn: string;
+  status: 'succeeded' | 'failed' | 'dead';
+  /** The last attempt, when the call ran: its start (epoch ms) and the function's whole answer. */
+  attempt?: { startedAt: number; finishedAt: number; response: BufferedResponse };
+  error?: CallError;
+}
+
 export interface WorkersOptions {
   queue: Queue;
   calls: CallStore;
@@ -60,6 +70,8 @@ export interface WorkersOptions {
   now?: () => number;
   random?: () => number;
   onEvent?: (event: WorkerEvent) => void;
+  /** Told of every call that reached a final status, after its record was written. */
+  onSettled?: (call: SettledCall) => void;
 }
 
 export class Workers {
@@ -187,6 +199,7 @@ export class Workers {
       return;
     }
     void calls.running(job.id, job.deliveries, this.now()).catch(() => {});
+    const startedAt = this.now();
     const started = performance.now();
     const res = await invokeBuffered(dispatcher, job.topic, {
       method: head.method,
@@ -231,7 +244,11 @@ export class Workers {
       // Keep the function's own error (thrown, timed out) when there is one; else say why it is dead.
       if (!outcome.error) outcome.error = asCallError(error);
     }
-    await this.settle(job, head, errorsAfter, redrives, verdict, outcome);
+    await this.settle(job, head, errorsAfter, redrives, verdict, outcome, {
+      startedAt,
+      finishedAt: this.now(),
+      response: res,
+    });
   }
 
   /** Records the verdict and settles the message, in one transaction (the writes are asked for together). */
@@ -242,6 +259,7 @@ export class Workers {
     redrives: number,
     verdict: Verdict,
     outcome: AttemptOutcome & { fullBody?: Buffer },
+    attempt?: SettledCall['attempt'],
   ): Promise<void> {
     const { queue, calls } = this.options;
     const now = this.now();
@@ -282,6 +300,13 @@ export class Workers {
       const reason = verdict.kind === 'dead' ? verdict.reason : 'dead';
       this.options.onEvent?.({ type: 'call-dead', name: job.topic, callId: job.id, reason });
     }
+    this.options.onSettled?.({
+      id: job.id,
+      fn: job.topic,
+      status,
+      ...(attempt ? { attempt } : {}),
+      ...(recorded.error ? { error: recorded.error } : {}),
+    });
   }
 
   private callbackEnvelope(

@@ -105,7 +105,7 @@ export function parseResponse(
 
 /**
  * The code of an error answer in any of the gateway's shapes (docs/errors.md): Nimbus's JSON, OpenFaaS's
- * `CODE: message` text, AWS's `x-amzn-ErrorType`.
+ * `CODE: message` text, AWS's `x-amzn-ErrorType`, OpenWhisk's `{"error", "code"}`.
  */
 export function errorCode(res: RawResponse): string | undefined {
   if (res.headers['x-amzn-errortype']) return res.headers['x-amzn-errortype'];
@@ -113,7 +113,15 @@ export function errorCode(res: RawResponse): string | undefined {
   const text = /^(ERR_[A-Z_]+): ./.exec(body)?.[1];
   if (text) return text;
   try {
-    const code = (JSON.parse(body) as { error?: { code?: unknown; message?: unknown } }).error;
+    const parsed = JSON.parse(body) as { error?: unknown; code?: unknown };
+    // OpenWhisk's shape: {"error": "<message>", "code": "ERR_…"}.
+    if (
+      typeof parsed.error === 'string' &&
+      typeof parsed.code === 'string' &&
+      /^ERR_[A-Z_]+$/.test(parsed.code)
+    )
+      return parsed.code;
+    const code = parsed.error as { code?: unknown; message?: unknown } | undefined;
     return typeof code?.code === 'string' &&
       /^ERR_[A-Z_]+$/.test(code.code) &&
       typeof code.message === 'string'

@@ -74,6 +74,20 @@ describe('a function cannot get out of its sandbox', { skip: noSandbox ?? false 
     assert.ok(!JSON.stringify(probe.env).includes(platform.token));
     // Built from scratch: the runtime's base, the function's own variables, and bwrap's PWD.
     const allowed = new Set(['HOME', 'LANG', 'NODE_ENV', 'PATH', 'TMPDIR', 'PWD', 'NIMBUS_SOCKET']);
+    // What the platform gives every function on purpose (platform-env.ts): the gateway and its own key.
+    for (const given of [
+      'NIMBUS_URL',
+      'NIMBUS_KEY',
+      'AWS_ACCESS_KEY_ID',
+      'AWS_SECRET_ACCESS_KEY',
+      'AWS_ENDPOINT_URL_LAMBDA',
+      '__OW_API_HOST',
+      '__OW_API_KEY',
+      '__OW_NAMESPACE',
+      '__OW_ACTION_NAME',
+      '__OW_ACTION_VERSION',
+    ])
+      allowed.add(given);
     const foreign = Object.keys(probe.env).filter((k) => !allowed.has(k) && !Object.hasOwn(paths, k));
     assert.deepEqual(foreign, [], 'nothing of the platform’s environment');
     assert.equal(probe.capEff, '0000000000000000', 'no capabilities');

@@ -51,6 +51,8 @@ export const keysCommand: Command = {
           'The secret is shown once: store it now. Use it as "Authorization: Bearer <secret>" (or --token,',
           'NIMBUS_TOKEN); for an AWS SDK (docs/compat.md):',
           `  AWS_ACCESS_KEY_ID=${key.id} AWS_SECRET_ACCESS_KEY=${key.secret} AWS_ENDPOINT_URL_LAMBDA=${client.baseUrl}`,
+          'for an OpenWhisk client: apihost and api_key',
+          `  __OW_API_HOST=${client.baseUrl} __OW_API_KEY=${key.id}:${key.secret}`,
           '',
         ].join('\n'),
       );

@@ -10,9 +10,10 @@ import { fetchStyle, lambdaStyle, openfaasStyle, writeAnswer } from './builtin-s
 import { failWith, type HandlerStyle, unwrapDefault } from './handler-style.js';
 import { installAwsLambdaGlobal } from './lambda-streaming.js';
 import { installLightWeb, warmWebClasses } from './light-web.js';
+import { openwhiskStyle } from './openwhisk-style.js';
 
 /** Tried in order when the spec names no style; a style the spec names is used as it is. */
-const STYLES: readonly HandlerStyle[] = [fetchStyle, lambdaStyle, openfaasStyle];
+const STYLES: readonly HandlerStyle[] = [fetchStyle, lambdaStyle, openfaasStyle, openwhiskStyle];
 
 /** The Azure Functions style's own bundle (scripts/build.mjs), beside this one: imported for Azure apps only. */
 const AZURE_STYLE_URL = new URL('../azure/azure-style.bundle.mjs', import.meta.url).href;
@@ -101,7 +102,7 @@ function pick(
     ? `; the module exports ${exported.join(', ')}: set handler: file.export in nimbus.yml (such as handler: index.${exported[0]})`
     : '';
   throw new Error(
-    'no handler found: export default { fetch(request) }, export default async (request) => Response, or export const handler = async (event, context) => result' +
+    'no handler found: export default { fetch(request) }, export default async (request) => Response, export const handler = async (event, context) => result, or exports.main = (params) => result (OpenWhisk)' +
       hint,
   );
 }

@@ -16,6 +16,11 @@ export const PYTHON_RUNNER_PATH = fileURLToPath(
   new URL('../../../dist/runtimes/python/runner.py', import.meta.url),
 );
 
+/** The OpenWhisk style, imported by the runner from beside it. */
+export const PYTHON_OPENWHISK_STYLE_PATH = fileURLToPath(
+  new URL('../../../dist/runtimes/python/openwhisk_style.py', import.meta.url),
+);
+
 export const DEFAULT_PYTHON = 'python3';
 export const DEFAULT_PYTHON_HANDLER = 'handler.handle';
 
@@ -58,7 +63,7 @@ export const pythonRuntime: RuntimeAdapter = {
       // -u: output reaches the logs as written; -B: no .pyc in the read-only bundle; -s: no user site-packages.
       args: ['-u', '-B', '-s', PYTHON_RUNNER_PATH],
       env: { ...baseEnv(), PYTHONDONTWRITEBYTECODE: '1', PYTHONUNBUFFERED: '1' },
-      readOnlyPaths: [PYTHON_RUNNER_PATH],
+      readOnlyPaths: [PYTHON_RUNNER_PATH, PYTHON_OPENWHISK_STYLE_PATH],
       load: {
         bundleDir,
         entry: pythonEntry(fn.spec.handler),

@@ -4,9 +4,10 @@ It connects to the gateway's Unix socket, loads one handler once, and serves man
 instance protocol (docs/runtimes.md) on a thread pool, so `concurrency > 1` works. Handler styles:
   - OpenFaaS python3-http: `def handle(event, context)`, event.body/headers/method/query/path,
     returning {"statusCode", "body", "headers"};
+  - OpenWhisk: `def main(args)` (one parameter) returning a dict (openwhisk_style.py);
   - Lambda: any other name, `def handler(event, context)`, HTTP requests as payload 2.0 events and the
     result mapped back the way Lambda does.
-Both may be `async def`.
+All may be `async def`.
 """
 
 import asyncio
@@ -25,6 +26,8 @@ import traceback
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qsl
+
+import openwhisk_style
 
 PROTOCOL_VERSION = 2
 HEADER = struct.Struct(">IBBI")
@@ -387,8 +390,11 @@ class Runner:
                 )
             self.handler = handler
             style = message.get("style")
-            if style not in ("openfaas", "lambda"):
-                style = "openfaas" if function_name == "handle" else "lambda"
+            if style not in ("openfaas", "lambda", "openwhisk"):
+                if function_name == "handle":
+                    style = "openfaas"
+                else:
+                    style = "openwhisk" if openwhisk_style.is_openwhisk(handler) else "lambda"
             self.style = style
             if inspect.iscoroutinefunction(handler):
                 self.loop = asyncio.new_event_loop()
@@ -405,6 +411,9 @@ class Runner:
         body = b"".join(stream.chunks)
         stream.chunks = []
         request_id = next((v for k, v in header_pairs(fields) if k == "x-call-id"), None) or str(uuid.uuid4())
+        if self.style == "openwhisk":
+            self.run_openwhisk(stream_id, stream, fields, body)
+            return
         raw = stream.raw and self.style == "lambda"
         try:
             context = Context(self.load_message, request_id)
@@ -435,6 +444,10 @@ class Runner:
                 "requestId": request_id,
                 "stackTrace": traceback.format_tb(err.__traceback__),
             }).encode("utf-8")
+        self.respond(stream_id, stream, status, head, data)
+
+    def respond(self, stream_id, stream, status, head, data):
+        """Sends a whole answer: its head, then as much of its body as the gateway's window takes."""
         fields_out = [str(status)]
         for name, value in head:
             fields_out.append(name)
@@ -474,6 +487,22 @@ class Runner:
             if stream.pending is not None:
                 self.send_pending(stream_id, stream)
 
+    def run_openwhisk(self, stream_id, stream, fields, body):
+        await_result = lambda coroutine: asyncio.run_coroutine_threadsafe(  # noqa: E731
+            coroutine, self.loop or self.start_loop()
+        ).result()
+        try:
+            status, head, data = openwhisk_style.run(
+                self.handler, fields, body, stream.raw, self.load_message, await_result
+            )
+        except openwhisk_style.Failure as err:
+            self.fail(stream_id, str(err), None, err.code)
+            return
+        except BaseException as err:  # noqa: BLE001 - the action's failure is the caller's 500
+            self.fail(stream_id, describe(err), traceback.format_exc())
+            return
+        self.respond(stream_id, stream, status, head, data)
+
     def start_loop(self):
         with self.lock:
             if self.loop is None:
@@ -481,11 +510,14 @@ class Runner:
                 threading.Thread(target=self.loop.run_forever, name="nimbus-asyncio", daemon=True).start()
         return self.loop
 
-    def fail(self, stream_id, message, stack):
+    def fail(self, stream_id, message, stack, code=None):
         with self.lock:
             if self.streams.pop(stream_id, None) is None:
                 return
-        self.writer.json(ERROR, stream_id, {"message": message, "stack": stack})
+        error = {"message": message, "stack": stack}
+        if code is not None:
+            error["code"] = code
+        self.writer.json(ERROR, stream_id, error)
 
 
 def describe(err):
