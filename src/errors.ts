@@ -325,6 +325,8 @@ export class NimbusError extends Error {
   readonly status: number;
   /** Extra response headers (for example Retry-After on 429). */
   readonly headers: Readonly<Record<string, string>>;
+  /** What filled the message's `%s` places, in order (for layers that answer in another protocol's words). */
+  readonly args: readonly (string | number)[];
 
   constructor(
     code: ErrorCode,
@@ -339,6 +341,7 @@ export class NimbusError extends Error {
     this.code = code;
     this.status = ERRORS[code].status;
     this.headers = options.headers ?? {};
+    this.args = args;
   }
 
   toJSON(): { error: { code: ErrorCode; message: string } } {
