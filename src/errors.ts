@@ -223,6 +223,20 @@ export const ERRORS = {
       'image "%s" names no uploaded bundle and no deployed function: give "sha256:<bundle hash>" of a bundle PUT to /api/v1/bundles, or a function\'s name, or deploy with `nimbus deploy -f stack.yml`',
   },
   ERR_KEY_NOT_FOUND: { status: 404, message: 'access key "%s" does not exist; `nimbus keys ls` lists them' },
+  ERR_CLUSTER_UNREACHABLE: {
+    status: 503,
+    message:
+      'cannot reach NATS at %s (%s); start nats-server with JetStream (`nats-server -js`) or fix --cluster / NIMBUS_CLUSTER',
+  },
+  ERR_CLUSTER_WRITE_FAILED: {
+    status: 503,
+    message: 'the change to "%s" was not acknowledged by JetStream (%s); nothing was promised, retry',
+  },
+  ERR_TOPIC_INVALID: {
+    status: 400,
+    message:
+      'topic "%s" is not a valid NATS subject: use tokens of letters, digits, "-" and "_" separated by "."',
+  },
   ERR_INTERNAL: {
     status: 500,
     message: 'internal error (%s); the platform log has the details, please report it',

@@ -11,6 +11,7 @@ import { keysCommand } from './commands/keys.js';
 import { logsCommand } from './commands/logs.js';
 import { lsCommand } from './commands/ls.js';
 import { newCommand } from './commands/new.js';
+import { nodesCommand } from './commands/nodes.js';
 import { nsCommand } from './commands/ns.js';
 import { rmCommand } from './commands/rm.js';
 import { upCommand } from './commands/up.js';
@@ -32,6 +33,7 @@ const COMMANDS: Record<string, Command> = {
   versions: versionsCommand,
   rollback: rollbackCommand,
   alias: aliasCommand,
+  nodes: nodesCommand,
 };
 
 function help(): string {

@@ -98,7 +98,7 @@ export class NatsQueue implements Queue {
   readonly #stream: string;
   readonly #replicas: number;
   readonly #publishTimeoutMs: number;
-  readonly #onTopic: ((topic: string) => void) | undefined;
+  readonly #topicListeners = new Set<(topic: string) => void>();
   /** Per topic: the consumer's ack wait in ms once it exists. */
   readonly #consumers = new Map<string, Promise<number>>();
   readonly #held = new Set<NatsJob>();
@@ -115,7 +115,7 @@ export class NatsQueue implements Queue {
     this.#stream = options.stream ?? QUEUE_STREAM;
     this.#replicas = options.replicas ?? 1;
     this.#publishTimeoutMs = options.publishTimeoutMs ?? 10_000;
-    this.#onTopic = options.onTopic;
+    if (options.onTopic) this.#topicListeners.add(options.onTopic);
   }
 
   /** Creates (or updates the replicas of) the stream and reads the usage of every topic once. */
@@ -198,6 +198,16 @@ export class NatsQueue implements Queue {
     return u;
   }
 
+  /** Tells `listener` of each topic seen holding messages (any node's), so this node runs workers for it. */
+  onTopic(listener: (topic: string) => void): void {
+    this.#topicListeners.add(listener);
+    for (const topic of this.topics()) listener(topic);
+  }
+
+  #announce(topic: string): void {
+    for (const listener of this.#topicListeners) listener(topic);
+  }
+
   usage(topic: string): QueueUsage {
     const u = this.#usage.get(topic);
     if (!u) return { messages: 0, bytes: 0 };
@@ -231,7 +241,7 @@ export class NatsQueue implements Queue {
         seen.add(topic);
         const u = this.#usageOf(topic);
         u.base = { messages: count, bytes: Math.round(count * perMessage) };
-        if (count > 0) this.#onTopic?.(topic);
+        if (count > 0) this.#announce(topic);
       }
       for (const [topic, u] of this.#usage) {
         if (!seen.has(topic)) u.base = { messages: 0, bytes: 0 };
@@ -260,7 +270,7 @@ export class NatsQueue implements Queue {
     }
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
-    for (const topic of new Set(messages.map((m) => m.topic))) this.#onTopic?.(topic);
+    for (const topic of new Set(messages.map((m) => m.topic))) this.#announce(topic);
   }
 
   /** Resolves once JetStream acknowledged the message (stored on a quorum of its replicas). */
