@@ -10,8 +10,10 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 
 const CANDIDATES = [process.env.NATS_SERVER, '/usr/sbin/nats-server', '/usr/bin/nats-server'];
@@ -183,43 +185,80 @@ export async function startJetStream(
   return server;
 }
 
-/** A JetStream cluster of `size` servers (routes to the first), ready (meta leader elected). */
+/** A free TCP port on 127.0.0.1 (asked of the OS, then released for the server to take). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * A JetStream cluster of `size` servers, every one routed to every other (a JetStream cluster needs its
+ * routes configured up front, so the route ports are picked first), ready once a meta leader is elected.
+ */
 export async function startNatsCluster(
   t: { after: (fn: () => Promise<void> | void) => void },
   size = 3,
   options: Pick<NatsServerOptions, 'syncInterval'> = {},
 ): Promise<NatsServer[]> {
   const clusterName = `c${Math.random().toString(36).slice(2, 8)}`;
-  const first = await startNatsServer(t, {
-    ...options,
-    name: `${clusterName}-0`,
-    cluster: { name: clusterName, port: 0, routes: [] },
-  });
-  const seed = `nats-route://127.0.0.1:${first.clusterPort}`;
-  const rest = await Promise.all(
-    Array.from({ length: size - 1 }, (_, i) =>
+  const routePorts: number[] = [];
+  for (let i = 0; i < size; i++) routePorts.push(await freePort());
+  const servers = await Promise.all(
+    routePorts.map((port, i) =>
       startNatsServer(t, {
         ...options,
-        name: `${clusterName}-${i + 1}`,
-        cluster: { name: clusterName, port: 0, routes: [seed] },
+        name: `${clusterName}-${i}`,
+        cluster: {
+          name: clusterName,
+          port,
+          routes: routePorts.filter((p) => p !== port).map((p) => `nats-route://127.0.0.1:${p}`),
+        },
       }),
     ),
   );
-  const servers = [first, ...rest];
   await waitForJetStream(servers.map((s) => s.url));
+  await waitForPeers(
+    servers.map((s) => s.url),
+    size,
+  );
   return servers;
 }
 
-/** Starts a stopped server again on its port and store dir (its routes point at `seedRoutes`). */
+/** Waits until a stream with `replicas` copies can be placed (every server joined the meta group). */
+async function waitForPeers(urls: string[], replicas: number): Promise<void> {
+  const deadline = Date.now() + START_DEADLINE_MS;
+  const nc = await connect({ servers: urls, timeout: 2000 });
+  try {
+    const jsm = await jetstreamManager(nc);
+    for (let attempt = 0; ; attempt++) {
+      const name = `PEERS_${attempt}`;
+      try {
+        await jsm.streams.add({ name, subjects: [`peers.${attempt}`], num_replicas: replicas });
+        await jsm.streams.delete(name);
+        return;
+      } catch (err) {
+        if (Date.now() > deadline)
+          throw new Error(`the NATS cluster did not form: ${(err as Error).message}`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+  } finally {
+    await nc.close();
+  }
+}
+
+/** Starts a stopped server again on its ports, routes and store dir. */
 export async function restartNatsServer(
   t: { after: (fn: () => Promise<void> | void) => void },
   server: NatsServer,
-  seedRoutes: string[] = [],
 ): Promise<NatsServer> {
-  const cluster = server.options.cluster
-    ? { ...server.options.cluster, port: server.clusterPort ?? 0, routes: seedRoutes }
-    : undefined;
-  return startNatsServer(t, { ...server.options, ...(cluster ? { cluster } : {}) });
+  return startNatsServer(t, server.options);
 }
 
 export function removeDir(dir: string): void {
