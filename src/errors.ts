@@ -237,6 +237,11 @@ export const ERRORS = {
     message:
       'topic "%s" is not a valid NATS subject: use tokens of letters, digits, "-" and "_" separated by "."',
   },
+  ERR_TOPIC_NO_SUBSCRIBER: {
+    status: 504,
+    message:
+      'no function answered a request on topic "%s" in time; deploy one with `topics: [%s]` or publish without --request',
+  },
   ERR_INTERNAL: {
     status: 500,
     message: 'internal error (%s); the platform log has the details, please report it',

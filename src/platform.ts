@@ -17,6 +17,7 @@ import { parseFunctionSpec } from './config/function-spec.js';
 import type { PlatformConfig } from './config/platform.js';
 import { Deployer } from './dispatch/deployer.js';
 import { Dispatcher } from './dispatch/dispatcher.js';
+import { invokeBuffered } from './dispatch/invoke.js';
 import { Namespaces } from './dispatch/namespaces.js';
 import { VersionRouter } from './dispatch/versions.js';
 import { NimbusError } from './errors.js';
@@ -46,6 +47,10 @@ import { Artifacts } from './store/artifacts.js';
 import type { NatsBundles } from './store/nats-bundles.js';
 import { SqliteStore } from './store/sqlite-store.js';
 import type { FunctionVersion, Store } from './store/store.js';
+import { TopicTriggers } from './triggers/topics.js';
+import { InProcessTopicBus } from './triggers/topics-local.js';
+import { NatsTopicBus } from './triggers/topics-nats.js';
+import { topicRoutes } from './triggers/topics-routes.js';
 
 export interface PlatformLog {
   /** A line a function instance wrote. */
@@ -223,6 +228,31 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
         }
       : {}),
   });
+  // Topic triggers: over NATS in a cluster; in-process on a single node (said once, below).
+  const topicBus = cluster ? new NatsTopicBus(cluster.nc) : new InProcessTopicBus();
+  const topics = new TopicTriggers({
+    bus: topicBus,
+    functions: () => [...dispatcher.entries()].map((e) => ({ name: e.fn.name, spec: e.fn.spec })),
+    invoke: async (fn, message) => {
+      const res = await invokeBuffered(dispatcher, fn, {
+        method: 'POST',
+        path: '/',
+        headers: [...message.headers, ['x-nimbus-topic', message.subject]],
+        body: message.data,
+      });
+      return { status: res.status, body: res.body };
+    },
+    submit: (fn, message) =>
+      asyncSystem.submit({
+        fn,
+        method: 'POST',
+        path: '/',
+        headers: [...message.headers, ['x-nimbus-topic', message.subject]],
+        body: message.data,
+        source: 'topic',
+      }),
+    onEvent: (event) => log.event(event),
+  });
   const autoscaler = new Autoscaler(dispatcher, config.autoscaler);
   autoscaler.start();
   // Keep stem cells of the default Node runtime ready: the first cold start is a module load too.
@@ -295,6 +325,7 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
       }),
       namespaceRoutes(namespaces, keys),
       metricsRoutes({ dispatcher, launcher }),
+      topicRoutes(() => topicBus),
       nodesRoutes({
         nodes: () => cluster?.membership?.list(),
         self: () => ({ id: 'local', url, startedAt, load: nodeLoad() }),
@@ -372,6 +403,15 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
   deployer.restore();
   asyncSystem.start();
   await cluster?.join(() => url, nodeLoad);
+  topics.start();
+  log.event({
+    type: 'topics',
+    bus: topicBus.kind,
+    summary:
+      topicBus.kind === 'nats'
+        ? 'topics: over NATS (queue groups; subjects on a JetStream stream are queued durably)'
+        : 'topics: in-process (no NATS: messages reach this node only and are not durable)',
+  });
 
   let closed: Promise<void> | undefined;
   const close = (): Promise<void> => {
@@ -391,6 +431,7 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
         };
       });
       autoscaler.close();
+      await topics.close();
       // Followers of /system/logs would hold the server open: their responses end now.
       logs.close();
       await Promise.all([grace, dispatcher.close(config.shutdownGraceMs), launcher.close()]);

@@ -24,7 +24,7 @@ export const CALL_DATA_BUCKET = 'nimbus-call-data';
 const summarySchema = z.object({
   id: z.string(),
   fn: z.string(),
-  source: z.enum(['http', 'cron']),
+  source: z.enum(['http', 'cron', 'topic']),
   status: z.enum(CALL_STATUSES as [CallStatus, ...CallStatus[]]),
   attempts: z.number(),
   errors: z.number(),

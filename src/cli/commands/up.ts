@@ -54,6 +54,7 @@ export const upCommand: Command = {
       output: (fn, instanceId, line) => process.stderr.write(`${fn}[${instanceId}] ${line}\n`),
       access: (line) => process.stderr.write(`${line}\n`),
       event: (event) => {
+        if (event.type === 'topics') process.stdout.write(`${String(event.summary)}\n`);
         if (
           event.type === 'instance-start-failed' ||
           event.type === 'instance-exit' ||
