@@ -147,3 +147,78 @@ test('cluster: a node started with an empty data dir serves every function (bund
   const listed = await fresh.client.list();
   assert.deepEqual(listed.functions.map((f) => f.name).sort(), ['echo', 'hi']);
 });
+
+test('cluster: a dead letter made on one node is listed and redriven from another', {
+  skip,
+  timeout: 90_000,
+}, async (t) => {
+  const nats = await startJetStream(t);
+  const [one, two] = await startClusterNodes(t, [nats.url], 2);
+  await one!.deploy('throws', 'boom', { async: { retries: 0 } });
+  await waitFor(
+    async () => (await fetch(`${two!.url}/function/boom`)).status === 500,
+    10_000,
+    'boom on node 2',
+  );
+  const res = await fetch(`${one!.url}/async-function/boom`, { method: 'POST', body: 'x' });
+  assert.equal(res.status, 202);
+  const id = res.headers.get('x-call-id')!;
+  const dead = await waitFor(
+    async () => {
+      const { calls } = await two!.client.call<{ calls: { id: string }[] }>(
+        'GET',
+        '/system/calls?function=boom&status=dead',
+      );
+      return calls.find((c) => c.id === id);
+    },
+    20_000,
+    'the dead letter on node 2',
+  );
+  assert.equal(dead.id, id);
+  const redriven = await two!.client.call<{ status: string; redrives: number }>(
+    'POST',
+    `/system/calls/${id}/redrive`,
+  );
+  assert.equal(redriven.redrives, 1);
+  // It runs again (on either node) and dies again: the record says so everywhere.
+  const again = await waitFor(
+    async () => {
+      const record = await one!.client.call<{ status: string; redrives: number; attempts: number }>(
+        'GET',
+        `/system/calls/${id}`,
+      );
+      return record.status === 'dead' && record.redrives === 1 ? record : false;
+    },
+    20_000,
+    'the redriven call to die again',
+  );
+  assert.equal(again.attempts, 1);
+  // A call that is not dead is refused from any node.
+  await assert.rejects(one!.client.call('POST', `/system/calls/${id}x/redrive`), {
+    code: 'ERR_CALL_NOT_FOUND',
+  });
+});
+
+test('cluster: config and connection failures are coded errors', { skip, timeout: 60_000 }, async () => {
+  const { loadPlatformConfig } = await import('../../src/config/platform.js');
+  const { startPlatform } = await import('../../src/platform.js');
+  for (const bad of ['http://x:4222', 'nats://a b', '', 'nats://x:4222,,ftp://y'])
+    assert.throws(() => loadPlatformConfig({ cluster: bad }), { code: 'ERR_CONFIG_INVALID' }, bad);
+  assert.throws(() => loadPlatformConfig({ cluster: 'nats://x:4222', clusterReplicas: 2 as never }), {
+    code: 'ERR_CONFIG_INVALID',
+  });
+  assert.deepEqual(loadPlatformConfig({ cluster: 'nats://a:4222, nats://b:4222' }).cluster, [
+    'nats://a:4222',
+    'nats://b:4222',
+  ]);
+  const dataDir = mkdtempSync(join(tmpdir(), 'nimbus-unreachable-'));
+  try {
+    // Nothing listens on port 1: the node refuses to start rather than run alone.
+    await assert.rejects(
+      startPlatform(loadPlatformConfig({ port: 0, dataDir, cluster: 'nats://127.0.0.1:1', sandbox: 'off' })),
+      { code: 'ERR_CLUSTER_UNREACHABLE' },
+    );
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
