@@ -12,6 +12,9 @@ import { connectCluster } from './connection.js';
 import { CronClaims, NatsCronState } from './cron-lease.js';
 import { Membership, type NodeLoad } from './membership.js';
 
+/** At shutdown, pending writes get this long to reach NATS. */
+const CLOSE_DRAIN_MS = 2000;
+
 export interface ClusterOptions {
   servers: readonly string[];
   /** Copies of every stream and bucket across the NATS cluster. */
@@ -106,11 +109,20 @@ export class Cluster {
 
   /** Leaves (removes this node's heartbeat), closes the mirrors and the connection (pending writes are flushed). */
   async close(): Promise<void> {
-    await this.#membership?.stop();
+    await Promise.race([this.#membership?.stop(), new Promise((r) => setTimeout(r, CLOSE_DRAIN_MS).unref())]);
     this.queue.close();
     this.calls.close();
     this.cronState.close();
     this.store.close();
-    await this.nc.drain().catch(() => {});
+    // Drain flushes what is pending; with NATS gone it would wait for a reconnect that may never come.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.nc.drain().catch(() => {}),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, CLOSE_DRAIN_MS);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!this.nc.isClosed()) await this.nc.close().catch(() => {});
   }
 }
