@@ -311,6 +311,25 @@ export const ERRORS = {
     status: 404,
     message: 'the Azure Functions app has no function for %s %s: %s',
   },
+  ERR_CLUSTER_UNREACHABLE: {
+    status: 503,
+    message:
+      'cannot reach NATS at %s (%s); start nats-server with JetStream (`nats-server -js`) or fix --cluster / NIMBUS_CLUSTER',
+  },
+  ERR_CLUSTER_WRITE_FAILED: {
+    status: 503,
+    message: 'the change to "%s" was not acknowledged by JetStream (%s); nothing was promised, retry',
+  },
+  ERR_TOPIC_INVALID: {
+    status: 400,
+    message:
+      'topic "%s" is not a valid NATS subject: use tokens of letters, digits, "-" and "_" separated by "."',
+  },
+  ERR_TOPIC_NO_SUBSCRIBER: {
+    status: 504,
+    message:
+      'no function answered a request on topic "%s" in time; deploy one with `topics: [%s]` or publish without --request',
+  },
   ERR_INTERNAL: {
     status: 500,
     message: 'internal error (%s); the platform log has the details, please report it',

@@ -10,10 +10,14 @@ import { Authenticator } from './auth/authenticate.js';
 import { functionKey, revokeFunctionKeys } from './auth/function-keys.js';
 import { KeyStore } from './auth/keys.js';
 import { deriveKey, loadMasterKey, Sealer } from './auth/master-key.js';
+import { Cluster } from './cluster/cluster.js';
+import type { NodeLoad } from './cluster/membership.js';
+import { nodesRoutes } from './cluster/routes.js';
 import { parseFunctionSpec } from './config/function-spec.js';
 import type { PlatformConfig } from './config/platform.js';
 import { Deployer } from './dispatch/deployer.js';
 import { Dispatcher } from './dispatch/dispatcher.js';
+import { invokeBuffered } from './dispatch/invoke.js';
 import { Namespaces } from './dispatch/namespaces.js';
 import { VersionRouter } from './dispatch/versions.js';
 import { NimbusError } from './errors.js';
@@ -42,9 +46,14 @@ import { platformEnv } from './runtimes/platform-env.js';
 import { Autoscaler } from './scaler/autoscaler.js';
 import { PoolEviction } from './scaler/eviction.js';
 import { Artifacts } from './store/artifacts.js';
+import type { NatsBundles } from './store/nats-bundles.js';
 import { SqliteStore } from './store/sqlite-store.js';
-import type { FunctionVersion } from './store/store.js';
+import type { FunctionVersion, Store } from './store/store.js';
 import { SqliteCronState } from './triggers/cron-state.js';
+import { TopicTriggers } from './triggers/topics.js';
+import { InProcessTopicBus } from './triggers/topics-local.js';
+import { NatsTopicBus } from './triggers/topics-nats.js';
+import { topicRoutes } from './triggers/topics-routes.js';
 
 export interface PlatformLog {
   /** A line a function instance wrote. */
@@ -73,6 +82,8 @@ export interface Platform {
   readonly logs: LogStore;
   /** Access keys (scoped credentials: bearer, Basic, SigV4). */
   readonly keys: KeyStore;
+  /** Cluster mode: the NATS connection and the shared parts (absent on a single node). */
+  readonly cluster: Cluster | undefined;
   /** Stops accepting, lets in-flight requests finish (up to the grace period), stops every instance. */
   close(): Promise<void>;
 }
@@ -96,12 +107,26 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const { token, created } = loadOrCreateToken(config.dataDir, config.adminToken);
   const masterKey = loadMasterKey(config.dataDir, config.masterKey);
-  const store = new SqliteStore(join(config.dataDir, 'nimbus.db'));
+  // Cluster mode: the registry, queue, call records and cron state live in JetStream (docs/cluster.md).
+  const cluster = config.cluster
+    ? await Cluster.open({
+        servers: config.cluster,
+        replicas: config.clusterReplicas,
+        nodeId: config.nodeId,
+        onEvent: (event) => log.event(event),
+      })
+    : undefined;
+  const store: Store = cluster?.store ?? new SqliteStore(join(config.dataDir, 'nimbus.db'));
   const namespaces = new Namespaces(store);
   const keys = new KeyStore(join(config.dataDir, 'nimbus.db'), new Sealer(deriveKey(masterKey, 'api-keys')));
   const auth = new Authenticator(token, keys);
   const logs = new LogStore();
-  const artifacts = new Artifacts(config.dataDir);
+  let bundles: NatsBundles | undefined;
+  const artifacts = new Artifacts(
+    config.dataDir,
+    cluster ? { onStored: (hash) => bundles!.publish(hash) } : {},
+  );
+  if (cluster) bundles = await cluster.openBundles(artifacts);
   const dispatcher = new Dispatcher(store);
   // Sockets live under a short private path: Unix socket paths are limited to ~107 bytes.
   const runDir = mkdtempSync(join(tmpdir(), 'nimbus-'));
@@ -117,6 +142,7 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
   } catch (err) {
     keys.close();
     store.close();
+    await cluster?.close();
     rmSync(runDir, { recursive: true, force: true });
     throw err;
   }
@@ -184,6 +210,7 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
       revokeFunctionKeys(keys, id);
       versions.changed(id);
     },
+    ...(bundles ? { bundles, onEvent: (event) => log.event(event) } : {}),
   });
   const versions = new VersionRouter({ store, dispatcher, makePool });
   let listening: AddressInfo | undefined;
@@ -193,6 +220,42 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
     dispatcher,
     config,
     callbackPolicy,
+    onEvent: (event) => log.event(event),
+    ...(cluster
+      ? {
+          backend: {
+            queue: cluster.queue,
+            calls: cluster.calls,
+            cronState: cluster.cronState,
+            cronClaim: (fn: string, slot: number) => cluster.cronClaims.claim(fn, slot),
+            onTopic: (listener: (topic: string) => void) => cluster.queue.onTopic(listener),
+          },
+        }
+      : {}),
+  });
+  // Topic triggers: over NATS in a cluster; in-process on a single node (said once, below).
+  const topicBus = cluster ? new NatsTopicBus(cluster.nc) : new InProcessTopicBus();
+  const topics = new TopicTriggers({
+    bus: topicBus,
+    functions: () => [...dispatcher.entries()].map((e) => ({ name: e.fn.name, spec: e.fn.spec })),
+    invoke: async (fn, message) => {
+      const res = await invokeBuffered(dispatcher, fn, {
+        method: 'POST',
+        path: '/',
+        headers: [...message.headers, ['x-nimbus-topic', message.subject]],
+        body: message.data,
+      });
+      return { status: res.status, body: res.body };
+    },
+    submit: (fn, message) =>
+      asyncSystem.submit({
+        fn,
+        method: 'POST',
+        path: '/',
+        headers: [...message.headers, ['x-nimbus-topic', message.subject]],
+        body: message.data,
+        source: 'topic',
+      }),
     onEvent: (event) => log.event(event),
   });
   const autoscaler = new Autoscaler(dispatcher, config.autoscaler);
@@ -204,6 +267,19 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
   );
 
   let url = '';
+  const startedAt = Date.now();
+  const nodeLoad = (): NodeLoad => {
+    const load = { inflight: 0, queued: 0, instances: 0, asyncRunning: 0, rssMb: 0 };
+    for (const { pool } of dispatcher.entries()) {
+      const stats = pool.stats();
+      load.inflight += stats.inflight;
+      load.queued += stats.queued;
+      load.instances += stats.instances;
+    }
+    for (const running of asyncSystem.workers.running().values()) load.asyncRunning += running;
+    load.rssMb = Math.round(process.memoryUsage.rss() / 1024 / 1024);
+    return load;
+  };
   const invoke = createInvokeHandler({
     dispatcher,
     bodyLimitBytes: config.bodyLimitBytes,
@@ -270,6 +346,11 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
       }),
       namespaceRoutes(namespaces, keys),
       metricsRoutes({ dispatcher, launcher }),
+      topicRoutes(() => topicBus),
+      nodesRoutes({
+        nodes: () => cluster?.membership?.list(),
+        self: () => ({ id: 'local', url, startedAt, load: nodeLoad() }),
+      }),
       callRoutes(asyncSystem),
       keyRoutes(keys, namespaces),
       openfaasRoutes({
@@ -344,6 +425,16 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
   deployer.restore();
   asyncSystem.start();
   openwhisk.start();
+  await cluster?.join(() => url, nodeLoad);
+  topics.start();
+  log.event({
+    type: 'topics',
+    bus: topicBus.kind,
+    summary:
+      topicBus.kind === 'nats'
+        ? 'topics: over NATS (queue groups; subjects on a JetStream stream are queued durably)'
+        : 'topics: in-process (no NATS: messages reach this node only and are not durable)',
+  });
 
   let closed: Promise<void> | undefined;
   const close = (): Promise<void> => {
@@ -364,6 +455,7 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
         };
       });
       autoscaler.close();
+      await topics.close();
       // Followers of /system/logs would hold the server open: their responses end now.
       logs.close();
       await Promise.all([grace, dispatcher.close(config.shutdownGraceMs), launcher.close()]);
@@ -374,6 +466,7 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
       asyncSystem.close();
       keys.close();
       store.close();
+      await cluster?.close();
       rmSync(runDir, { recursive: true, force: true });
     })();
     return closed;
@@ -392,6 +485,7 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
     asyncSystem,
     logs,
     keys,
+    cluster,
     launcher,
     sandbox: { summary: sandbox.summary, features: sandbox.features, runAs: sandbox.runAs },
     autoscaler,

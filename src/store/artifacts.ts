@@ -7,11 +7,18 @@ import * as tar from 'tar';
 import { BUNDLE_HASH_RE, hashBundleDir, listBundleFiles } from '../build/bundle-hash.js';
 import { NimbusError } from '../errors.js';
 
+export interface ArtifactsOptions {
+  /** After an uploaded bundle is stored (cluster mode: publishes it for the other nodes); awaited. */
+  onStored?: (hash: string) => Promise<void>;
+}
+
 export class Artifacts {
   readonly dir: string;
+  readonly #onStored: ((hash: string) => Promise<void>) | undefined;
 
-  constructor(dataDir: string) {
+  constructor(dataDir: string, options: ArtifactsOptions = {}) {
     this.dir = join(dataDir, 'bundles');
+    this.#onStored = options.onStored;
     mkdirSync(this.dir, { recursive: true });
   }
 
@@ -48,6 +55,12 @@ export class Artifacts {
 
   /** Extracts a gzipped tar into the store and checks it hashes to `expected`. Returns true when new. */
   async putArchive(expected: string, archive: Readable): Promise<boolean> {
+    const created = await this.#extract(expected, archive);
+    await this.#onStored?.(expected);
+    return created;
+  }
+
+  async #extract(expected: string, archive: Readable): Promise<boolean> {
     if (!BUNDLE_HASH_RE.test(expected))
       throw new NimbusError('ERR_BUNDLE_INVALID', [
         'the URL must name the bundle by its sha256 (64 hex digits)',
