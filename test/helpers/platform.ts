@@ -92,17 +92,24 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-/** Polls `check` until it returns a truthy value or `timeoutMs` passes. */
+/**
+ * The least a wait lasts before it fails, whatever a test asks: a test waits on an event, and a busy machine
+ * (a CPU hog on both cores, other suites beside it) may take many times longer to get there than a quiet one.
+ */
+export const MIN_WAIT_MS = 20_000;
+
+/** Polls `check` until it returns a truthy value or `timeoutMs` (at least MIN_WAIT_MS) passes. */
 export async function waitFor<T>(
   check: () => T | Promise<T>,
   timeoutMs = 5000,
   what = 'condition',
 ): Promise<Exclude<T, undefined | null | false | 0 | ''>> {
-  const deadline = Date.now() + timeoutMs;
+  const waitMs = Math.max(timeoutMs, MIN_WAIT_MS);
+  const deadline = Date.now() + waitMs;
   for (;;) {
     const value = await check();
     if (value) return value as Exclude<T, undefined | null | false | 0 | ''>;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${waitMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
   }
 }
