@@ -334,6 +334,10 @@ export const ERRORS = {
     status: 500,
     message: 'internal error (%s); the platform log has the details, please report it',
   },
+  ERR_UI_NOT_BUILT: {
+    status: 503,
+    message: 'the dashboard is not built (no %s); run `npm run build`, then reload',
+  },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -33,10 +33,12 @@ import { openfaasRoutes } from './gateway/openfaas/openfaas-api.js';
 import { OpenWhiskApi } from './gateway/openwhisk/openwhisk-api.js';
 import { sendError, toNimbusError } from './gateway/respond.js';
 import { versionRoutes } from './gateway/versions-api.js';
+import { whoamiRoutes } from './gateway/whoami-api.js';
 import { Launcher } from './instances/launcher.js';
 import { Pool, type PoolEvent } from './instances/pool.js';
 import { type SandboxSetup, setUpSandbox } from './instances/sandbox-setup.js';
 import { LogStore } from './logs/log-store.js';
+import { activityRoutes } from './metrics/activity-routes.js';
 import { metricsRoutes } from './metrics/routes.js';
 import { AsyncSystem } from './queue/async-system.js';
 import { CallbackPolicy } from './queue/callback-policy.js';
@@ -54,6 +56,7 @@ import { TopicTriggers } from './triggers/topics.js';
 import { InProcessTopicBus } from './triggers/topics-local.js';
 import { NatsTopicBus } from './triggers/topics-nats.js';
 import { topicRoutes } from './triggers/topics-routes.js';
+import { uiRoutes } from './ui/routes.js';
 
 export interface PlatformLog {
   /** A line a function instance wrote. */
@@ -351,6 +354,10 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
         nodes: () => cluster?.membership?.list(),
         self: () => ({ id: 'local', url, startedAt, load: nodeLoad() }),
       }),
+      // The dashboard (/ui) and what it reads besides the API above: call activity, the credential's scope.
+      activityRoutes({ store, dispatcher }),
+      whoamiRoutes(auth),
+      uiRoutes(),
       callRoutes(asyncSystem),
       keyRoutes(keys, namespaces),
       openfaasRoutes({

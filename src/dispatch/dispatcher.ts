@@ -1,7 +1,8 @@
 // The dispatcher: the in-memory table from function name to its live pool, swapped on deploy, plus the
-// call counters (kept in memory on the hot path and flushed to the store in the background) and the
-// invocation metrics served at /metrics.
+// call counters (kept in memory on the hot path and flushed to the store in the background), the
+// invocation metrics served at /metrics and the call activity the dashboard draws.
 import type { Pool } from '../instances/pool.js';
+import { CallActivity } from '../metrics/activity.js';
 import { InvocationMetrics } from '../metrics/invocations.js';
 import type { CounterDelta, FunctionVersion, Store } from '../store/store.js';
 
@@ -26,6 +27,8 @@ export class Dispatcher {
   private readonly store: Store;
   private readonly flushTimer: NodeJS.Timeout;
   readonly metrics = new InvocationMetrics();
+  /** Per-function 10-second buckets and recent calls (src/metrics/activity.ts). */
+  readonly activity = new CallActivity();
 
   constructor(store: Store) {
     this.store = store;
@@ -104,15 +107,17 @@ export class Dispatcher {
 
   /**
    * Counts the finished calls of function `id` (a pool's `onCall`), whichever version served them: `status`
-   * is the HTTP status (499 when the client went away), `seconds` end to end.
+   * is the HTTP status (499 when the client went away), `seconds` end to end, `instance` the one that served it.
    */
-  callCounter(id: string): (status: number, seconds: number, cold: boolean) => void {
+  callCounter(id: string): (status: number, seconds: number, cold: boolean, instance: string | undefined) => void {
     const counts = this.countsOf(id);
     const metrics = this.metrics;
-    return (status, seconds, cold) => {
+    const activity = this.activity.of(id);
+    return (status, seconds, cold, instance) => {
       counts.invocations++;
       if (status >= 500) counts.errors++;
       metrics.record(id, status, seconds, cold);
+      activity.record(status, seconds, cold, instance);
     };
   }
 

@@ -68,8 +68,8 @@ export interface LeaseHost {
   readonly name: string;
   readonly timeoutMs: number;
   readonly deadlines: Deadlines;
-  /** The call is over (`seconds` end to end): count it. */
-  record(status: number, seconds: number, cold: boolean): void;
+  /** The call is over (`seconds` end to end; `instance`: the one that served it, if any): count it. */
+  record(status: number, seconds: number, cold: boolean, instance: string | undefined): void;
   /** The lease's slot is free (or it stopped waiting). */
   release(lease: Lease, slot: Slot | undefined): void;
 }
@@ -147,7 +147,7 @@ export class Lease implements InvokeStream, StreamEnd {
     this.#refusal = error;
     const waiter = this.#waiter;
     this.#waiter = undefined;
-    this.#host.record(error.status, this.#seconds(), false);
+    this.#host.record(error.status, this.#seconds(), false, undefined);
     waiter?.refused(error);
   }
 
@@ -376,8 +376,9 @@ export class Lease implements InvokeStream, StreamEnd {
     this.#sink = undefined;
     this.#waiter = undefined;
     if (this.#deadline !== 0) this.#host.deadlines.delete(this);
-    this.#host.record(status, this.#seconds(), this.#cold);
-    this.#host.release(this, wasWaiting ? undefined : this.#slot);
+    const slot = wasWaiting ? undefined : this.#slot;
+    this.#host.record(status, this.#seconds(), this.#cold, slot?.instance.id);
+    this.#host.release(this, slot);
   }
 
   #seconds(): number {

@@ -38,8 +38,11 @@ export interface PoolOptions {
    * (e.g. ERR_CAPACITY_EXHAUSTED) when no instance may start now.
    */
   startInstance: () => { instance: PoolInstance; started: Promise<void> };
-  /** Every finished call, refused ones included: its status (499: the caller went away), seconds end to end. */
-  onCall?: (status: number, seconds: number, cold: boolean) => void;
+  /**
+   * Every finished call, refused ones included: its status (499: the caller went away), seconds end to end,
+   * and the instance that served it (undefined when it reached none).
+   */
+  onCall?: (status: number, seconds: number, cold: boolean, instance: string | undefined) => void;
   /** Start retries back off from this delay, doubling up to 30 s. Default 200 ms. */
   startBackoffMs?: number;
   /** Attempts to start an instance for waiting requests before they get the error. Default 3. */
@@ -180,7 +183,7 @@ export class Pool {
   }
 
   #refuse(error: NimbusError): never {
-    this.#options.onCall?.(error.status, 0, false);
+    this.#options.onCall?.(error.status, 0, false, undefined);
     throw error;
   }
 
