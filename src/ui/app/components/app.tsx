@@ -43,6 +43,8 @@ export function App() {
         error={error}
         onSignedIn={(secret, whoami) => {
           storeKey(secret);
+          // A new sign-in starts at its credential's start page.
+          navigate('#/');
           setError(undefined);
           setKey(secret);
           setWho(whoami);
@@ -134,7 +136,7 @@ function Shell({ who, onSignOut }: { who: Whoami; onSignOut: () => void }) {
           <CallsPage namespace={namespace} query={route.query} />
         ) : section === 'secrets' ? (
           <SecretsPage namespace={namespace} />
-        ) : section === 'keys' ? (
+        ) : section === 'keys' && who.scope === 'admin' ? (
           <KeysPage />
         ) : section === 'namespaces' ? (
           <NamespacesPage />

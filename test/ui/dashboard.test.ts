@@ -1,0 +1,222 @@
+// The dashboard in a real browser (Debian's chromium driven by playwright-core): sign in, deploy through the
+// real CLI and see the function appear, invoke it from the form, watch its log line arrive in the live tail,
+// redrive a dead letter, and sign in again with a read key that sees less. Screenshots land in
+// test-artifacts/ui/ (gitignored).
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { chromium, type Locator, type Page } from 'playwright-core';
+import { startTestPlatform, waitFor } from '../helpers/platform.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const BIN = new URL('../../bin/nimbus.js', import.meta.url).pathname;
+const ARTIFACTS = new URL('../../test-artifacts/ui/', import.meta.url).pathname;
+
+/** The function the test deploys: logs its call id; v1 fails when asked to, v2 is fixed. */
+function handler(version: number): string {
+  return `export default {
+  async fetch(request) {
+    const body = await request.text();
+    console.log('ui-hello v${version} handled ' + request.headers.get('x-call-id') + ' body=' + body);
+    if (${version} === 1 && body === 'please-fail') throw new Error('asked to fail');
+    return new Response('hello ' + body, { headers: { 'content-type': 'text/plain' } });
+  },
+};
+`;
+}
+
+async function text(locator: Locator): Promise<string> {
+  return (await locator.textContent()) ?? '';
+}
+
+function cli(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { env: { PATH: process.env.PATH }, timeout: 60_000 },
+      (err, stdout, stderr) =>
+        err ? reject(new Error(`nimbus ${args[0]}: ${stderr}${stdout}`)) : resolve(stdout),
+    );
+  });
+}
+
+test('the dashboard in chromium', {
+  skip: existsSync(CHROMIUM)
+    ? false
+    : `Debian's chromium is not installed at ${CHROMIUM} (apt-get install -y chromium; .ci/run does)`,
+  timeout: 120_000,
+}, async (t) => {
+  const nimbus = await startTestPlatform(t);
+  const { url, platform } = nimbus;
+  const admin = { authorization: `Bearer ${platform.token}` };
+  const work = mkdtempSync(join(tmpdir(), 'nimbus-ui-browser-'));
+  const fnDir = join(work, 'ui-hello');
+  mkdirSync(fnDir);
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const profile = join(work, 'profile');
+  const browser = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    timeout: 60_000,
+    viewport: { width: 1280, height: 900 },
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  t.after(async () => {
+    await browser.close();
+    rmSync(work, { recursive: true, force: true });
+  });
+  const page = browser.pages()[0] ?? (await browser.newPage());
+  page.setDefaultTimeout(20_000);
+  // Anything the page's policy refused, and any uncaught error, fails the test at the end.
+  const problems: string[] = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error' && /Content Security Policy|Trusted Type|Refused to/i.test(message.text()))
+      problems.push(message.text());
+  });
+  page.on('pageerror', (error) => problems.push(`uncaught: ${error.message}`));
+  const shot = (name: string, p: Page = page) =>
+    p.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+
+  await t.test('sign in with the admin token', async () => {
+    await page.goto(`${url}/ui/`);
+    await page.getByLabel('Key').fill(platform.token);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Functions' }).waitFor();
+    await page.getByText('admin token · admin').waitFor();
+    assert.equal(await page.evaluate<string>('document.cookie'), '', 'no cookie holds the key');
+    assert.equal(await page.evaluate<string | null>("sessionStorage.getItem('nimbus.key')"), platform.token);
+    await shot('01-signed-in');
+  });
+
+  await t.test('a function deployed with the CLI appears', async () => {
+    writeFileSync(join(fnDir, 'index.mjs'), handler(1));
+    writeFileSync(join(fnDir, 'nimbus.yml'), 'async: { retries: 0 }\nlabels: { team: ui }\n');
+    const out = await cli(['deploy', fnDir, '--url', url, '--token', platform.token]);
+    assert.match(out, /deployed ui-hello v1/);
+    const row = page.locator('tr[data-function="ui-hello"]');
+    await row.waitFor();
+    await row.getByText('v1').waitFor();
+    await shot('02-function-listed');
+  });
+
+  let callId = '';
+  await t.test('invoke it from the form', async () => {
+    await page.getByRole('link', { name: 'ui-hello' }).click();
+    await page.getByRole('link', { name: 'Invoke', exact: true }).click();
+    await page.locator('textarea[name="body"]').fill('from the dashboard');
+    await page.getByRole('button', { name: 'Send' }).click();
+    const result = page.getByTestId('invoke-result');
+    await result.waitFor();
+    assert.match(await text(result), /200/);
+    assert.match(await text(result), /ms in all/);
+    assert.equal(await text(page.locator('pre.response-body')), 'hello from the dashboard');
+    callId = await text(page.locator('code.call-id'));
+    assert.match(callId, /^[0-9a-f-]{36}$/);
+    assert.match(
+      await text(page.getByTitle('nimbus command')),
+      /nimbus invoke ui-hello .*--data 'from the dashboard'/,
+    );
+    await shot('03-invoked');
+  });
+
+  await t.test('its log line, by call id, and new lines arriving live', async () => {
+    await page.getByRole('link', { name: 'log lines with this call id' }).click();
+    await page.locator('.logs .line', { hasText: `handled ${callId}` }).waitFor();
+    assert.equal(await page.locator('.logs .line').count(), 1, 'the filter keeps that call only');
+    await page.getByTestId('tail-state').getByText('live').waitFor();
+    await page.getByLabel('call id or text').fill('');
+    const marker = `live-${Date.now()}`;
+    const res = await fetch(`${url}/function/ui-hello`, { method: 'POST', body: marker });
+    assert.equal(res.status, 200);
+    await page.locator('.logs .line', { hasText: `body=${marker}` }).waitFor();
+    await shot('04-live-logs');
+  });
+
+  await t.test('the overview draws the calls and lists them with the instance', async () => {
+    await page.getByRole('link', { name: 'Overview' }).click();
+    await page.locator('tr.recent-call').first().waitFor();
+    assert.ok((await page.locator('tr.recent-call').count()) >= 2);
+    await page.getByRole('img', { name: /^Calls: calls [1-9]/ }).waitFor();
+    await page.getByRole('link', { name: 'Spec' }).click();
+    await page.getByText('team', { exact: true }).waitFor();
+    assert.match(await text(page.getByTitle('commands')), /nimbus logs ui-hello --follow/);
+    await shot('05-overview-spec');
+  });
+
+  await t.test('a dead letter is redriven after a fix', async () => {
+    const queued = await fetch(`${url}/async-function/ui-hello`, { method: 'POST', body: 'please-fail' });
+    assert.equal(queued.status, 202);
+    const id = queued.headers.get('x-call-id')!;
+    const status = async () =>
+      ((await (await fetch(`${url}/system/calls/${id}`, { headers: admin })).json()) as { status: string })
+        .status;
+    await waitFor(async () => (await status()) === 'dead', 20_000, 'the call to go dead');
+    writeFileSync(join(fnDir, 'index.mjs'), handler(2));
+    assert.match(
+      await cli(['deploy', fnDir, '--url', url, '--token', platform.token]),
+      /deployed ui-hello v2/,
+    );
+
+    await page.getByRole('link', { name: 'Async calls', exact: true }).first().click();
+    await page.getByLabel('status').selectOption('dead');
+    const row = page.locator(`tr[data-call="${id}"]`);
+    await row.waitFor();
+    await shot('06-dead-letter');
+    await row.getByRole('button', { name: 'Redrive' }).click();
+    await page.getByText(`call ${id} queued again`).waitFor();
+    await waitFor(async () => (await status()) === 'succeeded', 20_000, 'the redriven call to succeed');
+    await page.getByLabel('status').selectOption('succeeded');
+    await page.locator(`tr[data-call="${id}"][data-status="succeeded"]`).waitFor();
+    await page.getByRole('link', { name: id }).click();
+    await page.getByText('hello please-fail').waitFor();
+    await shot('07-redriven');
+  });
+
+  await t.test('fits a phone screen', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto(`${url}/ui/#/ns/default/functions`);
+    await page.locator('tr[data-function="ui-hello"]').waitFor();
+    const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - window.innerWidth');
+    assert.ok(overflow <= 0, `the page is ${overflow}px wider than the screen`);
+    await shot('08-phone');
+    await page.setViewportSize({ width: 1280, height: 900 });
+  });
+
+  await t.test('a read key sees functions, but no keys page and no redrive', async () => {
+    await page.getByRole('link', { name: 'Keys' }).click();
+    await page.getByLabel('description').fill('dashboard test');
+    await page.getByRole('button', { name: 'Create' }).click();
+    const secret = (await text(page.getByTitle('secret'))).trim();
+    assert.match(secret, /^nmbk_/);
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    assert.equal(
+      await page.evaluate<string | null>("sessionStorage.getItem('nimbus.key')"),
+      null,
+      'signing out forgets the key',
+    );
+    await page.getByLabel('Key').fill(secret);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.locator('tr[data-function="ui-hello"]').waitFor();
+    await page.getByText('· read · default').waitFor();
+    assert.equal(await page.getByRole('link', { name: 'Keys' }).count(), 0);
+    await page.getByRole('link', { name: 'Async calls', exact: true }).first().click();
+    await page.locator('tr[data-call]').first().waitFor();
+    assert.equal(await page.getByRole('button', { name: /Redrive/ }).count(), 0);
+    await shot('09-read-key');
+  });
+
+  assert.deepEqual(problems, []);
+});
