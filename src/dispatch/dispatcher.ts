@@ -109,7 +109,9 @@ export class Dispatcher {
    * Counts the finished calls of function `id` (a pool's `onCall`), whichever version served them: `status`
    * is the HTTP status (499 when the client went away), `seconds` end to end, `instance` the one that served it.
    */
-  callCounter(id: string): (status: number, seconds: number, cold: boolean, instance: string | undefined) => void {
+  callCounter(
+    id: string,
+  ): (status: number, seconds: number, cold: boolean, instance: string | undefined) => void {
     const counts = this.countsOf(id);
     const metrics = this.metrics;
     const activity = this.activity.of(id);

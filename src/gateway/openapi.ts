@@ -221,6 +221,53 @@ export const OPENAPI = {
         responses: { '200': json({ type: 'object' }), '404': errorResponse('ERR_FUNCTION_NOT_FOUND') },
       },
     },
+    '/api/v1/whoami': {
+      get: {
+        summary: 'What the credential is: its id, scope, namespace and functions (any valid credential)',
+        responses: {
+          '200': json({
+            type: 'object',
+            properties: {
+              id: { type: 'string' },
+              scope: { type: 'string', enum: ['admin', 'deploy', 'invoke', 'read'] },
+              namespace: { type: 'string' },
+              functions: { oneOf: [{ const: '*' }, { type: 'array', items: { type: 'string' } }] },
+            },
+          }),
+          '401': errorResponse('ERR_AUTH_REQUIRED or ERR_AUTH_INVALID'),
+        },
+      },
+    },
+    '/api/v1/activity': {
+      get: {
+        summary:
+          'Calls, errors (status >= 500), cold starts, rate and p50/p99 latency per function over a window',
+        parameters: [
+          { name: 'namespace', in: 'query', schema: { type: 'string' } },
+          {
+            name: 'window',
+            in: 'query',
+            schema: { type: 'integer', minimum: 10, maximum: 3600, default: 300 },
+          },
+        ],
+        responses: { '200': json({ type: 'object' }), '400': errorResponse('ERR_REQUEST_INVALID') },
+      },
+    },
+    '/api/v1/functions/{name}/activity': {
+      get: {
+        summary: "One function's 10-second buckets and its last finished calls (sync and async)",
+        parameters: [
+          nameParam,
+          { name: 'minutes', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 60, default: 60 } },
+          { name: 'recent', in: 'query', schema: { type: 'integer', minimum: 0, maximum: 100, default: 50 } },
+        ],
+        responses: {
+          '200': json({ type: 'object' }),
+          '400': errorResponse('ERR_REQUEST_INVALID'),
+          '404': errorResponse('ERR_FUNCTION_NOT_FOUND'),
+        },
+      },
+    },
     // Access keys of the Lambda-compatible API (the compat APIs themselves are described in docs/compat.md).
     '/api/v1/keys': {
       post: {

@@ -150,10 +150,11 @@ test('the dashboard in chromium', {
     await page.locator('tr.recent-call').first().waitFor();
     assert.ok((await page.locator('tr.recent-call').count()) >= 2);
     await page.getByRole('img', { name: /^Calls: calls [1-9]/ }).waitFor();
+    await shot('05-overview');
     await page.getByRole('link', { name: 'Spec' }).click();
     await page.getByText('team', { exact: true }).waitFor();
     assert.match(await text(page.getByTitle('commands')), /nimbus logs ui-hello --follow/);
-    await shot('05-overview-spec');
+    await shot('06-spec');
   });
 
   await t.test('a dead letter is redriven after a fix', async () => {
@@ -174,7 +175,7 @@ test('the dashboard in chromium', {
     await page.getByLabel('status').selectOption('dead');
     const row = page.locator(`tr[data-call="${id}"]`);
     await row.waitFor();
-    await shot('06-dead-letter');
+    await shot('07-dead-letter');
     await row.getByRole('button', { name: 'Redrive' }).click();
     await page.getByText(`call ${id} queued again`).waitFor();
     await waitFor(async () => (await status()) === 'succeeded', 20_000, 'the redriven call to succeed');
@@ -182,7 +183,7 @@ test('the dashboard in chromium', {
     await page.locator(`tr[data-call="${id}"][data-status="succeeded"]`).waitFor();
     await page.getByRole('link', { name: id }).click();
     await page.getByText('hello please-fail').waitFor();
-    await shot('07-redriven');
+    await shot('08-redriven');
   });
 
   await t.test('fits a phone screen', async () => {
@@ -191,7 +192,7 @@ test('the dashboard in chromium', {
     await page.locator('tr[data-function="ui-hello"]').waitFor();
     const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - window.innerWidth');
     assert.ok(overflow <= 0, `the page is ${overflow}px wider than the screen`);
-    await shot('08-phone');
+    await shot('09-phone');
     await page.setViewportSize({ width: 1280, height: 900 });
   });
 
@@ -215,7 +216,7 @@ test('the dashboard in chromium', {
     await page.getByRole('link', { name: 'Async calls', exact: true }).first().click();
     await page.locator('tr[data-call]').first().waitFor();
     assert.equal(await page.getByRole('button', { name: /Redrive/ }).count(), 0);
-    await shot('09-read-key');
+    await shot('10-read-key');
   });
 
   assert.deepEqual(problems, []);

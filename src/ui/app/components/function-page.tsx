@@ -43,7 +43,7 @@ export function FunctionPage({
   const readable = may(who, 'read', namespace, name);
   return (
     <>
-      <div class="row">
+      <div class="row head">
         <h2>{name}</h2>
         {fn.data ? <FunctionStatus fn={fn.data} /> : null}
         {fn.data ? (

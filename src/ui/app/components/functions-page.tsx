@@ -58,7 +58,7 @@ export function FunctionsPage({ namespace }: { namespace: string }) {
   const window = activity.data ? `${Math.round(activity.data.windowSeconds / 60)} min` : '5 min';
   return (
     <>
-      <div class="row">
+      <div class="row head">
         <h2>Functions</h2>
         <span class="muted">in {namespace}</span>
       </div>

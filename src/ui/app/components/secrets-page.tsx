@@ -15,7 +15,7 @@ export function SecretsPage({ namespace }: { namespace: string }) {
   const unsupported = secrets.error instanceof ApiError && secrets.error.code === 'ERR_SECRETS_UNSUPPORTED';
   return (
     <>
-      <div class="row">
+      <div class="row head">
         <h2>Secrets</h2>
         <span class="muted">in {namespace}</span>
       </div>
