@@ -65,6 +65,18 @@ test('every route family × every scope × own and other namespace', async (t) =
       request: (ns) => ({ method: 'DELETE', path: `/api/v1/functions/none?namespace=${ns}` }),
     },
     {
+      name: 'activity (dashboard charts)',
+      need: 'read',
+      ok: 200,
+      request: (ns) => ({ method: 'GET', path: `/api/v1/activity?namespace=${ns}` }),
+    },
+    {
+      name: "a function's activity",
+      need: 'read',
+      ok: 200,
+      request: (ns) => ({ method: 'GET', path: `/api/v1/functions/fn/activity?namespace=${ns}` }),
+    },
+    {
       name: 'logs',
       need: 'read',
       ok: 200,
