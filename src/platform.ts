@@ -1,8 +1,7 @@
 // Wires one Nimbus node: store, artifacts, dispatcher, deployer and the gateway's HTTP server.
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { loadOrCreateToken } from './auth/admin-token.js';
@@ -28,7 +27,7 @@ import { openfaasRoutes } from './gateway/openfaas/openfaas-api.js';
 import { sendError, toNimbusError } from './gateway/respond.js';
 import { Launcher } from './instances/launcher.js';
 import { Pool, type PoolEvent } from './instances/pool.js';
-import { type SandboxSetup, setUpSandbox } from './instances/sandbox-setup.js';
+import { checkListenAddress, type SandboxSetup, setUpSandbox } from './instances/sandbox-setup.js';
 import { LogStore } from './logs/log-store.js';
 import { metricsRoutes } from './metrics/routes.js';
 import { AsyncSystem } from './queue/async-system.js';
@@ -36,6 +35,8 @@ import { CallbackPolicy } from './queue/callback-policy.js';
 import { RUNTIMES } from './runtimes/index.js';
 import { NODE_RUNNER_PATH, nodeRuntime } from './runtimes/node/adapter.js';
 import { platformEnv } from './runtimes/platform-env.js';
+import type { SandboxFeatures } from './sandbox/detect.js';
+import { createRunDir } from './sandbox/run-dir.js';
 import { Autoscaler } from './scaler/autoscaler.js';
 import { Artifacts } from './store/artifacts.js';
 import { SqliteStore } from './store/sqlite-store.js';
@@ -87,7 +88,16 @@ const DEFAULT_NODE_SHAPE_FN: FunctionVersion = {
 
 const quietLog: PlatformLog = { output() {}, event() {} };
 
-export async function startPlatform(config: PlatformConfig, log: PlatformLog = quietLog): Promise<Platform> {
+export interface StartOptions {
+  /** For tests: the host's sandbox features as if detected (e.g. without bubblewrap). */
+  sandboxFeatures?: SandboxFeatures;
+}
+
+export async function startPlatform(
+  config: PlatformConfig,
+  log: PlatformLog = quietLog,
+  options: StartOptions = {},
+): Promise<Platform> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const { token, created } = loadOrCreateToken(config.dataDir, config.adminToken);
   const masterKey = loadMasterKey(config.dataDir, config.masterKey);
@@ -98,8 +108,9 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
   const logs = new LogStore();
   const artifacts = new Artifacts(config.dataDir);
   const dispatcher = new Dispatcher(store);
-  // Sockets live under a short private path: Unix socket paths are limited to ~107 bytes.
-  const runDir = mkdtempSync(join(tmpdir(), 'nimbus-'));
+  // Sockets live under a short private path (Unix socket paths are limited to ~107 bytes), private to
+  // this user; run dirs of gateways that died are swept first.
+  const runDir = createRunDir().dir;
   let sandbox: SandboxSetup;
   try {
     sandbox = await setUpSandbox({
@@ -108,7 +119,9 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
       cgroupParent: config.cgroupParent,
       runDir,
       requiredPaths: [process.execPath, NODE_RUNNER_PATH],
+      ...(options.sandboxFeatures ? { features: options.sandboxFeatures } : {}),
     });
+    checkListenAddress(sandbox, config.host);
   } catch (err) {
     keys.close();
     store.close();
@@ -346,7 +359,12 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
     logs,
     keys,
     launcher,
-    sandbox: { summary: sandbox.summary, features: sandbox.features, runAs: sandbox.runAs },
+    sandbox: {
+      summary: sandbox.summary,
+      features: sandbox.features,
+      runAs: sandbox.runAs,
+      isolation: sandbox.isolation,
+    },
     autoscaler,
     close,
   };

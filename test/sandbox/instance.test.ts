@@ -102,7 +102,6 @@ async function spawnInstance(
       bundleDir: boundDir,
       socketPath: join(runDir, id, 'sock'),
       readOnlyPaths: [NODE_RUNNER_PATH],
-      network: false,
       limits: { memoryMb, cpu: 1, maxProcesses: 64 },
       cgroup: options.cgroup ?? null,
       seccompFilterPath: features.seccomp ? writeSeccompFilter(runDir, features.seccomp) : null,
