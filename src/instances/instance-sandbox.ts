@@ -62,6 +62,9 @@ export class InstanceSandbox {
   private readonly bindsByShape = new Map<string, string[]>();
   /** Each sandbox's egress (a promise of it, from spawn until slirp4netns is up). */
   readonly #egress = new WeakMap<PreparedSandbox, Promise<Egress>>();
+  /** The live sandboxes of each function, which split one function's CPU weight between them. */
+  readonly #byFunction = new Map<string, Set<PreparedSandbox>>();
+  readonly #functionOf = new WeakMap<PreparedSandbox, string>();
 
   constructor(private readonly options: InstanceSandboxOptions) {}
 
@@ -143,9 +146,42 @@ export class InstanceSandbox {
   async load(instanceDir: string, prepared: PreparedSandbox, load: LoadMessage): Promise<LoadMessage> {
     const egress = this.#egress.get(prepared);
     if (egress) await (await egress).ready;
+    this.#join(prepared, load.name);
     if (!prepared.staged) return load;
     stageBundle(load.bundleDir, join(instanceDir, 'fn'), { copy: this.options.runAs !== null });
     return { ...load, bundleDir: prepared.bundleDir };
+  }
+
+  /**
+   * Fair CPU between functions, by default: a function's instances share one function's weight, so three
+   * busy instances of one function get as much CPU under contention as one of another, not three times.
+   */
+  #join(prepared: PreparedSandbox, fn: string): void {
+    if (!prepared.cgroup) return;
+    this.#functionOf.set(prepared, fn);
+    let members = this.#byFunction.get(fn);
+    if (!members) this.#byFunction.set(fn, (members = new Set()));
+    members.add(prepared);
+    this.#rebalance(members);
+  }
+
+  #leave(prepared: PreparedSandbox): void {
+    const fn = this.#functionOf.get(prepared);
+    if (fn === undefined) return;
+    this.#functionOf.delete(prepared);
+    const members = this.#byFunction.get(fn);
+    if (!members) return;
+    members.delete(prepared);
+    if (members.size === 0) this.#byFunction.delete(fn);
+    else this.#rebalance(members);
+  }
+
+  #rebalance(members: Set<PreparedSandbox>): void {
+    for (const member of members) {
+      try {
+        member.cgroup?.setCpuShare(1 / members.size);
+      } catch {} // a cgroup being removed: its instance is leaving anyway
+    }
   }
 
   /** Reads the sandbox's pid from bwrap's report on fd 3, then attaches slirp4netns to its namespace. */
@@ -202,6 +238,7 @@ export class InstanceSandbox {
 
   /** After the instance's process is gone: kills whatever of it is left (a daemonised grandchild too), removes its cgroup. */
   async release(prepared: PreparedSandbox): Promise<void> {
+    this.#leave(prepared);
     const egress = this.#egress.get(prepared);
     if (egress) {
       this.#egress.delete(prepared);

@@ -18,7 +18,7 @@ const has = (controller: 'memory' | 'pids' | 'cpu'): boolean =>
   features.cgroup.version !== null && features.cgroup.controllers.includes(controller);
 
 /** Why a limit that needs a cgroup controller cannot be tested here, or null. */
-export function noController(controller: 'memory' | 'pids'): string | null {
+export function noController(controller: 'memory' | 'pids' | 'cpu'): string | null {
   if (noSandbox) return noSandbox;
   if (has(controller)) return null;
   const why = features.cgroup.version === null ? features.cgroup.reason : 'not delegated';
