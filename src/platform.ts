@@ -106,7 +106,7 @@ export async function startPlatform(
   const keys = new KeyStore(join(config.dataDir, 'nimbus.db'), new Sealer(deriveKey(masterKey, 'api-keys')));
   const auth = new Authenticator(token, keys);
   const logs = new LogStore();
-  const artifacts = new Artifacts(config.dataDir);
+  const artifacts = new Artifacts(config.dataDir, { maxUnpackedBytes: config.bundleMaxUnpackedBytes });
   const dispatcher = new Dispatcher(store);
   // Sockets live under a short private path (Unix socket paths are limited to ~107 bytes), private to
   // this user; run dirs of gateways that died are swept first.

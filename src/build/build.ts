@@ -1,12 +1,12 @@
 // Turns a function folder into a bundle directory: esbuild bundles JS/TS and its dependencies into one
 // ESM file, so an instance loads a single module; other runtimes get the folder copied (copy-build.ts).
-import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { type FunctionSpecInput, parseFunctionSpec, parseHandler } from '../config/function-spec.js';
 import { NimbusError } from '../errors.js';
-import { hashBundleDir } from './bundle-hash.js';
+import { hashBundleDir, normalizeBundleDir } from './bundle-hash.js';
 import { type CopyBuildOptions, copyBuild } from './copy-build.js';
 
 export const BUNDLE_ENTRY = 'index.mjs';
@@ -70,17 +70,29 @@ export async function buildFunction(
     options.spec ?? readFunctionSpec(dir);
   const parsed = parseFunctionSpec(spec);
   const name = options.name ?? specName ?? basename(dir);
-  if (parsed.runtime !== 'node') {
-    // Other languages run from the folder as it is (plus pip's packages for Python): see copy-build.ts.
-    const outDir = options.outDir ?? mkdtempSync(join(tmpdir(), 'nimbus-bundle-'));
+  // A temp dir made here is removed again on every failure; a caller's outDir is the caller's.
+  const outDir = options.outDir ?? mkdtempSync(join(tmpdir(), 'nimbus-bundle-'));
+  try {
     mkdirSync(outDir, { recursive: true });
-    await copyBuild(dir, outDir, parsed, options);
-    return { name, spec, bundleDir: outDir, hash: hashBundleDir(outDir) };
+    if (parsed.runtime !== 'node') {
+      // Other languages run from the folder as it is (plus pip's packages for Python): see copy-build.ts.
+      await copyBuild(dir, outDir, parsed, options);
+    } else {
+      await bundleNode(dir, outDir, spec);
+    }
+    // No setuid bit, link or device leaves the builder: the server makes bundles plain too.
+    normalizeBundleDir(outDir);
+    return { name, spec, bundleDir: outDir, hash: await hashBundleDir(outDir) };
+  } catch (err) {
+    if (!options.outDir) rmSync(outDir, { recursive: true, force: true });
+    throw err;
   }
+}
+
+/** esbuild: the handler and its dependencies as one ESM file, BUNDLE_ENTRY. */
+async function bundleNode(dir: string, outDir: string, spec: FunctionSpecInput): Promise<void> {
   const { file } = parseHandler(spec.handler);
   const entry = findSource(dir, file);
-  const outDir = options.outDir ?? mkdtempSync(join(tmpdir(), 'nimbus-bundle-'));
-  mkdirSync(outDir, { recursive: true });
   const { build } = await import('esbuild');
   try {
     await build({
@@ -107,5 +119,4 @@ export async function buildFunction(
       : (err as Error).message;
     throw new NimbusError('ERR_BUILD_FAILED', [detail], { cause: err });
   }
-  return { name, spec, bundleDir: outDir, hash: hashBundleDir(outDir) };
 }

@@ -159,8 +159,8 @@ export class InstanceSandbox {
   #join(prepared: PreparedSandbox, fn: string): void {
     if (!prepared.cgroup) return;
     this.#functionOf.set(prepared, fn);
-    let members = this.#byFunction.get(fn);
-    if (!members) this.#byFunction.set(fn, (members = new Set()));
+    const members = this.#byFunction.get(fn) ?? new Set<PreparedSandbox>();
+    this.#byFunction.set(fn, members);
     members.add(prepared);
     this.#rebalance(members);
   }

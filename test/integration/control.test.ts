@@ -107,7 +107,7 @@ test('control API', async (t) => {
     res = await fetch(`${url}/api/v1/bundles/${zeros}`, { method: 'PUT', headers: auth, body: bytes });
     assert.equal(res.status, 400);
     assert.equal(((await res.json()) as any).error.code, 'ERR_BUNDLE_HASH_MISMATCH');
-    const hash = hashBundleDir(join(dir, 'b'));
+    const hash = await hashBundleDir(join(dir, 'b'));
     res = await fetch(`${url}/api/v1/bundles/${hash}`, { method: 'PUT', headers: auth, body: bytes });
     assert.equal(res.status, 201);
     res = await fetch(`${url}/api/v1/bundles/${hash}`, { method: 'HEAD', headers: auth });
@@ -115,7 +115,7 @@ test('control API', async (t) => {
     // A bundle whose code does not parse: the deploy reports the load error.
     writeFileSync(join(dir, 'b', 'index.mjs'), 'export default {{{ broken');
     await tar.c({ gzip: true, cwd: join(dir, 'b'), file: archive, portable: true }, ['index.mjs']);
-    const brokenHash = hashBundleDir(join(dir, 'b'));
+    const brokenHash = await hashBundleDir(join(dir, 'b'));
     res = await fetch(`${url}/api/v1/bundles/${brokenHash}`, {
       method: 'PUT',
       headers: auth,
