@@ -10,7 +10,7 @@ export const ERRORS = {
   ERR_FUNCTION_SPEC_INVALID: { status: 400, message: 'function spec is invalid: %s' },
   ERR_FUNCTION_LOAD_FAILED: {
     status: 400,
-    message: 'function "%s" failed to load, the previous version keeps serving: %s',
+    message: 'function "%s" failed to load, so %s: %s',
   },
   ERR_FUNCTION_PRIVATE: {
     status: 401,

@@ -65,11 +65,18 @@ test('control API', async (t) => {
         assert.equal(err.code, 'ERR_FUNCTION_LOAD_FAILED');
         assert.equal(err.status, 400);
         assert.match(err.message, /cannot load: missing configuration/);
+        assert.match(err.message, /version 1 keeps serving/);
         return true;
       });
       assert.equal((await client.get('keeper')).version, 1);
       assert.equal(await (await fetch(`${url}/function/keeper`)).text(), 'hello world');
-      await assert.rejects(nimbus.deploy('load-fail', 'never'), { code: 'ERR_FUNCTION_LOAD_FAILED' });
+      // A first deploy has nothing to fall back on, and does not claim to.
+      await assert.rejects(nimbus.deploy('load-fail', 'never'), (err: any) => {
+        assert.equal(err.code, 'ERR_FUNCTION_LOAD_FAILED');
+        assert.match(err.message, /failed to load, so nothing was deployed: cannot load/);
+        assert.doesNotMatch(err.message, /keeps serving/);
+        return true;
+      });
       assert.equal((await fetch(`${url}/function/never`)).status, 404);
     },
   );
