@@ -32,8 +32,8 @@ const SLIRP_MTU = 65520;
 const EXIT_FD = 3;
 const READY_FD = 4;
 const STDERR_KEPT_BYTES = 2000;
-/** Attaching takes ~20 ms; past this something is wrong. */
-const DEFAULT_READY_TIMEOUT_MS = 10_000;
+/** Attaching takes ~20 ms (seconds on a saturated machine); past this something is wrong. */
+const DEFAULT_READY_TIMEOUT_MS = 30_000;
 
 export interface EgressOptions {
   /** `cgroup.procs` files slirp4netns joins before exec (the instance's: its CPU and memory count there). */

@@ -34,7 +34,11 @@ describe('without bubblewrap', () => {
     if (features.uid !== 0) return t.skip('only a root Nimbus can run instances as another user');
     if (!features.setprivPath) return t.skip('no setpriv (util-linux) here');
     const hidden = await withoutBubblewrap(t);
-    const nimbus = await startTestPlatform(t, { sandbox: 'auto' }, { sandboxFeatures: hidden });
+    const nimbus = await startTestPlatform(
+      t,
+      { sandbox: 'auto', startTimeoutMs: 60_000 },
+      { sandboxFeatures: hidden },
+    );
     assert.equal(nimbus.platform.sandbox.isolation, 'user');
     assert.match(
       nimbus.platform.sandbox.summary,
@@ -77,7 +81,11 @@ describe('without bubblewrap', () => {
       { code: 'ERR_SANDBOX_PUBLIC_UNISOLATED' },
     );
     // Said on purpose: plain processes, any address, and the start line says so.
-    const off = await startTestPlatform(t, { sandbox: 'off', host: '0.0.0.0' }, { sandboxFeatures: laptop });
+    const off = await startTestPlatform(
+      t,
+      { sandbox: 'off', host: '0.0.0.0', startTimeoutMs: 60_000 },
+      { sandboxFeatures: laptop },
+    );
     assert.equal(off.platform.sandbox.isolation, 'off');
     assert.match(off.platform.sandbox.summary, /^isolation: off .* can read its data dir and admin token/);
     await off.deploy('hello');

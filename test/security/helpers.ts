@@ -35,7 +35,9 @@ export async function startSecurePlatform(
   t: TestContext,
   config: PlatformConfigInput = {},
 ): Promise<SecurePlatform> {
-  const nimbus = await startTestPlatform(t, { sandbox: 'required', ...config });
+  // Instances start slowly on a busy machine (several sandboxes starting at once on two shared cores):
+  // a generous start deadline, so what is tested is isolation, not how quiet the machine is.
+  const nimbus = await startTestPlatform(t, { sandbox: 'required', startTimeoutMs: 60_000, ...config });
   await nimbus.deploy('hello');
   return {
     ...nimbus,
