@@ -183,7 +183,7 @@ export async function sandboxedJson<T>(
 
 /** Sandboxed node code that waits (up to 10 s) for the egress interface slirp4netns adds, then runs `body`. */
 export function waitForEgress(body: string): string {
-  return `const until = Date.now() + 10000;
+  return `const until = Date.now() + 30000;
     (function wait() {
       if (!require('os').networkInterfaces().tap0 && Date.now() < until) return setTimeout(wait, 5);
       ${body}

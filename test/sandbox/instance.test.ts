@@ -114,7 +114,7 @@ async function spawnInstance(
     command: launch.command,
     args: launch.args,
     env: launch.env,
-    startTimeoutMs: 10_000,
+    startTimeoutMs: 60_000,
     onOutput: () => {},
   });
   t.after(() => instance.stop('test over'));

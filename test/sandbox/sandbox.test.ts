@@ -254,7 +254,7 @@ describe('bubblewrap sandbox', { skip: noBwrap ?? false }, () => {
     killGroup(child);
     await result;
     assert.ok(
-      await waitFor(() => hostProcessesWith(`sleep\0${marker}`).length === 0, 2000),
+      await waitFor(() => hostProcessesWith(`sleep\0${marker}`).length === 0, 30_000),
       'grandchild survived',
     );
   });
