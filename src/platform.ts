@@ -27,7 +27,12 @@ import { openfaasRoutes } from './gateway/openfaas/openfaas-api.js';
 import { sendError, toNimbusError } from './gateway/respond.js';
 import { Launcher } from './instances/launcher.js';
 import { Pool, type PoolEvent } from './instances/pool.js';
-import { checkListenAddress, type SandboxSetup, setUpSandbox } from './instances/sandbox-setup.js';
+import {
+  checkListenAddress,
+  gatewayUrlForInstances,
+  type SandboxSetup,
+  setUpSandbox,
+} from './instances/sandbox-setup.js';
 import { LogStore } from './logs/log-store.js';
 import { metricsRoutes } from './metrics/routes.js';
 import { AsyncSystem } from './queue/async-system.js';
@@ -150,7 +155,8 @@ export async function startPlatform(
     if (!runtime)
       throw new NimbusError('ERR_FUNCTION_SPEC_INVALID', [`runtime "${fn.spec.runtime}" is not supported`]);
     const launch = runtime.launch(fn, artifacts.path(fn.bundle), runtimeOptions);
-    const env = platformEnv({ fn, gatewayUrl: instanceGatewayUrl(url), key: functionKey(keys, fn.name) });
+    const gatewayUrl = gatewayUrlForInstances(url, sandbox.isolation);
+    const env = platformEnv({ fn, gatewayUrl, key: functionKey(keys, fn.name) });
     launch.load = { ...launch.load, env: { ...env, ...launch.load.env } };
     return new Pool({
       name: fn.name,
@@ -400,9 +406,4 @@ function answerClientError(err: Error & { code?: string }, socket: Duplex): void
   socket.end(
     `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
-}
-
-/** The gateway as an instance reaches it: a wildcard listen address is reached on loopback. */
-function instanceGatewayUrl(url: string): string {
-  return url.replace('//0.0.0.0:', '//127.0.0.1:').replace('//[::]:', '//[::1]:');
 }

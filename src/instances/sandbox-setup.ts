@@ -3,6 +3,7 @@
 
 import { chmodSync, chownSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { type NetworkInterfaceInfo, networkInterfaces } from 'node:os';
 import { basename } from 'node:path';
 import { NimbusError } from '../errors.js';
 import { CgroupManager } from '../sandbox/cgroups.js';
@@ -149,6 +150,28 @@ export async function setUpSandbox(options: SandboxSetupOptions): Promise<Sandbo
 export function checkListenAddress(setup: Pick<SandboxSetup, 'isolation' | 'summary'>, host: string): void {
   if (setup.isolation !== 'none' || isLoopback(host)) return;
   throw new NimbusError('ERR_SANDBOX_PUBLIC_UNISOLATED', [host]);
+}
+
+/**
+ * The gateway's URL as an instance reaches it. Without namespaces, on the host's loopback (a wildcard
+ * listen address included). Sandboxed, an instance has a network namespace of its own, whose loopback is
+ * its own: a gateway listening on every address is reached through egress on the host's own address (as
+ * any client on the network would); one listening on loopback only is out of every sandbox's reach.
+ */
+export function gatewayUrlForInstances(
+  url: string,
+  isolation: Isolation,
+  addresses: () => NodeJS.Dict<NetworkInterfaceInfo[]> = networkInterfaces,
+): string {
+  const wildcard = /^http:\/\/(0\.0\.0\.0|\[::\])(:\d+)/.exec(url);
+  if (!wildcard) return url;
+  if (isolation === 'bubblewrap') {
+    const host = Object.values(addresses())
+      .flat()
+      .find((a) => a !== undefined && !a.internal && a.family === 'IPv4')?.address;
+    if (host) return url.replace(wildcard[0], `http://${host}${wildcard[2]}`);
+  }
+  return url.replace(wildcard[0], `http://${wildcard[1] === '[::]' ? '[::1]' : '127.0.0.1'}${wildcard[2]}`);
 }
 
 /** 127.0.0.0/8, ::1 and `localhost`. */

@@ -7,7 +7,11 @@ import { describe, it, type TestContext } from 'node:test';
 import { parseFunctionSpec } from '../../src/config/function-spec.js';
 import { configFromEnv, loadPlatformConfig } from '../../src/config/platform.js';
 import type { NimbusError } from '../../src/errors.js';
-import { checkListenAddress, setUpSandbox } from '../../src/instances/sandbox-setup.js';
+import {
+  checkListenAddress,
+  gatewayUrlForInstances,
+  setUpSandbox,
+} from '../../src/instances/sandbox-setup.js';
 import type { SandboxFeatures } from '../../src/sandbox/detect.js';
 import { NOBODY, resolveRunAs, unreachableBy } from '../../src/sandbox/run-as.js';
 import { stageBundle } from '../../src/sandbox/stage.js';
@@ -205,6 +209,25 @@ describe('setUpSandbox', () => {
     assert.equal(statSync(runDir).mode & 0o777, 0o710, 'the sandbox user may pass through the run dir');
     assert.equal(statSync(runDir).gid, NOBODY.gid);
     assert.match(reachable.summary, /unprivileged host user/);
+  });
+});
+
+describe('gatewayUrlForInstances', () => {
+  const host = () =>
+    ({
+      lo: [{ address: '127.0.0.1', family: 'IPv4', internal: true }],
+      eth0: [{ address: '192.0.2.9', family: 'IPv4', internal: false }],
+    }) as unknown as ReturnType<typeof import('node:os').networkInterfaces>;
+  it('a sandbox reaches a gateway on every address through its egress, the host’s loopback otherwise', () => {
+    assert.equal(gatewayUrlForInstances('http://0.0.0.0:8080', 'bubblewrap', host), 'http://192.0.2.9:8080');
+    assert.equal(gatewayUrlForInstances('http://[::]:8080', 'bubblewrap', host), 'http://192.0.2.9:8080');
+    assert.equal(gatewayUrlForInstances('http://0.0.0.0:8080', 'user', host), 'http://127.0.0.1:8080');
+    assert.equal(gatewayUrlForInstances('http://[::]:8080', 'off', host), 'http://[::1]:8080');
+    assert.equal(
+      gatewayUrlForInstances('http://127.0.0.1:8080', 'bubblewrap', host),
+      'http://127.0.0.1:8080',
+    );
+    assert.equal(gatewayUrlForInstances('http://10.1.2.3:8080', 'bubblewrap', host), 'http://10.1.2.3:8080');
   });
 });
 

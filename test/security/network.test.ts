@@ -121,6 +121,21 @@ describe('functions cannot reach each other', { skip: noSandbox ?? false }, () =
     await nimbus.assertServing();
   });
 
+  it('a function reaches the gateway at NIMBUS_URL through its egress when the gateway listens on every address', async (t) => {
+    if (!features.egress) return t.skip(`no egress here: ${features.egressProblem}`);
+    const everywhere = await startSecurePlatform(t, { host: '0.0.0.0' });
+    await everywhere.deploy('hostile', 'online', { network: true });
+    await everywhere.deploy('hostile', 'offline', { network: false });
+    const via = async (nimbus: typeof everywhere, name: string): Promise<string> =>
+      (await fetch(`${nimbus.url.replace('0.0.0.0', '127.0.0.1')}/function/${name}/gateway`)).text();
+    assert.equal(await via(everywhere, 'online'), 'status 200', 'as any client on the network');
+    assert.match(await via(everywhere, 'offline'), /^(ENETUNREACH|EHOSTUNREACH|ECONNREFUSED|TimeoutError)$/);
+    // A gateway on loopback only is out of every sandbox's reach (its loopback is its own).
+    const loopback = await startSecurePlatform(t);
+    await loopback.deploy('hostile', 'online', { network: true });
+    assert.equal(await via(loopback, 'online'), 'ECONNREFUSED');
+  });
+
   it('network on reaches the outside world through its own namespace; its DNS goes to the forwarder', async (t) => {
     if (!features.egress) return t.skip(`no egress here: ${features.egressProblem}`);
     const nimbus = await startSecurePlatform(t);
