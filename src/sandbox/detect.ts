@@ -303,6 +303,11 @@ async function detectEgress(
   const path = find('slirp4netns');
   if (!path) return { egress: null, egressProblem: 'slirp4netns not found: apt install slirp4netns' };
   const [version, help] = await Promise.all([d.run(path, ['--version']), d.run(path, ['--help'])]);
+  if (version.code !== 0)
+    return {
+      egress: null,
+      egressProblem: `${path} does not run here: ${firstLine(version.stderr) || `exit code ${version.code}`}`,
+    };
   const helpText = help.stdout + help.stderr;
   const missing = REQUIRED_SLIRP_OPTIONS.filter((option) => !helpText.includes(option));
   if (missing.length > 0)

@@ -2,7 +2,6 @@
 // bundleMaxUnpackedBytes (tar upload, Lambda zip) is refused with ERR_BUNDLE_TOO_LARGE before the rest is
 // written; an archive of too many entries is refused; links and setuid bits never reach the store.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import {
   createWriteStream,
@@ -17,15 +16,14 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { createGzip } from 'node:zlib';
 import { CreateFunctionCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { strToU8, zipSync } from 'fflate';
 import { hashBundleDir, listBundleFiles } from '../../src/build/bundle-hash.js';
 import { MAX_BUNDLE_ENTRIES } from '../../src/store/artifacts.js';
 import { startTestPlatform } from '../helpers/platform.js';
+import { adminKey } from './helpers.js';
 
-const BIN = fileURLToPath(new URL('../../bin/nimbus.js', import.meta.url));
 const CAP = 8 * 1024 * 1024;
 
 /** A POSIX tar header (ustar) for a regular file of `size` bytes. */
@@ -69,17 +67,6 @@ async function zeroTar(path: string, files: { name: string; size: number }[]): P
   }
   gzip.end(Buffer.alloc(1024));
   await once(out, 'close');
-}
-
-function keysCreate(url: string, token: string): Promise<{ accessKeyId: string; secretAccessKey: string }> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      [BIN, 'keys', 'create', '--json', '--url', url, '--token', token],
-      { env: { PATH: process.env.PATH }, timeout: 30_000 },
-      (err, stdout) => (err ? reject(err) : resolve(JSON.parse(stdout))),
-    );
-  });
 }
 
 describe('hostile bundles', () => {
@@ -178,7 +165,7 @@ describe('hostile bundles', () => {
 
   it('a Lambda zip past the cap is refused before anything is written; a setuid entry loses its bit', async (t) => {
     const nimbus = await startTestPlatform(t, { bundleMaxUnpackedBytes: CAP });
-    const key = await keysCreate(nimbus.url, nimbus.platform.token);
+    const key = await adminKey(nimbus.url, nimbus.platform.token);
     const lambda = new LambdaClient({
       endpoint: nimbus.url,
       region: 'eu-west-1',

@@ -72,8 +72,22 @@ describe('a function cannot get out of its sandbox', { skip: noSandbox ?? false 
     assert.deepEqual(probe.tokenInFiles, []);
     assert.equal(probe.tokenInInitEnviron, false);
     assert.ok(!JSON.stringify(probe.env).includes(platform.token));
-    // Built from scratch: the runtime's base, the function's own variables, and bwrap's PWD.
-    const allowed = new Set(['HOME', 'LANG', 'NODE_ENV', 'PATH', 'TMPDIR', 'PWD', 'NIMBUS_SOCKET']);
+    // Built from scratch: the runtime's base, the function's own variables, what the platform gives every
+    // function (its gateway URL and its own invoke key, never the admin token), and bwrap's PWD.
+    const allowed = new Set([
+      'HOME',
+      'LANG',
+      'NODE_ENV',
+      'PATH',
+      'TMPDIR',
+      'PWD',
+      'NIMBUS_SOCKET',
+      'NIMBUS_URL',
+      'NIMBUS_KEY',
+      'AWS_ACCESS_KEY_ID',
+      'AWS_SECRET_ACCESS_KEY',
+      'AWS_ENDPOINT_URL_LAMBDA',
+    ]);
     const foreign = Object.keys(probe.env).filter((k) => !allowed.has(k) && !Object.hasOwn(paths, k));
     assert.deepEqual(foreign, [], 'nothing of the platform’s environment');
     assert.equal(probe.capEff, '0000000000000000', 'no capabilities');

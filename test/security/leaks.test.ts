@@ -3,7 +3,6 @@
 // python, a Lambda custom runtime, the Lambda Invoke API), nor in a load error; a first deploy's load
 // error does not claim a previous version; a failed build leaves no temp dir behind.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,26 +10,14 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { buildFunction } from '../../src/build/build.js';
-import { noSandbox, startSecurePlatform } from './helpers.js';
+import { adminKey, noSandbox, startSecurePlatform } from './helpers.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
-const BIN = join(REPO, 'bin', 'nimbus.js');
 
 /** Asserts `text` names none of the host's paths. */
 function assertNoHostPath(text: string, hostPaths: readonly string[], what: string): void {
   for (const path of hostPaths)
     assert.ok(!text.includes(path), `${what} names ${path}: ${text.slice(0, 2000)}`);
-}
-
-function keysCreate(url: string, token: string): Promise<{ accessKeyId: string; secretAccessKey: string }> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      [BIN, 'keys', 'create', '--json', '--url', url, '--token', token],
-      { env: { PATH: process.env.PATH }, timeout: 30_000 },
-      (err, stdout) => (err ? reject(err) : resolve(JSON.parse(stdout))),
-    );
-  });
 }
 
 describe('nothing of the host leaks', { skip: noSandbox ?? false }, () => {
@@ -69,7 +56,7 @@ describe('nothing of the host leaks', { skip: noSandbox ?? false }, () => {
     assertNoHostPath(JSON.stringify(pyError), hostPaths, 'a python traceback');
 
     // Through the Lambda Invoke API: the error JSON as the runtime reported it.
-    const key = await keysCreate(nimbus.url, platform.token);
+    const key = await adminKey(nimbus.url, platform.token);
     const lambda = new LambdaClient({
       endpoint: nimbus.url,
       region: 'eu-west-1',
