@@ -295,6 +295,26 @@ describe('detectSandbox', () => {
       describeSandbox(noTun),
       /network: a namespace per instance, loopback only: network: true gets no egress/,
     );
+    const broken = await detectSandbox(
+      {},
+      host({
+        files: {},
+        executables,
+        run: (command, args) =>
+          command.endsWith('slirp4netns')
+            ? {
+                code: 127,
+                stdout: '',
+                stderr: 'slirp4netns: error while loading shared libraries: libglib-2.0.so.0\n',
+              }
+            : { code: 0, stdout: args[0] === '--help' ? BWRAP_HELP_08 : 'bubblewrap 0.8.0', stderr: '' },
+      }),
+    );
+    assert.equal(broken.egress, null);
+    assert.match(
+      broken.egressProblem!,
+      /does not run here: slirp4netns: error while loading shared libraries/,
+    );
     const bare = await detectSandbox(
       {},
       host({ files: {}, executables: ['/bin/sh', '/usr/bin/slirp4netns'] }),
