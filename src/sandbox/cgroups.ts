@@ -131,6 +131,12 @@ export interface CgroupManagerOptions {
 const CPU_PERIOD_US = 100_000;
 /** One function's CPU weight: the kernel's default for a cgroup (v2 cpu.weight, v1 cpu.shares). */
 export const FUNCTION_CPU_WEIGHT = { v2: 100, v1: 1024 } as const;
+/**
+ * The weight of all of a platform's instances together, as a fraction of a process's (the gateway's):
+ * under contention the gateway, which every request crosses, gets twice what all functions together
+ * get, and they split the rest evenly by function (`setCpuShare`).
+ */
+export const INSTANCES_CPU_FRACTION = 0.5;
 /** The kernel's smallest weights (v2 cpu.weight 1..10000, v1 cpu.shares from 2). */
 const MIN_CPU_WEIGHT = { v2: 1, v1: 2 } as const;
 /** The kernel refuses a CFS quota below 1 ms. */
@@ -202,6 +208,13 @@ export class CgroupManager {
         join(this.baseDirs[0]!, 'cgroup.subtree_control'),
         s.controllers.map((c) => `+${c}`).join(' '),
       );
+    }
+    if (s.version === 2 && s.controllers.includes('cpu')) {
+      const weight = Math.round(FUNCTION_CPU_WEIGHT.v2 * INSTANCES_CPU_FRACTION);
+      this.fs.write(join(this.baseDirs[0]!, 'cpu.weight'), String(weight));
+    } else if (s.version === 1 && s.parents.cpu !== undefined) {
+      const weight = Math.round(FUNCTION_CPU_WEIGHT.v1 * INSTANCES_CPU_FRACTION);
+      this.fs.write(join(s.parents.cpu, this.baseName, 'cpu.shares'), String(weight));
     }
     this.started = true;
   }

@@ -28,6 +28,8 @@ describe('CgroupManager (in-memory cgroup tree)', () => {
     assert.deepEqual(handle.procsFiles, ['/cg/nimbus-42/fn-1/cgroup.procs']);
     assert.deepEqual(Object.fromEntries(fs.writes), {
       '/cg/nimbus-42/cgroup.subtree_control': '+memory +pids +cpu',
+      // All instances together weigh half the gateway: every request crosses it.
+      '/cg/nimbus-42/cpu.weight': '50',
       '/cg/nimbus-42/fn-1/memory.max': String(128 * 1024 * 1024),
       '/cg/nimbus-42/fn-1/memory.swap.max': '0',
       '/cg/nimbus-42/fn-1/memory.oom.group': '1',
@@ -73,6 +75,7 @@ describe('CgroupManager (in-memory cgroup tree)', () => {
       '/v1/cpu/nimbus-7/fn-2',
     ]);
     assert.deepEqual(Object.fromEntries(fs.writes), {
+      '/v1/cpu/nimbus-7/cpu.shares': '512',
       '/v1/memory/own/nimbus-7/fn-2/memory.limit_in_bytes': String(64 * 1024 * 1024),
       '/v1/pids/nimbus-7/fn-2/pids.max': '10',
       '/v1/cpu/nimbus-7/fn-2/cpu.cfs_period_us': '100000',

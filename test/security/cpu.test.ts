@@ -5,23 +5,23 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { FUNCTION_CPU_WEIGHT } from '../../src/sandbox/cgroups.js';
+import { FUNCTION_CPU_WEIGHT, INSTANCES_CPU_FRACTION } from '../../src/sandbox/cgroups.js';
 import { parseCgroupMounts, parseProcCgroup } from '../../src/sandbox/detect.js';
 import { waitFor } from '../helpers/platform.js';
 import { features, killMarked, newMarker, noController, noSandbox, startSecurePlatform } from './helpers.js';
 
-/** The CPU weight of the cgroup a host process is in (v2 cpu.weight, v1 cpu.shares). */
-function cpuWeightOf(pid: number): number {
+/** The CPU weight of the cgroup a host process is in, or of one `up` from it (v2 cpu.weight, v1 cpu.shares). */
+function cpuWeightOf(pid: number, up = '.'): number {
   const mounts = parseCgroupMounts(readFileSync('/proc/self/mountinfo', 'utf8'));
   const own = parseProcCgroup(readFileSync(`/proc/${pid}/cgroup`, 'utf8'));
   if (features.cgroup.version === 2) {
     const mount = mounts.find((m) => m.version === 2)!;
     const path = own.find((o) => o.controllers.length === 0)!.path;
-    return Number(readFileSync(join(mount.mountPoint, path, 'cpu.weight'), 'utf8'));
+    return Number(readFileSync(join(mount.mountPoint, path, up, 'cpu.weight'), 'utf8'));
   }
   const mount = mounts.find((m) => m.version === 1 && m.controllers.includes('cpu'))!;
   const path = own.find((o) => o.controllers.includes('cpu'))!.path;
-  return Number(readFileSync(join(mount.mountPoint, path, 'cpu.shares'), 'utf8'));
+  return Number(readFileSync(join(mount.mountPoint, path, up, 'cpu.shares'), 'utf8'));
 }
 
 describe('fair CPU between functions', { skip: noSandbox ?? false }, () => {
@@ -51,6 +51,8 @@ describe('fair CPU between functions', { skip: noSandbox ?? false }, () => {
       spinners,
       [1, 2, 3].map(() => Math.round(full / 3)),
     );
+    // And all of the platform's instances together weigh half of the gateway, which every request crosses.
+    assert.equal(cpuWeightOf(hello!.pid!, '..'), Math.round(full * INSTANCES_CPU_FRACTION));
     const started = performance.now();
     let answered = 0;
     while (performance.now() - started < 1000) {
