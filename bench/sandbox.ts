@@ -67,9 +67,11 @@ export interface SandboxResults {
   fairness: Record<string, Record<number, LoadResult[]>>;
 }
 
+/** A start deadline a busy machine does not trip over (the deploys check that instances start at all). */
+const START_TIMEOUT_MS = 60_000;
 const CONFIGS: Record<'on' | 'off', PlatformConfigInput> = {
-  on: { sandbox: 'auto' },
-  off: { sandbox: 'off' },
+  on: { sandbox: 'auto', startTimeoutMs: START_TIMEOUT_MS },
+  off: { sandbox: 'off', startTimeoutMs: START_TIMEOUT_MS },
 };
 const STEM_CELLS: Record<Start, PlatformConfigInput['stemCells']> = {
   spawn: { min: 0, max: 0 },
