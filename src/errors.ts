@@ -10,7 +10,7 @@ export const ERRORS = {
   ERR_FUNCTION_SPEC_INVALID: { status: 400, message: 'function spec is invalid: %s' },
   ERR_FUNCTION_LOAD_FAILED: {
     status: 400,
-    message: 'function "%s" failed to load, the previous version keeps serving: %s',
+    message: 'function "%s" failed to load, so %s: %s',
   },
   ERR_FUNCTION_PRIVATE: {
     status: 401,
@@ -39,6 +39,11 @@ export const ERRORS = {
     message: 'bundle %s has not been uploaded; PUT it to /api/v1/bundles/{sha256} first',
   },
   ERR_BUNDLE_INVALID: { status: 400, message: 'bundle is invalid: %s' },
+  ERR_BUNDLE_TOO_LARGE: {
+    status: 413,
+    message:
+      'bundle unpacks to more than %s (bundleMaxUnpackedBytes); leave out what the function does not need, or raise the limit in the platform config',
+  },
   ERR_BUNDLE_HASH_MISMATCH: {
     status: 400,
     message: 'bundle content hashes to %s, not to %s as the URL says; upload the bytes the CLI built',
@@ -115,6 +120,16 @@ export const ERRORS = {
     status: 500,
     message:
       'sandbox: required is set, but instances cannot be sandboxed here (%s); install bubblewrap and allow user namespaces, or set sandbox: auto',
+  },
+  ERR_SANDBOX_NONE: {
+    status: 503,
+    message:
+      'instances cannot start here: %s; install bubblewrap (or run Nimbus as root, so instances run as an unprivileged user), or start with --sandbox off to run functions unsandboxed on purpose',
+  },
+  ERR_SANDBOX_PUBLIC_UNISOLATED: {
+    status: 500,
+    message:
+      'instances are not isolated on this host, so Nimbus listens on a loopback address only, not on %s; install bubblewrap, or start with --sandbox off to listen there with unsandboxed functions on purpose',
   },
   ERR_PLATFORM_SHUTTING_DOWN: {
     status: 503,

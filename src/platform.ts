@@ -1,8 +1,7 @@
 // Wires one Nimbus node: store, artifacts, dispatcher, deployer and the gateway's HTTP server.
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { loadOrCreateToken } from './auth/admin-token.js';
@@ -36,7 +35,12 @@ import { versionRoutes } from './gateway/versions-api.js';
 import { whoamiRoutes } from './gateway/whoami-api.js';
 import { Launcher } from './instances/launcher.js';
 import { Pool, type PoolEvent } from './instances/pool.js';
-import { type SandboxSetup, setUpSandbox } from './instances/sandbox-setup.js';
+import {
+  checkListenAddress,
+  gatewayUrlForInstances,
+  type SandboxSetup,
+  setUpSandbox,
+} from './instances/sandbox-setup.js';
 import { LogStore } from './logs/log-store.js';
 import { activityRoutes } from './metrics/activity-routes.js';
 import { metricsRoutes } from './metrics/routes.js';
@@ -45,6 +49,8 @@ import { CallbackPolicy } from './queue/callback-policy.js';
 import { RUNTIMES } from './runtimes/index.js';
 import { NODE_RUNNER_PATH, nodeRuntime } from './runtimes/node/adapter.js';
 import { platformEnv } from './runtimes/platform-env.js';
+import type { SandboxFeatures } from './sandbox/detect.js';
+import { createRunDir } from './sandbox/run-dir.js';
 import { Autoscaler } from './scaler/autoscaler.js';
 import { PoolEviction } from './scaler/eviction.js';
 import { Artifacts } from './store/artifacts.js';
@@ -106,7 +112,16 @@ const DEFAULT_NODE_SHAPE_FN: FunctionVersion = {
 
 const quietLog: PlatformLog = { output() {}, event() {} };
 
-export async function startPlatform(config: PlatformConfig, log: PlatformLog = quietLog): Promise<Platform> {
+export interface StartOptions {
+  /** For tests: the host's sandbox features as if detected (e.g. without bubblewrap). */
+  sandboxFeatures?: SandboxFeatures;
+}
+
+export async function startPlatform(
+  config: PlatformConfig,
+  log: PlatformLog = quietLog,
+  options: StartOptions = {},
+): Promise<Platform> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const { token, created } = loadOrCreateToken(config.dataDir, config.adminToken);
   const masterKey = loadMasterKey(config.dataDir, config.masterKey);
@@ -125,14 +140,15 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
   const auth = new Authenticator(token, keys);
   const logs = new LogStore();
   let bundles: NatsBundles | undefined;
-  const artifacts = new Artifacts(
-    config.dataDir,
-    cluster ? { onStored: (hash) => bundles!.publish(hash) } : {},
-  );
+  const artifacts = new Artifacts(config.dataDir, {
+    maxUnpackedBytes: config.bundleMaxUnpackedBytes,
+    ...(cluster ? { onStored: (hash: string) => bundles!.publish(hash) } : {}),
+  });
   if (cluster) bundles = await cluster.openBundles(artifacts);
   const dispatcher = new Dispatcher(store);
-  // Sockets live under a short private path: Unix socket paths are limited to ~107 bytes.
-  const runDir = mkdtempSync(join(tmpdir(), 'nimbus-'));
+  // Sockets live under a short private path (Unix socket paths are limited to ~107 bytes), private to
+  // this user; run dirs of gateways that died are swept first.
+  const runDir = createRunDir().dir;
   let sandbox: SandboxSetup;
   try {
     sandbox = await setUpSandbox({
@@ -141,7 +157,9 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
       cgroupParent: config.cgroupParent,
       runDir,
       requiredPaths: [process.execPath, NODE_RUNNER_PATH],
+      ...(options.sandboxFeatures ? { features: options.sandboxFeatures } : {}),
     });
+    checkListenAddress(sandbox, config.host);
   } catch (err) {
     keys.close();
     store.close();
@@ -176,7 +194,8 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
     if (!runtime)
       throw new NimbusError('ERR_FUNCTION_SPEC_INVALID', [`runtime "${fn.spec.runtime}" is not supported`]);
     const launch = runtime.launch(fn, artifacts.path(fn.bundle), runtimeOptions);
-    const env = platformEnv({ fn, gatewayUrl: instanceGatewayUrl(url), key: functionKey(keys, fn.name) });
+    const gatewayUrl = gatewayUrlForInstances(url, sandbox.isolation);
+    const env = platformEnv({ fn, gatewayUrl, key: functionKey(keys, fn.name) });
     launch.load = { ...launch.load, env: { ...env, ...launch.load.env } };
     return new Pool({
       name: fn.name,
@@ -494,7 +513,12 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
     keys,
     cluster,
     launcher,
-    sandbox: { summary: sandbox.summary, features: sandbox.features, runAs: sandbox.runAs },
+    sandbox: {
+      summary: sandbox.summary,
+      features: sandbox.features,
+      runAs: sandbox.runAs,
+      isolation: sandbox.isolation,
+    },
     autoscaler,
     close,
   };
@@ -530,9 +554,4 @@ function answerClientError(err: Error & { code?: string }, socket: Duplex): void
   socket.end(
     `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
-}
-
-/** The gateway as an instance reaches it: a wildcard listen address is reached on loopback. */
-function instanceGatewayUrl(url: string): string {
-  return url.replace('//0.0.0.0:', '//127.0.0.1:').replace('//[::]:', '//[::1]:');
 }

@@ -14,6 +14,15 @@ export const platformConfigSchema = z.strictObject({
   port: z.number().int().min(0).max(65_535).default(8080),
   /** Data directory (SQLite file, bundles, admin token). Default `.nimbus` in the working directory. */
   dataDir: z.string().min(1).default('.nimbus'),
+  /**
+   * Largest unpacked size of one bundle in bytes (tar upload, Lambda zip): past it the upload is refused
+   * with ERR_BUNDLE_TOO_LARGE before the rest is written. Default 250 MiB (Lambda's limit).
+   */
+  bundleMaxUnpackedBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .default(250 * 1024 * 1024),
   /** Largest synchronous request body in bytes. Default 6 MiB (Lambda's). */
   bodyLimitBytes: z
     .number()
@@ -169,6 +178,7 @@ const ENV_KEYS: Record<string, { key: keyof PlatformConfigInput; type: 'string' 
   NIMBUS_PORT: { key: 'port', type: 'number' },
   NIMBUS_DATA: { key: 'dataDir', type: 'string' },
   NIMBUS_BODY_LIMIT_BYTES: { key: 'bodyLimitBytes', type: 'number' },
+  NIMBUS_BUNDLE_MAX_UNPACKED_BYTES: { key: 'bundleMaxUnpackedBytes', type: 'number' },
   NIMBUS_SHUTDOWN_GRACE_MS: { key: 'shutdownGraceMs', type: 'number' },
   NIMBUS_ADMIN_TOKEN: { key: 'adminToken', type: 'string' },
   NIMBUS_MASTER_KEY: { key: 'masterKey', type: 'string' },

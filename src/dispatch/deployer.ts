@@ -211,7 +211,9 @@ export class Deployer {
       await pool.close('the function failed to load');
       // No room to start it (a namespace quota, the memory budget) is not a fault of the code: said as it is.
       if (err instanceof NimbusError && err.status === 429) throw err;
-      throw new NimbusError('ERR_FUNCTION_LOAD_FAILED', [id, (err as Error).message], {
+      // A first deploy has no previous version to keep serving: say what happened instead.
+      const outcome = current ? `version ${current.version} keeps serving` : 'nothing was deployed';
+      throw new NimbusError('ERR_FUNCTION_LOAD_FAILED', [id, outcome, (err as Error).message], {
         cause: err,
       });
     }

@@ -6,7 +6,7 @@ import type { TestContext } from 'node:test';
 import { buildFunction } from '../../src/build/build.js';
 import { type FunctionView, NimbusClient } from '../../src/cli/client.js';
 import { loadPlatformConfig, type PlatformConfigInput } from '../../src/config/platform.js';
-import { type Platform, type PlatformLog, startPlatform } from '../../src/platform.js';
+import { type Platform, type PlatformLog, type StartOptions, startPlatform } from '../../src/platform.js';
 
 export const FIXTURES = new URL('../fixtures/functions/', import.meta.url).pathname;
 
@@ -30,6 +30,7 @@ export interface TestPlatform {
 export async function startTestPlatform(
   t: TestContext,
   config: PlatformConfigInput = {},
+  options: StartOptions = {},
 ): Promise<TestPlatform> {
   const dataDir = mkdtempSync(join(tmpdir(), 'nimbus-test-'));
   const lines: string[] = [];
@@ -38,10 +39,17 @@ export async function startTestPlatform(
     output: (_fn, _id, line) => lines.push(line),
     event: (event) => events.push(event as TestPlatform['events'][number]),
   };
-  const platform = await startPlatform(
-    loadPlatformConfig({ port: 0, dataDir, shutdownGraceMs: 2000, sandbox: 'off', ...config }),
-    log,
-  );
+  let platform: Platform;
+  try {
+    platform = await startPlatform(
+      loadPlatformConfig({ port: 0, dataDir, shutdownGraceMs: 2000, sandbox: 'off', ...config }),
+      log,
+      options,
+    );
+  } catch (err) {
+    rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
   t.after(async () => {
     await platform.close();
     rmSync(dataDir, { recursive: true, force: true });

@@ -27,7 +27,7 @@ const ASYNC_EVENTS = new Set([
 export const upCommand: Command = {
   summary: 'start Nimbus on this machine',
   usage:
-    'nimbus up [--host 127.0.0.1] [--port 8080] [--data .nimbus] [--config nimbus.config.yml] [--cluster nats://host:4222[,nats://...]] [--examples DIR] [--debug] [--access-log]',
+    'nimbus up [--host 127.0.0.1] [--port 8080] [--data .nimbus] [--config nimbus.config.yml] [--cluster nats://host:4222[,nats://...]] [--examples DIR] [--sandbox auto|required|off] [--debug] [--access-log]',
   options: {
     host: { type: 'string' },
     port: { type: 'string' },
@@ -35,6 +35,7 @@ export const upCommand: Command = {
     config: { type: 'string' },
     examples: { type: 'string' },
     cluster: { type: 'string' },
+    sandbox: { type: 'string' },
     debug: { type: 'boolean' },
     'access-log': { type: 'boolean' },
   },
@@ -45,6 +46,7 @@ export const upCommand: Command = {
     if (values.data !== undefined) flags.dataDir = values.data as string;
     if (values.examples !== undefined) flags.examplesDir = resolve(values.examples as string);
     if (values.cluster !== undefined) flags.cluster = values.cluster as string;
+    if (values.sandbox !== undefined) flags.sandbox = values.sandbox as PlatformConfigInput['sandbox'];
     if (values.debug) flags.debug = true;
     if (values['access-log']) flags.accessLog = true;
     const file = values.config ? readConfigFile(values.config as string) : {};
@@ -108,10 +110,13 @@ async function deployExamples(dir: string, client: NimbusClient, python: string)
     if (!statSync(folder).isDirectory()) continue;
     try {
       const built = await buildFunction(folder, { python });
-      await client.uploadBundle(built);
-      const fn = await client.deploy(built.name, built.hash, built.spec);
-      rmSync(built.bundleDir, { recursive: true, force: true });
-      process.stdout.write(`deployed ${fn.name} v${fn.version}: ${fn.url}\n`);
+      try {
+        await client.uploadBundle(built);
+        const fn = await client.deploy(built.name, built.hash, built.spec);
+        process.stdout.write(`deployed ${fn.name} v${fn.version}: ${fn.url}\n`);
+      } finally {
+        rmSync(built.bundleDir, { recursive: true, force: true });
+      }
     } catch (err) {
       printError(err, false);
     }
