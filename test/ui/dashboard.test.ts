@@ -1,7 +1,7 @@
 // The dashboard in a real browser (Debian's chromium driven by playwright-core): sign in, deploy through the
 // real CLI and see the function appear, invoke it from the form, watch its log line arrive in the live tail,
-// redrive a dead letter, and sign in again with a read key that sees less. Screenshots land in
-// test-artifacts/ui/ (gitignored).
+// redrive a dead letter, pick another namespace and see a cold start there, secrets by name, a phone screen,
+// and sign in again with a read key that sees less. Screenshots land in test-artifacts/ui/ (gitignored).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,6 +14,10 @@ import { startTestPlatform, waitFor } from '../helpers/platform.js';
 const CHROMIUM = '/usr/bin/chromium';
 const BIN = new URL('../../bin/nimbus.js', import.meta.url).pathname;
 const ARTIFACTS = new URL('../../test-artifacts/ui/', import.meta.url).pathname;
+
+/** A function that logs and answers; its instance goes after 100 ms idle, so the next call starts one. */
+const COLD_HANDLER = `export default async (request) => new Response('cold ' + new URL(request.url).pathname);
+`;
 
 /** The function the test deploys: logs its call id; v1 fails when asked to, v2 is fixed. */
 function handler(version: number): string {
@@ -37,7 +41,7 @@ function cli(args: string[]): Promise<string> {
     execFile(
       process.execPath,
       [BIN, ...args],
-      { env: { PATH: process.env.PATH }, timeout: 60_000 },
+      { env: { PATH: process.env.PATH }, timeout: 120_000 },
       (err, stdout, stderr) =>
         err ? reject(new Error(`nimbus ${args[0]}: ${stderr}${stdout}`)) : resolve(stdout),
     );
@@ -48,16 +52,18 @@ test('the dashboard in chromium', {
   skip: existsSync(CHROMIUM)
     ? false
     : `Debian's chromium is not installed at ${CHROMIUM} (apt-get install -y chromium; .ci/run does)`,
-  timeout: 120_000,
+  // Generous: a noisy 2-core machine, a browser, a gateway and a dozen CLI runs.
+  timeout: 300_000,
 }, async (t) => {
-  const nimbus = await startTestPlatform(t);
-  const { url, platform } = nimbus;
-  const admin = { authorization: `Bearer ${platform.token}` };
   const work = mkdtempSync(join(tmpdir(), 'nimbus-ui-browser-'));
   const fnDir = join(work, 'ui-hello');
   mkdirSync(fnDir);
+  // This run's screenshots only.
+  rmSync(ARTIFACTS, { recursive: true, force: true });
   mkdirSync(ARTIFACTS, { recursive: true });
   const profile = join(work, 'profile');
+  // The browser starts first, so its after-hook (closing it and every process it started) runs before the
+  // gateway's: no live tail is left open against a closing gateway.
   const browser = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
@@ -78,8 +84,16 @@ test('the dashboard in chromium', {
     await browser.close();
     rmSync(work, { recursive: true, force: true });
   });
+  const nimbus = await startTestPlatform(t, { autoscaler: { tickMs: 100 } });
+  const { url, platform } = nimbus;
+  const admin = { authorization: `Bearer ${platform.token}` };
   const page = browser.pages()[0] ?? (await browser.newPage());
-  page.setDefaultTimeout(20_000);
+  page.setDefaultTimeout(30_000);
+  // A namespace besides default, there before sign-in so the picker lists it.
+  assert.match(
+    await cli(['ns', 'create', 'team-b', '--url', url, '--token', platform.token]),
+    /name: team-b/,
+  );
   // Anything the page's policy refused, and any uncaught error, fails the test at the end.
   const problems: string[] = [];
   page.on('console', (message) => {
@@ -164,7 +178,7 @@ test('the dashboard in chromium', {
     const status = async () =>
       ((await (await fetch(`${url}/system/calls/${id}`, { headers: admin })).json()) as { status: string })
         .status;
-    await waitFor(async () => (await status()) === 'dead', 20_000, 'the call to go dead');
+    await waitFor(async () => (await status()) === 'dead', 60_000, 'the call to go dead');
     writeFileSync(join(fnDir, 'index.mjs'), handler(2));
     assert.match(
       await cli(['deploy', fnDir, '--url', url, '--token', platform.token]),
@@ -178,7 +192,7 @@ test('the dashboard in chromium', {
     await shot('07-dead-letter');
     await row.getByRole('button', { name: 'Redrive' }).click();
     await page.getByText(`call ${id} queued again`).waitFor();
-    await waitFor(async () => (await status()) === 'succeeded', 20_000, 'the redriven call to succeed');
+    await waitFor(async () => (await status()) === 'succeeded', 60_000, 'the redriven call to succeed');
     await page.getByLabel('status').selectOption('succeeded');
     await page.locator(`tr[data-call="${id}"][data-status="succeeded"]`).waitFor();
     await page.getByRole('link', { name: id }).click();
@@ -186,13 +200,104 @@ test('the dashboard in chromium', {
     await shot('08-redriven');
   });
 
+  await t.test(
+    'the namespace picker, and a cold start in the list, the recent calls and the chart',
+    async () => {
+      const coldDir = join(work, 'ui-cold');
+      mkdirSync(coldDir);
+      writeFileSync(join(coldDir, 'index.mjs'), COLD_HANDLER);
+      writeFileSync(join(coldDir, 'nimbus.yml'), 'scale: { idleTimeoutMs: 100 }\n');
+      const out = await cli([
+        'deploy',
+        coldDir,
+        '--namespace',
+        'team-b',
+        '--url',
+        url,
+        '--token',
+        platform.token,
+      ]);
+      assert.match(out, /deployed ui-cold v1/);
+      // The instance the deploy proved the code with goes after 100 ms idle: the next call starts one.
+      const instances = async () =>
+        (
+          (await (
+            await fetch(`${url}/api/v1/functions/ui-cold?namespace=team-b`, { headers: admin })
+          ).json()) as {
+            instances: number;
+          }
+        ).instances;
+      await waitFor(async () => (await instances()) === 0, 30_000, 'ui-cold at zero instances');
+      const res = await fetch(`${url}/function/ui-cold.team-b/first`);
+      assert.equal(res.status, 200);
+      assert.equal(await res.text(), 'cold /first');
+
+      await page.getByRole('link', { name: 'Functions', exact: true }).click();
+      await page.locator('tr[data-function="ui-hello"]').waitFor();
+      await page.getByLabel('namespace').selectOption('team-b');
+      await page.getByText('in team-b').waitFor();
+      const row = page.locator('tr[data-function="ui-cold"]');
+      await row.waitFor();
+      assert.equal(
+        await page.locator('tr[data-function="ui-hello"]').count(),
+        0,
+        "default's function is not listed",
+      );
+      await row.locator('td.cold-starts', { hasText: /^[1-9]/ }).waitFor();
+      await shot('09-namespace-picked');
+      await row.getByRole('link', { name: 'ui-cold' }).click();
+      await page.locator('tr.recent-call', { hasText: 'cold' }).first().waitFor();
+      await page.getByRole('img', { name: /^Cold starts: cold starts [1-9]/ }).waitFor();
+      await page.getByRole('img', { name: /^Latency: p50 \d/ }).waitFor();
+      await shot('10-cold-start');
+      await page.getByRole('link', { name: 'Spec' }).click();
+      assert.match(await text(page.getByTitle('commands')), /nimbus describe ui-cold --namespace team-b/);
+      await page.getByLabel('namespace').selectOption('default');
+      await page.locator('tr[data-function="ui-hello"]').waitFor();
+    },
+  );
+
+  // Main may not have the secrets API yet (its branch adds /api/v1/secrets): each case runs where it applies.
+  const secretsApi = (await fetch(`${url}/api/v1/secrets`, { headers: admin })).status === 200;
+  await t.test(
+    'secrets by name only',
+    { skip: secretsApi ? false : 'this gateway has no /api/v1/secrets' },
+    async () => {
+      const value = `s3cret-${Date.now()}`;
+      await page.getByRole('link', { name: 'Secrets' }).click();
+      await page.getByText('No secrets in default.').waitFor();
+      await page.getByLabel('name', { exact: true }).fill('db-password');
+      await page.getByLabel(/^value/).fill(value);
+      await page.getByRole('button', { name: 'Save' }).click();
+      await page.getByText('secret db-password created').waitFor();
+      await page.locator('tr[data-secret="db-password"]').waitFor();
+      assert.equal(await page.getByText(value).count(), 0, 'the value is never shown');
+      assert.ok(!(await page.content()).includes(value), 'nor anywhere in the page');
+      await shot('11-secrets');
+      page.once('dialog', (dialog) => void dialog.accept());
+      await page.locator('tr[data-secret="db-password"]').getByRole('button', { name: 'Remove' }).click();
+      await page.getByText('secret db-password removed').waitFor();
+      assert.equal(await page.locator('tr[data-secret]').count(), 0);
+    },
+  );
+  await t.test(
+    'a gateway without a secrets API: the view says secrets are unavailable',
+    { skip: secretsApi ? 'this gateway has /api/v1/secrets' : false },
+    async () => {
+      await page.getByRole('link', { name: 'Secrets' }).click();
+      await page.getByTestId('secrets-unavailable').waitFor();
+      assert.equal(await page.getByRole('alert').count(), 0, 'a notice, not an error');
+      await shot('11-secrets-unavailable');
+    },
+  );
+
   await t.test('fits a phone screen', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.goto(`${url}/ui/#/ns/default/functions`);
     await page.locator('tr[data-function="ui-hello"]').waitFor();
     const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - window.innerWidth');
     assert.ok(overflow <= 0, `the page is ${overflow}px wider than the screen`);
-    await shot('09-phone');
+    await shot('12-phone');
     await page.setViewportSize({ width: 1280, height: 900 });
   });
 
@@ -213,10 +318,11 @@ test('the dashboard in chromium', {
     await page.locator('tr[data-function="ui-hello"]').waitFor();
     await page.getByText('· read · default').waitFor();
     assert.equal(await page.getByRole('link', { name: 'Keys' }).count(), 0);
+    assert.equal(await page.getByRole('link', { name: 'Secrets' }).count(), 0, 'secrets need deploy scope');
     await page.getByRole('link', { name: 'Async calls', exact: true }).first().click();
     await page.locator('tr[data-call]').first().waitFor();
     assert.equal(await page.getByRole('button', { name: /Redrive/ }).count(), 0);
-    await shot('10-read-key');
+    await shot('13-read-key');
   });
 
   assert.deepEqual(problems, []);

@@ -9,6 +9,11 @@ function nsFlag(namespace: string): string[] {
   return namespace === 'default' ? [] : ['--namespace', namespace];
 }
 
+/** `nimbus WORDS… [--namespace NS]`, quoted for a shell. */
+export function cliWords(words: string[], namespace: string): string {
+  return ['nimbus', ...words, ...nsFlag(namespace)].map(shellQuote).join(' ');
+}
+
 export function functionCommands(name: string, namespace: string): string[] {
   const ns = nsFlag(namespace);
   const line = (...words: string[]) => ['nimbus', ...words].map(shellQuote).join(' ');

@@ -172,8 +172,15 @@ export type Key = z.infer<typeof keySchema>;
 export const keyListSchema = z.object({ keys: z.array(keySchema) });
 export const createdKeySchema = z.extend(keySchema, { secret: z.string() });
 
-/** OpenFaaS's secret list (names only; values are never sent back). */
-export const secretListSchema = z.array(z.object({ name: z.string(), namespace: z.optional(z.string()) }));
+/** A secret as /api/v1/secrets shows it: its name and who uses it, never its value. */
+export const secretSchema = z.object({
+  name: z.string(),
+  namespace: z.string(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  usedBy: z.array(z.string()),
+});
+export const secretListSchema = z.object({ secrets: z.array(secretSchema) });
 
 /** One line of /system/logs (NDJSON). `callId` where the platform knows which call wrote the line. */
 export const logLineSchema = z.object({

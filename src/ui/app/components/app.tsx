@@ -159,6 +159,8 @@ function NamespacePicker({ who, namespace, section }: { who: Whoami; namespace: 
         ? (await api.get('/api/v1/namespaces', namespaceListSchema)).namespaces.map((ns) => ns.name)
         : [homeNamespace(who)],
     [who],
+    // New namespaces appear without a reload.
+    30_000,
   );
   const names = listed.data ?? [namespace];
   const options = names.includes(namespace) ? names : [namespace, ...names];

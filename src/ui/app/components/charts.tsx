@@ -128,6 +128,7 @@ export function LineChart({
 }) {
   const n = lines[0]?.values.length ?? 0;
   const top = niceMax(Math.max(0, ...lines.flatMap((l) => l.values.filter((v): v is number => v !== null))));
+  // Each bucket's value spans its bucket (a step line), so a lone value shows as a dash, not a dot.
   const segments = (values: (number | null)[]): string[] => {
     const out: string[] = [];
     let current: string[] = [];
@@ -137,22 +138,26 @@ export function LineChart({
         current = [];
         return;
       }
-      current.push(`${i + 0.5},${HEIGHT - (v / top) * HEIGHT}`);
+      const y = HEIGHT - (v / top) * HEIGHT;
+      current.push(`${i + 0.1},${y}`, `${i + 0.9},${y}`);
     });
     if (current.length) out.push(current.join(' '));
-    // A lone point is drawn as a short flat line so it shows.
-    return out.map((s) =>
-      s.includes(' ') ? s : `${s} ${s.replace(/^([\d.]+)/, (x) => String(Number(x) + 0.4))}`,
-    );
+    return out;
   };
+  const last = (values: (number | null)[]) => {
+    for (let i = values.length - 1; i >= 0; i--) if (values[i] !== null) return values[i];
+    return null;
+  };
+  const latest = lines.map((l) => `${l.label} ${ms(last(l.values))}`).join(', ');
+  const label = `${title}: ${latest} (latest)`;
   return (
     <Frame
       title={title}
-      top={ms(top)}
+      top={`${ms(top)} · latest ${latest}`}
       start={start}
       end={start + n * bucketMs}
       legend={lines}
-      label={title}
+      label={label}
       width={n}
     >
       {lines.map((line) =>

@@ -1,5 +1,6 @@
 // One function: its tabs (overview with charts and recent calls, invoke, logs, async calls, versions and
 // aliases, spec with the CLI commands).
+import { useEffect, useRef } from 'preact/hooks';
 import { may, useSession } from '../access.js';
 import { query } from '../api.js';
 import { useLoad } from '../hooks.js';
@@ -40,6 +41,13 @@ export function FunctionPage({
     [namespace, name],
     5000,
   );
+  // Another tab shows the function's counters as they are now, not as the last poll left them.
+  const shownTab = useRef(tab);
+  useEffect(() => {
+    if (shownTab.current === tab) return;
+    shownTab.current = tab;
+    fn.reload();
+  }, [tab]);
   const readable = may(who, 'read', namespace, name);
   return (
     <>

@@ -116,7 +116,7 @@ export function FunctionsPage({ namespace }: { namespace: string }) {
                     <td class="num">{s ? percent(s.errors, s.calls) : '–'}</td>
                     <td class="num">{ms(s?.p50Ms)}</td>
                     <td class="num">{ms(s?.p99Ms)}</td>
-                    <td class="num">{s ? s.coldStarts : '–'}</td>
+                    <td class="num cold-starts">{s ? s.coldStarts : '–'}</td>
                     <td class="hide-sm">
                       {s ? <Sparkline values={s.spark} label={`${s.calls} calls`} /> : null}
                     </td>
