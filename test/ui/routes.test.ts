@@ -86,6 +86,7 @@ test('/ui serves the built dashboard with a strict policy and cache validators',
   // A few hundred KB at most, all of it.
   const total = page.body.length + js.body.length + css.body.length + icon.body.length;
   assert.ok(total < 300 * 1024, `the dashboard is ${total} bytes`);
+  assert.ok(zipped.body.length < 100 * 1024, `its script is ${zipped.body.length} bytes gzipped`);
 
   const head = await rawRequest(url, `HEAD /ui/${script} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
   assert.equal(head.status, 200);

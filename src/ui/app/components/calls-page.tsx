@@ -193,7 +193,7 @@ export function CallsPage({
               <tbody>
                 {calls.data.calls.map((c) => (
                   <tr key={c.id} data-call={c.id} data-status={c.status}>
-                    <td class="mono">
+                    <td class="mono call-id">
                       <a href={here({ call: c.id })}>{c.id}</a>
                     </td>
                     {target ? null : <td>{c.function}</td>}
