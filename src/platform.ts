@@ -11,6 +11,7 @@ import { functionKey, revokeFunctionKeys } from './auth/function-keys.js';
 import { KeyStore } from './auth/keys.js';
 import { deriveKey, loadMasterKey, Sealer } from './auth/master-key.js';
 import { parseFunctionSpec } from './config/function-spec.js';
+import { splitFunctionId } from './config/namespace.js';
 import type { PlatformConfig } from './config/platform.js';
 import { Deployer } from './dispatch/deployer.js';
 import { Dispatcher } from './dispatch/dispatcher.js';
@@ -28,6 +29,7 @@ import { namespaceRoutes } from './gateway/namespaces-api.js';
 import { openfaasRoutes } from './gateway/openfaas/openfaas-api.js';
 import { OpenWhiskApi } from './gateway/openwhisk/openwhisk-api.js';
 import { sendError, toNimbusError } from './gateway/respond.js';
+import { secretRoutes } from './gateway/secrets-api.js';
 import { versionRoutes } from './gateway/versions-api.js';
 import { Launcher } from './instances/launcher.js';
 import { Pool, type PoolEvent } from './instances/pool.js';
@@ -38,10 +40,13 @@ import { AsyncSystem } from './queue/async-system.js';
 import { CallbackPolicy } from './queue/callback-policy.js';
 import { RUNTIMES } from './runtimes/index.js';
 import { NODE_RUNNER_PATH, nodeRuntime } from './runtimes/node/adapter.js';
+import { HOST_MAJOR } from './runtimes/node/node-binary.js';
+import { linkProvidedPackages } from './runtimes/node/provided-packages.js';
 import { platformEnv } from './runtimes/platform-env.js';
 import { Autoscaler } from './scaler/autoscaler.js';
 import { PoolEviction } from './scaler/eviction.js';
 import { Artifacts } from './store/artifacts.js';
+import { SecretStore } from './store/secret-store.js';
 import { SqliteStore } from './store/sqlite-store.js';
 import type { FunctionVersion } from './store/store.js';
 import { SqliteCronState } from './triggers/cron-state.js';
@@ -99,9 +104,15 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
   const store = new SqliteStore(join(config.dataDir, 'nimbus.db'));
   const namespaces = new Namespaces(store);
   const keys = new KeyStore(join(config.dataDir, 'nimbus.db'), new Sealer(deriveKey(masterKey, 'api-keys')));
+  const secrets = new SecretStore(
+    join(config.dataDir, 'nimbus.db'),
+    new Sealer(deriveKey(masterKey, 'secrets')),
+  );
   const auth = new Authenticator(token, keys);
   const logs = new LogStore();
   const artifacts = new Artifacts(config.dataDir);
+  // Functions loaded in place (no sandbox) find the AWS SDK Nimbus provides beside the bundles.
+  linkProvidedPackages(artifacts.dir);
   const dispatcher = new Dispatcher(store);
   // Sockets live under a short private path: Unix socket paths are limited to ~107 bytes.
   const runDir = mkdtempSync(join(tmpdir(), 'nimbus-'));
@@ -116,6 +127,7 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
     });
   } catch (err) {
     keys.close();
+    secrets.close();
     store.close();
     rmSync(runDir, { recursive: true, force: true });
     throw err;
@@ -147,8 +159,17 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
     if (!runtime)
       throw new NimbusError('ERR_FUNCTION_SPEC_INVALID', [`runtime "${fn.spec.runtime}" is not supported`]);
     const launch = runtime.launch(fn, artifacts.path(fn.bundle), runtimeOptions);
-    const env = platformEnv({ fn, gatewayUrl: instanceGatewayUrl(url), key: functionKey(keys, fn.name) });
+    const env = platformEnv({
+      fn,
+      gatewayUrl: instanceGatewayUrl(url),
+      key: functionKey(keys, fn.name),
+      region: config.awsRegion,
+      nodeMajor: fn.spec.nodeVersion ?? HOST_MAJOR,
+    });
     launch.load = { ...launch.load, env: { ...env, ...launch.load.env } };
+    const secretNames = fn.spec.secrets ?? [];
+    const secretsNamespace = splitFunctionId(fn.name).namespace;
+    if (secretNames.length > 0) launch.secrets = () => secrets.values(secretsNamespace, secretNames);
     return new Pool({
       name: fn.name,
       version: fn.version,
@@ -179,7 +200,10 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
     artifacts,
     dispatcher,
     makePool,
-    checkRuntime: (fn) => RUNTIMES[fn.spec.runtime]?.check?.(fn, runtimeOptions),
+    checkRuntime: (fn) => {
+      RUNTIMES[fn.spec.runtime]?.check?.(fn, runtimeOptions);
+      secrets.assertExist(splitFunctionId(fn.name).namespace, fn.spec.secrets ?? []);
+    },
     onRemoved: (id) => {
       revokeFunctionKeys(keys, id);
       versions.changed(id);
@@ -268,10 +292,11 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
         baseUrl: () => url,
         onAliasesChanged: (id) => versions.changed(id),
       }),
-      namespaceRoutes(namespaces, keys),
+      namespaceRoutes(namespaces, keys, secrets),
       metricsRoutes({ dispatcher, launcher }),
       callRoutes(asyncSystem),
       keyRoutes(keys, namespaces),
+      secretRoutes({ secrets, store }),
       openfaasRoutes({
         store,
         artifacts,
@@ -281,6 +306,7 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
         auth,
         namespaces,
         keys,
+        secrets,
         manualScaleHoldMs: config.autoscaler.stableWindowMs,
       }),
       lambdaRoutes({
@@ -373,6 +399,7 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
       openwhisk.close();
       asyncSystem.close();
       keys.close();
+      secrets.close();
       store.close();
       rmSync(runDir, { recursive: true, force: true });
     })();

@@ -13,6 +13,7 @@ import { lsCommand } from './commands/ls.js';
 import { newCommand } from './commands/new.js';
 import { nsCommand } from './commands/ns.js';
 import { rmCommand } from './commands/rm.js';
+import { secretCommand } from './commands/secret.js';
 import { upCommand } from './commands/up.js';
 import { rollbackCommand, versionsCommand } from './commands/versions.js';
 import { printError } from './output.js';
@@ -32,6 +33,7 @@ const COMMANDS: Record<string, Command> = {
   versions: versionsCommand,
   rollback: rollbackCommand,
   alias: aliasCommand,
+  secret: secretCommand,
 };
 
 function help(): string {

@@ -13,6 +13,7 @@ import {
 } from '../config/namespace.js';
 import type { Namespaces } from '../dispatch/namespaces.js';
 import { NimbusError } from '../errors.js';
+import type { SecretStore } from '../store/secret-store.js';
 import { readJson } from './control-api.js';
 import { sendJson } from './respond.js';
 import type { Router } from './router.js';
@@ -32,15 +33,26 @@ export function assertNamespaceName(name: string): void {
 }
 
 /** Removes an empty namespace: no functions, and no keys of people (a function's own key goes with it). */
-export function removeNamespace(namespaces: Namespaces, keys: KeyStore, name: string): void {
+export function removeNamespace(
+  namespaces: Namespaces,
+  keys: KeyStore,
+  name: string,
+  secrets?: SecretStore,
+): void {
   if (name === DEFAULT_NAMESPACE) throw new NimbusError('ERR_NAMESPACE_DEFAULT');
   const { functions } = namespaces.usage(name);
   const owned = keys.list().filter((k) => k.namespace === name).length;
   if (functions > 0 || owned > 0) throw new NimbusError('ERR_NAMESPACE_NOT_EMPTY', [name, functions, owned]);
   namespaces.remove(name);
+  // Its secrets go with it (as a Kubernetes namespace's do): a namespace made again later starts empty.
+  secrets?.removeNamespace(name);
 }
 
-export function namespaceRoutes(namespaces: Namespaces, keys: KeyStore): (router: Router) => void {
+export function namespaceRoutes(
+  namespaces: Namespaces,
+  keys: KeyStore,
+  secrets?: SecretStore,
+): (router: Router) => void {
   const view = (ns: NamespaceRecord, withUsage: boolean) => ({
     name: ns.name,
     quotas: ns.quotas,
@@ -115,7 +127,7 @@ export function namespaceRoutes(namespaces: Namespaces, keys: KeyStore): (router
         '/api/v1/namespaces/:name',
         ({ res, params }) => {
           const ns = existing(params.name!);
-          removeNamespace(namespaces, keys, ns.name);
+          removeNamespace(namespaces, keys, ns.name, secrets);
           sendJson(res, 200, { deleted: ns.name });
         },
         { access: 'admin', scope: 'global' },

@@ -8,6 +8,7 @@ import { resolveCommand, wrapLaunch } from '../sandbox/launch.js';
 import { type RunAsUser, unreachableBy } from '../sandbox/run-as.js';
 import { stageBundle } from '../sandbox/stage.js';
 import type { LoadMessage } from './protocol.js';
+import { prepareSecretsDir, SANDBOX_SECRETS_DIR } from './secret-files.js';
 import type { LaunchShape } from './stem-cells.js';
 
 export interface InstanceSandboxOptions {
@@ -69,11 +70,14 @@ export class InstanceSandbox {
         chmodSync(dir, 0o711);
         chmodSync(fnDir, 0o755);
       }
+      // Every sandbox binds a secrets directory: a stem cell does not know yet which function (and secrets) it gets.
+      const secretsDir = prepareSecretsDir(dir, runAs);
       cgroup = cgroups?.create(id, limits) ?? null;
       const wrapped = wrapLaunch({ command: shape.command, args: shape.args, env: shape.env }, features, {
         bundleDir: fnDir,
         socketPath: join(dir, 'sock'),
         readOnlyPaths,
+        binds: [...(shape.binds ?? []), { source: secretsDir, target: SANDBOX_SECRETS_DIR }],
         network: shape.network,
         limits,
         cgroup,
@@ -152,7 +156,7 @@ export class InstanceSandbox {
     }
     const runAs = this.options.runAs;
     if (runAs) {
-      for (const path of [command, ...paths]) {
+      for (const path of [command, ...paths, ...(shape.binds ?? []).map((b) => b.source)]) {
         const blocked = unreachableBy(path, runAs);
         if (blocked !== null) {
           throw new Error(

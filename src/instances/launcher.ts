@@ -7,6 +7,7 @@ import { type Evictable, MemoryBudget, type Victim } from '../scaler/budget.js';
 import { Instance, type InstanceOptions } from './instance.js';
 import type { InstanceSandbox, PreparedSandbox } from './instance-sandbox.js';
 import type { LoadMessage } from './protocol.js';
+import { mountSecrets } from './secret-files.js';
 import { type LaunchShape, StemCells, shapeKey } from './stem-cells.js';
 
 /** What of a function's spec shapes its instances (and their sandbox). */
@@ -85,7 +86,7 @@ export class Launcher {
     if (stem) {
       instance = stem;
       instance.adopt(fnName, output);
-      return { instance, started: this.specialize(instance, launch.load) };
+      return { instance, started: this.specialize(instance, launch.load, launch.secrets) };
     }
     try {
       instance = this.newInstance(shape, fnName, output);
@@ -97,8 +98,10 @@ export class Launcher {
     const staged = this.sandboxes.get(instance)?.staged;
     const started = this.startGate.run(() =>
       staged
-        ? instance.spawn().then(() => this.specialize(instance, launch.load))
-        : instance.start(launch.load),
+        ? instance.spawn().then(() => this.specialize(instance, launch.load, launch.secrets))
+        : Promise.resolve()
+            .then(() => mountSecrets(instance.dir, launch.load, launch.secrets?.(), unsandboxed))
+            .then((load) => instance.start(load)),
     );
     return { instance, started };
   }
@@ -108,17 +111,25 @@ export class Launcher {
     this.stems?.prewarm(shapeOf(launch, limits));
   }
 
-  /** Loads a function into a spawned instance, its bundle first staged where its sandbox sees it. */
-  private async specialize(instance: Instance, load: LoadMessage): Promise<void> {
+  /** Loads a function into a spawned instance, its bundle and secrets first put where its sandbox sees them. */
+  private async specialize(
+    instance: Instance,
+    load: LoadMessage,
+    secrets: LaunchSpec['secrets'],
+  ): Promise<void> {
     const prepared = this.sandboxes.get(instance);
     let message = load;
-    if (prepared && this.options.sandbox) {
-      try {
-        message = this.options.sandbox.load(instance.dir, prepared, load);
-      } catch (err) {
-        instance.kill(`its bundle could not be staged: ${(err as Error).message}`);
-        throw err;
-      }
+    try {
+      if (prepared && this.options.sandbox) message = this.options.sandbox.load(instance.dir, prepared, load);
+      message = mountSecrets(
+        instance.dir,
+        message,
+        secrets?.(),
+        prepared?.staged ? { sandboxed: true, runAs: this.options.sandbox?.runAs ?? null } : unsandboxed,
+      );
+    } catch (err) {
+      instance.kill(`its bundle or secrets could not be staged: ${(err as Error).message}`);
+      throw err;
     }
     await instance.load(message);
   }
@@ -212,6 +223,8 @@ export class Launcher {
   }
 }
 
+const unsandboxed = { sandboxed: false, runAs: null } as const;
+
 function shapeOf(launch: LaunchSpec, limits: InstanceLimits): LaunchShape {
   return {
     memoryMb: limits.memoryMb,
@@ -222,6 +235,7 @@ function shapeOf(launch: LaunchSpec, limits: InstanceLimits): LaunchShape {
     cpu: limits.cpu ?? null,
     maxProcesses: limits.maxProcesses,
     readOnlyPaths: launch.readOnlyPaths ?? [],
+    binds: launch.binds ?? [],
   };
 }
 

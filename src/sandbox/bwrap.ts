@@ -71,6 +71,12 @@ export const PROC_MASKABLE: readonly string[] = [
   '/proc/kpagecgroup',
 ];
 
+/** A host directory bound read-only at another path inside the sandbox. */
+export interface BwrapBind {
+  source: string;
+  target: string;
+}
+
 export interface BwrapOptions {
   /** The command to run in the sandbox and its arguments. */
   argv: readonly string[];
@@ -85,6 +91,8 @@ export interface BwrapOptions {
   socketPath: string;
   /** Host files or directories the command needs (runtime binary, runner), bound read-only at the same path. */
   readOnlyPaths: readonly string[];
+  /** Host directories bound read-only elsewhere (packages the platform provides, the instance's secrets). */
+  binds?: readonly BwrapBind[];
   /** false: an own network namespace with only loopback. */
   network: boolean;
   /** Size of the private /tmp and /dev/shm in MiB (when tmpfsSize). */
@@ -140,6 +148,7 @@ export function bwrapArgs(o: BwrapOptions): string[] {
   const tmpSize = o.tmpfsSize ? ['--size', String(Math.floor(o.tmpSizeMb * 1024 * 1024))] : [];
   args.push(...tmpSize, '--tmpfs', '/tmp', ...tmpSize, '--tmpfs', '/dev/shm');
   for (const path of o.readOnlyPaths) args.push('--ro-bind', path, path);
+  for (const bind of o.binds ?? []) args.push('--ro-bind', bind.source, bind.target);
   args.push('--ro-bind', o.bundleDir, SANDBOX_BUNDLE_DIR);
   // Read-only is enough: connect() on a socket needs no write access to the mount.
   args.push('--ro-bind', o.socketPath, SANDBOX_SOCKET_PATH);

@@ -1,7 +1,7 @@
 // Turns an instance's plain launch (command, args, env) into the sandboxed one this host supports.
 import { accessSync, constants, realpathSync } from 'node:fs';
 import { delimiter, isAbsolute, join } from 'node:path';
-import { bwrapArgs, SANDBOX_BUNDLE_DIR, SANDBOX_SOCKET_PATH } from './bwrap.js';
+import { type BwrapBind, bwrapArgs, SANDBOX_BUNDLE_DIR, SANDBOX_SOCKET_PATH } from './bwrap.js';
 import type { CgroupHandle, SandboxLimits } from './cgroups.js';
 import type { SandboxFeatures } from './detect.js';
 import { planRlimits, prlimitArgs } from './rlimits.js';
@@ -20,6 +20,8 @@ export interface SandboxLaunchOptions {
   socketPath: string;
   /** Host files the command line refers to besides the command itself (e.g. the runner file). */
   readOnlyPaths?: readonly string[];
+  /** Host directories bound read-only at other paths inside the sandbox. */
+  binds?: readonly BwrapBind[];
   /** Whether the function may use the host's network. Default true. */
   network?: boolean;
   /** Size of the private /tmp in MiB. Default 64. */
@@ -103,6 +105,7 @@ export function wrapLaunch(
         bundleDir: options.bundleDir,
         socketPath: options.socketPath,
         readOnlyPaths,
+        binds: options.binds ?? [],
         network: options.network ?? true,
         tmpSizeMb: options.tmpSizeMb ?? DEFAULT_TMP_SIZE_MB,
         hostRoot: features.hostRoot,
