@@ -8,7 +8,9 @@ import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { buildFunction } from '../../src/build/build.js';
 import { readStack } from '../../src/build/stack.js';
+import { NimbusClient } from '../../src/cli/client.js';
 import { FIXTURES, startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { noSandbox } from '../security/helpers.js';
 
@@ -310,4 +312,71 @@ test('nimbus secret create/update/ls/rm through the CLI', async (t) => {
     assert.match(usage.stderr, /^ERR_CLI_USAGE: /, args.join(' '));
   }
   assert.equal((await run(['ls', '--bogus'])).code, 2);
+});
+
+test('secrets belong to a namespace', async (t) => {
+  const nimbus = await startTestPlatform(t);
+  const admin = nimbus.client;
+  await admin.call('POST', '/api/v1/namespaces', { name: 'team-a' });
+  const teamA = new NimbusClient(nimbus.url, nimbus.platform.token, 'team-a');
+  await admin.call('POST', '/api/v1/secrets', { name: 'api-key', value: 'default value' });
+  await admin.call('POST', '/api/v1/secrets?namespace=team-a', { name: 'api-key', value: 'team-a value' });
+  await admin.call('POST', '/api/v1/secrets?namespace=team-a', { name: 'only-a', value: 'x' });
+  const names = async (ns: string) =>
+    (
+      await admin.call<{ secrets: { name: string; namespace: string }[] }>(
+        'GET',
+        `/api/v1/secrets?namespace=${ns}`,
+      )
+    ).secrets;
+  assert.deepEqual(
+    (await names('default')).map((s) => [s.name, s.namespace]),
+    [['api-key', 'default']],
+  );
+  assert.deepEqual(
+    (await names('team-a')).map((s) => s.name),
+    ['api-key', 'only-a'],
+  );
+  await assert.rejects(admin.call('GET', '/api/v1/secrets?namespace=nowhere'), {
+    code: 'ERR_NAMESPACE_NOT_FOUND',
+  });
+
+  // A function reads the secret of its own namespace.
+  const built = await buildFunction(join(FIXTURES, 'secret-reader'));
+  t.after(() => rmSync(built.bundleDir, { recursive: true, force: true }));
+  await teamA.uploadBundle(built);
+  await teamA.deploy('reader', built.hash, { secrets: ['api-key'] });
+  const body = (await (await fetch(`${nimbus.url}/function/reader.team-a`)).json()) as any;
+  assert.deepEqual(body.values, { 'api-key': 'team-a value' });
+  // …and cannot name another namespace's.
+  await assert.rejects(admin.deploy('reader', built.hash, { secrets: ['only-a'] }), {
+    code: 'ERR_SECRET_NOT_FOUND',
+  });
+
+  // A deploy key of the default namespace manages its secrets, not team-a's.
+  const key = nimbus.platform.keys.create({ scope: 'deploy', namespace: 'default' });
+  const as = (path: string) =>
+    fetch(`${nimbus.url}${path}`, { headers: { authorization: `Bearer ${key.secret}` } });
+  assert.equal((await as('/api/v1/secrets')).status, 200);
+  assert.equal((await as('/api/v1/secrets?namespace=team-a')).status, 403);
+  const basic = `Basic ${Buffer.from(`${key.id}:${key.secret}`).toString('base64')}`;
+  assert.equal(
+    (await fetch(`${nimbus.url}/system/secrets?namespace=team-a`, { headers: { authorization: basic } }))
+      .status,
+    403,
+  );
+  const openfaas = await fetch(`${nimbus.url}/system/secrets?namespace=team-a`, {
+    headers: { authorization: `Bearer ${nimbus.platform.token}` },
+  });
+  assert.deepEqual(await openfaas.json(), [
+    { name: 'api-key', namespace: 'team-a' },
+    { name: 'only-a', namespace: 'team-a' },
+  ]);
+
+  // Removing the namespace removes its secrets: made again, it starts empty.
+  await teamA.remove('reader');
+  await admin.call('DELETE', '/api/v1/namespaces/team-a');
+  await admin.call('POST', '/api/v1/namespaces', { name: 'team-a' });
+  assert.deepEqual(await names('team-a'), []);
+  assert.equal((await names('default')).length, 1);
 });

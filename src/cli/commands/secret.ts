@@ -15,7 +15,7 @@ interface SecretView {
 }
 
 const USAGE = [
-  'nimbus secret create NAME [--from-file PATH | --from-literal VALUE]   (else the value is read from stdin)',
+  'nimbus secret create NAME [--from-file PATH | --from-literal VALUE] [--namespace NS]   (else the value is read from stdin)',
   'nimbus secret update NAME [--from-file PATH | --from-literal VALUE]',
   'nimbus secret ls [--json]',
   'nimbus secret rm NAME',
@@ -32,19 +32,21 @@ export const secretCommand: Command = {
   async run(values, positionals) {
     const [action, name, extra] = positionals;
     const client = clientFrom(values);
+    // The namespace (--namespace, NIMBUS_NAMESPACE) whose secrets these are.
+    const ns = client.namespace === undefined ? '' : `?namespace=${encodeURIComponent(client.namespace)}`;
     if ((action === 'create' || action === 'update') && name && extra === undefined) {
       const value = await readValue(values);
       const body = Buffer.isBuffer(value) ? { valueBase64: value.toString('base64') } : { value };
       const view =
         action === 'create'
-          ? await client.call<SecretView>('POST', '/api/v1/secrets', { name, ...body })
-          : await client.call<SecretView>('PUT', `/api/v1/secrets/${encodeURIComponent(name)}`, body);
+          ? await client.call<SecretView>('POST', `/api/v1/secrets${ns}`, { name, ...body })
+          : await client.call<SecretView>('PUT', `/api/v1/secrets/${encodeURIComponent(name)}${ns}`, body);
       if (values.json) process.stdout.write(`${JSON.stringify(view, null, 2)}\n`);
       else process.stdout.write(`${action === 'create' ? 'created' : 'updated'} secret ${view.name}\n`);
       return 0;
     }
     if (action === 'ls' && name === undefined) {
-      const { secrets } = await client.call<{ secrets: SecretView[] }>('GET', '/api/v1/secrets');
+      const { secrets } = await client.call<{ secrets: SecretView[] }>('GET', `/api/v1/secrets${ns}`);
       if (values.json) process.stdout.write(`${JSON.stringify(secrets, null, 2)}\n`);
       else if (secrets.length === 0) process.stdout.write('no secrets yet: nimbus secret create NAME\n');
       else
@@ -57,7 +59,7 @@ export const secretCommand: Command = {
       return 0;
     }
     if (action === 'rm' && name && extra === undefined) {
-      await client.call('DELETE', `/api/v1/secrets/${encodeURIComponent(name)}`);
+      await client.call('DELETE', `/api/v1/secrets/${encodeURIComponent(name)}${ns}`);
       process.stdout.write(
         values.json ? `${JSON.stringify({ deleted: name })}\n` : `removed secret ${name}\n`,
       );
