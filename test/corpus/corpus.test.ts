@@ -88,6 +88,8 @@ const manifestSchema = z.strictObject({
     .optional(),
   /** Strings the deploy's progress output (stderr) holds. */
   deployOutput: z.array(z.string()).default([]),
+  /** Secrets made with `nimbus secret create NAME --from-literal VALUE` before the deploy (faas-cli secret create). */
+  secrets: z.record(z.string(), z.string()).default({}),
   invoke: z.array(invokeSchema).min(1),
 });
 
@@ -229,6 +231,17 @@ async function deployEntry(
   const cached = key ? join(CACHE, 'modules', key) : undefined;
   if (cached && existsSync(cached))
     cpSync(cached, join(dir, 'node_modules'), { recursive: true, verbatimSymlinks: true });
+  for (const [name, value] of Object.entries(manifest.secrets)) {
+    const secret = ['secret', 'create', name, '--from-literal', value];
+    const made = await run(
+      process.execPath,
+      [BIN, ...secret, '--url', platform.url, '--token', platform.platform.token],
+      dir,
+      cliEnv(),
+      60_000,
+    );
+    assert.equal(made.code, 0, `nimbus secret create ${name} failed:\n${made.stderr}`);
+  }
   const args =
     manifest.deploy === 'folder'
       ? ['deploy', dir, '--name', manifest.name ?? folder]
