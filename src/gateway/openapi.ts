@@ -18,6 +18,22 @@ const nameParam = {
   schema: { type: 'string', pattern: '^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$' },
 };
 const fnRef = { $ref: '#/components/schemas/Function' };
+const namespaceParam = {
+  name: 'namespace',
+  in: 'query',
+  required: false,
+  schema: { type: 'string', default: 'default' },
+};
+const secretRef = {
+  type: 'object',
+  properties: {
+    name: { type: 'string' },
+    namespace: { type: 'string' },
+    createdAt: { type: 'string', format: 'date-time' },
+    updatedAt: { type: 'string', format: 'date-time' },
+    usedBy: { type: 'array', items: { type: 'string' } },
+  },
+};
 const invokeOp = {
   summary: 'Invoke a function synchronously; method, path suffix, query, headers and body pass through',
   security: [],
@@ -258,6 +274,66 @@ export const OPENAPI = {
               },
             },
           }),
+        },
+      },
+    },
+    // The secrets store of a namespace (deploy scope there); values go in, never out.
+    '/api/v1/secrets': {
+      get: {
+        summary: 'List the secrets of a namespace: names and the functions that use them, never values',
+        parameters: [namespaceParam],
+        responses: {
+          '200': json({ type: 'object', properties: { secrets: { type: 'array', items: secretRef } } }),
+        },
+      },
+      post: {
+        summary: 'Create a secret',
+        parameters: [namespaceParam],
+        requestBody: {
+          required: true,
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                required: ['name'],
+                properties: {
+                  name: { type: 'string' },
+                  value: { type: 'string', description: 'the value as text' },
+                  valueBase64: {
+                    type: 'string',
+                    description: 'the value as base64 bytes (instead of value)',
+                  },
+                },
+              },
+            },
+          },
+        },
+        responses: {
+          '201': json(secretRef, 'created'),
+          '400': errorResponse('ERR_SECRET_INVALID or ERR_REQUEST_INVALID'),
+          '409': errorResponse('ERR_SECRET_EXISTS'),
+        },
+      },
+    },
+    '/api/v1/secrets/{name}': {
+      put: {
+        summary: "Replace a secret's value (instances started from now on read it)",
+        parameters: [
+          { name: 'name', in: 'path', required: true, schema: { type: 'string' } },
+          namespaceParam,
+        ],
+        responses: { '200': json(secretRef), '404': errorResponse('ERR_SECRET_NOT_FOUND') },
+      },
+      delete: {
+        summary: 'Remove a secret no function names',
+        parameters: [
+          { name: 'name', in: 'path', required: true, schema: { type: 'string' } },
+          namespaceParam,
+        ],
+        responses: {
+          '200': json({ type: 'object' }),
+          '404': errorResponse('ERR_SECRET_NOT_FOUND'),
+          '409': errorResponse('ERR_SECRET_IN_USE'),
         },
       },
     },
