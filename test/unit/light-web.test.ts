@@ -293,7 +293,15 @@ const RESPONSE_CASES: Record<string, (R: ResponseClass) => unknown> = {
       }
     }
     const res = new Mine('sub', { status: 201 });
-    return [res instanceof R, res instanceof Mine, res.extra(), res.status, await res.text()];
+    return [
+      res instanceof R,
+      res instanceof Mine,
+      new R('plain') instanceof Mine,
+      R.error() instanceof Mine,
+      res.extra(),
+      res.status,
+      await res.text(),
+    ];
   },
   'calling without new': (R) => (R as unknown as (b: string) => unknown)('x'),
   'a prototype method on a foreign object': (R) => R.prototype.text.call({}),
@@ -540,6 +548,14 @@ test('Request: the class the runner installs behaves as undici’s', async () =>
       new R('http://a.example/') instanceof R,
       new RealRequest('http://a.example/') instanceof R,
     ],
+    'a subclass': (R) => {
+      class Mine extends R {}
+      return [
+        new Mine('http://a.example/') instanceof R,
+        new Mine('http://a.example/') instanceof Mine,
+        new R('http://a.example/') instanceof Mine,
+      ];
+    },
   };
   for (const [name, run] of Object.entries(cases)) {
     const a = await outcome(() => run(RealRequest));

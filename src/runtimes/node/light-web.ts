@@ -183,7 +183,8 @@ export class NimbusRequest extends GlobalRequest {
 
   /** A Request made by undici itself (or before the runner took over `Request`) is a Request too. */
   static override [Symbol.hasInstance](value: unknown): boolean {
-    return value instanceof GlobalRequest;
+    // A subclass user code made keeps the ordinary check.
+    return this === NimbusRequest ? value instanceof GlobalRequest : ordinaryInstanceOf(this, value);
   }
 }
 Object.defineProperty(NimbusRequest, 'name', { value: 'Request' });
@@ -282,7 +283,8 @@ export class LightResponse {
 
   /** undici's own Responses (from `fetch`, or made before the runner took over `Response`) are Responses too. */
   static [Symbol.hasInstance](value: unknown): boolean {
-    return value instanceof GlobalResponse;
+    // A subclass user code made keeps the ordinary check.
+    return this === LightResponse ? value instanceof GlobalResponse : ordinaryInstanceOf(this, value);
   }
 
   // The runner's access to the private state, kept off the class (its statics are undici's three).
@@ -440,6 +442,12 @@ function hasName(headers: readonly string[], name: string): boolean {
 }
 
 // ---------------------------------------------------------------------------------------------- shared
+
+const ordinaryHasInstance = Function.prototype[Symbol.hasInstance];
+
+function ordinaryInstanceOf(klass: unknown, value: unknown): boolean {
+  return ordinaryHasInstance.call(klass, value);
+}
 
 /**
  * Defines every method and accessor of undici's prototype on `target` (each with its enumerability, so
