@@ -110,6 +110,13 @@ test('a module without a usable handler fails to load, saying what to set', () =
   assert.throws(() => pick({}), /no handler found/);
   assert.throws(() => pick({ default: 'text' }, undefined, 'openfaas'), /no OpenFaaS handler found/);
   assert.throws(() => pick({ default: fetchFn }, undefined, 'nope'), /unknown handler style "nope"/);
+  // An Express app (a function of (req, res, next) with listen and use) is not a fetch handler.
+  const express = Object.assign((req: unknown, res: unknown, next: unknown) => [req, res, next], {
+    listen() {},
+    use() {},
+  });
+  assert.throws(() => pick({ default: express }), /a Node http app .*runtime: http/);
+  assert.throws(() => pick({ default: { listen() {}, use() {}, callback() {} } }), /Koa/);
 });
 
 function context(timeoutMs = 1000): LambdaContext {
