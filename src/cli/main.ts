@@ -11,7 +11,9 @@ import { keysCommand } from './commands/keys.js';
 import { logsCommand } from './commands/logs.js';
 import { lsCommand } from './commands/ls.js';
 import { newCommand } from './commands/new.js';
+import { nodesCommand } from './commands/nodes.js';
 import { nsCommand } from './commands/ns.js';
+import { publishCommand } from './commands/publish.js';
 import { rmCommand } from './commands/rm.js';
 import { secretCommand } from './commands/secret.js';
 import { upCommand } from './commands/up.js';
@@ -34,6 +36,8 @@ const COMMANDS: Record<string, Command> = {
   rollback: rollbackCommand,
   alias: aliasCommand,
   secret: secretCommand,
+  nodes: nodesCommand,
+  publish: publishCommand,
 };
 
 function help(): string {

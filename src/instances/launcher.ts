@@ -7,7 +7,7 @@ import { type Evictable, MemoryBudget, type Victim } from '../scaler/budget.js';
 import { Instance, type InstanceOptions } from './instance.js';
 import type { InstanceSandbox, PreparedSandbox } from './instance-sandbox.js';
 import type { LoadMessage } from './protocol.js';
-import { mountSecrets } from './secret-files.js';
+import { mountSecrets, secretsDirOf } from './secret-files.js';
 import { type LaunchShape, StemCells, shapeKey } from './stem-cells.js';
 
 /** What of a function's spec shapes its instances (and their sandbox). */
@@ -100,7 +100,7 @@ export class Launcher {
       staged
         ? instance.spawn().then(() => this.specialize(instance, launch.load, launch.secrets))
         : Promise.resolve()
-            .then(() => mountSecrets(instance.dir, launch.load, launch.secrets?.(), unsandboxed))
+            .then(() => mountSecrets(instance.dir, launch.load, launch.secrets?.(), unsandboxed(instance)))
             .then((load) => instance.start(load)),
     );
     return { instance, started };
@@ -120,15 +120,18 @@ export class Launcher {
     const prepared = this.sandboxes.get(instance);
     let message = load;
     try {
-      if (prepared && this.options.sandbox) message = this.options.sandbox.load(instance.dir, prepared, load);
+      if (prepared && this.options.sandbox)
+        message = await this.options.sandbox.load(instance.dir, prepared, load);
       message = mountSecrets(
         instance.dir,
         message,
         secrets?.(),
-        prepared?.staged ? { sandboxed: true, runAs: this.options.sandbox?.runAs ?? null } : unsandboxed,
+        prepared?.staged
+          ? { seenAt: prepared.secretsDir, runAs: this.options.sandbox?.runAs ?? null }
+          : unsandboxed(instance),
       );
     } catch (err) {
-      instance.kill(`its bundle or secrets could not be staged: ${(err as Error).message}`);
+      instance.kill(`its sandbox, bundle or secrets could not be readied: ${(err as Error).message}`);
       throw err;
     }
     await instance.load(message);
@@ -157,6 +160,8 @@ export class Launcher {
       ...(sandbox && prepared
         ? {
             oomKilled: () => sandbox.oomKilled(prepared),
+            extraPipes: prepared.extraPipes,
+            ...(prepared.onSpawn ? { onSpawn: prepared.onSpawn } : {}),
             ...(sandbox.runAs ? { prepareSocket: (path: string) => sandbox.prepareSocket(path) } : {}),
           }
         : {}),
@@ -223,7 +228,10 @@ export class Launcher {
   }
 }
 
-const unsandboxed = { sandboxed: false, runAs: null } as const;
+/** Where an instance loaded in place (no sandbox) finds its secrets: on the host. */
+function unsandboxed(instance: Instance): { seenAt: string; runAs: null } {
+  return { seenAt: secretsDirOf(instance.dir), runAs: null };
+}
 
 function shapeOf(launch: LaunchSpec, limits: InstanceLimits): LaunchShape {
   return {

@@ -28,15 +28,15 @@ export function prepareSecretsDir(instanceDir: string, runAs: RunAsUser | null):
 }
 
 /**
- * Writes the secret files of an instance and returns its LOAD message with NIMBUS_SECRETS_DIR set (the
- * sandbox's path, or the host directory for an instance without one). Names were checked at deploy
- * (SECRET_NAME_RE: no `/`, no leading dot).
+ * Writes the secret files of an instance and returns its LOAD message with NIMBUS_SECRETS_DIR set to
+ * `where.seenAt`: the directory as the runner sees it (SANDBOX_SECRETS_DIR in a bubblewrap sandbox, the host
+ * directory otherwise). Names were checked at deploy (SECRET_NAME_RE: no `/`, no leading dot).
  */
 export function mountSecrets(
   instanceDir: string,
   load: LoadMessage,
   values: ReadonlyMap<string, Buffer> | undefined,
-  where: { sandboxed: boolean; runAs: RunAsUser | null },
+  where: { seenAt: string; runAs: RunAsUser | null },
 ): LoadMessage {
   if (!values || values.size === 0) return load;
   const dir = secretsDirOf(instanceDir);
@@ -46,5 +46,5 @@ export function mountSecrets(
     writeFileSync(file, value, { mode: 0o400, flag: 'wx' });
     if (where.runAs) chownSync(file, where.runAs.uid, where.runAs.gid);
   }
-  return { ...load, env: { ...load.env, NIMBUS_SECRETS_DIR: where.sandboxed ? SANDBOX_SECRETS_DIR : dir } };
+  return { ...load, env: { ...load.env, NIMBUS_SECRETS_DIR: where.seenAt } };
 }

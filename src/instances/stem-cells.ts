@@ -2,7 +2,7 @@
 // loaded. A cold start takes one and only loads code into it. Kept per launch shape (runtime command,
 // arguments, environment), refilled in the background and sized by the recent cold-start rate
 // (OpenWhisk's reactive rule). A specialized instance never returns here.
-import type { BwrapBind } from '../sandbox/bwrap.js';
+import type { SandboxBind } from '../sandbox/bwrap.js';
 import type { Instance } from './instance.js';
 
 export interface LaunchShape {
@@ -19,7 +19,7 @@ export interface LaunchShape {
   /** Host files the sandbox binds (the runner). */
   readOnlyPaths: readonly string[];
   /** Host directories the sandbox binds at other paths. */
-  binds?: readonly BwrapBind[];
+  binds?: readonly SandboxBind[];
 }
 
 export interface StemCellOptions {

@@ -64,7 +64,7 @@ export const nodeRuntime: RuntimeAdapter = {
         fn.spec.handlerStyle === 'azure' ? [NODE_RUNNER_PATH, AZURE_STYLE_PATH] : [NODE_RUNNER_PATH],
       // The AWS SDK functions import without shipping it (provided-packages.ts), where built.
       binds: existsSync(PROVIDED_NODE_MODULES)
-        ? [{ source: PROVIDED_NODE_MODULES, target: SANDBOX_PROVIDED_DIR }]
+        ? [{ host: PROVIDED_NODE_MODULES, sandbox: SANDBOX_PROVIDED_DIR }]
         : [],
       load: {
         bundleDir,
