@@ -151,12 +151,14 @@ export async function startPlatform(
     ...(cluster ? { onStored: (hash: string) => bundles!.publish(hash) } : {}),
   });
   if (cluster) bundles = await cluster.openBundles(artifacts);
-  // Functions loaded in place (no sandbox) find the AWS SDK Nimbus provides beside the bundles.
-  linkProvidedPackages(artifacts.dir);
   const dispatcher = new Dispatcher(store);
   // Sockets live under a short private path (Unix socket paths are limited to ~107 bytes), private to
   // this user; run dirs of gateways that died are swept first.
   const runDir = createRunDir().dir;
+  // Functions without bubblewrap's /node_modules bind find the AWS SDK Nimbus provides in an ancestor of
+  // their code: loaded in place (<dataDir>/bundles/<hash>) or staged for a runAs user (<runDir>/<id>/fn).
+  // Not in the bundle store itself, which holds content-addressed bundles only.
+  for (const dir of [config.dataDir, runDir]) linkProvidedPackages(dir);
   let sandbox: SandboxSetup;
   try {
     sandbox = await setUpSandbox({

@@ -183,7 +183,8 @@ export class NimbusRequest extends GlobalRequest {
 
   /** A Request made by undici itself (or before the runner took over `Request`) is a Request too. */
   static override [Symbol.hasInstance](value: unknown): boolean {
-    // A subclass user code made keeps the ordinary check.
+    // A subclass user code made keeps the ordinary check: `this` is the class `instanceof` was asked about.
+    // biome-ignore lint/complexity/noThisInStatic: the class name would answer for every subclass alike
     return this === NimbusRequest ? value instanceof GlobalRequest : ordinaryInstanceOf(this, value);
   }
 }
@@ -283,7 +284,8 @@ export class LightResponse {
 
   /** undici's own Responses (from `fetch`, or made before the runner took over `Response`) are Responses too. */
   static [Symbol.hasInstance](value: unknown): boolean {
-    // A subclass user code made keeps the ordinary check.
+    // A subclass user code made keeps the ordinary check: `this` is the class `instanceof` was asked about.
+    // biome-ignore lint/complexity/noThisInStatic: the class name would answer for every subclass alike
     return this === LightResponse ? value instanceof GlobalResponse : ordinaryInstanceOf(this, value);
   }
 

@@ -2,7 +2,8 @@
 // SDK v3: the build leaves them external when the function has not installed them, and instances resolve
 // them from a node_modules Nimbus ships (each package one ESM file, built by `npm run build`) that sits
 // where Node's resolution looks after the function's own: at /node_modules in the sandbox (an ancestor of
-// /fn), and beside the bundles (`<dataDir>/bundles/node_modules`, a link) without one.
+// /fn), and without one as `<dataDir>/node_modules` and `<runDir>/node_modules` (links; ancestors of the
+// bundles loaded in place and of those staged for a runAs user).
 import { existsSync, lstatSync, mkdirSync, readlinkSync, rmSync, symlinkSync } from 'node:fs';
 import { dirname, join, parse } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,11 +37,11 @@ function installedFrom(dir: string, name: string): boolean {
 }
 
 /**
- * Makes `<bundlesDir>/node_modules` a link to the provided packages, so functions loaded in place (no
- * sandbox) resolve them. A directory someone put there is left alone.
+ * Makes `<dir>/node_modules` a link to the provided packages, so functions whose code lies below `dir`
+ * resolve them without a sandbox. A directory someone put there is left alone.
  */
-export function linkProvidedPackages(bundlesDir: string, target = PROVIDED_NODE_MODULES): void {
-  const link = join(bundlesDir, 'node_modules');
+export function linkProvidedPackages(dir: string, target = PROVIDED_NODE_MODULES): void {
+  const link = join(dir, 'node_modules');
   let current: string | undefined;
   try {
     const stat = lstatSync(link);
@@ -49,6 +50,6 @@ export function linkProvidedPackages(bundlesDir: string, target = PROVIDED_NODE_
   } catch {}
   if (current === target) return;
   if (current !== undefined) rmSync(link, { force: true });
-  mkdirSync(bundlesDir, { recursive: true });
+  mkdirSync(dir, { recursive: true });
   symlinkSync(target, link, 'dir');
 }
