@@ -116,6 +116,10 @@ export const ERRORS = {
     message:
       'sandbox: required is set, but instances cannot be sandboxed here (%s); install bubblewrap and allow user namespaces, or set sandbox: auto',
   },
+  ERR_PLATFORM_LISTEN: {
+    status: 500,
+    message: 'cannot listen on %s:%s (%s); pass another --port (0 picks a free one) or stop what holds it',
+  },
   ERR_PLATFORM_SHUTTING_DOWN: {
     status: 503,
     message: 'Nimbus is shutting down; retry against another node or later',

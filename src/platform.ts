@@ -129,8 +129,8 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
     memoryBudgetMb: config.memoryBudgetMb,
     stemCells: config.stemCells,
     evictable: new PoolEviction(() => dispatcher.pools()),
-    onOutput: (fn, id, line, stream) => {
-      logs.append(fn, id, line, stream);
+    onOutput: (fn, id, line, stream, callId) => {
+      logs.append(fn, id, line, stream, callId);
       log.output(fn, id, line, stream);
     },
     onError: (message) => log.event({ type: 'stem-cell-error', message }),
@@ -329,13 +329,26 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
 
   const server: Server = createServer({ keepAliveTimeout: 65_000 }, onRequest);
   server.on('clientError', answerClientError);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => {
-      server.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (err) {
+    // Nothing may be left running behind the error (timers, stem cells, open files): the process can end.
+    autoscaler.close();
+    await launcher.close();
+    openwhisk.close();
+    asyncSystem.close();
+    keys.close();
+    store.close();
+    rmSync(runDir, { recursive: true, force: true });
+    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new NimbusError('ERR_PLATFORM_LISTEN', [config.host, config.port, code], { cause: err });
+  }
   const address = server.address() as AddressInfo;
   listening = address;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;

@@ -286,6 +286,7 @@ export function openfaasRoutes(deps: OpenFaaSApiDeps): (router: Router) => void 
         instance: e.instance,
         timestamp: new Date(e.time).toISOString(),
         text: e.text,
+        ...(e.callId === undefined ? {} : { callId: e.callId }),
       })}\n`;
     res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-cache' });
     const past = deps.logs.query(name, {
