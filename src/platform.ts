@@ -53,6 +53,8 @@ export interface PlatformLog {
   event(event: PoolEvent | { type: string; [key: string]: unknown }): void;
   /** One line per request when `accessLog` is on: when, who, what, status, how long. */
   access?(line: string): void;
+  /** The start-up phase beginning now (`nimbus up` shows it as progress). */
+  phase?(what: string): void;
 }
 
 export interface Platform {
@@ -93,6 +95,7 @@ const DEFAULT_NODE_SHAPE_FN: FunctionVersion = {
 const quietLog: PlatformLog = { output() {}, event() {} };
 
 export async function startPlatform(config: PlatformConfig, log: PlatformLog = quietLog): Promise<Platform> {
+  log.phase?.('opening the data dir');
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const { token, created } = loadOrCreateToken(config.dataDir, config.adminToken);
   const masterKey = loadMasterKey(config.dataDir, config.masterKey);
@@ -106,6 +109,7 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
   // Sockets live under a short private path: Unix socket paths are limited to ~107 bytes.
   const runDir = mkdtempSync(join(tmpdir(), 'nimbus-'));
   let sandbox: SandboxSetup;
+  log.phase?.('checking what isolation this host offers');
   try {
     sandbox = await setUpSandbox({
       mode: config.sandbox,
@@ -327,6 +331,7 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
     }
   };
 
+  log.phase?.(`listening on ${config.host}:${config.port}`);
   const server: Server = createServer({ keepAliveTimeout: 65_000 }, onRequest);
   server.on('clientError', answerClientError);
   try {
@@ -354,6 +359,7 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   url = `http://${host}:${address.port}`;
   // Pools take the gateway's URL into their instances' environment: restored once it is known.
+  log.phase?.('restoring the deployed functions');
   deployer.restore();
   asyncSystem.start();
   openwhisk.start();

@@ -24,6 +24,8 @@ export function formatBytes(bytes: number): string {
 export interface StepProgress {
   /** Replaces the detail after the label (bytes sent so far, the current phase). On a terminal only. */
   update(detail: string): void;
+  /** A new phase of the step: the spinner's detail on a terminal, an indented plain line otherwise. */
+  phase(what: string): void;
   /** What the finished step says after its label (`1.2 MB`); shown on the ✓ line, or the done line. */
   result(detail: string): void;
 }
@@ -56,6 +58,10 @@ export async function step<T>(label: string, work: (progress: StepProgress) => P
   const progress: StepProgress = {
     update(text) {
       detail = text;
+    },
+    phase(what) {
+      detail = what;
+      if (!tty) process.stderr.write(`  ${what}…\n`);
     },
     result(text) {
       result = text;
