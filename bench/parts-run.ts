@@ -7,7 +7,7 @@ import { idleVerdict, measureIdleCost, renderIdleCost } from './idle-cost.js';
 import { keepAliveVerdict, measureKeepAlive, renderKeepAlive } from './keepalive/bench.js';
 import type { PartContext } from './part-context.js';
 import { measureProtocol, protocolChoice, renderProtocol } from './protocol/bench.js';
-import { measureSandbox, renderSandbox, sandboxVerdict } from './sandbox.js';
+import { FAIRNESS_FLOOR, measureSandbox, renderSandbox, sandboxVerdict } from './sandbox.js';
 import { measureScaleUp, renderScaleUp, scaleVerdict } from './scale-up.js';
 
 export async function runParts(ctx: PartContext, docPath: string, writeDoc: boolean): Promise<void> {
@@ -75,7 +75,9 @@ export async function runParts(ctx: PartContext, docPath: string, writeDoc: bool
     const v = sandboxVerdict(r);
     publish(
       renderSandbox(ctx, r),
-      `sandbox: cold +${v.spawnAddedMs.toFixed(1)} ms without stem cells, ${v.stemAddedMs.toFixed(1)} ms with; c32 ${v.c32Ratio.toFixed(2)}× of sandbox: off`,
+      `sandbox: cold +${v.spawnAddedMs.toFixed(1)} ms without stem cells, ${v.stemAddedMs.toFixed(1)} ms with ` +
+        `(egress ${v.egressSpawnAddedMs.toFixed(1)} / ${v.egressStemAddedMs.toFixed(1)} ms); c32 ${v.c32Ratio.toFixed(2)}× of sandbox: off; ` +
+        `fair CPU: ${v.fairnessRatio.toFixed(2)}× beside spinning neighbours (floor ${FAIRNESS_FLOOR}×)`,
     );
   }
 }

@@ -10,7 +10,7 @@ export const ERRORS = {
   ERR_FUNCTION_SPEC_INVALID: { status: 400, message: 'function spec is invalid: %s' },
   ERR_FUNCTION_LOAD_FAILED: {
     status: 400,
-    message: 'function "%s" failed to load, the previous version keeps serving: %s',
+    message: 'function "%s" failed to load, so %s: %s',
   },
   ERR_FUNCTION_PRIVATE: {
     status: 401,
@@ -39,6 +39,11 @@ export const ERRORS = {
     message: 'bundle %s has not been uploaded; PUT it to /api/v1/bundles/{sha256} first',
   },
   ERR_BUNDLE_INVALID: { status: 400, message: 'bundle is invalid: %s' },
+  ERR_BUNDLE_TOO_LARGE: {
+    status: 413,
+    message:
+      'bundle unpacks to more than %s (bundleMaxUnpackedBytes); leave out what the function does not need, or raise the limit in the platform config',
+  },
   ERR_BUNDLE_HASH_MISMATCH: {
     status: 400,
     message: 'bundle content hashes to %s, not to %s as the URL says; upload the bytes the CLI built',
@@ -115,6 +120,16 @@ export const ERRORS = {
     status: 500,
     message:
       'sandbox: required is set, but instances cannot be sandboxed here (%s); install bubblewrap and allow user namespaces, or set sandbox: auto',
+  },
+  ERR_SANDBOX_NONE: {
+    status: 503,
+    message:
+      'instances cannot start here: %s; install bubblewrap (or run Nimbus as root, so instances run as an unprivileged user), or start with --sandbox off to run functions unsandboxed on purpose',
+  },
+  ERR_SANDBOX_PUBLIC_UNISOLATED: {
+    status: 500,
+    message:
+      'instances are not isolated on this host, so Nimbus listens on a loopback address only, not on %s; install bubblewrap, or start with --sandbox off to listen there with unsandboxed functions on purpose',
   },
   ERR_PLATFORM_LISTEN: {
     status: 500,
@@ -315,6 +330,25 @@ export const ERRORS = {
     status: 404,
     message: 'the Azure Functions app has no function for %s %s: %s',
   },
+  ERR_CLUSTER_UNREACHABLE: {
+    status: 503,
+    message:
+      'cannot reach NATS at %s (%s); start nats-server with JetStream (`nats-server -js`) or fix --cluster / NIMBUS_CLUSTER',
+  },
+  ERR_CLUSTER_WRITE_FAILED: {
+    status: 503,
+    message: 'the change to "%s" was not acknowledged by JetStream (%s); nothing was promised, retry',
+  },
+  ERR_TOPIC_INVALID: {
+    status: 400,
+    message:
+      'topic "%s" is not a valid NATS subject: use tokens of letters, digits, "-" and "_" separated by "."',
+  },
+  ERR_TOPIC_NO_SUBSCRIBER: {
+    status: 504,
+    message:
+      'no function answered a request on topic "%s" in time; deploy one with `topics: [%s]` or publish without --request',
+  },
   ERR_INTERNAL: {
     status: 500,
     message: 'internal error (%s); the platform log has the details, please report it',
@@ -329,6 +363,8 @@ export class NimbusError extends Error {
   readonly status: number;
   /** Extra response headers (for example Retry-After on 429). */
   readonly headers: Readonly<Record<string, string>>;
+  /** What filled the message's `%s` places, in order (for layers that answer in another protocol's words). */
+  readonly args: readonly (string | number)[];
 
   constructor(
     code: ErrorCode,
@@ -343,6 +379,7 @@ export class NimbusError extends Error {
     this.code = code;
     this.status = ERRORS[code].status;
     this.headers = options.headers ?? {};
+    this.args = args;
   }
 
   toJSON(): { error: { code: ErrorCode; message: string } } {

@@ -1,8 +1,7 @@
 // Wires one Nimbus node: store, artifacts, dispatcher, deployer and the gateway's HTTP server.
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { loadOrCreateToken } from './auth/admin-token.js';
@@ -10,10 +9,14 @@ import { Authenticator } from './auth/authenticate.js';
 import { functionKey, revokeFunctionKeys } from './auth/function-keys.js';
 import { KeyStore } from './auth/keys.js';
 import { deriveKey, loadMasterKey, Sealer } from './auth/master-key.js';
+import { Cluster } from './cluster/cluster.js';
+import type { NodeLoad } from './cluster/membership.js';
+import { nodesRoutes } from './cluster/routes.js';
 import { parseFunctionSpec } from './config/function-spec.js';
 import type { PlatformConfig } from './config/platform.js';
 import { Deployer } from './dispatch/deployer.js';
 import { Dispatcher } from './dispatch/dispatcher.js';
+import { invokeBuffered } from './dispatch/invoke.js';
 import { Namespaces } from './dispatch/namespaces.js';
 import { VersionRouter } from './dispatch/versions.js';
 import { NimbusError } from './errors.js';
@@ -31,7 +34,12 @@ import { sendError, toNimbusError } from './gateway/respond.js';
 import { versionRoutes } from './gateway/versions-api.js';
 import { Launcher } from './instances/launcher.js';
 import { Pool, type PoolEvent } from './instances/pool.js';
-import { type SandboxSetup, setUpSandbox } from './instances/sandbox-setup.js';
+import {
+  checkListenAddress,
+  gatewayUrlForInstances,
+  type SandboxSetup,
+  setUpSandbox,
+} from './instances/sandbox-setup.js';
 import { LogStore } from './logs/log-store.js';
 import { metricsRoutes } from './metrics/routes.js';
 import { AsyncSystem } from './queue/async-system.js';
@@ -39,12 +47,19 @@ import { CallbackPolicy } from './queue/callback-policy.js';
 import { RUNTIMES } from './runtimes/index.js';
 import { NODE_RUNNER_PATH, nodeRuntime } from './runtimes/node/adapter.js';
 import { platformEnv } from './runtimes/platform-env.js';
+import type { SandboxFeatures } from './sandbox/detect.js';
+import { createRunDir } from './sandbox/run-dir.js';
 import { Autoscaler } from './scaler/autoscaler.js';
 import { PoolEviction } from './scaler/eviction.js';
 import { Artifacts } from './store/artifacts.js';
+import type { NatsBundles } from './store/nats-bundles.js';
 import { SqliteStore } from './store/sqlite-store.js';
-import type { FunctionVersion } from './store/store.js';
+import type { FunctionVersion, Store } from './store/store.js';
 import { SqliteCronState } from './triggers/cron-state.js';
+import { TopicTriggers } from './triggers/topics.js';
+import { InProcessTopicBus } from './triggers/topics-local.js';
+import { NatsTopicBus } from './triggers/topics-nats.js';
+import { topicRoutes } from './triggers/topics-routes.js';
 
 export interface PlatformLog {
   /** A line a function instance wrote. */
@@ -75,6 +90,8 @@ export interface Platform {
   readonly logs: LogStore;
   /** Access keys (scoped credentials: bearer, Basic, SigV4). */
   readonly keys: KeyStore;
+  /** Cluster mode: the NATS connection and the shared parts (absent on a single node). */
+  readonly cluster: Cluster | undefined;
   /** Stops accepting, lets in-flight requests finish (up to the grace period), stops every instance. */
   close(): Promise<void>;
 }
@@ -94,20 +111,44 @@ const DEFAULT_NODE_SHAPE_FN: FunctionVersion = {
 
 const quietLog: PlatformLog = { output() {}, event() {} };
 
-export async function startPlatform(config: PlatformConfig, log: PlatformLog = quietLog): Promise<Platform> {
+export interface StartOptions {
+  /** For tests: the host's sandbox features as if detected (e.g. without bubblewrap). */
+  sandboxFeatures?: SandboxFeatures;
+}
+
+export async function startPlatform(
+  config: PlatformConfig,
+  log: PlatformLog = quietLog,
+  options: StartOptions = {},
+): Promise<Platform> {
   log.phase?.('opening the data dir');
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const { token, created } = loadOrCreateToken(config.dataDir, config.adminToken);
   const masterKey = loadMasterKey(config.dataDir, config.masterKey);
-  const store = new SqliteStore(join(config.dataDir, 'nimbus.db'));
+  // Cluster mode: the registry, queue, call records and cron state live in JetStream (docs/cluster.md).
+  const cluster = config.cluster
+    ? await Cluster.open({
+        servers: config.cluster,
+        replicas: config.clusterReplicas,
+        nodeId: config.nodeId,
+        onEvent: (event) => log.event(event),
+      })
+    : undefined;
+  const store: Store = cluster?.store ?? new SqliteStore(join(config.dataDir, 'nimbus.db'));
   const namespaces = new Namespaces(store);
   const keys = new KeyStore(join(config.dataDir, 'nimbus.db'), new Sealer(deriveKey(masterKey, 'api-keys')));
   const auth = new Authenticator(token, keys);
   const logs = new LogStore();
-  const artifacts = new Artifacts(config.dataDir);
+  let bundles: NatsBundles | undefined;
+  const artifacts = new Artifacts(config.dataDir, {
+    maxUnpackedBytes: config.bundleMaxUnpackedBytes,
+    ...(cluster ? { onStored: (hash: string) => bundles!.publish(hash) } : {}),
+  });
+  if (cluster) bundles = await cluster.openBundles(artifacts);
   const dispatcher = new Dispatcher(store);
-  // Sockets live under a short private path: Unix socket paths are limited to ~107 bytes.
-  const runDir = mkdtempSync(join(tmpdir(), 'nimbus-'));
+  // Sockets live under a short private path (Unix socket paths are limited to ~107 bytes), private to
+  // this user; run dirs of gateways that died are swept first.
+  const runDir = createRunDir().dir;
   let sandbox: SandboxSetup;
   log.phase?.('checking what isolation this host offers');
   try {
@@ -117,10 +158,13 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
       cgroupParent: config.cgroupParent,
       runDir,
       requiredPaths: [process.execPath, NODE_RUNNER_PATH],
+      ...(options.sandboxFeatures ? { features: options.sandboxFeatures } : {}),
     });
+    checkListenAddress(sandbox, config.host);
   } catch (err) {
     keys.close();
     store.close();
+    await cluster?.close();
     rmSync(runDir, { recursive: true, force: true });
     throw err;
   }
@@ -151,7 +195,8 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
     if (!runtime)
       throw new NimbusError('ERR_FUNCTION_SPEC_INVALID', [`runtime "${fn.spec.runtime}" is not supported`]);
     const launch = runtime.launch(fn, artifacts.path(fn.bundle), runtimeOptions);
-    const env = platformEnv({ fn, gatewayUrl: instanceGatewayUrl(url), key: functionKey(keys, fn.name) });
+    const gatewayUrl = gatewayUrlForInstances(url, sandbox.isolation);
+    const env = platformEnv({ fn, gatewayUrl, key: functionKey(keys, fn.name) });
     launch.load = { ...launch.load, env: { ...env, ...launch.load.env } };
     return new Pool({
       name: fn.name,
@@ -188,6 +233,7 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
       revokeFunctionKeys(keys, id);
       versions.changed(id);
     },
+    ...(bundles ? { bundles, onEvent: (event) => log.event(event) } : {}),
   });
   const versions = new VersionRouter({ store, dispatcher, makePool });
   let listening: AddressInfo | undefined;
@@ -197,6 +243,42 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
     dispatcher,
     config,
     callbackPolicy,
+    onEvent: (event) => log.event(event),
+    ...(cluster
+      ? {
+          backend: {
+            queue: cluster.queue,
+            calls: cluster.calls,
+            cronState: cluster.cronState,
+            cronClaim: (fn: string, slot: number) => cluster.cronClaims.claim(fn, slot),
+            onTopic: (listener: (topic: string) => void) => cluster.queue.onTopic(listener),
+          },
+        }
+      : {}),
+  });
+  // Topic triggers: over NATS in a cluster; in-process on a single node (said once, below).
+  const topicBus = cluster ? new NatsTopicBus(cluster.nc) : new InProcessTopicBus();
+  const topics = new TopicTriggers({
+    bus: topicBus,
+    functions: () => [...dispatcher.entries()].map((e) => ({ name: e.fn.name, spec: e.fn.spec })),
+    invoke: async (fn, message) => {
+      const res = await invokeBuffered(dispatcher, fn, {
+        method: 'POST',
+        path: '/',
+        headers: [...message.headers, ['x-nimbus-topic', message.subject]],
+        body: message.data,
+      });
+      return { status: res.status, body: res.body };
+    },
+    submit: (fn, message) =>
+      asyncSystem.submit({
+        fn,
+        method: 'POST',
+        path: '/',
+        headers: [...message.headers, ['x-nimbus-topic', message.subject]],
+        body: message.data,
+        source: 'topic',
+      }),
     onEvent: (event) => log.event(event),
   });
   const autoscaler = new Autoscaler(dispatcher, config.autoscaler);
@@ -208,6 +290,19 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
   );
 
   let url = '';
+  const startedAt = Date.now();
+  const nodeLoad = (): NodeLoad => {
+    const load = { inflight: 0, queued: 0, instances: 0, asyncRunning: 0, rssMb: 0 };
+    for (const { pool } of dispatcher.entries()) {
+      const stats = pool.stats();
+      load.inflight += stats.inflight;
+      load.queued += stats.queued;
+      load.instances += stats.instances;
+    }
+    for (const running of asyncSystem.workers.running().values()) load.asyncRunning += running;
+    load.rssMb = Math.round(process.memoryUsage.rss() / 1024 / 1024);
+    return load;
+  };
   const invoke = createInvokeHandler({
     dispatcher,
     bodyLimitBytes: config.bodyLimitBytes,
@@ -274,6 +369,11 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
       }),
       namespaceRoutes(namespaces, keys),
       metricsRoutes({ dispatcher, launcher }),
+      topicRoutes(() => topicBus),
+      nodesRoutes({
+        nodes: () => cluster?.membership?.list(),
+        self: () => ({ id: 'local', url, startedAt, load: nodeLoad() }),
+      }),
       callRoutes(asyncSystem),
       keyRoutes(keys, namespaces),
       openfaasRoutes({
@@ -346,10 +446,12 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
     // Nothing may be left running behind the error (timers, stem cells, open files): the process can end.
     autoscaler.close();
     await launcher.close();
+    await topics.close();
     openwhisk.close();
     asyncSystem.close();
     keys.close();
     store.close();
+    await cluster?.close();
     rmSync(runDir, { recursive: true, force: true });
     const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
     throw new NimbusError('ERR_PLATFORM_LISTEN', [config.host, config.port, code], { cause: err });
@@ -363,6 +465,16 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
   deployer.restore();
   asyncSystem.start();
   openwhisk.start();
+  await cluster?.join(() => url, nodeLoad);
+  topics.start();
+  log.event({
+    type: 'topics',
+    bus: topicBus.kind,
+    summary:
+      topicBus.kind === 'nats'
+        ? 'topics: over NATS (queue groups; subjects on a JetStream stream are queued durably)'
+        : 'topics: in-process (no NATS: messages reach this node only and are not durable)',
+  });
 
   let closed: Promise<void> | undefined;
   const close = (): Promise<void> => {
@@ -383,6 +495,7 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
         };
       });
       autoscaler.close();
+      await topics.close();
       // Followers of /system/logs would hold the server open: their responses end now.
       logs.close();
       await Promise.all([grace, dispatcher.close(config.shutdownGraceMs), launcher.close()]);
@@ -393,6 +506,7 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
       asyncSystem.close();
       keys.close();
       store.close();
+      await cluster?.close();
       rmSync(runDir, { recursive: true, force: true });
     })();
     return closed;
@@ -411,8 +525,14 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog = q
     asyncSystem,
     logs,
     keys,
+    cluster,
     launcher,
-    sandbox: { summary: sandbox.summary, features: sandbox.features, runAs: sandbox.runAs },
+    sandbox: {
+      summary: sandbox.summary,
+      features: sandbox.features,
+      runAs: sandbox.runAs,
+      isolation: sandbox.isolation,
+    },
     autoscaler,
     close,
   };
@@ -448,9 +568,4 @@ function answerClientError(err: Error & { code?: string }, socket: Duplex): void
   socket.end(
     `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
-}
-
-/** The gateway as an instance reaches it: a wildcard listen address is reached on loopback. */
-function instanceGatewayUrl(url: string): string {
-  return url.replace('//0.0.0.0:', '//127.0.0.1:').replace('//[::]:', '//[::1]:');
 }

@@ -32,7 +32,7 @@ import { azureSpecSchema } from '../runtimes/azure/azure-spec.js';
 import { AZURE_MANIFEST } from '../runtimes/azure/azure-style.js';
 import { parseRouteTemplate, RouteTemplateError } from '../runtimes/azure/route-template.js';
 import type { BuiltFunction } from './build.js';
-import { hashBundleDir } from './bundle-hash.js';
+import { hashBundleDir, normalizeBundleDir } from './bundle-hash.js';
 import { copyPackages, PackageGraph } from './node-modules.js';
 import {
   ensureNodeDependencies,
@@ -143,7 +143,8 @@ export async function buildAzureApp(dir: string, options: AzureBuildOptions): Pr
   try {
     mkdirSync(outDir, { recursive: true });
     const spec = await buildInto(dir, outDir, { own, environment, host, pkg, graph }, options);
-    return { name, spec, bundleDir: outDir, hash: hashBundleDir(outDir) };
+    normalizeBundleDir(outDir);
+    return { name, spec, bundleDir: outDir, hash: await hashBundleDir(outDir) };
   } catch (err) {
     // A failed build leaves no copy of the app behind (a temp dir of its own; a given one is the caller's).
     if (options.outDir === undefined) rmSync(outDir, { recursive: true, force: true });

@@ -1,14 +1,14 @@
 // Turns a function folder into a bundle directory: npm dependencies installed when missing or stale, then
 // JS/TS bundled by esbuild (node-bundle.ts) and other runtimes' folders copied (copy-build.ts). A folder
 // without a runtime named is told apart by what it holds (JS/TS sources, or handler.py, main.py, app.py).
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { type FunctionSpecInput, parseFunctionSpec, parseHandler } from '../config/function-spec.js';
 import { NimbusError } from '../errors.js';
 import { buildAzureApp, isAzureFunctionsApp } from './azure.js';
-import { hashBundleDir } from './bundle-hash.js';
+import { hashBundleDir, normalizeBundleDir } from './bundle-hash.js';
 import { type CopyBuildOptions, copyBuild } from './copy-build.js';
 import { BUNDLE_ENTRY, bundleNode } from './node-bundle.js';
 import { ensureNodeDependencies, readPackageJson } from './npm-install.js';
@@ -146,29 +146,37 @@ export async function buildFunction(sourceDir: string, options: BuildOptions = {
   // A Python function's package.json (Serverless plugins, tooling) is not its code's.
   if (options.installDependencies !== false && parsed.runtime !== 'python')
     await ensureNodeDependencies(dir, { log, ...(options.npm ? { npm: options.npm } : {}) });
+  // A temp dir made here is removed again on every failure; a caller's outDir is the caller's.
   const outDir = options.outDir ?? mkdtempSync(join(tmpdir(), 'nimbus-bundle-'));
-  mkdirSync(outDir, { recursive: true });
-  if (parsed.runtime !== 'node') {
-    // Other languages run from the folder as it is (plus pip's packages for Python): see copy-build.ts.
-    await copyBuild(dir, outDir, parsed, { ...options, log });
-    return { name, spec, bundleDir: outDir, hash: hashBundleDir(outDir) };
+  try {
+    mkdirSync(outDir, { recursive: true });
+    if (parsed.runtime !== 'node') {
+      // Other languages run from the folder as it is (plus pip's packages for Python): see copy-build.ts.
+      await copyBuild(dir, outDir, parsed, { ...options, log });
+    } else {
+      const { file, exportName } = parseHandler(spec.handler);
+      const entry = findSource(dir, file);
+      if (!entry) {
+        const wanted = file ? `"${file}"` : 'package.json "main", index.ts, index.js or handler.js';
+        throw new NimbusError('ERR_BUILD_FAILED', [
+          `no handler source ${wanted} found in ${dir}; set "handler" in nimbus.yml`,
+        ]);
+      }
+      const result = await bundleNode(dir, entry, outDir);
+      if (result.shippedCount > 0) {
+        const deps = result.shippedCount - result.shipped.length;
+        const named = result.shipped.map((p) => `${p.name} [${p.reason}]`).join(', ');
+        log(`shipping node_modules beside the bundle: ${named}${deps > 0 ? ` (+${deps} dependencies)` : ''}`);
+      }
+      checkExports(entry.slice(dir.length + 1), result.exports, exportName, parsed.handlerStyle);
+    }
+    // No setuid bit, link or device leaves the builder: the server makes bundles plain too.
+    normalizeBundleDir(outDir);
+    return { name, spec, bundleDir: outDir, hash: await hashBundleDir(outDir) };
+  } catch (err) {
+    if (!options.outDir) rmSync(outDir, { recursive: true, force: true });
+    throw err;
   }
-  const { file, exportName } = parseHandler(spec.handler);
-  const entry = findSource(dir, file);
-  if (!entry) {
-    const wanted = file ? `"${file}"` : 'package.json "main", index.ts, index.js or handler.js';
-    throw new NimbusError('ERR_BUILD_FAILED', [
-      `no handler source ${wanted} found in ${dir}; set "handler" in nimbus.yml`,
-    ]);
-  }
-  const result = await bundleNode(dir, entry, outDir);
-  if (result.shippedCount > 0) {
-    const deps = result.shippedCount - result.shipped.length;
-    const named = result.shipped.map((p) => `${p.name} [${p.reason}]`).join(', ');
-    log(`shipping node_modules beside the bundle: ${named}${deps > 0 ? ` (+${deps} dependencies)` : ''}`);
-  }
-  checkExports(entry.slice(dir.length + 1), result.exports, exportName, parsed.handlerStyle);
-  return { name, spec, bundleDir: outDir, hash: hashBundleDir(outDir) };
 }
 
 /**

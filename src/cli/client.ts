@@ -73,6 +73,18 @@ export class NimbusClient {
     return parse<T>(res);
   }
 
+  /** Sends raw bytes; resolves with the raw answer (errors answered as codes throw). */
+  async raw(method: string, path: string, body: Buffer): Promise<Buffer> {
+    const res = await this.send(new URL(path, this.baseUrl), {
+      method,
+      headers: this.headers({ 'content-type': 'application/octet-stream' }),
+      body,
+    });
+    const bytes = Buffer.from(await res.arrayBuffer());
+    if (res.status >= 400) throw apiError(res.status, bytes.toString('utf8'));
+    return bytes;
+  }
+
   /** A function's log lines as NDJSON (`/system/logs`): the response, its body still to read. */
   async logs(
     name: string,

@@ -12,7 +12,9 @@ import { keysCommand } from './commands/keys.js';
 import { logsCommand } from './commands/logs.js';
 import { lsCommand } from './commands/ls.js';
 import { newCommand } from './commands/new.js';
+import { nodesCommand } from './commands/nodes.js';
 import { nsCommand } from './commands/ns.js';
+import { publishCommand } from './commands/publish.js';
 import { rmCommand } from './commands/rm.js';
 import { upCommand } from './commands/up.js';
 import { rollbackCommand, versionsCommand } from './commands/versions.js';
@@ -34,6 +36,8 @@ const COMMANDS: Record<string, Command> = {
   versions: versionsCommand,
   rollback: rollbackCommand,
   alias: aliasCommand,
+  nodes: nodesCommand,
+  publish: publishCommand,
 };
 
 function help(): string {

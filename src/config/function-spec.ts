@@ -13,6 +13,9 @@ export const RUNTIME_NAMES = ['node', 'python', 'exec', 'http', 'lambda'] as con
 export type RuntimeName = (typeof RUNTIME_NAMES)[number];
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
+
+/** A NATS subject a function may subscribe to: tokens separated by `.`; `*` one token, `>` the rest. */
+export const TOPIC_RE = /^(?:[A-Za-z0-9_-]+|\*)(?:\.(?:[A-Za-z0-9_-]+|\*))*(?:\.>)?$|^>$/;
 export const DEFAULT_IDLE_TIMEOUT_MS = 600_000;
 /** Requests one instance of a Node fetch or OpenFaaS-style handler serves at once when the spec does not say. */
 export const DEFAULT_NODE_CONCURRENCY = 80;
@@ -97,11 +100,51 @@ export const functionSpecSchema = z
     azure: azureSpecSchema.optional(),
     /** async, schedule, timezone, payload, allowOverlap: see async-spec.ts. */
     ...asyncSpecFields,
+    /**
+     * NATS subjects whose messages invoke the function, once per message across a cluster (docs/cluster.md,
+     * topic triggers). Default: OpenFaaS's `topic` annotation (comma-separated), else none.
+     */
+    topics: z
+      .array(
+        z
+          .string()
+          .regex(
+            TOPIC_RE,
+            'must be a NATS subject (tokens of letters, digits, "-", "_", "*", ">" separated by ".")',
+          ),
+      )
+      .max(32)
+      .optional(),
+    /** A subject each topic-triggered result is published to (besides a request's own reply). */
+    topicReply: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'must be a NATS subject without wildcards')
+      .optional(),
   })
   .transform((spec, ctx) => {
     const { scale: fromLabels, problems } = scaleFromLabels(spec.labels);
     for (const message of problems) ctx.addIssue({ code: 'custom', path: ['labels'], message });
-    return { ...spec, scale: { ...spec.scale, ...withoutExplicit(fromLabels, spec.scale) } };
+    // OpenFaaS's connectors read the `topic` annotation: "orders.created,orders.paid".
+    let topics = spec.topics;
+    const annotated = spec.annotations?.topic;
+    if (topics === undefined && annotated !== undefined) {
+      topics = annotated
+        .split(',')
+        .map((t) => t.trim())
+        .filter((t) => t !== '');
+      for (const topic of topics)
+        if (!TOPIC_RE.test(topic))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['annotations', 'topic'],
+            message: `"${topic.slice(0, 80)}" is not a NATS subject`,
+          });
+    }
+    return {
+      ...spec,
+      topics: topics ?? [],
+      scale: { ...spec.scale, ...withoutExplicit(fromLabels, spec.scale) },
+    };
   })
   .superRefine((spec, ctx) => {
     checkRuntimeKeys(spec, ctx);

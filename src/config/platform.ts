@@ -14,6 +14,15 @@ export const platformConfigSchema = z.strictObject({
   port: z.number().int().min(0).max(65_535).default(8080),
   /** Data directory (SQLite file, bundles, admin token). Default `.nimbus` in the working directory. */
   dataDir: z.string().min(1).default('.nimbus'),
+  /**
+   * Largest unpacked size of one bundle in bytes (tar upload, Lambda zip): past it the upload is refused
+   * with ERR_BUNDLE_TOO_LARGE before the rest is written. Default 250 MiB (Lambda's limit).
+   */
+  bundleMaxUnpackedBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .default(250 * 1024 * 1024),
   /** Largest synchronous request body in bytes. Default 6 MiB (Lambda's). */
   bodyLimitBytes: z
     .number()
@@ -129,6 +138,36 @@ export const platformConfigSchema = z.strictObject({
     .default(64 * 1024),
   /** One POST to an X-Callback-Url may take this long before it is abandoned and retried. Default 10 s. */
   callbackTimeoutMs: z.number().int().min(50).max(300_000).default(10_000),
+  /**
+   * Cluster mode (docs/cluster.md): the NATS servers, comma-separated `nats://host:4222` URLs. Every node of
+   * a cluster names the same NATS and shares functions, bundles, the async queue, call records and cron.
+   * Absent: a single node on SQLite.
+   */
+  cluster: z
+    .string()
+    .transform((s) =>
+      s
+        .split(',')
+        .map((u) => u.trim())
+        .filter((u) => u !== ''),
+    )
+    .pipe(
+      z
+        .array(
+          z
+            .string()
+            .regex(/^(nats|tls):\/\/[^\s/]+(:\d+)?\/?$/, 'must be nats://host:port URLs, comma-separated'),
+        )
+        .min(1),
+    )
+    .optional(),
+  /** Cluster mode: copies of each stream and bucket across the NATS servers (1, 3 or 5). Default 1. */
+  clusterReplicas: z.union([z.literal(1), z.literal(3), z.literal(5)]).default(1),
+  /** Cluster mode: this node's id in `nimbus nodes` (letters, digits, `-`, `_`). Default: host name and a random suffix. */
+  nodeId: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/)
+    .optional(),
 });
 
 export type PlatformConfigInput = z.input<typeof platformConfigSchema>;
@@ -139,6 +178,7 @@ const ENV_KEYS: Record<string, { key: keyof PlatformConfigInput; type: 'string' 
   NIMBUS_PORT: { key: 'port', type: 'number' },
   NIMBUS_DATA: { key: 'dataDir', type: 'string' },
   NIMBUS_BODY_LIMIT_BYTES: { key: 'bodyLimitBytes', type: 'number' },
+  NIMBUS_BUNDLE_MAX_UNPACKED_BYTES: { key: 'bundleMaxUnpackedBytes', type: 'number' },
   NIMBUS_SHUTDOWN_GRACE_MS: { key: 'shutdownGraceMs', type: 'number' },
   NIMBUS_ADMIN_TOKEN: { key: 'adminToken', type: 'string' },
   NIMBUS_MASTER_KEY: { key: 'masterKey', type: 'string' },
@@ -152,6 +192,9 @@ const ENV_KEYS: Record<string, { key: keyof PlatformConfigInput; type: 'string' 
   NIMBUS_ASYNC_MAX_QUEUED: { key: 'asyncMaxQueued', type: 'number' },
   NIMBUS_ASYNC_MAX_QUEUED_BYTES: { key: 'asyncMaxQueuedBytes', type: 'number' },
   NIMBUS_CALL_RETENTION_MS: { key: 'callRetentionMs', type: 'number' },
+  NIMBUS_CLUSTER: { key: 'cluster', type: 'string' },
+  NIMBUS_CLUSTER_REPLICAS: { key: 'clusterReplicas', type: 'number' },
+  NIMBUS_NODE_ID: { key: 'nodeId', type: 'string' },
 };
 
 /** Reads the NIMBUS_* variables that map onto config keys (the caller passes the environment in). */

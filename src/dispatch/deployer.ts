@@ -43,7 +43,22 @@ export interface DeployerDeps {
   /** After a function was removed (to drop what belongs to it: its own key). */
   onRemoved?: (name: string) => void;
   now?: () => number;
+  /** Cluster mode: bundles shared between nodes (published on deploy, fetched when missing). */
+  bundles?: SharedBundles;
+  /** Cluster mode: a version installed or removed because another node changed the registry, or why not. */
+  onEvent?: (event: DeployerEvent) => void;
 }
+
+/** Where bundles live beyond this node (the NATS Object Store in a cluster). */
+export interface SharedBundles {
+  publish(hash: string): Promise<void>;
+  ensureLocal(hash: string): Promise<void>;
+}
+
+export type DeployerEvent =
+  | { type: 'function-synced'; name: string; version: number }
+  | { type: 'function-unsynced'; name: string }
+  | { type: 'function-sync-failed'; name: string; error: string };
 
 export class Deployer {
   private readonly locks = new Map<string, Promise<unknown>>();
@@ -53,11 +68,49 @@ export class Deployer {
     this.deps = deps;
   }
 
-  /** Puts every stored function's current version in the dispatcher (at start). */
+  /**
+   * Puts every stored function's current version in the dispatcher (at start); in a cluster, from then on
+   * follows the registry: a version deployed, rolled back or removed on another node is installed or
+   * removed here.
+   */
   restore(): FunctionRecord[] {
     const all = this.deps.store.listFunctions();
-    for (const fn of all) this.deps.dispatcher.install(fn, this.deps.makePool(fn));
+    for (const fn of all) {
+      // A bundle this node lacks (a fresh data dir) is fetched first; meanwhile the function is not served.
+      if (this.deps.bundles && !this.deps.artifacts.has(fn.bundle)) void this.follow(fn.name);
+      else this.deps.dispatcher.install(fn, this.deps.makePool(fn));
+    }
+    this.deps.store.onChange?.((id) => void this.follow(id));
     return all;
+  }
+
+  /** Brings the dispatcher in step with the store's current version of `id` (a change from any node). */
+  private follow(id: string): Promise<void> {
+    return this.serialised(id, async () => {
+      const { store, dispatcher, bundles } = this.deps;
+      const current = store.getFunction(id);
+      const installed = dispatcher.get(id);
+      if (!current) {
+        if (installed && dispatcher.remove(id)) {
+          this.deps.onRemoved?.(id);
+          this.deps.onEvent?.({ type: 'function-unsynced', name: id });
+        }
+        return;
+      }
+      // The same version (a rollback makes an older one current: any difference is a change).
+      if (installed && installed.fn.version === current.version && installed.fn.bundle === current.bundle)
+        return;
+      try {
+        await bundles?.ensureLocal(current.bundle);
+        // Read again: a newer version (or a removal) may have come while the bundle was fetched.
+        const latest = store.getFunction(id);
+        if (!latest || latest.version !== current.version) return void this.follow(id);
+        dispatcher.install(current, this.deps.makePool(current));
+        this.deps.onEvent?.({ type: 'function-synced', name: id, version: current.version });
+      } catch (err) {
+        this.deps.onEvent?.({ type: 'function-sync-failed', name: id, error: (err as Error).message });
+      }
+    }).catch(() => {});
   }
 
   deploy(request: DeployRequest): Promise<DeployResult> {
@@ -98,6 +151,12 @@ export class Deployer {
       this.deps.checkRuntime?.(version);
       const pool = makePool(version);
       const record = store.setCurrent(id, target)!;
+      try {
+        await this.durable(id);
+      } catch (err) {
+        await pool.close('the rollback could not be stored');
+        throw err;
+      }
       dispatcher.install(record, pool);
       return record;
     });
@@ -108,6 +167,7 @@ export class Deployer {
     assertFunctionName(splitFunctionId(id).name);
     return this.serialised(id, async () => {
       const removed = this.deps.store.deleteFunction(id);
+      await this.durable(id);
       this.deps.dispatcher.remove(id);
       if (removed) this.deps.onRemoved?.(id);
       return removed;
@@ -115,8 +175,10 @@ export class Deployer {
   }
 
   private async deployNow(id: string, ns: NamespaceRecord, request: DeployRequest): Promise<DeployResult> {
-    const { store, artifacts, dispatcher, makePool } = this.deps;
+    const { store, artifacts, dispatcher, makePool, bundles } = this.deps;
     const spec: FunctionSpec = parseFunctionSpec(request.spec);
+    // In a cluster the bundle may have been uploaded through another node.
+    if (!artifacts.has(request.bundle) && bundles) await bundles.ensureLocal(request.bundle).catch(() => {});
     if (!artifacts.has(request.bundle))
       throw new NimbusError('ERR_BUNDLE_NOT_FOUND', [request.bundle.slice(0, 80)]);
     const entry = request.entry ?? defaultEntry(spec);
@@ -149,11 +211,22 @@ export class Deployer {
       await pool.close('the function failed to load');
       // No room to start it (a namespace quota, the memory budget) is not a fault of the code: said as it is.
       if (err instanceof NimbusError && err.status === 429) throw err;
-      throw new NimbusError('ERR_FUNCTION_LOAD_FAILED', [id, (err as Error).message], {
+      // A first deploy has no previous version to keep serving: say what happened instead.
+      const outcome = current ? `version ${current.version} keeps serving` : 'nothing was deployed';
+      throw new NimbusError('ERR_FUNCTION_LOAD_FAILED', [id, outcome, (err as Error).message], {
         cause: err,
       });
     }
-    const stored = store.putVersion({ name: candidate.name, bundle: candidate.bundle, entry, spec }, now);
+    let stored: FunctionVersion;
+    try {
+      // The other nodes fetch the bundle when they see the version: it is shared before it is named.
+      await bundles?.publish(candidate.bundle);
+      stored = store.putVersion({ name: candidate.name, bundle: candidate.bundle, entry, spec }, now);
+      await this.durable(id);
+    } catch (err) {
+      await pool.close('the version could not be stored');
+      throw err;
+    }
     if (stored.version !== candidate.version) {
       await pool.close('version mismatch');
       throw new NimbusError('ERR_INTERNAL', [
@@ -162,6 +235,15 @@ export class Deployer {
     }
     dispatcher.install(stored, pool);
     return { fn: stored, changed: true };
+  }
+
+  /** Waits until the store's writes are acknowledged (JetStream in a cluster): only then is a client told. */
+  private async durable(id: string): Promise<void> {
+    try {
+      await this.deps.store.sync?.();
+    } catch (err) {
+      throw new NimbusError('ERR_CLUSTER_WRITE_FAILED', [id, (err as Error).message], { cause: err });
+    }
   }
 
   private serialised<T>(name: string, work: () => Promise<T>): Promise<T> {

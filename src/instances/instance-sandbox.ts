@@ -1,9 +1,15 @@
-// The sandbox of each instance the launcher makes: its directory, cgroup and wrapped command line, the
-// bundle staged where the sandbox sees it, and the sweep of everything it left when it ends.
+// The sandbox of each instance the launcher makes: its directory, cgroup and wrapped command line, its
+// network (egress attached once bwrap reports the namespace), the bundle staged where the sandbox sees
+// it, and the sweep of everything it left when it ends.
+import type { ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { Readable } from 'node:stream';
+import { z } from 'zod';
+import { NimbusError } from '../errors.js';
 import type { CgroupHandle, CgroupManager, SandboxLimits } from '../sandbox/cgroups.js';
 import type { SandboxFeatures } from '../sandbox/detect.js';
+import { attachEgress, type Egress } from '../sandbox/egress.js';
 import { resolveCommand, wrapLaunch } from '../sandbox/launch.js';
 import { type RunAsUser, unreachableBy } from '../sandbox/run-as.js';
 import { stageBundle } from '../sandbox/stage.js';
@@ -20,6 +26,10 @@ export interface InstanceSandboxOptions {
   seccompFilterPath: string | null;
   /** Host user the sandboxes run as (root platform), or null. */
   runAs: RunAsUser | null;
+  /** The /etc/resolv.conf of sandboxes with egress (written at start), or null where there is no egress. */
+  resolvConf: string | null;
+  /** Why no instance may start here (nothing would keep it from the data dir), or null. */
+  refusal?: string | null;
 }
 
 /** One instance's sandbox, as prepared before its process starts. */
@@ -32,7 +42,17 @@ export interface PreparedSandbox {
   staged: boolean;
   /** The LOAD message's bundleDir as the runner sees it. */
   bundleDir: string;
+  /** Pipes the process needs beyond stdio 0–2 (bwrap reports the sandbox's pid on fd 3 for egress). */
+  extraPipes: number;
+  /** To call once the process is spawned (egress is attached then), or null. */
+  onSpawn: ((child: ChildProcess) => void) | null;
 }
+
+/** The fd bwrap writes `{"child-pid": N, ...}` to (the first pipe after stdio). */
+const INFO_FD = 3;
+const InfoSchema = z.looseObject({ 'child-pid': z.number().int().positive() });
+/** bwrap's report is a few hundred bytes; anything longer is not it. */
+const INFO_MAX_BYTES = 4096;
 
 /** Directories whose contents every sandbox sees already (bound from the host root). */
 const SYSTEM_PREFIXES = ['/usr/', '/bin/', '/sbin/', '/lib/', '/lib32/', '/lib64/', '/libx32/'];
@@ -40,6 +60,11 @@ const SYSTEM_PREFIXES = ['/usr/', '/bin/', '/sbin/', '/lib/', '/lib32/', '/lib64
 export class InstanceSandbox {
   /** Per launch shape: the extra host paths its sandbox binds (runner, runtime install prefix). */
   private readonly bindsByShape = new Map<string, string[]>();
+  /** Each sandbox's egress (a promise of it, from spawn until slirp4netns is up). */
+  readonly #egress = new WeakMap<PreparedSandbox, Promise<Egress>>();
+  /** The live sandboxes of each function, which split one function's CPU weight between them. */
+  readonly #byFunction = new Map<string, Set<PreparedSandbox>>();
+  readonly #functionOf = new WeakMap<PreparedSandbox, string>();
 
   constructor(private readonly options: InstanceSandboxOptions) {}
 
@@ -52,7 +77,8 @@ export class InstanceSandbox {
    * its command line. Throws, having undone what it made, when the sandbox cannot be built.
    */
   prepare(id: string, shapeKey: string, shape: LaunchShape): PreparedSandbox {
-    const { runDir, features, cgroups, runAs } = this.options;
+    const { runDir, features, cgroups, runAs, refusal } = this.options;
+    if (refusal) throw new NimbusError('ERR_SANDBOX_NONE', [refusal]);
     const dir = join(runDir, id);
     const fnDir = join(dir, 'fn');
     const limits: SandboxLimits = {
@@ -65,30 +91,39 @@ export class InstanceSandbox {
       const readOnlyPaths = this.binds(shapeKey, shape);
       mkdirSync(fnDir, { recursive: true, mode: 0o700 });
       if (runAs) {
-        // The sandbox's user passes through to its socket and /fn, and may list nothing else.
-        chmodSync(dir, 0o711);
-        chmodSync(fnDir, 0o755);
+        // Only the sandbox's user (by its group) passes through to its socket and /fn; no other host
+        // user, and it may list and write nothing.
+        chownSync(dir, features.uid, runAs.gid);
+        chmodSync(dir, 0o710);
+        chownSync(fnDir, features.uid, runAs.gid);
+        chmodSync(fnDir, 0o750);
       }
       cgroup = cgroups?.create(id, limits) ?? null;
+      const egress = shape.network && features.bwrap !== null && features.egress !== null;
       const wrapped = wrapLaunch({ command: shape.command, args: shape.args, env: shape.env }, features, {
         bundleDir: fnDir,
         socketPath: join(dir, 'sock'),
         readOnlyPaths,
-        network: shape.network,
+        resolvConf: egress ? this.options.resolvConf : null,
+        infoFd: egress ? INFO_FD : null,
+        argsFile: join(dir, 'bwrap.args'),
         limits,
         cgroup,
         seccompFilterPath: this.options.seccompFilterPath,
         runAs,
       });
-      const staged = wrapped.isolation === 'bubblewrap';
-      return {
+      const prepared: PreparedSandbox = {
         command: wrapped.command,
         args: wrapped.args,
         env: wrapped.env,
         cgroup,
-        staged,
+        // Loaded from the instance's own directory: bound at /fn, or reachable by the sandbox's user.
+        staged: wrapped.isolation !== 'none',
         bundleDir: wrapped.bundleDir,
+        extraPipes: egress ? 1 : 0,
+        onSpawn: egress ? (child) => this.#attach(prepared, child) : null,
       };
+      return prepared;
     } catch (err) {
       if (cgroup) void cgroup.close().catch(() => {});
       rmSync(dir, { recursive: true, force: true });
@@ -104,11 +139,92 @@ export class InstanceSandbox {
     chmodSync(socketPath, 0o600);
   }
 
-  /** Puts the function's bundle where the instance's sandbox sees it; returns the LOAD message to send. */
-  load(instanceDir: string, prepared: PreparedSandbox, load: LoadMessage): LoadMessage {
+  /**
+   * Gets the instance ready for its function: its egress up (if any), the bundle where the sandbox sees
+   * it. Returns the LOAD message to send; rejects (the instance is then stopped) saying what failed.
+   */
+  async load(instanceDir: string, prepared: PreparedSandbox, load: LoadMessage): Promise<LoadMessage> {
+    const egress = this.#egress.get(prepared);
+    if (egress) await (await egress).ready;
+    this.#join(prepared, load.name);
     if (!prepared.staged) return load;
-    stageBundle(load.bundleDir, join(instanceDir, 'fn'), { worldReadable: this.options.runAs !== null });
+    stageBundle(load.bundleDir, join(instanceDir, 'fn'), { copy: this.options.runAs !== null });
     return { ...load, bundleDir: prepared.bundleDir };
+  }
+
+  /**
+   * Fair CPU between functions, by default: a function's instances share one function's weight, so three
+   * busy instances of one function get as much CPU under contention as one of another, not three times.
+   */
+  #join(prepared: PreparedSandbox, fn: string): void {
+    if (!prepared.cgroup) return;
+    this.#functionOf.set(prepared, fn);
+    const members = this.#byFunction.get(fn) ?? new Set<PreparedSandbox>();
+    this.#byFunction.set(fn, members);
+    members.add(prepared);
+    this.#rebalance(members);
+  }
+
+  #leave(prepared: PreparedSandbox): void {
+    const fn = this.#functionOf.get(prepared);
+    if (fn === undefined) return;
+    this.#functionOf.delete(prepared);
+    const members = this.#byFunction.get(fn);
+    if (!members) return;
+    members.delete(prepared);
+    if (members.size === 0) this.#byFunction.delete(fn);
+    else this.#rebalance(members);
+  }
+
+  #rebalance(members: Set<PreparedSandbox>): void {
+    for (const member of members) {
+      try {
+        member.cgroup?.setCpuShare(1 / members.size);
+      } catch {} // a cgroup being removed: its instance is leaving anyway
+    }
+  }
+
+  /** Reads the sandbox's pid from bwrap's report on fd 3, then attaches slirp4netns to its namespace. */
+  #attach(prepared: PreparedSandbox, child: ChildProcess): void {
+    const { features } = this.options;
+    const info = child.stdio[INFO_FD];
+    const egress = new Promise<Egress>((resolve, reject) => {
+      if (!(info instanceof Readable) || !features.egress) {
+        reject(new Error('the sandbox has no report pipe'));
+        return;
+      }
+      let text = '';
+      const done = (err: Error | null): void => {
+        info.removeAllListeners('data');
+        info.destroy();
+        if (err) reject(new Error(`the sandbox's network could not be set up: ${err.message}`));
+      };
+      info.setEncoding('utf8');
+      info.on('data', (chunk: string) => {
+        text += chunk;
+        if (text.length > INFO_MAX_BYTES) return done(new Error('bwrap reported more than expected'));
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(text);
+        } catch {
+          return; // not all of it yet
+        }
+        const report = InfoSchema.safeParse(parsed);
+        if (!report.success) return done(new Error(`bwrap reported ${text.slice(0, 200)}`));
+        done(null);
+        resolve(
+          attachEgress(features.egress!, report.data['child-pid'], {
+            procsFiles: prepared.cgroup?.procsFiles ?? [],
+            shPath: features.shPath,
+            joinUserNamespace: features.uid !== 0,
+          }),
+        );
+      });
+      info.on('error', () => {});
+      info.once('end', () => done(new Error('bwrap ended before it reported the sandbox')));
+    });
+    egress.catch(() => {});
+    this.#egress.set(prepared, egress);
   }
 
   /** Whether the kernel OOM-killed a process of the instance (never throws: a gone cgroup says no). */
@@ -122,6 +238,15 @@ export class InstanceSandbox {
 
   /** After the instance's process is gone: kills whatever of it is left (a daemonised grandchild too), removes its cgroup. */
   async release(prepared: PreparedSandbox): Promise<void> {
+    this.#leave(prepared);
+    const egress = this.#egress.get(prepared);
+    if (egress) {
+      this.#egress.delete(prepared);
+      await egress.then(
+        (e) => e.close(),
+        () => {},
+      );
+    }
     const cgroup = prepared.cgroup;
     if (!cgroup) return;
     try {

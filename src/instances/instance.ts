@@ -45,6 +45,10 @@ export interface InstanceOptions {
   oomKilled?: () => boolean;
   /** The instance's memory limit in MiB, for the out-of-memory error. */
   memoryMb?: number;
+  /** Pipes the process gets beyond stdio 0–2 (fd 3, …), for its sandbox to report on. Default 0. */
+  extraPipes?: number;
+  /** Called with the process once spawned (its sandbox attaches egress then). */
+  onSpawn?: (child: ChildProcess) => void;
 }
 
 /** What V8 prints when it dies at its heap limit (--max-old-space-size). */
@@ -261,11 +265,12 @@ export class Instance implements PoolInstance {
     const { command, args, env } = this.#options;
     const child = spawn(command, args, {
       env: { ...env, NIMBUS_SOCKET: this.#socketPath },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe', ...Array<'pipe'>(this.#options.extraPipes ?? 0).fill('pipe')],
       // Its own process group, so a kill reaches every process the handler spawned.
       detached: true,
     });
     this.#child = child;
+    this.#options.onSpawn?.(child);
     child.on('error', (err) => fail(new Error(`could not start ${command}: ${err.message}`)));
     // One budget for both streams: a flood is dropped (and counted) instead of filling the platform's memory.
     const limiter = new OutputLimiter(this.#options.outputLimits ?? DEFAULT_OUTPUT_LIMITS);

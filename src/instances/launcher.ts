@@ -121,9 +121,9 @@ export class Launcher {
     let message = load;
     if (prepared && this.options.sandbox) {
       try {
-        message = this.options.sandbox.load(instance.dir, prepared, load);
+        message = await this.options.sandbox.load(instance.dir, prepared, load);
       } catch (err) {
-        instance.kill(`its bundle could not be staged: ${(err as Error).message}`);
+        instance.kill(`its sandbox could not be readied: ${(err as Error).message}`);
         throw err;
       }
     }
@@ -154,6 +154,8 @@ export class Launcher {
       ...(sandbox && prepared
         ? {
             oomKilled: () => sandbox.oomKilled(prepared),
+            extraPipes: prepared.extraPipes,
+            ...(prepared.onSpawn ? { onSpawn: prepared.onSpawn } : {}),
             ...(sandbox.runAs ? { prepareSocket: (path: string) => sandbox.prepareSocket(path) } : {}),
           }
         : {}),

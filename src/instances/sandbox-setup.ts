@@ -1,11 +1,14 @@
 // Sets up instance isolation once at start: detects what the host allows, applies `sandbox` and
 // `sandboxRunAs` from the config, and says in one line what is in force.
 
-import { chmodSync } from 'node:fs';
+import { chmodSync, chownSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { type NetworkInterfaceInfo, networkInterfaces } from 'node:os';
 import { basename } from 'node:path';
 import { NimbusError } from '../errors.js';
 import { CgroupManager } from '../sandbox/cgroups.js';
 import { describeSandbox, detectSandbox, type SandboxFeatures } from '../sandbox/detect.js';
+import { writeResolvConf } from '../sandbox/egress.js';
 import { type RunAsUser, resolveRunAs, unreachableBy } from '../sandbox/run-as.js';
 import { writeSeccompFilter } from '../sandbox/seccomp.js';
 import { InstanceSandbox } from './instance-sandbox.js';
@@ -23,6 +26,16 @@ export interface SandboxSetupOptions {
   features?: SandboxFeatures;
 }
 
+/**
+ * What keeps instances apart from the platform and from each other:
+ * - `bubblewrap`: namespaces (a network namespace per instance), seccomp, cgroups where the host allows;
+ * - `user`: no bubblewrap, but a root platform runs instances as an unprivileged host user (setpriv),
+ *   which cannot read the data dir; they share the host's network;
+ * - `none`: neither is possible; instances do not start (they could read the admin token);
+ * - `off`: `sandbox: off` was asked for: plain processes as the platform's own user.
+ */
+export type Isolation = 'bubblewrap' | 'user' | 'none' | 'off';
+
 export interface SandboxSetup {
   /** The per-instance sandbox, or null when instances run as plain processes (`sandbox: off`). */
   sandbox: InstanceSandbox | null;
@@ -30,6 +43,7 @@ export interface SandboxSetup {
   summary: string;
   features: SandboxFeatures | null;
   runAs: RunAsUser | null;
+  isolation: Isolation;
 }
 
 /** Never leaves anything behind on failure: the cgroup subtree is created last. */
@@ -37,9 +51,11 @@ export async function setUpSandbox(options: SandboxSetupOptions): Promise<Sandbo
   if (options.mode === 'off') {
     return {
       sandbox: null,
-      summary: 'isolation: off (sandbox: off in the config), limits: V8 heap only',
+      summary:
+        'isolation: off (sandbox: off in the config): plain processes as the platform’s own user, which can read its data dir and admin token, limits: V8 heap only',
       features: null,
       runAs: null,
+      isolation: 'off',
     };
   }
   const features =
@@ -56,8 +72,10 @@ export async function setUpSandbox(options: SandboxSetupOptions): Promise<Sandbo
   }
   let { runAs, note } = choice;
   if (runAs) {
-    // The sandbox's user must get through the run directory to its own socket and /fn (never list it).
-    chmodSync(options.runDir, 0o711);
+    // Only the sandbox's user (by its group) gets through the run directory, to its own socket and /fn;
+    // it may list nothing, and no other host user gets in.
+    chownSync(options.runDir, features.uid, runAs.gid);
+    chmodSync(options.runDir, 0o710);
     for (const path of [options.runDir, ...options.requiredPaths]) {
       const blocked = unreachableBy(path, runAs, path === options.runDir ? 'search' : 'read');
       if (blocked === null) continue;
@@ -69,10 +87,11 @@ export async function setUpSandbox(options: SandboxSetupOptions): Promise<Sandbo
       break;
     }
   }
+  const isolation: Isolation = features.bwrap ? 'bubblewrap' : runAs ? 'user' : 'none';
 
   let cgroups: CgroupManager | null = null;
   let cgroupProblem: string | null = null;
-  if (features.cgroup.version !== null) {
+  if (features.cgroup.version !== null && isolation !== 'none') {
     // mkdtemp's suffix tells apart several platforms in one process.
     const tag = basename(options.runDir)
       .replace(/^nimbus-/, '')
@@ -88,6 +107,8 @@ export async function setUpSandbox(options: SandboxSetupOptions): Promise<Sandbo
   }
   const seccompFilterPath =
     features.bwrap && features.seccomp ? writeSeccompFilter(options.runDir, features.seccomp) : null;
+  const resolvConf =
+    features.bwrap && features.egress ? writeResolvConf(options.runDir, readText('/etc/resolv.conf')) : null;
 
   let summary = describeSandbox(
     cgroupProblem === null
@@ -100,12 +121,72 @@ export async function setUpSandbox(options: SandboxSetupOptions): Promise<Sandbo
       ? `; instances keep the platform's root user outside their namespaces: ${note}`
       : '; instances keep the platform root user outside their namespaces (sandboxRunAs: off)';
   }
+  let refusal: string | null = null;
+  if (isolation === 'none') {
+    refusal = `${features.bwrapProblem ?? 'no bubblewrap'}, and ${
+      features.uid === 0 ? (note ?? 'sandboxRunAs is off') : 'Nimbus does not run as root'
+    }, so nothing would keep a function from the data dir and the admin token`;
+    summary += `; instances will not start: ${refusal} (install bubblewrap, or start with --sandbox off to run them unsandboxed)`;
+  } else if (isolation === 'user' && note === null && features.bwrapProblem) {
+    summary += `; install bubblewrap for namespaces (${features.bwrapProblem})`;
+  }
   const sandbox = new InstanceSandbox({
     runDir: options.runDir,
     features,
     cgroups,
     seccompFilterPath,
     runAs,
+    resolvConf,
+    refusal,
   });
-  return { sandbox, summary, features, runAs };
+  return { sandbox, summary, features, runAs, isolation };
+}
+
+/**
+ * Where nothing isolates instances, the gateway listens on a loopback address only (such a host is a
+ * developer's machine, not a server). `sandbox: off`, said on purpose, is the way past it (and the only
+ * way functions run there at all). Throws ERR_SANDBOX_PUBLIC_UNISOLATED.
+ */
+export function checkListenAddress(setup: Pick<SandboxSetup, 'isolation' | 'summary'>, host: string): void {
+  if (setup.isolation !== 'none' || isLoopback(host)) return;
+  throw new NimbusError('ERR_SANDBOX_PUBLIC_UNISOLATED', [host]);
+}
+
+/**
+ * The gateway's URL as an instance reaches it. Without namespaces, on the host's loopback (a wildcard
+ * listen address included). Sandboxed, an instance has a network namespace of its own, whose loopback is
+ * its own: a gateway listening on every address is reached through egress on the host's own address (as
+ * any client on the network would); one listening on loopback only is out of every sandbox's reach.
+ */
+export function gatewayUrlForInstances(
+  url: string,
+  isolation: Isolation,
+  addresses: () => NodeJS.Dict<NetworkInterfaceInfo[]> = networkInterfaces,
+): string {
+  const wildcard = /^http:\/\/(0\.0\.0\.0|\[::\])(:\d+)/.exec(url);
+  if (!wildcard) return url;
+  if (isolation === 'bubblewrap') {
+    const host = Object.values(addresses())
+      .flat()
+      .find((a) => a !== undefined && !a.internal && a.family === 'IPv4')?.address;
+    if (host) return url.replace(wildcard[0], `http://${host}${wildcard[2]}`);
+  }
+  return url.replace(wildcard[0], `http://${wildcard[1] === '[::]' ? '[::1]' : '127.0.0.1'}${wildcard[2]}`);
+}
+
+/** 127.0.0.0/8, ::1 and `localhost`. */
+export function isLoopback(host: string): boolean {
+  const bare = host.replace(/^\[|\]$/g, '');
+  if (bare === 'localhost') return true;
+  if (isIP(bare) === 4) return bare.startsWith('127.');
+  if (isIP(bare) === 6) return bare === '::1' || bare === '0:0:0:0:0:0:0:1';
+  return false;
+}
+
+function readText(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return null;
+  }
 }

@@ -4,16 +4,23 @@ import type { FunctionSpec } from '../config/function-spec.js';
 import type { PlatformConfig } from '../config/platform.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import { NimbusError } from '../errors.js';
-import { type CronClock, type CronEvent, CronScheduler, nextRunOf } from '../triggers/cron.js';
+import {
+  type CronClock,
+  type CronEvent,
+  CronScheduler,
+  type CronStateStore,
+  nextRunOf,
+} from '../triggers/cron.js';
 import { SqliteCronState } from '../triggers/cron-state.js';
 import { newCallId } from './call-id.js';
 import type { CallbackPolicy } from './callback-policy.js';
 import { type CallRecord, type CallStore, FINAL_STATUSES } from './calls.js';
 import { type CallSource, encodeEnvelope } from './envelope.js';
 import { GroupCommit } from './group-commit.js';
+import type { Queue } from './queue.js';
 import { SqliteCallStore } from './sqlite-calls.js';
 import { SqliteQueue } from './sqlite-queue.js';
-import { type SettledCall, type WorkerEvent, Workers } from './workers.js';
+import { CALLBACK_TOPIC, type SettledCall, type WorkerEvent, Workers } from './workers.js';
 
 export interface SubmitRequest {
   fn: string;
@@ -30,6 +37,17 @@ export interface SubmitRequest {
 }
 
 export type AsyncEvent = WorkerEvent | CronEvent;
+
+/** Cluster mode: the shared queue, call records and cron state that replace the SQLite ones. */
+export interface AsyncBackend {
+  queue: Queue;
+  calls: CallStore;
+  cronState: CronStateStore;
+  /** One node fires each scheduled time (see CronSchedulerOptions.claim). */
+  cronClaim: (fn: string, slot: number) => Promise<boolean>;
+  /** Tells of topics holding messages queued by any node (this node then runs workers for them). */
+  onTopic: (listener: (topic: string) => void) => void;
+}
 
 export interface AsyncSystemOptions {
   /** The SQLite file (the platform's nimbus.db). */
@@ -51,6 +69,8 @@ export interface AsyncSystemOptions {
   random?: () => number;
   cronClock?: CronClock;
   onEvent?: (event: AsyncEvent) => void;
+  /** Cluster mode (absent: SQLite in `file`). */
+  backend?: AsyncBackend;
 }
 
 /** Free space in the database file worth giving back. */
@@ -64,7 +84,7 @@ const REDRIVE_PAGE = 500;
 
 export class AsyncSystem {
   readonly commit: GroupCommit;
-  readonly queue: SqliteQueue;
+  readonly queue: Queue;
   readonly calls: CallStore;
   readonly workers: Workers;
   readonly cron: CronScheduler;
@@ -81,8 +101,9 @@ export class AsyncSystem {
     // survive power loss) while the store keeps NORMAL; each commits in one synchronous call, so
     // neither ever waits on a transaction the other left open.
     this.commit = new GroupCommit(options.file);
-    this.queue = new SqliteQueue({ commit: this.commit, now: this.now });
-    this.calls = new SqliteCallStore(this.commit);
+    const backend = options.backend;
+    this.queue = backend?.queue ?? new SqliteQueue({ commit: this.commit, now: this.now });
+    this.calls = backend?.calls ?? new SqliteCallStore(this.commit);
     this.workers = new Workers({
       queue: this.queue,
       calls: this.calls,
@@ -111,7 +132,8 @@ export class AsyncSystem {
         const status = (await this.calls.progress(callId))?.status;
         return status !== undefined && !FINAL_STATUSES.has(status);
       },
-      state: new SqliteCronState(this.commit),
+      state: backend?.cronState ?? new SqliteCronState(this.commit),
+      ...(backend ? { claim: backend.cronClaim } : {}),
       ...(options.cronClock ? { clock: options.cronClock } : {}),
       ...(options.onEvent ? { onEvent: options.onEvent } : {}),
     });
@@ -120,6 +142,11 @@ export class AsyncSystem {
   /** Starts the workers (calls queued before a restart resume), cron, and the retention sweep. */
   start(): void {
     this.workers.start();
+    // Only for functions this node has installed: a call taken before its deploy reached this node would
+    // be declared gone. Topics are announced again every second, so the workers start once it has.
+    this.o.backend?.onTopic((topic) => {
+      if (topic === CALLBACK_TOPIC || this.o.dispatcher.get(topic)) this.workers.ensure(topic);
+    });
     this.cron.start();
     const { callRetentionMs, deadLetterRetentionMs } = this.o.config;
     const everyMs = Math.max(
@@ -237,6 +264,7 @@ export class AsyncSystem {
    * once enough is free to be worth it: the file shrinks after a burst of queued calls has run.
    */
   private async reclaim(): Promise<void> {
+    if (this.o.backend) return;
     const db = this.commit.db;
     const free = db.pragma('freelist_count', { simple: true }) as number;
     const pageSize = db.pragma('page_size', { simple: true }) as number;

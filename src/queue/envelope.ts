@@ -14,7 +14,7 @@ export interface CallEnvelope {
   rawEvent?: boolean;
 }
 
-export type CallSource = 'http' | 'cron';
+export type CallSource = 'http' | 'cron' | 'topic';
 
 /** A result to POST to an X-Callback-Url. */
 export interface CallbackEnvelope {

@@ -1,11 +1,26 @@
-// The bubblewrap command line of one instance (pure): namespaces, a read-only root with only what runs
-// the function bound in, the bundle at /fn, its own socket, a private size-limited /tmp, a scratch env.
+// The bubblewrap command line of one instance (pure): namespaces (its own network namespace always), a
+// read-only root with only what runs the function bound in at fixed paths, the bundle at /fn, its own
+// socket, a private size-limited /tmp, a scratch env.
 
 /** Where the function's bundle appears inside the sandbox (read-only). */
 export const SANDBOX_BUNDLE_DIR = '/fn';
 /** Where the instance's socket appears inside the sandbox (NIMBUS_SOCKET points here). */
 export const SANDBOX_SOCKET_PATH = '/run/nimbus/socket';
 export const SANDBOX_HOSTNAME = 'nimbus';
+/**
+ * Where files the command needs from outside the system directories (the runner) appear inside the
+ * sandbox: at `<dir>/<name>`, whatever their host path, so what a function sees (its stack traces, its
+ * root directory) does not depend on where Nimbus is installed.
+ */
+export const SANDBOX_RUNNER_DIR = '/run/nimbus/runner';
+/** Where a runtime installed outside the system directories (nvm, pyenv, /opt) appears inside the sandbox. */
+export const SANDBOX_RUNTIME_DIR = '/run/nimbus/runtime';
+
+/** A host path bound read-only into the sandbox, and where it appears there. */
+export interface SandboxBind {
+  host: string;
+  sandbox: string;
+}
 
 /**
  * Files of /etc a runtime may need, each bound read-only if it exists. Nothing else of /etc is visible:
@@ -19,7 +34,6 @@ export const ETC_BINDS: readonly string[] = [
   '/etc/alternatives',
   '/etc/localtime',
   '/etc/timezone',
-  '/etc/resolv.conf',
   '/etc/hosts',
   '/etc/host.conf',
   '/etc/nsswitch.conf',
@@ -83,10 +97,17 @@ export interface BwrapOptions {
    * the run directory holds every instance's socket and must stay out of reach.
    */
   socketPath: string;
-  /** Host files or directories the command needs (runtime binary, runner), bound read-only at the same path. */
-  readOnlyPaths: readonly string[];
-  /** false: an own network namespace with only loopback. */
-  network: boolean;
+  /** Host files or directories the command needs (runtime binary, runner), bound read-only where they appear. */
+  binds: readonly SandboxBind[];
+  /**
+   * The sandbox always has its own network namespace (nothing another instance or the host listens on
+   * is reachable). With egress, user-mode networking (slirp4netns, attached from outside once bwrap
+   * reports the namespace on `infoFd`) connects it to the outside world, and this host file (naming the
+   * DNS forwarder) is bound at /etc/resolv.conf. null: only loopback.
+   */
+  resolvConf: string | null;
+  /** The fd bwrap reports the sandbox's pid on (`--info-fd`), or null. */
+  infoFd: number | null;
   /** Size of the private /tmp and /dev/shm in MiB (when tmpfsSize). */
   tmpSizeMb: number;
   /** The host's /bin, /lib… : symlinks into /usr are recreated as symlinks, directories bound. */
@@ -108,9 +129,10 @@ export function bwrapArgs(o: BwrapOptions): string[] {
     '--unshare-pid',
     '--unshare-ipc',
     '--unshare-uts',
+    '--unshare-net',
     '--unshare-cgroup-try',
   ];
-  if (!o.network) args.push('--unshare-net');
+  if (o.infoFd !== null) args.push('--info-fd', String(o.infoFd));
   args.push(
     // When the platform dies its instances die with it; no terminal to inject keystrokes into.
     '--die-with-parent',
@@ -133,13 +155,14 @@ export function bwrapArgs(o: BwrapOptions): string[] {
     else args.push('--ro-bind-try', entry.path, entry.path);
   }
   for (const path of ETC_BINDS) args.push('--ro-bind-try', path, path);
+  if (o.resolvConf !== null) args.push('--ro-bind', o.resolvConf, '/etc/resolv.conf');
   args.push('--proc', '/proc');
   for (const path of PROC_READ_ONLY) args.push('--ro-bind-try', path, path);
   for (const path of o.procMasks) args.push('--ro-bind', '/dev/null', path);
   args.push('--dev', '/dev', '--remount-ro', '/dev');
   const tmpSize = o.tmpfsSize ? ['--size', String(Math.floor(o.tmpSizeMb * 1024 * 1024))] : [];
   args.push(...tmpSize, '--tmpfs', '/tmp', ...tmpSize, '--tmpfs', '/dev/shm');
-  for (const path of o.readOnlyPaths) args.push('--ro-bind', path, path);
+  for (const bind of o.binds) args.push('--ro-bind', bind.host, bind.sandbox);
   args.push('--ro-bind', o.bundleDir, SANDBOX_BUNDLE_DIR);
   // Read-only is enough: connect() on a socket needs no write access to the mount.
   args.push('--ro-bind', o.socketPath, SANDBOX_SOCKET_PATH);

@@ -26,9 +26,9 @@ export interface SandboxLimits {
   /** Memory of the instance in MiB, swap included (cgroups; without them RLIMIT_DATA per process). */
   memoryMb: number;
   /**
-   * CPU time as a fraction of one core: 0.5 = half a core, 2 = two cores (cgroups only). null: no limit,
-   * and on v1 no cpu cgroup at all, so the instance is scheduled beside the platform as a plain task
-   * (a group of its own costs a ping-pong workload on one core measurable throughput).
+   * CPU time as a fraction of one core: 0.5 = half a core, 2 = two cores (cgroups only). null: no ceiling;
+   * the instance still gets a cpu cgroup of its own, whose weight gives each function a fair share of
+   * the CPU when it is contended (see `setCpuShare`).
    */
   cpu: number | null;
   /** Tasks of the instance, threads included (node alone runs about 11). */
@@ -93,6 +93,13 @@ export interface CgroupHandle {
   readonly procsFiles: readonly string[];
   /** Moves a running process in. Racy for a process that may fork meanwhile: prefer `procsFiles`. */
   addPid(pid: number): void;
+  /**
+   * Sets the instance's CPU weight to `fraction` of one function's (1: a function's whole share; 1/3 for
+   * each of three instances of one function), so CPU under contention splits evenly between functions,
+   * however many instances each runs. v2 cpu.weight (a function: 100, the default), v1 cpu.shares (1024).
+   * Does nothing without the cpu controller.
+   */
+  setCpuShare(fraction: number): void;
   /** Whether the kernel's OOM killer has killed a process of this cgroup. */
   oomKilled(): boolean;
   /** Pids of every process in the cgroup. */
@@ -122,6 +129,16 @@ export interface CgroupManagerOptions {
 }
 
 const CPU_PERIOD_US = 100_000;
+/** One function's CPU weight: the kernel's default for a cgroup (v2 cpu.weight, v1 cpu.shares). */
+export const FUNCTION_CPU_WEIGHT = { v2: 100, v1: 1024 } as const;
+/**
+ * The weight of all of a platform's instances together, as a fraction of a process's (the gateway's):
+ * under contention the gateway, which every request crosses, gets twice what all functions together
+ * get, and they split the rest evenly by function (`setCpuShare`).
+ */
+export const INSTANCES_CPU_FRACTION = 0.5;
+/** The kernel's smallest weights (v2 cpu.weight 1..10000, v1 cpu.shares from 2). */
+const MIN_CPU_WEIGHT = { v2: 1, v1: 2 } as const;
 /** The kernel refuses a CFS quota below 1 ms. */
 const MIN_CPU_QUOTA_US = 1_000;
 const SAFE_NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
@@ -192,6 +209,13 @@ export class CgroupManager {
         s.controllers.map((c) => `+${c}`).join(' '),
       );
     }
+    if (s.version === 2 && s.controllers.includes('cpu')) {
+      const weight = Math.round(FUNCTION_CPU_WEIGHT.v2 * INSTANCES_CPU_FRACTION);
+      this.fs.write(join(this.baseDirs[0]!, 'cpu.weight'), String(weight));
+    } else if (s.version === 1 && s.parents.cpu !== undefined) {
+      const weight = Math.round(FUNCTION_CPU_WEIGHT.v1 * INSTANCES_CPU_FRACTION);
+      this.fs.write(join(s.parents.cpu, this.baseName, 'cpu.shares'), String(weight));
+    }
     this.started = true;
   }
 
@@ -209,6 +233,8 @@ export class CgroupManager {
     const fs = this.fs;
     let dirs: string[];
     let oomKilled: () => boolean;
+    /** The directory of the cpu controller (v1: its own hierarchy), or null without it. */
+    let cpuDir: string | null = null;
     try {
       if (s.version === 2) {
         const dir = join(this.baseDirs[0]!, instanceId);
@@ -221,14 +247,15 @@ export class CgroupManager {
           writeIfPresent(fs, join(dir, 'memory.oom.group'), '1');
         }
         if (s.controllers.includes('pids')) fs.write(join(dir, 'pids.max'), pidsMax);
-        if (s.controllers.includes('cpu'))
+        if (s.controllers.includes('cpu')) {
           fs.write(join(dir, 'cpu.max'), `${quotaUs ?? 'max'} ${CPU_PERIOD_US}`);
+          cpuDir = dir;
+        }
         oomKilled = () => readCounter(fs.read(join(dir, 'memory.events')), 'oom_kill') > 0;
       } else if (s.version === 1) {
         dirs = [];
         let memoryDir: string | undefined;
         for (const controller of s.controllers) {
-          if (controller === 'cpu' && quotaUs === null) continue;
           const dir = join(s.parents[controller]!, this.baseName, instanceId);
           fs.mkdir(dir);
           dirs.push(dir);
@@ -240,8 +267,11 @@ export class CgroupManager {
           } else if (controller === 'pids') {
             fs.write(join(dir, 'pids.max'), pidsMax);
           } else {
-            fs.write(join(dir, 'cpu.cfs_period_us'), String(CPU_PERIOD_US));
-            fs.write(join(dir, 'cpu.cfs_quota_us'), String(quotaUs!));
+            cpuDir = dir;
+            if (quotaUs !== null) {
+              fs.write(join(dir, 'cpu.cfs_period_us'), String(CPU_PERIOD_US));
+              fs.write(join(dir, 'cpu.cfs_quota_us'), String(quotaUs));
+            }
           }
         }
         oomKilled = () => {
@@ -259,8 +289,7 @@ export class CgroupManager {
         cause: err,
       });
     }
-    const controllers = s.controllers.filter((c) => c !== 'cpu' || s.version === 2 || quotaUs !== null);
-    const handle = this.handle(s.version, dirs, controllers, oomKilled);
+    const handle = this.handle(s.version, dirs, s.controllers, oomKilled, cpuDir);
     this.handles.add(handle);
     return handle;
   }
@@ -270,6 +299,7 @@ export class CgroupManager {
     dirs: string[],
     controllers: readonly CgroupController[],
     oomKilled: () => boolean,
+    cpuDir: string | null,
   ): CgroupHandle {
     const fs = this.fs;
     const pids = (): number[] => {
@@ -307,6 +337,11 @@ export class CgroupManager {
       procsFiles: dirs.map((dir) => join(dir, 'cgroup.procs')),
       addPid: (pid) => {
         for (const dir of dirs) fs.write(join(dir, 'cgroup.procs'), String(pid));
+      },
+      setCpuShare: (fraction) => {
+        const key = version === 2 ? 'v2' : 'v1';
+        const weight = Math.max(MIN_CPU_WEIGHT[key], Math.round(FUNCTION_CPU_WEIGHT[key] * fraction));
+        if (cpuDir) fs.write(join(cpuDir, version === 2 ? 'cpu.weight' : 'cpu.shares'), String(weight));
       },
       oomKilled,
       pids,

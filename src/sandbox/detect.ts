@@ -18,6 +18,7 @@ import {
   type CgroupSupport,
   nodeCgroupFs,
 } from './cgroups.js';
+import { type EgressSupport, REQUIRED_SLIRP_OPTIONS } from './egress.js';
 import { planRlimits } from './rlimits.js';
 import { type SeccompArch, seccompArchOf } from './seccomp.js';
 
@@ -54,6 +55,13 @@ export interface SandboxFeatures {
    * unprivileged host user (`runAs`). Equal to the bwrap probe when the platform is not root.
    */
   readonly unprivilegedUserNamespaces: boolean;
+  /**
+   * slirp4netns, which gives a `network: true` sandbox (always in its own network namespace) the outside
+   * world; null where it is missing or unusable (see egressProblem): such sandboxes have loopback only.
+   */
+  readonly egress: EgressSupport | null;
+  /** Why `network: true` sandboxes have no egress; null when they have. */
+  readonly egressProblem: string | null;
   /** The architecture a seccomp filter is built for; null where none is (then no filter is loaded). */
   readonly seccomp: SeccompArch | null;
   readonly cgroup: CgroupSupport;
@@ -96,6 +104,8 @@ export interface DetectDeps {
   /** Resolved path of an executable file, or null. */
   executable(path: string): string | null;
   exists(path: string): boolean;
+  /** Whether the platform's user may open the file for reading and writing (/dev/net/tun). */
+  readWrite(path: string): boolean;
   /** For hostRoot: 'dir', a symlink's target, or null when the path does not exist. */
   rootEntry(path: string): { symlink: string | null } | null;
   cgroupFs: CgroupFs;
@@ -150,6 +160,14 @@ export const defaultDetectDeps: DetectDeps = {
     }
   },
   exists: (path) => existsSync(path),
+  readWrite: (path) => {
+    try {
+      accessSync(path, constants.R_OK | constants.W_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  },
   rootEntry: (path) => {
     try {
       const stat = lstatSync(path);
@@ -255,11 +273,17 @@ export async function detectSandbox(
     }
   }
 
+  const { egress, egressProblem } = bwrap
+    ? await detectEgress(d, find)
+    : { egress: null, egressProblem: 'no bubblewrap' };
+
   return Object.freeze({
     bwrap,
     bwrapProblem,
     userNamespaces,
     unprivilegedUserNamespaces,
+    egress,
+    egressProblem,
     seccomp: bwrap ? seccompArchOf(d.arch) : null,
     cgroup: Object.freeze(detectCgroups(d, options)),
     prlimitPath,
@@ -269,6 +293,39 @@ export async function detectSandbox(
     procMasks: Object.freeze(PROC_MASKABLE.filter((path) => d.exists(path))),
     uid: d.uid,
   });
+}
+
+/** slirp4netns with the options Nimbus relies on, and a TUN device the platform may open. */
+async function detectEgress(
+  d: DetectDeps,
+  find: (name: string) => string | null,
+): Promise<{ egress: EgressSupport | null; egressProblem: string | null }> {
+  const path = find('slirp4netns');
+  if (!path) return { egress: null, egressProblem: 'slirp4netns not found: apt install slirp4netns' };
+  const [version, help] = await Promise.all([d.run(path, ['--version']), d.run(path, ['--help'])]);
+  if (version.code !== 0)
+    return {
+      egress: null,
+      egressProblem: `${path} does not run here: ${firstLine(version.stderr) || `exit code ${version.code}`}`,
+    };
+  const helpText = help.stdout + help.stderr;
+  const missing = REQUIRED_SLIRP_OPTIONS.filter((option) => !helpText.includes(option));
+  if (missing.length > 0)
+    return {
+      egress: null,
+      egressProblem: `${path} is too old (no ${missing.join(', ')}): slirp4netns 1.1 or later is needed`,
+    };
+  if (!d.readWrite('/dev/net/tun'))
+    return {
+      egress: null,
+      egressProblem: `/dev/net/tun cannot be opened by uid ${d.uid} (slirp4netns needs it; modprobe tun, or check its mode)`,
+    };
+  const egress: EgressSupport = Object.freeze({
+    path,
+    version: /(\d+\.\d+(?:\.\d+)?)/.exec(version.stdout)?.[1] ?? 'unknown',
+    seccomp: helpText.includes('--enable-seccomp'),
+  });
+  return { egress, egressProblem: null };
 }
 
 interface CgroupMount {
@@ -377,16 +434,27 @@ function detectCgroups(d: DetectDeps, options: DetectOptions): CgroupSupport {
   return { version: null, reason: `no writable cgroups (${reasons.join('; ')})` };
 }
 
-/** The one-line summary `nimbus up` prints: which isolation and which limits are in force. */
+/**
+ * The one-line summary `nimbus up` prints: which isolation, network and limits are in force. `runAs`: the
+ * instances run as an unprivileged host user (with bubblewrap, or in its stead).
+ */
 export function describeSandbox(features: SandboxFeatures, options: { runAs?: boolean } = {}): string {
   let isolation: string;
+  let network: string;
   if (features.bwrap) {
     const extras = [features.seccomp ? 'seccomp' : 'no seccomp filter for this architecture'];
     if (!features.bwrap.tmpfsSize) extras.push('/tmp not size-limited (bwrap < 0.8)');
     if (options.runAs) extras.push('unprivileged host user');
-    isolation = `bubblewrap ${features.bwrap.version} (user, pid, ipc, uts, cgroup, mount namespaces; ${extras.join('; ')})`;
+    isolation = `bubblewrap ${features.bwrap.version} (user, pid, ipc, uts, net, cgroup, mount namespaces; ${extras.join('; ')})`;
+    network = features.egress
+      ? `a namespace per instance, egress through slirp4netns ${features.egress.version} (never the host's loopback)`
+      : `a namespace per instance, loopback only: network: true gets no egress (${features.egressProblem})`;
+  } else if (options.runAs) {
+    isolation = `an unprivileged host user only, no namespaces (${features.bwrapProblem ?? 'bwrap not used'})`;
+    network = "the host's: instances can reach each other and the host's loopback";
   } else {
     isolation = `none (${features.bwrapProblem ?? 'bwrap not used'})`;
+    network = "the host's";
   }
   const cg = features.cgroup;
   const has = (c: CgroupController): boolean => cg.version !== null && cg.controllers.includes(c);
@@ -410,7 +478,7 @@ export function describeSandbox(features: SandboxFeatures, options: { runAs?: bo
   let limits = parts.join(' + ');
   if (missing.length > 0) limits += `; ${missing.join(', ')}`;
   if (cg.version === null) limits += ` (${cg.reason})`;
-  return `isolation: ${isolation}, limits: ${limits}`;
+  return `isolation: ${isolation}, network: ${network}, limits: ${limits}`;
 }
 
 function firstLine(text: string): string {

@@ -20,7 +20,8 @@ export interface RunAsChoice {
 /**
  * Resolves the `sandboxRunAs` setting (`auto`, `off`, `uid` or `uid:gid`) against the host. Only a root
  * platform changes user: any other already runs its sandboxes unprivileged. `auto` falls back to none with
- * a note; an explicit user the host cannot honour is an error (thrown, naming why).
+ * a note; an explicit user the host cannot honour is an error (thrown, naming why). Without bubblewrap a
+ * root platform runs its instances as that user all the same (setpriv alone).
  */
 export function resolveRunAs(setting: string, features: SandboxFeatures): RunAsChoice {
   if (setting === 'off') return { runAs: null, note: null };
@@ -34,9 +35,10 @@ export function resolveRunAs(setting: string, features: SandboxFeatures): RunAsC
       ? refuse('only a platform running as root can run instances as another user')
       : { runAs: null, note: null };
   }
-  if (!features.bwrap) return refuse('needs bubblewrap');
   if (!features.setprivPath) return refuse('needs setpriv (util-linux)');
-  if (!features.unprivilegedUserNamespaces)
+  // Without bubblewrap setpriv alone drops the user: all the isolation there is, and enough to keep
+  // a function out of the data dir. With it, bwrap must work for that user.
+  if (features.bwrap && !features.unprivilegedUserNamespaces)
     return refuse('unprivileged user namespaces do not work here (kernel.unprivileged_userns_clone=0?)');
   if (!explicit) return { runAs: NOBODY, note: null };
   const [uid, gid = uid] = setting.split(':').map(Number) as [number, number?];

@@ -4,46 +4,48 @@ import { join } from 'node:path';
 
 export interface StageOptions {
   /**
-   * The sandbox runs as an unprivileged host user that does not own the bundle: make every staged
-   * directory searchable and every file readable by others. A file the bundle holds without read
-   * permission for others is copied (and the copy made readable) rather than linked, so the stored
-   * bundle itself is never changed.
+   * Copy every file rather than hard-link it: the staged directory is reachable by the sandbox's host
+   * user (`runAs`), and a link would hand that user the stored bundle's own inode. Copies are read-only
+   * for everyone (executable where the owner could execute), owned by the platform.
    */
-  worldReadable?: boolean;
+  copy?: boolean;
 }
+
+/** setuid, setgid and sticky: never staged (a stored bundle never has them; an old store might). */
+const SPECIAL_BITS = 0o7000;
 
 /**
  * A sandbox's mounts are fixed when it starts, but a stem cell is started before anyone knows which
  * function it will run. So a stem cell gets an empty per-instance directory bound read-only at /fn,
  * and at specialization the platform fills it from the outside — the sandbox sees the files appear
  * (a bind mount shows its directory's live contents) — before it sends LOAD with bundleDir /fn.
- * Files are hard-linked (no copy, microseconds), or copied where the run dir and the data dir are on
+ * Files are hard-linked (no copy, microseconds) where only the platform's user can reach the run
+ * directory, else copied (see `copy`), and copied too where the run dir and the data dir are on
  * different filesystems. The sandbox cannot write them: /fn is read-only inside.
  */
 export function stageBundle(bundleDir: string, stagedDir: string, options: StageOptions = {}): void {
   mkdirSync(stagedDir, { recursive: true });
-  // Whatever the umask: the sandbox's user must be able to search it.
-  if (options.worldReadable) chmodSync(stagedDir, 0o755);
   for (const entry of readdirSync(bundleDir, { withFileTypes: true })) {
     const from = join(bundleDir, entry.name);
     const to = join(stagedDir, entry.name);
     if (entry.isDirectory()) {
+      mkdirSync(to, { mode: 0o755 });
+      // Whatever the umask: the sandbox's user must be able to search it.
+      chmodSync(to, 0o755);
       stageBundle(from, to, options);
     } else if (entry.isFile()) {
-      const mode = options.worldReadable ? statSync(from).mode & 0o777 : 0o444;
-      if ((mode & 0o004) === 0) {
-        copyFileSync(from, to);
-        // Readable by all; executable by all where the owner could execute it.
-        chmodSync(to, 0o444 | (mode & 0o100 ? 0o111 : 0));
-        continue;
+      const mode = statSync(from).mode;
+      if (!options.copy && (mode & SPECIAL_BITS) === 0) {
+        try {
+          linkSync(from, to);
+          continue;
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code !== 'EXDEV' && code !== 'EPERM') throw err;
+        }
       }
-      try {
-        linkSync(from, to);
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code !== 'EXDEV' && code !== 'EPERM') throw err;
-        copyFileSync(from, to);
-      }
+      copyFileSync(from, to);
+      chmodSync(to, 0o444 | (mode & 0o100 ? 0o111 : 0));
     }
     // Symlinks and special files are not staged: a bundle is plain files, and a link could point anywhere.
   }

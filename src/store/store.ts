@@ -66,5 +66,12 @@ export interface Store {
   putAlias(alias: AliasRecord): AliasRecord;
   deleteAlias(fn: string, name: string): boolean;
   addCounts(deltas: ReadonlyMap<string, CounterDelta>): void;
+  /**
+   * Resolves once every write made so far is durable (a cluster store writes asynchronously); rejects when
+   * one was refused. Absent: writes are durable when they return (SQLite).
+   */
+  sync?(): Promise<void>;
+  /** Cluster: tells `listener` of each function changed or removed by any node (absent on a single node). */
+  onChange?(listener: (name: string) => void): void;
   close(): void;
 }

@@ -101,6 +101,11 @@ export interface CronSchedulerOptions {
   clock?: CronClock;
   /** How often deploys and removals are picked up. Default 1 s. */
   syncIntervalMs?: number;
+  /**
+   * Cluster mode: every node runs the schedules and only the node whose claim of a time succeeds fires
+   * (or skips) it; the others let it pass. Absent: this node alone decides.
+   */
+  claim?: (fn: string, slot: number) => Promise<boolean>;
   onEvent?: (event: CronEvent) => void;
 }
 
@@ -235,6 +240,12 @@ export class CronScheduler {
     }
     schedule.firing = true;
     try {
+      if (this.o.claim) {
+        if (!(await this.o.claim(fn, slot))) return;
+        // The last call may have been queued by another node: its record is in the shared state.
+        const shared = this.o.state.load(fn);
+        if (shared?.lastCallId && shared.lastSlot <= slot) state.lastCallId = shared.lastCallId;
+      }
       if (!spec.allowOverlap && state.lastCallId && (await this.o.isPending(state.lastCallId))) {
         skip(state.lastCallId);
         return;

@@ -155,7 +155,9 @@ function unreachable(registry: 'npm' | 'pip'): Promise<string | undefined> {
             ? await run('npm', ['view', 'cows@2.1.1', 'version'], probe, cliEnv(), 60_000)
             : await run(
                 PYTHON,
-                ['-m', 'pip', 'download', '--no-deps', '--dest', probe, 'uvicorn'],
+                // With their dependencies: an index that has some packages but not all of them (a partial
+                // local mirror) is as good as none for the corpus.
+                ['-m', 'pip', 'download', '--dest', probe, 'fastapi', 'uvicorn', 'requests'],
                 probe,
                 cliEnv(),
                 180_000,

@@ -6,7 +6,7 @@ import type { TestContext } from 'node:test';
 import { buildFunction } from '../../src/build/build.js';
 import { type FunctionView, NimbusClient } from '../../src/cli/client.js';
 import { loadPlatformConfig, type PlatformConfigInput } from '../../src/config/platform.js';
-import { type Platform, type PlatformLog, startPlatform } from '../../src/platform.js';
+import { type Platform, type PlatformLog, type StartOptions, startPlatform } from '../../src/platform.js';
 
 export const FIXTURES = new URL('../fixtures/functions/', import.meta.url).pathname;
 
@@ -30,6 +30,7 @@ export interface TestPlatform {
 export async function startTestPlatform(
   t: TestContext,
   config: PlatformConfigInput = {},
+  options: StartOptions = {},
 ): Promise<TestPlatform> {
   const dataDir = mkdtempSync(join(tmpdir(), 'nimbus-test-'));
   const lines: string[] = [];
@@ -38,10 +39,17 @@ export async function startTestPlatform(
     output: (_fn, _id, line) => lines.push(line),
     event: (event) => events.push(event as TestPlatform['events'][number]),
   };
-  const platform = await startPlatform(
-    loadPlatformConfig({ port: 0, dataDir, shutdownGraceMs: 2000, sandbox: 'off', ...config }),
-    log,
-  );
+  let platform: Platform;
+  try {
+    platform = await startPlatform(
+      loadPlatformConfig({ port: 0, dataDir, shutdownGraceMs: 2000, sandbox: 'off', ...config }),
+      log,
+      options,
+    );
+  } catch (err) {
+    rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
   t.after(async () => {
     await platform.close();
     rmSync(dataDir, { recursive: true, force: true });
@@ -92,17 +100,24 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-/** Polls `check` until it returns a truthy value or `timeoutMs` passes. */
+/**
+ * The least a wait lasts before it fails, whatever a test asks: a test waits on an event, and a busy machine
+ * (a CPU hog on both cores, other suites beside it) may take many times longer to get there than a quiet one.
+ */
+export const MIN_WAIT_MS = 20_000;
+
+/** Polls `check` until it returns a truthy value or `timeoutMs` (at least MIN_WAIT_MS) passes. */
 export async function waitFor<T>(
   check: () => T | Promise<T>,
   timeoutMs = 5000,
   what = 'condition',
 ): Promise<Exclude<T, undefined | null | false | 0 | ''>> {
-  const deadline = Date.now() + timeoutMs;
+  const waitMs = Math.max(timeoutMs, MIN_WAIT_MS);
+  const deadline = Date.now() + waitMs;
   for (;;) {
     const value = await check();
     if (value) return value as Exclude<T, undefined | null | false | 0 | ''>;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${waitMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
   }
 }

@@ -83,7 +83,11 @@ export async function instanceCount(nimbus: TestPlatform, name: string): Promise
 }
 
 /** Waits until a function has no running instance (a stopped one has fully exited). */
-export async function waitForNoInstance(nimbus: TestPlatform, name: string, timeoutMs = 3000): Promise<void> {
+export async function waitForNoInstance(
+  nimbus: TestPlatform,
+  name: string,
+  timeoutMs = 30_000,
+): Promise<void> {
   await waitFor(
     async () => (await instanceCount(nimbus, name)) === 0,
     timeoutMs,

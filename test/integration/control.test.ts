@@ -65,11 +65,18 @@ test('control API', async (t) => {
         assert.equal(err.code, 'ERR_FUNCTION_LOAD_FAILED');
         assert.equal(err.status, 400);
         assert.match(err.message, /cannot load: missing configuration/);
+        assert.match(err.message, /version 1 keeps serving/);
         return true;
       });
       assert.equal((await client.get('keeper')).version, 1);
       assert.equal(await (await fetch(`${url}/function/keeper`)).text(), 'hello world');
-      await assert.rejects(nimbus.deploy('load-fail', 'never'), { code: 'ERR_FUNCTION_LOAD_FAILED' });
+      // A first deploy has nothing to fall back on, and does not claim to.
+      await assert.rejects(nimbus.deploy('load-fail', 'never'), (err: any) => {
+        assert.equal(err.code, 'ERR_FUNCTION_LOAD_FAILED');
+        assert.match(err.message, /failed to load, so nothing was deployed: cannot load/);
+        assert.doesNotMatch(err.message, /keeps serving/);
+        return true;
+      });
       assert.equal((await fetch(`${url}/function/never`)).status, 404);
     },
   );
@@ -118,7 +125,7 @@ test('control API', async (t) => {
     res = await fetch(`${url}/api/v1/bundles/${zeros}`, { method: 'PUT', headers: auth, body: bytes });
     assert.equal(res.status, 400);
     assert.equal(((await res.json()) as any).error.code, 'ERR_BUNDLE_HASH_MISMATCH');
-    const hash = hashBundleDir(join(dir, 'b'));
+    const hash = await hashBundleDir(join(dir, 'b'));
     res = await fetch(`${url}/api/v1/bundles/${hash}`, { method: 'PUT', headers: auth, body: bytes });
     assert.equal(res.status, 201);
     res = await fetch(`${url}/api/v1/bundles/${hash}`, { method: 'HEAD', headers: auth });
@@ -126,7 +133,7 @@ test('control API', async (t) => {
     // A bundle whose code does not parse: the deploy reports the load error.
     writeFileSync(join(dir, 'b', 'index.mjs'), 'export default {{{ broken');
     await tar.c({ gzip: true, cwd: join(dir, 'b'), file: archive, portable: true }, ['index.mjs']);
-    const brokenHash = hashBundleDir(join(dir, 'b'));
+    const brokenHash = await hashBundleDir(join(dir, 'b'));
     res = await fetch(`${url}/api/v1/bundles/${brokenHash}`, {
       method: 'PUT',
       headers: auth,

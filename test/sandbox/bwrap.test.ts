@@ -1,23 +1,41 @@
 // bwrapArgs and wrapLaunch as pure command-line builders: what is unshared, bound, hidden and set.
 import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import {
   type BwrapOptions,
   bwrapArgs,
   SANDBOX_BUNDLE_DIR,
+  SANDBOX_RUNNER_DIR,
+  SANDBOX_RUNTIME_DIR,
   SANDBOX_SOCKET_PATH,
 } from '../../src/sandbox/bwrap.js';
 import type { CgroupHandle } from '../../src/sandbox/cgroups.js';
 import type { SandboxFeatures } from '../../src/sandbox/detect.js';
-import { resolveCommand, SECCOMP_FD, shellQuote, wrapLaunch } from '../../src/sandbox/launch.js';
+import {
+  ARGS_FD,
+  inSandbox,
+  resolveCommand,
+  SECCOMP_FD,
+  sandboxBinds,
+  shellQuote,
+  wrapLaunch,
+} from '../../src/sandbox/launch.js';
 
 const base: BwrapOptions = {
-  argv: ['/usr/bin/node', '--max-old-space-size=192', '/srv/nimbus/dist/runtimes/node/runner.bundle.mjs'],
+  argv: ['/usr/bin/node', '--max-old-space-size=192', '/run/nimbus/runner/runner.bundle.mjs'],
   env: { PATH: '/usr/bin:/bin', HOME: '/tmp', NIMBUS_SOCKET: SANDBOX_SOCKET_PATH },
   bundleDir: '/var/lib/nimbus/bundles/abc',
   socketPath: '/tmp/nimbus-x/i1.sock',
-  readOnlyPaths: ['/usr/bin/node', '/srv/nimbus/dist/runtimes/node/runner.bundle.mjs'],
-  network: true,
+  binds: [
+    {
+      host: '/srv/nimbus/dist/runtimes/node/runner.bundle.mjs',
+      sandbox: '/run/nimbus/runner/runner.bundle.mjs',
+    },
+  ],
+  resolvConf: null,
+  infoFd: null,
   tmpSizeMb: 64,
   hostRoot: [
     { path: '/bin', symlink: 'usr/bin' },
@@ -41,13 +59,14 @@ function valuesOf(args: string[], flag: string, arity = 1): string[][] {
 }
 
 describe('bwrapArgs', () => {
-  it('unshares every namespace but the network by default, and drops capabilities', () => {
+  it('unshares every namespace, the network too, and drops capabilities', () => {
     const args = bwrapArgs(base);
     for (const flag of [
       '--unshare-user',
       '--unshare-pid',
       '--unshare-ipc',
       '--unshare-uts',
+      '--unshare-net',
       '--unshare-cgroup-try',
       '--die-with-parent',
       '--new-session',
@@ -55,12 +74,19 @@ describe('bwrapArgs', () => {
     ]) {
       assert.ok(args.includes(flag), flag);
     }
-    assert.ok(!args.includes('--unshare-net'));
     assert.deepEqual(valuesOf(args, '--cap-drop'), [['ALL']]);
   });
 
-  it('unshares the network when the function has none', () => {
-    assert.ok(bwrapArgs({ ...base, network: false }).includes('--unshare-net'));
+  it('with egress: reports the sandbox on the info fd and binds the forwarder’s resolv.conf', () => {
+    const args = bwrapArgs({ ...base, infoFd: 3, resolvConf: '/tmp/nimbus-x/resolv.conf' });
+    assert.ok(args.includes('--unshare-net'), 'its own namespace all the same');
+    assert.deepEqual(valuesOf(args, '--info-fd'), [['3']]);
+    assert.deepEqual(
+      valuesOf(args, '--ro-bind', 2).filter(([, dest]) => dest === '/etc/resolv.conf'),
+      [['/tmp/nimbus-x/resolv.conf', '/etc/resolv.conf']],
+    );
+    assert.ok(!bwrapArgs(base).includes('--info-fd'));
+    assert.ok(!bwrapArgs(base).includes('/etc/resolv.conf'), 'no network, no resolver');
   });
 
   it('ends with the command after --, working in /fn', () => {
@@ -85,8 +111,8 @@ describe('bwrapArgs', () => {
       binds.find(([, dest]) => dest === SANDBOX_SOCKET_PATH),
       [base.socketPath, SANDBOX_SOCKET_PATH],
     );
-    for (const path of base.readOnlyPaths)
-      assert.ok(binds.some(([src, dest]) => src === path && dest === path));
+    for (const bind of base.binds)
+      assert.ok(binds.some(([src, dest]) => src === bind.host && dest === bind.sandbox));
     // Nothing writable comes from the host, and the run dir (every instance's socket) is never bound.
     const args = bwrapArgs(base);
     assert.deepEqual(valuesOf(args, '--bind', 2), []);
@@ -104,7 +130,7 @@ describe('bwrapArgs', () => {
       assert.notEqual(src, '/etc');
       assert.ok(!/shadow|gshadow|passwd|sudoers|ssl\/private|^\/etc\/ssl$/.test(src!), src);
     }
-    assert.ok(etc.some(([src]) => src === '/etc/resolv.conf'));
+    assert.ok(etc.some(([src]) => src === '/etc/hosts'));
   });
 
   it('recreates merged-/usr symlinks and binds real directories', () => {
@@ -158,8 +184,8 @@ describe('bwrapArgs', () => {
   });
 
   it('does not mistake an argument of the command for its own options', () => {
-    const args = bwrapArgs({ ...base, argv: ['/bin/sh', '-c', 'echo --unshare-net'] });
-    assert.ok(!args.slice(0, args.indexOf('--')).includes('--unshare-net'));
+    const args = bwrapArgs({ ...base, argv: ['/bin/sh', '-c', 'echo --share-net'] });
+    assert.ok(!args.slice(0, args.indexOf('--')).includes('--share-net'));
   });
 });
 
@@ -169,6 +195,8 @@ describe('wrapLaunch', () => {
     bwrapProblem: null,
     userNamespaces: true,
     unprivilegedUserNamespaces: true,
+    egress: null,
+    egressProblem: 'slirp4netns not found',
     seccomp: 'x86_64',
     cgroup: { version: 1, parents: { memory: '/sys/fs/cgroup/memory' }, controllers: ['memory'] },
     prlimitPath: '/usr/bin/prlimit',
@@ -209,13 +237,62 @@ describe('wrapLaunch', () => {
     assert.deepEqual([w.command, ...w.args], [launch.command, ...launch.args]);
   });
 
-  it('with bubblewrap: bwrap runs the command; the runner loads from /fn', () => {
-    const w = wrapLaunch(launch, features({}), options);
-    assert.equal(w.command, '/usr/bin/bwrap');
+  it('with bubblewrap: bwrap runs the command; the runner loads from /fn and sits at a fixed path', () => {
+    const w = wrapLaunch({ ...launch, args: ['/srv/runner.mjs'] }, features({}), options);
+    assert.equal(w.command, '/bin/sh', 'a shell first, to clear what bwrap itself would keep');
+    assert.equal(w.args[3], '/usr/bin/bwrap');
     assert.equal(w.bundleDir, SANDBOX_BUNDLE_DIR);
     assert.equal(w.socketPath, SANDBOX_SOCKET_PATH);
     assert.ok(w.args.join('\0').includes(['--setenv', 'NIMBUS_SOCKET', SANDBOX_SOCKET_PATH].join('\0')));
-    assert.ok(w.args.join('\0').includes(['--ro-bind', '/srv/runner.mjs', '/srv/runner.mjs'].join('\0')));
+    const runner = `${SANDBOX_RUNNER_DIR}/runner.mjs`;
+    assert.ok(w.args.join('\0').includes(['--ro-bind', '/srv/runner.mjs', runner].join('\0')));
+    assert.equal(w.args.at(-1), runner, 'the command line names the runner where the sandbox has it');
+    assert.deepEqual(w.env, { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }, 'no host path in bwrap’s own env');
+  });
+
+  it('binds what lies outside the system directories at fixed paths, whatever the install location', (t) => {
+    const root = mkdtempSync('/var/tmp/nimbus-binds-test-');
+    t.after(() => rmSync(root, { recursive: true, force: true }));
+    const prefix = join(root, 'python-3.12');
+    mkdirSync(join(prefix, 'bin'), { recursive: true });
+    writeFileSync(join(prefix, 'bin', 'python3'), '');
+    writeFileSync(join(root, 'runner.py'), '');
+    writeFileSync(join(root, 'other-runner.py'), '');
+    mkdirSync(join(root, 'b'));
+    writeFileSync(join(root, 'b', 'runner.py'), '');
+    const binds = sandboxBinds(
+      ['/usr/lib/x', join(root, 'runner.py'), join(root, 'b', 'runner.py'), prefix],
+      join(prefix, 'bin', 'python3'),
+    );
+    assert.deepEqual(binds, [
+      { host: prefix, sandbox: `${SANDBOX_RUNTIME_DIR}/python-3.12` },
+      { host: join(root, 'runner.py'), sandbox: `${SANDBOX_RUNNER_DIR}/runner.py` },
+      { host: join(root, 'b', 'runner.py'), sandbox: `${SANDBOX_RUNNER_DIR}/2-runner.py` },
+    ]);
+    assert.equal(
+      inSandbox(join(prefix, 'bin', 'python3'), binds),
+      `${SANDBOX_RUNTIME_DIR}/python-3.12/bin/python3`,
+    );
+    assert.equal(inSandbox('/usr/bin/python3', binds), '/usr/bin/python3');
+    assert.equal(
+      inSandbox(`${prefix}-other`, binds),
+      `${prefix}-other`,
+      'a prefix of a name is not a parent',
+    );
+  });
+
+  it('hands bwrap its arguments through a file on fd 8, so the sandbox’s pid 1 names no host path', (t) => {
+    const root = mkdtempSync('/var/tmp/nimbus-args-test-');
+    t.after(() => rmSync(root, { recursive: true, force: true }));
+    const argsFile = join(root, 'bwrap.args');
+    const w = wrapLaunch(launch, features({}), { ...options, argsFile });
+    assert.deepEqual(w.args.slice(3, 7), ['/usr/bin/bwrap', '--args', String(ARGS_FD), '--']);
+    assert.deepEqual(w.args.slice(7).slice(-2), [process.execPath, 'runner.mjs'], 'the command stays');
+    assert.match(w.args[1]!, new RegExp(`exec ${ARGS_FD}< '${argsFile}'`));
+    const written = readFileSync(argsFile, 'utf8').split('\0');
+    assert.equal(written.pop(), '', 'NUL-terminated');
+    assert.ok(written.includes('--unshare-net'));
+    assert.ok(written.includes(options.bundleDir));
   });
 
   it('joins the cgroups in a shell before exec, and opens the seccomp filter for bwrap', () => {
@@ -232,7 +309,7 @@ describe('wrapLaunch', () => {
     assert.equal(
       script,
       `echo $$ > ${shellQuote(cgroup.procsFiles[0]!)} && echo $$ > ${shellQuote(cgroup.procsFiles[1]!)} && ` +
-        `exec ${SECCOMP_FD}< '/run/n/seccomp.bpf' && exec "$@"`,
+        `cd / && unset PWD OLDPWD NIMBUS_SOCKET && exec ${SECCOMP_FD}< '/run/n/seccomp.bpf' && exec "$@"`,
     );
     assert.ok(w.args.join('\0').includes(['--seccomp', String(SECCOMP_FD)].join('\0')));
     // Memory and pids come from the cgroup, so no rlimit stands in for them.
@@ -244,13 +321,35 @@ describe('wrapLaunch', () => {
       ...options,
       runAs: { uid: 65534, gid: 65534 },
     });
-    assert.deepEqual(
-      [w.command, ...w.args.slice(0, 3)],
-      ['/usr/bin/setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'],
-    );
+    assert.deepEqual(w.args.slice(3, 7), [
+      '/usr/bin/setpriv',
+      '--reuid=65534',
+      '--regid=65534',
+      '--clear-groups',
+    ]);
     const inner = w.args.slice(w.args.indexOf('--') + 1);
     assert.equal(inner[0], '/usr/bin/prlimit');
     assert.ok(inner.includes('--nproc=32'));
+  });
+
+  it('without bubblewrap, runAs alone: setpriv runs the command as that user', () => {
+    const w = wrapLaunch(launch, features({ bwrap: null, seccomp: null, prlimitPath: null }), {
+      ...options,
+      runAs: { uid: 65534, gid: 65534 },
+    });
+    assert.deepEqual(
+      [w.command, ...w.args],
+      [
+        '/usr/bin/setpriv',
+        '--reuid=65534',
+        '--regid=65534',
+        '--clear-groups',
+        launch.command,
+        ...launch.args,
+      ],
+    );
+    assert.equal(w.isolation, 'user');
+    assert.equal(w.bundleDir, options.bundleDir);
   });
 
   it('refuses runAs where it cannot be honoured', () => {

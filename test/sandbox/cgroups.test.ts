@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { type CgroupHandle, CgroupManager, type SandboxLimits } from '../../src/sandbox/cgroups.js';
+import { waitFor } from '../helpers/platform.js';
 import { features, killGroup, NOBODY, runSandboxed, scratch, startSandboxed } from './helpers.js';
 import { MemCgroupFs } from './mem-cgroup-fs.js';
 
@@ -27,6 +28,8 @@ describe('CgroupManager (in-memory cgroup tree)', () => {
     assert.deepEqual(handle.procsFiles, ['/cg/nimbus-42/fn-1/cgroup.procs']);
     assert.deepEqual(Object.fromEntries(fs.writes), {
       '/cg/nimbus-42/cgroup.subtree_control': '+memory +pids +cpu',
+      // All instances together weigh half the gateway: every request crosses it.
+      '/cg/nimbus-42/cpu.weight': '50',
       '/cg/nimbus-42/fn-1/memory.max': String(128 * 1024 * 1024),
       '/cg/nimbus-42/fn-1/memory.swap.max': '0',
       '/cg/nimbus-42/fn-1/memory.oom.group': '1',
@@ -72,6 +75,7 @@ describe('CgroupManager (in-memory cgroup tree)', () => {
       '/v1/cpu/nimbus-7/fn-2',
     ]);
     assert.deepEqual(Object.fromEntries(fs.writes), {
+      '/v1/cpu/nimbus-7/cpu.shares': '512',
       '/v1/memory/own/nimbus-7/fn-2/memory.limit_in_bytes': String(64 * 1024 * 1024),
       '/v1/pids/nimbus-7/fn-2/pids.max': '10',
       '/v1/cpu/nimbus-7/fn-2/cpu.cfs_period_us': '100000',
@@ -88,15 +92,16 @@ describe('CgroupManager (in-memory cgroup tree)', () => {
     assert.deepEqual([...fs.dirs].sort(), ['/v1/cpu', '/v1/memory/own', '/v1/pids']);
   });
 
-  it('no cpu limit: v1 makes no cpu cgroup, v2 leaves cpu.max at max; a tag keeps platforms of one process apart', () => {
+  it('no cpu limit: a cpu cgroup all the same (v1 without a quota, v2 at max); a tag keeps platforms of one process apart', () => {
     const fs1 = new MemCgroupFs(['/v1/memory', '/v1/cpu']);
     const v1 = new CgroupManager(
       { version: 1, parents: { memory: '/v1/memory', cpu: '/v1/cpu' }, controllers: ['memory', 'cpu'] },
       { fs: fs1, pid: 5, tag: 'abc' },
     );
     const plain = v1.create('i1', { ...LIMITS, cpu: null })!;
-    assert.deepEqual(plain.dirs, ['/v1/memory/nimbus-5-abc/i1']);
-    assert.deepEqual(plain.controllers, ['memory']);
+    assert.deepEqual(plain.dirs, ['/v1/memory/nimbus-5-abc/i1', '/v1/cpu/nimbus-5-abc/i1']);
+    assert.deepEqual(plain.controllers, ['memory', 'cpu']);
+    assert.equal(fs1.read('/v1/cpu/nimbus-5-abc/i1/cpu.cfs_quota_us'), null, 'no quota written');
     const fs2 = new MemCgroupFs(['/cg']);
     const v2 = new CgroupManager(
       { version: 2, parent: '/cg', controllers: ['memory', 'cpu'] },
@@ -108,6 +113,34 @@ describe('CgroupManager (in-memory cgroup tree)', () => {
       () => new CgroupManager({ version: 2, parent: '/cg', controllers: [] }, { tag: '../x' }),
       /tag/,
     );
+  });
+
+  it('splits one function’s CPU weight between its instances (v2 cpu.weight, v1 cpu.shares)', () => {
+    const fs2 = new MemCgroupFs(['/cg']);
+    const v2 = new CgroupManager({ version: 2, parent: '/cg', controllers: ['cpu'] }, { fs: fs2, pid: 5 });
+    const a = v2.create('i1', { ...LIMITS, cpu: null })!;
+    a.setCpuShare(1);
+    assert.equal(fs2.read('/cg/nimbus-5/i1/cpu.weight'), '100');
+    a.setCpuShare(1 / 3);
+    assert.equal(fs2.read('/cg/nimbus-5/i1/cpu.weight'), '33');
+    a.setCpuShare(1 / 1000);
+    assert.equal(fs2.read('/cg/nimbus-5/i1/cpu.weight'), '1', 'never below the kernel’s floor');
+    const fs1 = new MemCgroupFs(['/v1/memory', '/v1/cpu']);
+    const v1 = new CgroupManager(
+      { version: 1, parents: { memory: '/v1/memory', cpu: '/v1/cpu' }, controllers: ['memory', 'cpu'] },
+      { fs: fs1, pid: 5 },
+    );
+    const b = v1.create('i1', { ...LIMITS, cpu: null })!;
+    b.setCpuShare(1 / 3);
+    assert.equal(fs1.read('/v1/cpu/nimbus-5/i1/cpu.shares'), '341');
+    assert.equal(fs1.read('/v1/memory/nimbus-5/i1/cpu.shares'), null);
+    // Without the cpu controller there is nothing to weigh.
+    const memoryOnly = new CgroupManager(
+      { version: 1, parents: { memory: '/v1/memory' }, controllers: ['memory'] },
+      { fs: fs1, pid: 6 },
+    );
+    memoryOnly.create('i3', LIMITS)!.setCpuShare(0.5);
+    assert.ok(![...fs1.files.keys()].some((f) => f.includes('nimbus-6') && f.endsWith('cpu.shares')));
   });
 
   it('v1: falls back to memory.failcnt on kernels without an oom_kill counter; sets memsw when present', () => {
@@ -281,7 +314,7 @@ describe(`real cgroups (${features.cgroup.version === null ? 'none' : `v${featur
     const pidsDir = handle.dirs.find((d) => existsSync(join(d, 'pids.max')))!;
     const events = (): number =>
       Number(/^max (\d+)$/m.exec(readFileSync(join(pidsDir, 'pids.events'), 'utf8'))?.[1]);
-    const deadline = Date.now() + 5000;
+    const deadline = Date.now() + 30_000;
     while (events() === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
     assert.ok(events() > 0, 'the pids limit was hit');
     assert.ok(handle.pids().length <= maxProcesses, `${handle.pids().length} processes`);
@@ -333,6 +366,9 @@ describe(`real cgroups (${features.cgroup.version === null ? 'none' : `v${featur
     await isReady;
     killGroup(child);
     await result;
+    // The killed processes leave the cgroup once the kernel has reaped them, which on a busy machine
+    // takes a while: wait for that, then only the setsid grandchild may be left.
+    await waitFor(() => handle.pids().length <= 1, 30_000, 'the killed process group to leave the cgroup');
     assert.equal(handle.pids().length, 1, 'the setsid grandchild outlives its process group');
     handle.killAll();
     await handle.close();

@@ -13,6 +13,9 @@ import { MemCgroupFs } from './mem-cgroup-fs.js';
 
 const BWRAP_HELP_08 = '--unshare-user --clearenv --disable-userns --size BYTES --tmpfs DEST --seccomp FD';
 const BWRAP_HELP_06 = '--unshare-user --clearenv --tmpfs DEST --seccomp FD';
+const SLIRP_HELP_12 =
+  '--configure --exit-fd=FD --ready-fd=FD --mtu=MTU --disable-host-loopback --netns-type=TYPE --userns-path=PATH --enable-sandbox --enable-seccomp';
+const SLIRP_HELP_10 = '--configure --exit-fd=FD --ready-fd=FD --mtu=MTU --disable-host-loopback';
 
 const HYBRID_MOUNTINFO = [
   '24 1 0:22 / /sys rw,nosuid - sysfs sysfs rw',
@@ -43,6 +46,8 @@ interface Host {
   run?: (command: string, args: readonly string[]) => RunResult;
   cgroupFs?: MemCgroupFs;
   uid?: number;
+  /** Whether /dev/net/tun opens for the platform. Default true. */
+  tun?: boolean;
 }
 
 function host(h: Host): Partial<DetectDeps> & { calls: string[][] } {
@@ -56,6 +61,10 @@ function host(h: Host): Partial<DetectDeps> & { calls: string[][] } {
     run: async (command, args) => {
       calls.push([command, ...args]);
       if (h.run) return h.run(command, args);
+      if (command.endsWith('slirp4netns')) {
+        if (args[0] === '--version') return { code: 0, stdout: 'slirp4netns version 1.2.0\n', stderr: '' };
+        return { code: 0, stdout: args[0] === '--help' ? SLIRP_HELP_12 : '', stderr: '' };
+      }
       if (args[0] === '--version') return { code: 0, stdout: 'bubblewrap 0.8.0\n', stderr: '' };
       if (args[0] === '--help') return { code: 0, stdout: BWRAP_HELP_08, stderr: '' };
       return { code: 0, stdout: '', stderr: '' };
@@ -63,6 +72,7 @@ function host(h: Host): Partial<DetectDeps> & { calls: string[][] } {
     readText: (path) => h.files?.[path] ?? null,
     executable: (path) => (executables.has(path) ? path : null),
     exists: (path) => path === '/proc/timer_list',
+    readWrite: (path) => path === '/dev/net/tun' && (h.tun ?? true),
     rootEntry: (path) =>
       path === '/bin' ? { symlink: 'usr/bin' } : path === '/lib64' ? { symlink: null } : null,
     cgroupFs: h.cgroupFs ?? new MemCgroupFs(),
@@ -94,6 +104,13 @@ describe('detectSandbox', () => {
     const deps = host({
       files: { '/proc/self/mountinfo': HYBRID_MOUNTINFO, '/proc/self/cgroup': HYBRID_SELF },
       cgroupFs: fs,
+      executables: [
+        '/bin/sh',
+        '/usr/bin/bwrap',
+        '/usr/bin/prlimit',
+        '/usr/bin/setpriv',
+        '/usr/bin/slirp4netns',
+      ],
     });
     const f = await detectSandbox({}, deps);
     assert.deepEqual(f.bwrap, {
@@ -105,6 +122,8 @@ describe('detectSandbox', () => {
     });
     assert.equal(f.seccomp, 'x86_64');
     assert.equal(f.unprivilegedUserNamespaces, true);
+    assert.deepEqual(f.egress, { path: '/usr/bin/slirp4netns', version: '1.2.0', seccomp: true });
+    assert.equal(f.egressProblem, null);
     assert.deepEqual(f.cgroup, {
       version: 1,
       parents: {
@@ -132,7 +151,9 @@ describe('detectSandbox', () => {
     assert.ok(deps.calls.some((c) => c[0] === '/usr/bin/setpriv' && c.includes('--reuid=65534')));
     assert.equal(
       describeSandbox(f),
-      'isolation: bubblewrap 0.8.0 (user, pid, ipc, uts, cgroup, mount namespaces; seccomp), limits: cgroup v1 (memory, pids, cpu)',
+      'isolation: bubblewrap 0.8.0 (user, pid, ipc, uts, net, cgroup, mount namespaces; seccomp), ' +
+        "network: a namespace per instance, egress through slirp4netns 1.2.0 (never the host's loopback), " +
+        'limits: cgroup v1 (memory, pids, cpu)',
     );
   });
 
@@ -144,7 +165,7 @@ describe('detectSandbox', () => {
     assert.equal(f.cgroup.version, null);
     assert.equal(
       describeSandbox(f),
-      'isolation: none (bwrap not found: apt install bubblewrap), limits: rlimits (data) + V8 heap; ' +
+      "isolation: none (bwrap not found: apt install bubblewrap), network: the host's, limits: rlimits (data) + V8 heap; " +
         'no process limit, no CPU limit (no writable cgroups (v2: not mounted; v1: not mounted))',
     );
   });
@@ -199,7 +220,8 @@ describe('detectSandbox', () => {
     assert.deepEqual(fs.writes, [['/sys/fs/cgroup/cgroup.subtree_control', '+memory +pids +cpu']]);
     assert.equal(
       describeSandbox(f),
-      'isolation: bubblewrap 0.6.1 (user, pid, ipc, uts, cgroup, mount namespaces; seccomp; /tmp not size-limited (bwrap < 0.8)), ' +
+      'isolation: bubblewrap 0.6.1 (user, pid, ipc, uts, net, cgroup, mount namespaces; seccomp; /tmp not size-limited (bwrap < 0.8)), ' +
+        'network: a namespace per instance, loopback only: network: true gets no egress (slirp4netns not found: apt install slirp4netns), ' +
         'limits: cgroup v2 (memory, pids, cpu)',
     );
   });
@@ -237,8 +259,67 @@ describe('detectSandbox', () => {
     assert.match(describeSandbox(f), /limits: rlimits \(data\) \+ V8 heap; no process limit, no CPU limit/);
     assert.match(
       describeSandbox(f, { runAs: true }),
-      /unprivileged host user\), limits: rlimits \(data, nproc\) \+ V8 heap; no CPU limit/,
+      /unprivileged host user\), network: .*, limits: rlimits \(data, nproc\) \+ V8 heap; no CPU limit/,
     );
+  });
+
+  it('egress: needs a slirp4netns with the options that keep the host out, and a TUN device it may open', async () => {
+    const executables = [
+      '/bin/sh',
+      '/usr/bin/bwrap',
+      '/usr/bin/prlimit',
+      '/usr/bin/setpriv',
+      '/usr/bin/slirp4netns',
+    ];
+    const old = await detectSandbox(
+      {},
+      host({
+        files: {},
+        executables,
+        run: (command, args) =>
+          command.endsWith('slirp4netns')
+            ? {
+                code: 0,
+                stdout: args[0] === '--help' ? SLIRP_HELP_10 : 'slirp4netns version 1.0.1',
+                stderr: '',
+              }
+            : { code: 0, stdout: args[0] === '--help' ? BWRAP_HELP_08 : 'bubblewrap 0.8.0', stderr: '' },
+      }),
+    );
+    assert.equal(old.egress, null);
+    assert.match(old.egressProblem!, /too old \(no --netns-type, --userns-path, --enable-sandbox\)/);
+    const noTun = await detectSandbox({}, host({ files: {}, executables, tun: false, uid: 1000 }));
+    assert.equal(noTun.egress, null);
+    assert.match(noTun.egressProblem!, /\/dev\/net\/tun cannot be opened by uid 1000/);
+    assert.match(
+      describeSandbox(noTun),
+      /network: a namespace per instance, loopback only: network: true gets no egress/,
+    );
+    const broken = await detectSandbox(
+      {},
+      host({
+        files: {},
+        executables,
+        run: (command, args) =>
+          command.endsWith('slirp4netns')
+            ? {
+                code: 127,
+                stdout: '',
+                stderr: 'slirp4netns: error while loading shared libraries: libglib-2.0.so.0\n',
+              }
+            : { code: 0, stdout: args[0] === '--help' ? BWRAP_HELP_08 : 'bubblewrap 0.8.0', stderr: '' },
+      }),
+    );
+    assert.equal(broken.egress, null);
+    assert.match(
+      broken.egressProblem!,
+      /does not run here: slirp4netns: error while loading shared libraries/,
+    );
+    const bare = await detectSandbox(
+      {},
+      host({ files: {}, executables: ['/bin/sh', '/usr/bin/slirp4netns'] }),
+    );
+    assert.equal(bare.egress, null, 'no egress without bubblewrap: there is no namespace to attach to');
   });
 });
 

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import type { CgroupHandle, SandboxLimits } from '../../src/sandbox/cgroups.js';
 import { detectSandbox, type SandboxFeatures } from '../../src/sandbox/detect.js';
+import { attachEgress, writeResolvConf } from '../../src/sandbox/egress.js';
 import { type WrappedLaunch, wrapLaunch } from '../../src/sandbox/launch.js';
 
 export const features: SandboxFeatures = await detectSandbox();
@@ -80,12 +81,17 @@ export interface RunOptions {
   code?: string;
   /** Or any command line. */
   argv?: string[];
-  network?: boolean;
   limits?: SandboxLimits;
   cgroup?: CgroupHandle | null;
   seccompFilterPath?: string | null;
   runAs?: { uid: number; gid: number } | null;
   tmpSizeMb?: number;
+  /**
+   * Egress through slirp4netns, attached once bwrap reports the sandbox (as the platform does). The
+   * sandbox always has its own network namespace; without this, loopback only. The code runs at once,
+   * so a test of egress waits for the interface itself (`waitForEgress`).
+   */
+  network?: boolean;
   /** Extra variables in the spawn environment, as instance.ts adds NIMBUS_SOCKET. */
   spawnEnv?: Record<string, string>;
   /** Called with each stdout chunk (e.g. to wait for a readiness line). */
@@ -107,10 +113,13 @@ export function startSandboxed(
   options: RunOptions,
 ): { child: ChildProcess; launch: WrappedLaunch; result: Promise<RunResult> } {
   const [command, ...args] = options.argv ?? [process.execPath, '-e', options.code ?? ''];
-  const launch = wrapLaunch({ command: command!, args, env: LAUNCH_ENV }, options.features ?? features, {
+  const f = options.features ?? features;
+  const egress = (options.network ?? false) && f.bwrap !== null && f.egress !== null;
+  const launch = wrapLaunch({ command: command!, args, env: LAUNCH_ENV }, f, {
     bundleDir: s.bundleDir,
     socketPath: s.socketPath,
-    network: options.network ?? true,
+    resolvConf: egress ? writeResolvConf(s.runDir, null) : null,
+    infoFd: egress ? 3 : null,
     limits: options.limits ?? GENEROUS_LIMITS,
     cgroup: options.cgroup ?? null,
     seccompFilterPath: options.seccompFilterPath ?? null,
@@ -119,10 +128,26 @@ export function startSandboxed(
   });
   const child = spawn(launch.command, launch.args, {
     env: { ...launch.env, ...options.spawnEnv },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe', ...(egress ? (['pipe'] as const) : [])],
     detached: true,
   });
   t.after(() => killGroup(child));
+  if (egress) {
+    let info = '';
+    child.stdio[3]!.on('data', (chunk: Buffer) => {
+      info += chunk.toString('utf8');
+      const pid = /"child-pid":\s*(\d+)/.exec(info)?.[1];
+      if (!pid || info.includes('\0')) return;
+      info += '\0';
+      const attached = attachEgress(f.egress!, Number(pid), {
+        procsFiles: options.cgroup?.procsFiles ?? [],
+        shPath: f.shPath,
+        joinUserNamespace: f.uid !== 0,
+      });
+      attached.ready.catch(() => {});
+      t.after(() => attached.close());
+    });
+  }
   let stdout = '';
   let stderr = '';
   child.stdout!.setEncoding('utf8').on('data', (text: string) => {
@@ -154,6 +179,15 @@ export async function sandboxedJson<T>(
   const r = await runSandboxed(t, s, { ...options, code });
   if (r.code !== 0) throw new Error(`sandboxed code failed (${r.code ?? r.signal}): ${r.stderr}`);
   return JSON.parse(r.stdout) as T;
+}
+
+/** Sandboxed node code that waits (up to 10 s) for the egress interface slirp4netns adds, then runs `body`. */
+export function waitForEgress(body: string): string {
+  return `const until = Date.now() + 30000;
+    (function wait() {
+      if (!require('os').networkInterfaces().tap0 && Date.now() < until) return setTimeout(wait, 5);
+      ${body}
+    })();`;
 }
 
 /** SIGKILLs a child's whole process group, as Instance.kill does. */

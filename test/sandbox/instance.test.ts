@@ -103,7 +103,6 @@ async function spawnInstance(
       bundleDir: boundDir,
       socketPath: join(runDir, id, 'sock'),
       readOnlyPaths: [NODE_RUNNER_PATH],
-      network: false,
       limits: { memoryMb, cpu: 1, maxProcesses: 64 },
       cgroup: options.cgroup ?? null,
       seccompFilterPath: features.seccomp ? writeSeccompFilter(runDir, features.seccomp) : null,
@@ -116,7 +115,7 @@ async function spawnInstance(
     command: launch.command,
     args: launch.args,
     env: launch.env,
-    startTimeoutMs: 10_000,
+    startTimeoutMs: 60_000,
     onOutput: () => {},
   });
   t.after(() => instance.stop('test over'));

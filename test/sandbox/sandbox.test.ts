@@ -18,6 +18,7 @@ import {
   sandboxedJson,
   scratch,
   startSandboxed,
+  waitForEgress,
 } from './helpers.js';
 
 /** Host pids whose command line contains `marker`. */
@@ -125,22 +126,45 @@ describe('bubblewrap sandbox', { skip: noBwrap ?? false }, () => {
     socket.destroy();
   });
 
-  it('without network: only loopback, and the host’s 127.0.0.1 is out of reach', async (t) => {
+  it('has its own network namespace either way: the host’s 127.0.0.1 is out of reach, egress is not', async (t) => {
     const s = await scratch(t);
-    const host = createServer((c) => c.end()).listen(0, '127.0.0.1');
+    const host = createServer((c) => c.end('host')).listen(0, '0.0.0.0');
     await once(host, 'listening');
     t.after(() => host.close());
     const port = (host.address() as { port: number }).port;
-    const probe = `const net = require('net'), os = require('os');
-       const c = net.connect(${port}, '127.0.0.1');
-       c.on('connect', () => { console.log(JSON.stringify({ ifaces: Object.keys(os.networkInterfaces()), reach: 'connected' })); c.destroy(); });
-       c.on('error', (e) => console.log(JSON.stringify({ ifaces: Object.keys(os.networkInterfaces()), reach: e.code })));`;
-    const off = await sandboxedJson<{ ifaces: string[]; reach: string }>(t, s, probe, { network: false });
+    // The host's own address on its default route: reached from outside the namespace, as any peer would.
+    const outside = Object.values(networkInterfaces())
+      .flat()
+      .find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
+    const probe = (address: string) => `
+       const net = require('net'), os = require('os');
+       const c = net.connect(${port}, ${JSON.stringify(address)});
+       const done = (reach) => console.log(JSON.stringify({ ifaces: Object.keys(os.networkInterfaces()).sort(), reach }));
+       c.setTimeout(3000, () => { c.destroy(); done('timeout'); });
+       c.on('data', (d) => { done(String(d)); c.destroy(); });
+       c.on('error', (e) => done(e.code));`;
+    const off = await sandboxedJson<{ ifaces: string[]; reach: string }>(t, s, probe('127.0.0.1'));
     assert.deepEqual(off.ifaces, ['lo']);
     assert.equal(off.reach, 'ECONNREFUSED');
-    const on = await sandboxedJson<{ ifaces: string[]; reach: string }>(t, s, probe, { network: true });
-    assert.deepEqual(on.ifaces.sort(), Object.keys(networkInterfaces()).sort());
-    assert.equal(on.reach, 'connected');
+    if (!features.egress) return t.skip(`no egress to test: ${features.egressProblem}`);
+    const onLoopback = await sandboxedJson<{ ifaces: string[]; reach: string }>(
+      t,
+      s,
+      waitForEgress(probe('127.0.0.1')),
+      { network: true },
+    );
+    assert.deepEqual(onLoopback.ifaces, ['lo', 'tap0']);
+    assert.equal(onLoopback.reach, 'ECONNREFUSED', 'its own loopback, not the host’s');
+    // slirp4netns's alias of the host's loopback is refused too.
+    const onAlias = await sandboxedJson<{ reach: string }>(t, s, waitForEgress(probe('10.0.2.2')), {
+      network: true,
+    });
+    assert.notEqual(onAlias.reach, 'host');
+    assert.ok(outside, 'the host has an address besides loopback');
+    const onOutside = await sandboxedJson<{ reach: string }>(t, s, waitForEgress(probe(outside!)), {
+      network: true,
+    });
+    assert.equal(onOutside.reach, 'host', 'egress reaches what listens beyond loopback');
   });
 
   it('writes only to its own size-limited /tmp', async (t) => {
@@ -230,7 +254,7 @@ describe('bubblewrap sandbox', { skip: noBwrap ?? false }, () => {
     killGroup(child);
     await result;
     assert.ok(
-      await waitFor(() => hostProcessesWith(`sleep\0${marker}`).length === 0, 2000),
+      await waitFor(() => hostProcessesWith(`sleep\0${marker}`).length === 0, 30_000),
       'grandchild survived',
     );
   });

@@ -7,7 +7,11 @@ import { describe, it, type TestContext } from 'node:test';
 import { parseFunctionSpec } from '../../src/config/function-spec.js';
 import { configFromEnv, loadPlatformConfig } from '../../src/config/platform.js';
 import type { NimbusError } from '../../src/errors.js';
-import { setUpSandbox } from '../../src/instances/sandbox-setup.js';
+import {
+  checkListenAddress,
+  gatewayUrlForInstances,
+  setUpSandbox,
+} from '../../src/instances/sandbox-setup.js';
 import type { SandboxFeatures } from '../../src/sandbox/detect.js';
 import { NOBODY, resolveRunAs, unreachableBy } from '../../src/sandbox/run-as.js';
 import { stageBundle } from '../../src/sandbox/stage.js';
@@ -17,6 +21,8 @@ const BWRAP_HOST: SandboxFeatures = Object.freeze({
   bwrapProblem: null,
   userNamespaces: true,
   unprivilegedUserNamespaces: true,
+  egress: null,
+  egressProblem: 'slirp4netns not found: apt install slirp4netns',
   seccomp: null,
   cgroup: { version: null, reason: 'none in this test' },
   prlimitPath: '/usr/bin/prlimit',
@@ -54,7 +60,9 @@ describe('sandboxRunAs', () => {
     assert.match(resolveRunAs('auto', noUserns).note!, /unprivileged user namespaces/);
     assert.equal(resolveRunAs('auto', noUserns).runAs, null);
     assert.throws(() => resolveRunAs('1000', noUserns), /unprivileged user namespaces/);
-    assert.match(resolveRunAs('auto', BARE_HOST).note!, /bubblewrap/);
+    // Without bubblewrap a root platform still drops to nobody (setpriv alone), and says so only if it cannot.
+    assert.deepEqual(resolveRunAs('auto', BARE_HOST), { runAs: NOBODY, note: null });
+    assert.match(resolveRunAs('auto', { ...BARE_HOST, setprivPath: null }).note!, /setpriv/);
     assert.throws(() => resolveRunAs('0', BWRAP_HOST), /root/);
     // Not root: already unprivileged, nothing to change and nothing to say.
     assert.deepEqual(resolveRunAs('auto', { ...BWRAP_HOST, uid: 1000 }), { runAs: null, note: null });
@@ -108,15 +116,67 @@ describe('setUpSandbox', () => {
         return true;
       },
     );
+    const runDir = tempDir(t);
     const auto = await setUpSandbox({
+      mode: 'auto',
+      runAs: 'auto',
+      runDir,
+      requiredPaths: [],
+      features: BARE_HOST,
+    });
+    assert.ok(
+      auto.sandbox,
+      'auto runs without bubblewrap: as an unprivileged user, limited as the host allows',
+    );
+    assert.equal(auto.isolation, 'user');
+    assert.deepEqual(auto.runAs, NOBODY);
+    assert.match(auto.summary, /^isolation: an unprivileged host user only, no namespaces \(bwrap not found/);
+    assert.equal(statSync(runDir).mode & 0o777, 0o710);
+    assert.equal(statSync(runDir).gid, NOBODY.gid, 'passable by the sandbox user’s group alone');
+  });
+
+  it('no bubblewrap and no way to drop privileges: instances refuse to start, and only loopback is served', async (t) => {
+    const laptop = { ...BARE_HOST, uid: 1000 };
+    const setup = await setUpSandbox({
+      mode: 'auto',
+      runAs: 'auto',
+      runDir: tempDir(t),
+      requiredPaths: [],
+      features: laptop,
+    });
+    assert.equal(setup.isolation, 'none');
+    assert.match(setup.summary, /instances will not start: .*Nimbus does not run as root.*--sandbox off/);
+    const shape = {
+      memoryMb: 64,
+      command: process.execPath,
+      args: [],
+      env: {},
+      network: true,
+      cpu: null,
+      maxProcesses: 16,
+      readOnlyPaths: [],
+    };
+    assert.throws(
+      () => setup.sandbox!.prepare('i1', 'k', shape),
+      (err: NimbusError) => {
+        assert.equal(err.code, 'ERR_SANDBOX_NONE');
+        assert.match(err.message, /admin token/);
+        return true;
+      },
+    );
+    assert.throws(() => checkListenAddress(setup, '0.0.0.0'), { code: 'ERR_SANDBOX_PUBLIC_UNISOLATED' });
+    assert.throws(() => checkListenAddress(setup, '192.0.2.7'), { code: 'ERR_SANDBOX_PUBLIC_UNISOLATED' });
+    for (const host of ['127.0.0.1', '127.1.2.3', '::1', '[::1]', 'localhost'])
+      assert.doesNotThrow(() => checkListenAddress(setup, host), host);
+    // Isolated instances may serve any address.
+    const isolated = await setUpSandbox({
       mode: 'auto',
       runAs: 'auto',
       runDir: tempDir(t),
       requiredPaths: [],
       features: BARE_HOST,
     });
-    assert.ok(auto.sandbox, 'auto runs without bubblewrap, scrubbed and limited as the host allows');
-    assert.match(auto.summary, /^isolation: none \(bwrap not found/);
+    assert.doesNotThrow(() => checkListenAddress(isolated, '0.0.0.0'));
   });
 
   it('runAs auto drops to none (and says why) when a file every instance needs is out of its reach', async (t) => {
@@ -146,13 +206,33 @@ describe('setUpSandbox', () => {
       features: BWRAP_HOST,
     });
     assert.deepEqual(reachable.runAs, NOBODY);
-    assert.equal(statSync(runDir).mode & 0o777, 0o711, 'the sandbox user may pass through the run dir');
+    assert.equal(statSync(runDir).mode & 0o777, 0o710, 'the sandbox user may pass through the run dir');
+    assert.equal(statSync(runDir).gid, NOBODY.gid);
     assert.match(reachable.summary, /unprivileged host user/);
   });
 });
 
-describe('stageBundle for an unprivileged sandbox user', () => {
-  it('links readable files, copies (and opens up) files only their owner could read, never changing the bundle', (t) => {
+describe('gatewayUrlForInstances', () => {
+  const host = () =>
+    ({
+      lo: [{ address: '127.0.0.1', family: 'IPv4', internal: true }],
+      eth0: [{ address: '192.0.2.9', family: 'IPv4', internal: false }],
+    }) as unknown as ReturnType<typeof import('node:os').networkInterfaces>;
+  it('a sandbox reaches a gateway on every address through its egress, the host’s loopback otherwise', () => {
+    assert.equal(gatewayUrlForInstances('http://0.0.0.0:8080', 'bubblewrap', host), 'http://192.0.2.9:8080');
+    assert.equal(gatewayUrlForInstances('http://[::]:8080', 'bubblewrap', host), 'http://192.0.2.9:8080');
+    assert.equal(gatewayUrlForInstances('http://0.0.0.0:8080', 'user', host), 'http://127.0.0.1:8080');
+    assert.equal(gatewayUrlForInstances('http://[::]:8080', 'off', host), 'http://[::1]:8080');
+    assert.equal(
+      gatewayUrlForInstances('http://127.0.0.1:8080', 'bubblewrap', host),
+      'http://127.0.0.1:8080',
+    );
+    assert.equal(gatewayUrlForInstances('http://10.1.2.3:8080', 'bubblewrap', host), 'http://10.1.2.3:8080');
+  });
+});
+
+describe('stageBundle', () => {
+  it('links files where only the platform reaches them, copies them read-only for a runAs user, never a setuid bit', (t) => {
     const root = tempDir(t);
     const bundle = join(root, 'bundle');
     mkdirSync(join(bundle, 'lib'), { recursive: true, mode: 0o700 });
@@ -162,21 +242,27 @@ describe('stageBundle for an unprivileged sandbox user', () => {
     chmodSync(join(bundle, 'lib', 'secret.json'), 0o600);
     writeFileSync(join(bundle, 'run.sh'), '#!/bin/sh\n');
     chmodSync(join(bundle, 'run.sh'), 0o700);
-    const staged = join(root, 'fn');
-    stageBundle(bundle, staged, { worldReadable: true });
-    assert.equal(
-      statSync(join(staged, 'index.mjs')).ino,
-      statSync(join(bundle, 'index.mjs')).ino,
-      'hard-linked',
-    );
-    assert.notEqual(
-      statSync(join(staged, 'lib', 'secret.json')).ino,
-      statSync(join(bundle, 'lib', 'secret.json')).ino,
-    );
-    assert.equal(statSync(join(staged, 'lib', 'secret.json')).mode & 0o777, 0o444);
-    assert.equal(statSync(join(staged, 'run.sh')).mode & 0o777, 0o555, 'still executable');
-    assert.equal(statSync(join(staged, 'lib')).mode & 0o777, 0o755);
+    // As an older store may hold one: never staged with the bit, never shared as the same inode.
+    writeFileSync(join(bundle, 'helper'), 'ELF');
+    chmodSync(join(bundle, 'helper'), 0o4755);
+
+    const linked = join(root, 'fn-linked');
+    stageBundle(bundle, linked);
+    const ino = (dir: string, rel: string): number => statSync(join(dir, rel)).ino;
+    assert.equal(ino(linked, 'index.mjs'), ino(bundle, 'index.mjs'), 'hard-linked');
+    assert.equal(ino(linked, 'lib/secret.json'), ino(bundle, 'lib/secret.json'));
+    assert.notEqual(ino(linked, 'helper'), ino(bundle, 'helper'));
+    assert.equal(statSync(join(linked, 'helper')).mode & 0o7777, 0o555, 'no setuid bit, still executable');
+
+    const copied = join(root, 'fn-copied');
+    stageBundle(bundle, copied, { copy: true });
+    for (const rel of ['index.mjs', 'lib/secret.json', 'run.sh', 'helper'])
+      assert.notEqual(ino(copied, rel), ino(bundle, rel), `${rel} is a copy`);
+    assert.equal(statSync(join(copied, 'lib', 'secret.json')).mode & 0o7777, 0o444);
+    assert.equal(statSync(join(copied, 'run.sh')).mode & 0o7777, 0o555, 'still executable');
+    assert.equal(statSync(join(copied, 'lib')).mode & 0o777, 0o755);
     assert.equal(statSync(join(bundle, 'lib', 'secret.json')).mode & 0o777, 0o600, 'the bundle is unchanged');
+    assert.equal(statSync(join(bundle, 'helper')).mode & 0o7777, 0o4755, 'the bundle is unchanged');
   });
 });
 

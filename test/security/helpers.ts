@@ -1,13 +1,17 @@
 // Security test helpers: a sandboxed platform serving a hello function beside the hostile ones, and a
 // view of the host's processes by a marker in their command line (read from /proc; nothing is traced).
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import type { TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import type { PlatformConfigInput } from '../../src/config/platform.js';
 import { detectSandbox } from '../../src/sandbox/detect.js';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 
 export const features = await detectSandbox();
+
+const BIN = fileURLToPath(new URL('../../bin/nimbus.js', import.meta.url));
 
 /** Why the security tests cannot run here, or null: without bubblewrap there is no sandbox to test. */
 export const noSandbox: string | null = features.bwrap
@@ -18,7 +22,7 @@ const has = (controller: 'memory' | 'pids' | 'cpu'): boolean =>
   features.cgroup.version !== null && features.cgroup.controllers.includes(controller);
 
 /** Why a limit that needs a cgroup controller cannot be tested here, or null. */
-export function noController(controller: 'memory' | 'pids'): string | null {
+export function noController(controller: 'memory' | 'pids' | 'cpu'): string | null {
   if (noSandbox) return noSandbox;
   if (has(controller)) return null;
   const why = features.cgroup.version === null ? features.cgroup.reason : 'not delegated';
@@ -35,7 +39,9 @@ export async function startSecurePlatform(
   t: TestContext,
   config: PlatformConfigInput = {},
 ): Promise<SecurePlatform> {
-  const nimbus = await startTestPlatform(t, { sandbox: 'required', ...config });
+  // Instances start slowly on a busy machine (several sandboxes starting at once on two shared cores):
+  // a generous start deadline, so what is tested is isolation, not how quiet the machine is.
+  const nimbus = await startTestPlatform(t, { sandbox: 'required', startTimeoutMs: 60_000, ...config });
   await nimbus.deploy('hello');
   return {
     ...nimbus,
@@ -45,6 +51,25 @@ export async function startSecurePlatform(
       assert.equal(await res.text(), 'hello still here');
     },
   };
+}
+
+/** An access key of scope admin made with the CLI, as AWS credentials (for the Lambda API). */
+export function adminKey(
+  url: string,
+  token: string,
+): Promise<{ accessKeyId: string; secretAccessKey: string }> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      [BIN, 'keys', 'create', '--scope', 'admin', '--json', '--url', url, '--token', token],
+      { env: { PATH: process.env.PATH }, timeout: 30_000 },
+      (err, stdout) => {
+        if (err) return reject(err);
+        const key = JSON.parse(stdout) as { id: string; secret: string };
+        resolve({ accessKeyId: key.id, secretAccessKey: key.secret });
+      },
+    );
+  });
 }
 
 /** A marker unique to this test run, for the command lines of the processes a function starts. */

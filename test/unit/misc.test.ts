@@ -8,7 +8,7 @@ import { hashBundleDir } from '../../src/build/bundle-hash.js';
 import { configFromEnv, loadPlatformConfig } from '../../src/config/platform.js';
 import { LineCapture } from '../../src/instances/line-capture.js';
 
-test('bundle hashes depend on paths, contents and exec bits only', (t) => {
+test('bundle hashes depend on paths, contents and exec bits only', async (t) => {
   const root = mkdtempSync(join(tmpdir(), 'nimbus-hash-'));
   t.after(() => rmSync(root, { recursive: true, force: true }));
   const make = (name: string) => {
@@ -20,12 +20,12 @@ test('bundle hashes depend on paths, contents and exec bits only', (t) => {
   };
   const a = make('a');
   const b = make('b');
-  assert.equal(hashBundleDir(a), hashBundleDir(b));
+  assert.equal(await hashBundleDir(a), await hashBundleDir(b));
   writeFileSync(join(b, 'lib', 'x.js'), 'c');
-  assert.notEqual(hashBundleDir(a), hashBundleDir(b));
+  assert.notEqual(await hashBundleDir(a), await hashBundleDir(b));
   writeFileSync(join(b, 'lib', 'x.js'), 'b');
   chmodSync(join(b, 'index.mjs'), 0o755);
-  assert.notEqual(hashBundleDir(a), hashBundleDir(b));
+  assert.notEqual(await hashBundleDir(a), await hashBundleDir(b));
 });
 
 test('line capture splits lines and bounds their length', () => {

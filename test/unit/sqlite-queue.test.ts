@@ -1,5 +1,5 @@
-// The SQLite queue and group commit: leases as visibility times, ack / nak / extend / term, redelivery
-// after a crash, long-poll wake-ups, and many enqueues sharing one transaction.
+// The SQLite queue: the Queue contract (test/unit/queue-contract.ts), and what is its own: group commit
+// (many enqueues share one transaction and fsync), duplicate ids refused, WAL with synchronous = FULL.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { GroupCommit } from '../../src/queue/group-commit.js';
 import { SqliteQueue } from '../../src/queue/sqlite-queue.js';
+import { queueContract } from './queue-contract.js';
 
 function setUp(t: { after: (fn: () => void) => void }) {
   const dir = mkdtempSync(join(tmpdir(), 'nimbus-queue-'));
@@ -26,95 +27,32 @@ function setUp(t: { after: (fn: () => void) => void }) {
   return { file, clock, open };
 }
 
+queueContract('sqlite queue', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'nimbus-queue-'));
+  const file = join(dir, 'nimbus.db');
+  const opened: { commit: GroupCommit; queue: SqliteQueue }[] = [];
+  t.after(() => {
+    for (const o of opened) {
+      o.queue.close();
+      o.commit.close();
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return {
+    async open() {
+      const commit = new GroupCommit(file);
+      const queue = new SqliteQueue({ commit });
+      opened.push({ commit, queue });
+      return queue;
+    },
+  };
+});
+
 const msg = (id: string, topic = 'fn', delayMs?: number) => ({
   id,
   topic,
   data: Buffer.from(`data of ${id}`),
   ...(delayMs === undefined ? {} : { delayMs }),
-});
-
-test('take leases messages oldest first; a lease hides them until it runs out', async (t) => {
-  const { open } = setUp(t);
-  const { queue } = open();
-  await queue.enqueue([msg('a'), msg('b'), msg('c'), msg('x', 'other')]);
-  const first = await queue.take('fn', { max: 2, leaseMs: 1000 });
-  assert.deepEqual(
-    first.map((j) => [j.id, j.deliveries, j.data.toString(), j.enqueuedAt]),
-    [
-      ['a', 1, 'data of a', 1_000_000],
-      ['b', 1, 'data of b', 1_000_000],
-    ],
-  );
-  assert.deepEqual(
-    (await queue.take('fn', { max: 5, leaseMs: 1000 })).map((j) => j.id),
-    ['c'],
-  );
-  assert.deepEqual(await queue.take('fn', { max: 5, leaseMs: 1000 }), []);
-  assert.deepEqual(queue.topics().sort(), ['fn', 'other']);
-  await queue.ack(first[0]!);
-  await queue.term(first[1]!);
-  assert.equal(queue.depth('fn'), 1);
-});
-
-test('a message held by a dead process comes back when its lease expires, delivery counted', async (t) => {
-  const { clock, open } = setUp(t);
-  const crashed = open();
-  await crashed.queue.enqueue([msg('a')]);
-  const [job] = await crashed.queue.take('fn', { max: 1, leaseMs: 5000 });
-  assert.equal(job!.deliveries, 1);
-  // A second process on the same file (the restart): the lease is durable.
-  const restarted = open();
-  assert.deepEqual(await restarted.queue.take('fn', { max: 1, leaseMs: 5000 }), []);
-  clock.now += 5001;
-  const [again] = await restarted.queue.take('fn', { max: 1, leaseMs: 5000 });
-  assert.equal(again!.id, 'a');
-  assert.equal(again!.deliveries, 2);
-});
-
-test('nak makes a message visible after its delay; extend pushes the lease; a late renewal loses to a nak', async (t) => {
-  const { clock, open } = setUp(t);
-  const { queue } = open();
-  await queue.enqueue([msg('a'), msg('later', 'fn', 500)]);
-  let [job] = await queue.take('fn', { max: 1, leaseMs: 1000 });
-  assert.equal(job!.id, 'a');
-  await queue.nak(job!, 200);
-  clock.now += 199;
-  assert.deepEqual(await queue.take('fn', { max: 5, leaseMs: 1000 }), []);
-  clock.now += 1;
-  [job] = await queue.take('fn', { max: 1, leaseMs: 1000 });
-  assert.equal(job!.id, 'a');
-  assert.equal(job!.deliveries, 2);
-  await queue.extend(job!, 10_000);
-  clock.now += 5000;
-  const visible = await queue.take('fn', { max: 5, leaseMs: 1000 });
-  assert.deepEqual(
-    visible.map((j) => j.id),
-    ['later'],
-    'the extended lease still hides a',
-  );
-  // The renewal timer fires while the nak is being written: the nak wins.
-  const nak = queue.nak(job!, 0);
-  const renewal = queue.extend(job!, 60_000);
-  await Promise.all([nak, renewal]);
-  assert.deepEqual(
-    (await queue.take('fn', { max: 5, leaseMs: 1000 })).map((j) => j.id),
-    ['a'],
-  );
-});
-
-test('a waiting take wakes when a message arrives; close wakes it empty', async (t) => {
-  const { open } = setUp(t);
-  const { queue } = open();
-  const started = performance.now();
-  const waiting = queue.take('fn', { max: 1, leaseMs: 1000, waitMs: 5000 });
-  setTimeout(() => void queue.enqueue([msg('a')]), 20);
-  const [job] = await waiting;
-  assert.equal(job!.id, 'a');
-  assert.ok(performance.now() - started < 1000);
-  const idle = queue.take('fn', { max: 1, leaseMs: 1000, waitMs: 5000 });
-  setTimeout(() => queue.close(), 20);
-  assert.deepEqual(await idle, []);
-  assert.ok(performance.now() - started < 2000);
 });
 
 test('group commit: concurrent writes share one transaction; one failing write does not fail the others', async (t) => {

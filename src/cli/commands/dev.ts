@@ -30,7 +30,7 @@ const { json: _json, ...GATEWAY_OPTIONS } = CLIENT_OPTIONS;
 export const devCommand: Command = {
   summary: 'deploy a function folder and redeploy it on every save, printing its logs',
   usage:
-    'nimbus dev [DIR] [--name NAME] | nimbus dev -f stack.yml|serverless.yml|template.yaml [NAME...]  [--port 8080] [--host 127.0.0.1] [--data .nimbus] [--config FILE]',
+    'nimbus dev [DIR] [--name NAME] | nimbus dev -f stack.yml|serverless.yml|template.yaml [NAME...]  [--port 8080] [--host 127.0.0.1] [--data .nimbus] [--config FILE] [--sandbox auto|required|off]',
   options: {
     ...GATEWAY_OPTIONS,
     name: { type: 'string' },
@@ -38,6 +38,7 @@ export const devCommand: Command = {
     host: { type: 'string' },
     port: { type: 'string' },
     config: { type: 'string' },
+    sandbox: { type: 'string' },
   },
   async run(values, positionals) {
     const session = new DevSession(values, positionals);
@@ -163,6 +164,7 @@ class DevSession {
     if (values.host !== undefined) flags.host = values.host as string;
     if (values.port !== undefined) flags.port = Number(values.port);
     if (values.data !== undefined) flags.dataDir = values.data as string;
+    if (values.sandbox !== undefined) flags.sandbox = values.sandbox as PlatformConfigInput['sandbox'];
     const file = values.config ? readConfigFile(values.config as string) : {};
     const config = loadPlatformConfig(file, configFromEnv(process.env), flags);
     const gateway = await startLocalGateway(config, {
@@ -174,6 +176,7 @@ class DevSession {
     this.#gateway = gateway;
     const { platform } = gateway;
     note(`Nimbus listening on ${platform.url} (data: ${config.dataDir}; stops with nimbus dev)`);
+    note(platform.sandbox.summary);
     if (platform.tokenCreated) note(`admin token stored in ${config.dataDir}/admin-token`);
     return new NimbusClient(platform.url, platform.token, found.namespace);
   }

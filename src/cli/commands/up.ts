@@ -15,18 +15,27 @@ import { note, printError, step } from '../output.js';
 import { uploadWithProgress } from './deploy.js';
 
 /** Async events worth a line: a call given up on, a callback that could not be delivered, cron trouble. */
-const ASYNC_EVENTS = new Set(['call-dead', 'callback-failed', 'cron-failed', 'async-worker-error']);
+const ASYNC_EVENTS = new Set([
+  'call-dead',
+  'callback-failed',
+  'cron-failed',
+  'async-worker-error',
+  'function-sync-failed',
+  'cluster-record-invalid',
+]);
 
 export const upCommand: Command = {
   summary: 'start Nimbus on this machine',
   usage:
-    'nimbus up [--host 127.0.0.1] [--port 8080] [--data .nimbus] [--config nimbus.config.yml] [--examples DIR] [--debug] [--access-log]',
+    'nimbus up [--host 127.0.0.1] [--port 8080] [--data .nimbus] [--config nimbus.config.yml] [--cluster nats://host:4222[,nats://...]] [--examples DIR] [--sandbox auto|required|off] [--debug] [--access-log]',
   options: {
     host: { type: 'string' },
     port: { type: 'string' },
     data: { type: 'string' },
     config: { type: 'string' },
     examples: { type: 'string' },
+    cluster: { type: 'string' },
+    sandbox: { type: 'string' },
     debug: { type: 'boolean' },
     'access-log': { type: 'boolean' },
   },
@@ -36,6 +45,8 @@ export const upCommand: Command = {
     if (values.port !== undefined) flags.port = Number(values.port);
     if (values.data !== undefined) flags.dataDir = values.data as string;
     if (values.examples !== undefined) flags.examplesDir = resolve(values.examples as string);
+    if (values.cluster !== undefined) flags.cluster = values.cluster as string;
+    if (values.sandbox !== undefined) flags.sandbox = values.sandbox as PlatformConfigInput['sandbox'];
     if (values.debug) flags.debug = true;
     if (values['access-log']) flags.accessLog = true;
     const file = values.config ? readConfigFile(values.config as string) : {};
@@ -46,6 +57,7 @@ export const upCommand: Command = {
         output: (fn, instanceId, line) => process.stderr.write(`${fn}[${instanceId}] ${line}\n`),
         access: (line) => process.stderr.write(`${line}\n`),
         event: (event) => {
+          if (event.type === 'topics') process.stdout.write(`${String(event.summary)}\n`);
           if (
             event.type === 'instance-start-failed' ||
             event.type === 'instance-exit' ||
@@ -61,6 +73,10 @@ export const upCommand: Command = {
     const { platform } = gateway;
     process.stdout.write(`Nimbus listening on ${platform.url} (data: ${config.dataDir})\n`);
     process.stdout.write(`${platform.sandbox.summary}\n`);
+    if (platform.cluster)
+      process.stdout.write(
+        `cluster: node ${platform.cluster.nodeId} on NATS ${config.cluster?.join(',')} (replicas ${config.clusterReplicas})\n`,
+      );
     if (platform.tokenCreated) {
       process.stdout.write(
         `Admin token (stored in ${join(config.dataDir, 'admin-token')}, shown once): ${platform.token}\n`,

@@ -169,12 +169,12 @@ export function lambdaRoutes(deps: LambdaApiDeps): (router: Router) => void {
     const zip = Buffer.from(zipBase64, 'base64');
     const tmp = deps.artifacts.tempDir();
     try {
-      await unzipInto(zip, tmp);
+      await unzipInto(zip, tmp, deps.artifacts.maxUnpackedBytes);
     } catch (err) {
       rmSync(tmp, { recursive: true, force: true });
       throw err;
     }
-    const { hash } = deps.artifacts.putDirectory(tmp);
+    const { hash } = await deps.artifacts.putDirectory(tmp);
     return { bundle: hash, bundleDir: deps.artifacts.path(hash), size: zip.length };
   }
 

@@ -1,14 +1,18 @@
 // A Lambda deployment package (`Code.ZipFile`) unpacked into a bundle directory: names are checked so no
-// entry lands outside it (zip-slip), sizes are bounded, exec bits are kept from Unix zips, links are skipped.
+// entry lands outside it (zip-slip), sizes are bounded (the central directory is summed before anything
+// is written), exec bits are kept from Unix zips (never setuid/setgid), links are skipped.
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { dirname, relative, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import yauzl from 'yauzl';
 import { NimbusError } from '../../errors.js';
+import {
+  DEFAULT_BUNDLE_MAX_UNPACKED_BYTES,
+  describeBytes,
+  MAX_BUNDLE_ENTRIES,
+} from '../../store/artifacts.js';
 
-/** Lambda's own limit on a function's unzipped code. */
-export const MAX_UNZIPPED_BYTES = 250 * 1024 * 1024;
-export const MAX_ZIP_ENTRIES = 20_000;
+export const MAX_ZIP_ENTRIES = MAX_BUNDLE_ENTRIES;
 
 const S_IFMT = 0o170000;
 const S_IFLNK = 0o120000;
@@ -18,8 +22,23 @@ function invalid(reason: string): NimbusError {
   return new NimbusError('ERR_BUNDLE_INVALID', [`the zip file ${reason}`]);
 }
 
-/** Unpacks `zip` into the (empty) directory `dir`. Throws ERR_BUNDLE_INVALID saying what is wrong. */
-export async function unzipInto(zip: Buffer, dir: string): Promise<{ files: number; bytes: number }> {
+/**
+ * Unpacks `zip` into the (empty) directory `dir`. Throws ERR_BUNDLE_INVALID saying what is wrong, or
+ * ERR_BUNDLE_TOO_LARGE (before writing anything) when its entries add up to more than `maxBytes`.
+ */
+export async function unzipInto(
+  zip: Buffer,
+  dir: string,
+  maxBytes = DEFAULT_BUNDLE_MAX_UNPACKED_BYTES,
+): Promise<{ files: number; bytes: number }> {
+  // The central directory says every entry's size up front: a bomb is refused before a byte is written.
+  let declared = 0;
+  let counted = 0;
+  await forEachEntry(zip, async (entry) => {
+    if (++counted > MAX_ZIP_ENTRIES) throw invalid(`has more than ${MAX_ZIP_ENTRIES} entries`);
+    declared += entry.uncompressedSize;
+    if (declared > maxBytes) throw new NimbusError('ERR_BUNDLE_TOO_LARGE', [describeBytes(maxBytes)]);
+  });
   let zipfile: yauzl.ZipFile;
   try {
     // yauzl refuses absolute names, `..` segments and backslashes, and checks sizes against the data.
@@ -48,8 +67,7 @@ export async function unzipInto(zip: Buffer, dir: string): Promise<{ files: numb
       // A link could point anywhere on the host: bundles hold files only.
       if ((unixMode & S_IFMT) === S_IFLNK) continue;
       bytes += entry.uncompressedSize;
-      if (bytes > MAX_UNZIPPED_BYTES)
-        throw invalid(`unpacks to more than ${MAX_UNZIPPED_BYTES} bytes (Lambda's limit too)`);
+      if (bytes > maxBytes) throw new NimbusError('ERR_BUNDLE_TOO_LARGE', [describeBytes(maxBytes)]);
       const executable = (unixMode & 0o111) !== 0 || relative(root, target) === 'bootstrap';
       mkdirSync(dirname(target), { recursive: true });
       const stream = await zipfile.openReadStreamPromise(entry);
@@ -64,6 +82,28 @@ export async function unzipInto(zip: Buffer, dir: string): Promise<{ files: numb
   }
   if (files === 0) throw invalid('holds no files');
   return { files, bytes };
+}
+
+/** Calls `visit` for every entry of the central directory (nothing is decompressed). */
+async function forEachEntry(zip: Buffer, visit: (entry: yauzl.Entry) => Promise<void>): Promise<void> {
+  let zipfile: yauzl.ZipFile;
+  try {
+    zipfile = await yauzl.fromBufferPromise(zip, { lazyEntries: true, validateEntrySizes: true });
+  } catch (err) {
+    throw invalid(`cannot be read: ${(err as Error).message}`);
+  }
+  try {
+    for (;;) {
+      const entry = await nextEntry(zipfile);
+      if (!entry) return;
+      await visit(entry);
+    }
+  } catch (err) {
+    if (err instanceof NimbusError) throw err;
+    throw invalid(`cannot be read: ${(err as Error).message}`);
+  } finally {
+    zipfile.close();
+  }
 }
 
 function nextEntry(zipfile: yauzl.ZipFile): Promise<yauzl.Entry | undefined> {

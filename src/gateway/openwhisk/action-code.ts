@@ -103,7 +103,7 @@ export async function storeActionCode(artifacts: Artifacts, exec: ExecInput): Pr
     rmSync(tmp, { recursive: true, force: true });
     throw err;
   }
-  const { hash } = artifacts.putDirectory(tmp);
+  const { hash } = await artifacts.putDirectory(tmp);
   return { runtime, kind: exec.kind, binary: zip !== undefined, main, bundle: hash, ...layout };
 }
 

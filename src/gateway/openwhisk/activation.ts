@@ -66,8 +66,7 @@ export function responseOf(
         return { response: developer(`An error has occurred: ${first}`), timedOut: false };
       }
       case 'ERR_HANDLER_INVALID_RESPONSE': {
-        const detail = error.message.replace(/^function "[^"]*" returned an invalid response: /, '');
-        return { response: developer(detail), timedOut: false };
+        return { response: developer(String(error.args[1] ?? error.message)), timedOut: false };
       }
       case 'ERR_INSTANCE_CRASHED':
       case 'ERR_INSTANCE_OOM':
