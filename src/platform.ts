@@ -31,6 +31,7 @@ import { namespaceRoutes } from './gateway/namespaces-api.js';
 import { openfaasRoutes } from './gateway/openfaas/openfaas-api.js';
 import { OpenWhiskApi } from './gateway/openwhisk/openwhisk-api.js';
 import { sendError, toNimbusError } from './gateway/respond.js';
+import type { RouteInfo } from './gateway/router.js';
 import { versionRoutes } from './gateway/versions-api.js';
 import { Launcher } from './instances/launcher.js';
 import { Pool, type PoolEvent } from './instances/pool.js';
@@ -90,14 +91,16 @@ export interface Platform {
   readonly logs: LogStore;
   /** Access keys (scoped credentials: bearer, Basic, SigV4). */
   readonly keys: KeyStore;
+  /** The control API's routes (invoke's /function/ and /async-function/ are served before it). */
+  readonly routes: readonly RouteInfo[];
   /** Cluster mode: the NATS connection and the shared parts (absent on a single node). */
   readonly cluster: Cluster | undefined;
   /** Stops accepting, lets in-flight requests finish (up to the grace period), stops every instance. */
   close(): Promise<void>;
 }
 
-const INVOKE_PREFIX = '/function/';
-const ASYNC_PREFIX = '/async-function/';
+export const INVOKE_PREFIX = '/function/';
+export const ASYNC_PREFIX = '/async-function/';
 
 /** A function with the default spec: the launch shape most Node functions share. */
 const DEFAULT_NODE_SHAPE_FN: FunctionVersion = {
@@ -422,7 +425,7 @@ export async function startPlatform(
     try {
       if (req.url!.startsWith(INVOKE_PREFIX)) invoke(req, res, INVOKE_PREFIX.length);
       else if (req.url!.startsWith(ASYNC_PREFIX)) asyncInvoke(req, res, ASYNC_PREFIX.length);
-      else control(req, res);
+      else control.handle(req, res);
     } catch (err) {
       const error = toNimbusError(err);
       if (!(err instanceof NimbusError)) onInternalError(error, req);
@@ -525,6 +528,7 @@ export async function startPlatform(
     asyncSystem,
     logs,
     keys,
+    routes: control.routes,
     cluster,
     launcher,
     sandbox: {
