@@ -40,7 +40,7 @@ for (const runner of ['node', 'adapter']) {
 // runner stays a small module.
 await build({
   entryPoints: [join(root, 'src/runtimes/azure/azure-style.ts')],
-  outfile: join(root, 'dist/runtimes/azure/azure-style.bundle.mjs'),
+  outfile: join(root, 'dist/runtimes/node/azure-style.bundle.mjs'),
   bundle: true,
   platform: 'node',
   target: 'node20',

@@ -1,5 +1,5 @@
 // Wires one Nimbus node: store, artifacts, dispatcher, deployer and the gateway's HTTP server.
-import { mkdirSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -459,6 +459,22 @@ export async function startPlatform(
     const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
     throw new NimbusError('ERR_PLATFORM_LISTEN', [config.host, config.port, code], { cause: err });
   }
+  // Sandboxes reach the gateway through this socket (bound into each; see gatewayUrlForInstances): it is
+  // up before any instance starts. Only the run directory guards it (0700, or 0710 for the sandbox's user).
+  const socketServer = sandbox.gatewaySocketPath
+    ? createServer({ keepAliveTimeout: 65_000 }, onRequest)
+    : null;
+  if (socketServer) {
+    socketServer.on('clientError', answerClientError);
+    await new Promise<void>((resolve, reject) => {
+      socketServer.once('error', reject);
+      socketServer.listen(sandbox.gatewaySocketPath, () => {
+        socketServer.off('error', reject);
+        resolve();
+      });
+    });
+    chmodSync(sandbox.gatewaySocketPath!, 0o666);
+  }
   const address = server.address() as AddressInfo;
   listening = address;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -486,8 +502,11 @@ export async function startPlatform(
       // Workers stop taking calls; those in flight end within the dispatcher's grace period.
       const asyncStopped = asyncSystem.stop(config.shutdownGraceMs + 5000);
       openwhisk.stop();
-      const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+      const serverClosed = Promise.all(
+        [server, socketServer].map((s) => s && new Promise<void>((resolve) => s.close(() => resolve()))),
+      );
       server.closeIdleConnections();
+      socketServer?.closeIdleConnections();
       const grace = new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, config.shutdownGraceMs);
         timer.unref();
@@ -503,6 +522,7 @@ export async function startPlatform(
       logs.close();
       await Promise.all([grace, dispatcher.close(config.shutdownGraceMs), launcher.close()]);
       server.closeAllConnections();
+      socketServer?.closeAllConnections();
       await serverClosed;
       await asyncStopped;
       openwhisk.close();
@@ -536,6 +556,7 @@ export async function startPlatform(
       features: sandbox.features,
       runAs: sandbox.runAs,
       isolation: sandbox.isolation,
+      gatewaySocketPath: sandbox.gatewaySocketPath,
     },
     autoscaler,
     close,

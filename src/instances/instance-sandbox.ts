@@ -28,6 +28,8 @@ export interface InstanceSandboxOptions {
   runAs: RunAsUser | null;
   /** The /etc/resolv.conf of sandboxes with egress (written at start), or null where there is no egress. */
   resolvConf: string | null;
+  /** The gateway's Unix socket, bound into every sandbox (functions call the platform through it), or null. */
+  gatewaySocketPath?: string | null;
   /** Why no instance may start here (nothing would keep it from the data dir), or null. */
   refusal?: string | null;
 }
@@ -103,6 +105,8 @@ export class InstanceSandbox {
       const wrapped = wrapLaunch({ command: shape.command, args: shape.args, env: shape.env }, features, {
         bundleDir: fnDir,
         socketPath: join(dir, 'sock'),
+        // `network: false` keeps a function from everything outside its sandbox, the gateway included.
+        gatewaySocketPath: shape.network ? (this.options.gatewaySocketPath ?? null) : null,
         readOnlyPaths,
         resolvConf: egress ? this.options.resolvConf : null,
         infoFd: egress ? INFO_FD : null,

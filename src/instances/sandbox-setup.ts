@@ -3,15 +3,18 @@
 
 import { chmodSync, chownSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { type NetworkInterfaceInfo, networkInterfaces } from 'node:os';
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 import { NimbusError } from '../errors.js';
+import { SANDBOX_GATEWAY_PORT } from '../sandbox/bwrap.js';
 import { CgroupManager } from '../sandbox/cgroups.js';
 import { describeSandbox, detectSandbox, type SandboxFeatures } from '../sandbox/detect.js';
 import { writeResolvConf } from '../sandbox/egress.js';
 import { type RunAsUser, resolveRunAs, unreachableBy } from '../sandbox/run-as.js';
 import { writeSeccompFilter } from '../sandbox/seccomp.js';
 import { InstanceSandbox } from './instance-sandbox.js';
+
+/** The gateway's Unix socket in the run directory (see SandboxSetup.gatewaySocketPath). */
+export const GATEWAY_SOCKET_NAME = 'gateway.sock';
 
 export interface SandboxSetupOptions {
   mode: 'auto' | 'required' | 'off';
@@ -44,6 +47,11 @@ export interface SandboxSetup {
   features: SandboxFeatures | null;
   runAs: RunAsUser | null;
   isolation: Isolation;
+  /**
+   * Where the gateway must also listen (a Unix socket in the run directory) before any instance starts:
+   * sandboxes with a network namespace of their own reach the gateway only through it. Null otherwise.
+   */
+  gatewaySocketPath: string | null;
 }
 
 /** Never leaves anything behind on failure: the cgroup subtree is created last. */
@@ -56,6 +64,7 @@ export async function setUpSandbox(options: SandboxSetupOptions): Promise<Sandbo
       features: null,
       runAs: null,
       isolation: 'off',
+      gatewaySocketPath: null,
     };
   }
   const features =
@@ -130,8 +139,10 @@ export async function setUpSandbox(options: SandboxSetupOptions): Promise<Sandbo
   } else if (isolation === 'user' && note === null && features.bwrapProblem) {
     summary += `; install bubblewrap for namespaces (${features.bwrapProblem})`;
   }
+  const gatewaySocketPath = features.bwrap ? join(options.runDir, GATEWAY_SOCKET_NAME) : null;
   const sandbox = new InstanceSandbox({
     runDir: options.runDir,
+    gatewaySocketPath,
     features,
     cgroups,
     seccompFilterPath,
@@ -139,7 +150,7 @@ export async function setUpSandbox(options: SandboxSetupOptions): Promise<Sandbo
     resolvConf,
     refusal,
   });
-  return { sandbox, summary, features, runAs, isolation };
+  return { sandbox, summary, features, runAs, isolation, gatewaySocketPath };
 }
 
 /**
@@ -154,23 +165,15 @@ export function checkListenAddress(setup: Pick<SandboxSetup, 'isolation' | 'summ
 
 /**
  * The gateway's URL as an instance reaches it. Without namespaces, on the host's loopback (a wildcard
- * listen address included). Sandboxed, an instance has a network namespace of its own, whose loopback is
- * its own: a gateway listening on every address is reached through egress on the host's own address (as
- * any client on the network would); one listening on loopback only is out of every sandbox's reach.
+ * listen address included). Under bubblewrap an instance has a network namespace of its own, whose
+ * loopback is its own: its runner forwards SANDBOX_GATEWAY_PORT there to the gateway's Unix socket bound
+ * into the sandbox, so the gateway is in reach whatever address it listens on, and nothing else on the
+ * host's loopback is.
  */
-export function gatewayUrlForInstances(
-  url: string,
-  isolation: Isolation,
-  addresses: () => NodeJS.Dict<NetworkInterfaceInfo[]> = networkInterfaces,
-): string {
+export function gatewayUrlForInstances(url: string, isolation: Isolation): string {
+  if (isolation === 'bubblewrap') return `http://127.0.0.1:${SANDBOX_GATEWAY_PORT}`;
   const wildcard = /^http:\/\/(0\.0\.0\.0|\[::\])(:\d+)/.exec(url);
   if (!wildcard) return url;
-  if (isolation === 'bubblewrap') {
-    const host = Object.values(addresses())
-      .flat()
-      .find((a) => a !== undefined && !a.internal && a.family === 'IPv4')?.address;
-    if (host) return url.replace(wildcard[0], `http://${host}${wildcard[2]}`);
-  }
   return url.replace(wildcard[0], `http://${wildcard[1] === '[::]' ? '[::1]' : '127.0.0.1'}${wildcard[2]}`);
 }
 

@@ -239,10 +239,10 @@ export class AsyncSystem {
   }
 
   private async requeue(id: string, fn: string, request: Buffer): Promise<void> {
-    await Promise.all([
-      this.calls.requeue(id, this.now()),
-      this.queue.enqueue([{ id, topic: fn, data: request }]),
-    ]);
+    // The record says queued before the message exists: a worker (on any node) that took the message while
+    // the record still said dead would take it for a settled call delivered again and drop it.
+    await this.calls.requeue(id, this.now());
+    await this.queue.enqueue([{ id, topic: fn, data: request }]);
     this.workers.ensure(fn);
   }
 

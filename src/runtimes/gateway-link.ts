@@ -14,6 +14,7 @@ import {
   STREAM_WINDOW_BYTES,
   WINDOW_UPDATE_BYTES,
 } from '../instances/protocol.js';
+import { forwardGatewayPort } from './gateway-forward.js';
 
 export interface RunnerHandlers<Load> {
   /** Loads the function; resolves with the style LOADED reports. Called at most once per process. */
@@ -335,6 +336,8 @@ export function linkToGateway<Load>(runtime: string, handlers: RunnerHandlers<Lo
     process.exit(2);
   }
   delete process.env.NIMBUS_SOCKET;
+  // Up before the function loads: its code may call the platform from the first line.
+  const forwarding = forwardGatewayPort();
 
   const socket = connect(socketPath);
   const writer = new FrameWriter(socket);
@@ -350,14 +353,16 @@ export function linkToGateway<Load>(runtime: string, handlers: RunnerHandlers<Lo
       return;
     }
     loadAsked = true;
-    handlers.load(message).then(
-      (style) => writer.json(FrameType.LOADED, 0, { style }),
-      (err: unknown) => {
-        const e = err instanceof Error ? err : new Error(String(err));
-        writer.json(FrameType.LOAD_ERROR, 0, { message: e.message, stack: e.stack });
-        writer.flush();
-      },
-    );
+    forwarding
+      .then(() => handlers.load(message))
+      .then(
+        (style) => writer.json(FrameType.LOADED, 0, { style }),
+        (err: unknown) => {
+          const e = err instanceof Error ? err : new Error(String(err));
+          writer.json(FrameType.LOAD_ERROR, 0, { message: e.message, stack: e.stack });
+          writer.flush();
+        },
+      );
   };
 
   socket.setNoDelay?.(true);

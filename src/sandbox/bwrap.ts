@@ -6,6 +6,18 @@
 export const SANDBOX_BUNDLE_DIR = '/fn';
 /** Where the instance's socket appears inside the sandbox (NIMBUS_SOCKET points here). */
 export const SANDBOX_SOCKET_PATH = '/run/nimbus/socket';
+/**
+ * Where the gateway's own Unix socket is bound (when it has one): the runner forwards connections to the
+ * gateway's port on the sandbox's loopback to it, so a function calls the platform's APIs (with its own
+ * key) while nothing else on the host's loopback is in its reach.
+ */
+export const SANDBOX_GATEWAY_SOCKET_PATH = '/run/nimbus/gateway.sock';
+/**
+ * The port on the sandbox's own loopback where the runner forwards to the gateway's socket: NIMBUS_URL is
+ * http://127.0.0.1:SANDBOX_GATEWAY_PORT inside. Fixed and out of the way of the ports servers usually take
+ * (8080, 3000, 5000, 8000); an http-mode program gets a port the kernel picks, never this one.
+ */
+export const SANDBOX_GATEWAY_PORT = 38080;
 export const SANDBOX_HOSTNAME = 'nimbus';
 /**
  * Where files the command needs from outside the system directories (the runner) appear inside the
@@ -97,6 +109,8 @@ export interface BwrapOptions {
    * the run directory holds every instance's socket and must stay out of reach.
    */
   socketPath: string;
+  /** Host path of the gateway's Unix socket, bound at SANDBOX_GATEWAY_SOCKET_PATH; null for none. */
+  gatewaySocketPath: string | null;
   /** Host files or directories the command needs (runtime binary, runner), bound read-only where they appear. */
   binds: readonly SandboxBind[];
   /**
@@ -166,6 +180,7 @@ export function bwrapArgs(o: BwrapOptions): string[] {
   args.push('--ro-bind', o.bundleDir, SANDBOX_BUNDLE_DIR);
   // Read-only is enough: connect() on a socket needs no write access to the mount.
   args.push('--ro-bind', o.socketPath, SANDBOX_SOCKET_PATH);
+  if (o.gatewaySocketPath !== null) args.push('--ro-bind', o.gatewaySocketPath, SANDBOX_GATEWAY_SOCKET_PATH);
   args.push('--remount-ro', '/', '--chdir', SANDBOX_BUNDLE_DIR, '--', ...o.argv);
   return args;
 }

@@ -4,6 +4,7 @@ import { basename, delimiter, isAbsolute, join } from 'node:path';
 import {
   bwrapArgs,
   SANDBOX_BUNDLE_DIR,
+  SANDBOX_GATEWAY_SOCKET_PATH,
   SANDBOX_RUNNER_DIR,
   SANDBOX_RUNTIME_DIR,
   SANDBOX_SOCKET_PATH,
@@ -25,6 +26,8 @@ export interface SandboxLaunchOptions {
   bundleDir: string;
   /** Host path of the instance's Unix socket; it must exist (be listening) before the spawn. */
   socketPath: string;
+  /** Host path of the gateway's Unix socket, for the sandbox to reach the gateway through (bwrap only). */
+  gatewaySocketPath?: string | null;
   /**
    * Host files (the runner) and directories (a runtime's install prefix) the command line refers to besides
    * the command itself. Outside the system directories each is bound at a fixed place (SANDBOX_RUNNER_DIR,
@@ -124,6 +127,7 @@ export function wrapLaunch(
     const binds = sandboxBinds(options.readOnlyPaths ?? [], command);
     const inner = [...prlimit, inSandbox(command, binds), ...launch.args.map((arg) => inSandbox(arg, binds))];
     const env: Record<string, string> = { ...launch.env, NIMBUS_SOCKET: SANDBOX_SOCKET_PATH };
+    if (options.gatewaySocketPath) env.NIMBUS_GATEWAY_SOCKET = SANDBOX_GATEWAY_SOCKET_PATH;
     if (env.PATH !== undefined)
       env.PATH = env.PATH.split(delimiter)
         .map((dir) => inSandbox(dir, binds))
@@ -135,6 +139,7 @@ export function wrapLaunch(
       env,
       bundleDir: options.bundleDir,
       socketPath: options.socketPath,
+      gatewaySocketPath: options.gatewaySocketPath ?? null,
       binds,
       resolvConf: options.resolvConf ?? null,
       infoFd: options.infoFd ?? null,

@@ -24,7 +24,13 @@ test('cluster: deploy on one node, served by all; async calls spread and are rec
   const recordFile = join(recordDir, 'calls.log');
 
   const deployedAt = performance.now();
-  await one.deploy('whoami', 'who', { environment: { RECORD_FILE: recordFile }, concurrency: 4 });
+  // Each node takes at most 4 calls at a time and each takes 100 ms: no single node can drain the queue
+  // before the others take their share, however fast it pulls.
+  await one.deploy('whoami', 'who', {
+    environment: { RECORD_FILE: recordFile, DELAY_MS: '100' },
+    concurrency: 4,
+    async: { concurrency: 4 },
+  });
   // Every node serves it within a second of the deploy's answer.
   const served = await Promise.all(
     nodes.map((node) =>

@@ -28,6 +28,7 @@ const base: BwrapOptions = {
   env: { PATH: '/usr/bin:/bin', HOME: '/tmp', NIMBUS_SOCKET: SANDBOX_SOCKET_PATH },
   bundleDir: '/var/lib/nimbus/bundles/abc',
   socketPath: '/tmp/nimbus-x/i1.sock',
+  gatewaySocketPath: null,
   binds: [
     {
       host: '/srv/nimbus/dist/runtimes/node/runner.bundle.mjs',

@@ -1,7 +1,7 @@
 // Sandbox setup at start (sandbox: auto/required/off, sandboxRunAs), who may reach what, staging a bundle
 // for an unprivileged sandbox user, and the platform config keys.
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { parseFunctionSpec } from '../../src/config/function-spec.js';
@@ -12,6 +12,7 @@ import {
   gatewayUrlForInstances,
   setUpSandbox,
 } from '../../src/instances/sandbox-setup.js';
+import { SANDBOX_GATEWAY_PORT } from '../../src/sandbox/bwrap.js';
 import type { SandboxFeatures } from '../../src/sandbox/detect.js';
 import { NOBODY, resolveRunAs, unreachableBy } from '../../src/sandbox/run-as.js';
 import { stageBundle } from '../../src/sandbox/stage.js';
@@ -213,21 +214,22 @@ describe('setUpSandbox', () => {
 });
 
 describe('gatewayUrlForInstances', () => {
-  const host = () =>
-    ({
-      lo: [{ address: '127.0.0.1', family: 'IPv4', internal: true }],
-      eth0: [{ address: '192.0.2.9', family: 'IPv4', internal: false }],
-    }) as unknown as ReturnType<typeof import('node:os').networkInterfaces>;
-  it('a sandbox reaches a gateway on every address through its egress, the host’s loopback otherwise', () => {
-    assert.equal(gatewayUrlForInstances('http://0.0.0.0:8080', 'bubblewrap', host), 'http://192.0.2.9:8080');
-    assert.equal(gatewayUrlForInstances('http://[::]:8080', 'bubblewrap', host), 'http://192.0.2.9:8080');
-    assert.equal(gatewayUrlForInstances('http://0.0.0.0:8080', 'user', host), 'http://127.0.0.1:8080');
-    assert.equal(gatewayUrlForInstances('http://[::]:8080', 'off', host), 'http://[::1]:8080');
-    assert.equal(
-      gatewayUrlForInstances('http://127.0.0.1:8080', 'bubblewrap', host),
+  it('a sandbox reaches the gateway through its runner’s forwarder on its own loopback, others on the host’s', () => {
+    const inside = `http://127.0.0.1:${SANDBOX_GATEWAY_PORT}`;
+    for (const url of [
+      'http://0.0.0.0:8080',
+      'http://[::]:8080',
       'http://127.0.0.1:8080',
-    );
-    assert.equal(gatewayUrlForInstances('http://10.1.2.3:8080', 'bubblewrap', host), 'http://10.1.2.3:8080');
+      'http://10.1.2.3:8080',
+    ])
+      assert.equal(gatewayUrlForInstances(url, 'bubblewrap'), inside);
+    assert.equal(gatewayUrlForInstances('http://0.0.0.0:8080', 'user'), 'http://127.0.0.1:8080');
+    assert.equal(gatewayUrlForInstances('http://[::]:8080', 'off'), 'http://[::1]:8080');
+    assert.equal(gatewayUrlForInstances('http://10.1.2.3:8080', 'none'), 'http://10.1.2.3:8080');
+  });
+  it('the Python runner forwards the same port as the Node runners', () => {
+    const runner = readFileSync(new URL('../../src/runtimes/python/runner.py', import.meta.url), 'utf8');
+    assert.match(runner, new RegExp(`^GATEWAY_PORT = ${SANDBOX_GATEWAY_PORT}$`, 'm'));
   });
 });
 

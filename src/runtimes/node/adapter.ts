@@ -20,7 +20,7 @@ export const NODE_RUNNER_PATH = fileURLToPath(
 
 /** The Azure Functions style the runner imports for Azure apps (built beside it). */
 export const AZURE_STYLE_PATH = fileURLToPath(
-  new URL('../../../dist/runtimes/azure/azure-style.bundle.mjs', import.meta.url),
+  new URL('../../../dist/runtimes/node/azure-style.bundle.mjs', import.meta.url),
 );
 
 function lookupOf(options: RuntimeOptions): NodeLookup {

@@ -15,8 +15,11 @@ import { openwhiskStyle } from './openwhisk-style.js';
 /** Tried in order when the spec names no style; a style the spec names is used as it is. */
 const STYLES: readonly HandlerStyle[] = [fetchStyle, lambdaStyle, openfaasStyle, openwhiskStyle];
 
-/** The Azure Functions style's own bundle (scripts/build.mjs), beside this one: imported for Azure apps only. */
-const AZURE_STYLE_URL = new URL('../azure/azure-style.bundle.mjs', import.meta.url).href;
+/**
+ * The Azure Functions style's own bundle (scripts/build.mjs), beside this one: imported for Azure apps only.
+ * Beside it on the host and in a sandbox alike (sandboxBinds binds both files flat in one directory).
+ */
+const AZURE_STYLE_URL = new URL('./azure-style.bundle.mjs', import.meta.url).href;
 
 /** An Azure Functions app: loaded from its own files (package.json `main`), not from a bundle entry. */
 const azureStyle: HandlerStyle = {

@@ -525,7 +525,59 @@ def describe(err):
     return "%s: %s" % (type(err).__name__, text) if text else type(err).__name__
 
 
+# Inside a sandbox with a network namespace of its own the gateway is not on this loopback: the port
+# below (SANDBOX_GATEWAY_PORT in src/sandbox/bwrap.ts) is piped to the gateway's Unix socket bound into the
+# sandbox, so NIMBUS_URL, AWS_ENDPOINT_URL_LAMBDA and __OW_API_HOST work from the function.
+GATEWAY_PORT = 38080
+
+
+def pump(source, sink):
+    try:
+        while True:
+            data = source.recv(65536)
+            if not data:
+                break
+            sink.sendall(data)
+    except OSError:
+        pass
+    for s in (source, sink):
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+def forward_gateway_port():
+    path = os.environ.pop("NIMBUS_GATEWAY_SOCKET", None)
+    if not path:
+        return
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        listener.bind(("127.0.0.1", GATEWAY_PORT))
+        listener.listen(64)
+    except OSError as err:
+        sys.stderr.write("nimbus runner: cannot forward the gateway on port %d: %s\n" % (GATEWAY_PORT, err))
+        listener.close()
+        return
+
+    def accept():
+        while True:
+            client, _ = listener.accept()
+            gateway = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                gateway.connect(path)
+            except OSError:
+                client.close()
+                gateway.close()
+                continue
+            threading.Thread(target=pump, args=(client, gateway), daemon=True).start()
+            threading.Thread(target=pump, args=(gateway, client), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+
+
 def main():
+    forward_gateway_port()
     path = os.environ.pop("NIMBUS_SOCKET", None)
     if not path:
         sys.stderr.write("nimbus python runner: NIMBUS_SOCKET is not set; the runner is started by Nimbus\n")
