@@ -131,6 +131,10 @@ export const ERRORS = {
     message:
       'instances are not isolated on this host, so Nimbus listens on a loopback address only, not on %s; install bubblewrap, or start with --sandbox off to listen there with unsandboxed functions on purpose',
   },
+  ERR_PLATFORM_LISTEN: {
+    status: 500,
+    message: 'cannot listen on %s:%s (%s); pass another --port (0 picks a free one) or stop what holds it',
+  },
   ERR_PLATFORM_SHUTTING_DOWN: {
     status: 503,
     message: 'Nimbus is shutting down; retry against another node or later',

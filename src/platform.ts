@@ -32,6 +32,7 @@ import { namespaceRoutes } from './gateway/namespaces-api.js';
 import { openfaasRoutes } from './gateway/openfaas/openfaas-api.js';
 import { OpenWhiskApi } from './gateway/openwhisk/openwhisk-api.js';
 import { sendError, toNimbusError } from './gateway/respond.js';
+import type { RouteInfo } from './gateway/router.js';
 import { secretRoutes } from './gateway/secrets-api.js';
 import { versionRoutes } from './gateway/versions-api.js';
 import { Launcher } from './instances/launcher.js';
@@ -73,6 +74,8 @@ export interface PlatformLog {
   event(event: PoolEvent | { type: string; [key: string]: unknown }): void;
   /** One line per request when `accessLog` is on: when, who, what, status, how long. */
   access?(line: string): void;
+  /** The start-up phase beginning now (`nimbus up` shows it as progress). */
+  phase?(what: string): void;
 }
 
 export interface Platform {
@@ -93,14 +96,16 @@ export interface Platform {
   readonly logs: LogStore;
   /** Access keys (scoped credentials: bearer, Basic, SigV4). */
   readonly keys: KeyStore;
+  /** The control API's routes (invoke's /function/ and /async-function/ are served before it). */
+  readonly routes: readonly RouteInfo[];
   /** Cluster mode: the NATS connection and the shared parts (absent on a single node). */
   readonly cluster: Cluster | undefined;
   /** Stops accepting, lets in-flight requests finish (up to the grace period), stops every instance. */
   close(): Promise<void>;
 }
 
-const INVOKE_PREFIX = '/function/';
-const ASYNC_PREFIX = '/async-function/';
+export const INVOKE_PREFIX = '/function/';
+export const ASYNC_PREFIX = '/async-function/';
 
 /** A function with the default spec: the launch shape most Node functions share. */
 const DEFAULT_NODE_SHAPE_FN: FunctionVersion = {
@@ -124,6 +129,7 @@ export async function startPlatform(
   log: PlatformLog = quietLog,
   options: StartOptions = {},
 ): Promise<Platform> {
+  log.phase?.('opening the data dir');
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const { token, created } = loadOrCreateToken(config.dataDir, config.adminToken);
   const masterKey = loadMasterKey(config.dataDir, config.masterKey);
@@ -160,6 +166,7 @@ export async function startPlatform(
   // Not in the bundle store itself, which holds content-addressed bundles only.
   for (const dir of [config.dataDir, runDir]) linkProvidedPackages(dir);
   let sandbox: SandboxSetup;
+  log.phase?.('checking what isolation this host offers');
   try {
     sandbox = await setUpSandbox({
       mode: config.sandbox,
@@ -187,8 +194,8 @@ export async function startPlatform(
     memoryBudgetMb: config.memoryBudgetMb,
     stemCells: config.stemCells,
     evictable: new PoolEviction(() => dispatcher.pools()),
-    onOutput: (fn, id, line, stream) => {
-      logs.append(fn, id, line, stream);
+    onOutput: (fn, id, line, stream, callId) => {
+      logs.append(fn, id, line, stream, callId);
       log.output(fn, id, line, stream);
     },
     onError: (message) => log.event({ type: 'stem-cell-error', message }),
@@ -445,7 +452,7 @@ export async function startPlatform(
     try {
       if (req.url!.startsWith(INVOKE_PREFIX)) invoke(req, res, INVOKE_PREFIX.length);
       else if (req.url!.startsWith(ASYNC_PREFIX)) asyncInvoke(req, res, ASYNC_PREFIX.length);
-      else control(req, res);
+      else control.handle(req, res);
     } catch (err) {
       const error = toNimbusError(err);
       if (!(err instanceof NimbusError)) onInternalError(error, req);
@@ -454,15 +461,31 @@ export async function startPlatform(
     }
   };
 
+  log.phase?.(`listening on ${config.host}:${config.port}`);
   const server: Server = createServer({ keepAliveTimeout: 65_000 }, onRequest);
   server.on('clientError', answerClientError);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => {
-      server.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (err) {
+    // Nothing may be left running behind the error (timers, stem cells, open files): the process can end.
+    autoscaler.close();
+    await launcher.close();
+    await topics.close();
+    openwhisk.close();
+    asyncSystem.close();
+    keys.close();
+    store.close();
+    await cluster?.close();
+    rmSync(runDir, { recursive: true, force: true });
+    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new NimbusError('ERR_PLATFORM_LISTEN', [config.host, config.port, code], { cause: err });
+  }
   // Sandboxes reach the gateway through this socket (bound into each; see gatewayUrlForInstances): it is
   // up before any instance starts. Only the run directory guards it (0700, or 0710 for the sandbox's user).
   const socketServer = sandbox.gatewaySocketPath
@@ -484,6 +507,7 @@ export async function startPlatform(
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   url = `http://${host}:${address.port}`;
   // Pools take the gateway's URL into their instances' environment: restored once it is known.
+  log.phase?.('restoring the deployed functions');
   deployer.restore();
   asyncSystem.start();
   openwhisk.start();
@@ -552,6 +576,7 @@ export async function startPlatform(
     asyncSystem,
     logs,
     keys,
+    routes: control.routes,
     cluster,
     launcher,
     sandbox: {

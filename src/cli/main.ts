@@ -6,6 +6,7 @@ import { aliasCommand } from './commands/alias.js';
 import { callsCommand } from './commands/calls.js';
 import { deployCommand } from './commands/deploy.js';
 import { describeCommand } from './commands/describe.js';
+import { devCommand } from './commands/dev.js';
 import { invokeCommand } from './commands/invoke.js';
 import { keysCommand } from './commands/keys.js';
 import { logsCommand } from './commands/logs.js';
@@ -24,6 +25,7 @@ const COMMANDS: Record<string, Command> = {
   up: upCommand,
   new: newCommand,
   deploy: deployCommand,
+  dev: devCommand,
   invoke: invokeCommand,
   ls: lsCommand,
   describe: describeCommand,

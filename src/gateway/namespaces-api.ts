@@ -18,10 +18,11 @@ import { readJson } from './control-api.js';
 import { sendJson } from './respond.js';
 import type { Router } from './router.js';
 
-const createSchema = quotasSchema.extend({ name: z.string() });
+/** POST /api/v1/namespaces (also in /openapi.json). */
+export const namespaceCreateSchema = quotasSchema.extend({ name: z.string() });
 
 /** Quotas to set: a number sets one, null clears it, an absent one stays. */
-const updateSchema = z.strictObject(
+export const namespaceUpdateSchema = z.strictObject(
   Object.fromEntries(
     Object.keys(quotasSchema.shape).map((k) => [k, z.number().min(0).nullable().optional()]),
   ),
@@ -79,7 +80,7 @@ export function namespaceRoutes(
         'POST',
         '/api/v1/namespaces',
         async ({ req, res }) => {
-          const parsed = createSchema.safeParse(await readJson(req));
+          const parsed = namespaceCreateSchema.safeParse(await readJson(req));
           if (!parsed.success) throw new NimbusError('ERR_REQUEST_INVALID', [formatZodIssues(parsed.error)]);
           const { name, ...quotas } = parsed.data;
           assertNamespaceName(name);
@@ -108,7 +109,7 @@ export function namespaceRoutes(
         '/api/v1/namespaces/:name',
         async ({ req, res, params }) => {
           const ns = existing(params.name!);
-          const parsed = updateSchema.safeParse(await readJson(req));
+          const parsed = namespaceUpdateSchema.safeParse(await readJson(req));
           if (!parsed.success) throw new NimbusError('ERR_REQUEST_INVALID', [formatZodIssues(parsed.error)]);
           const quotas: Record<string, number | undefined> = { ...ns.quotas };
           for (const [key, value] of Object.entries(parsed.data)) {

@@ -26,7 +26,14 @@ export interface LauncherOptions {
   stemCells: { min: number; max: number };
   /** Idle instances of the pools, for the memory budget to stop when full (after the stem cells). */
   evictable: Evictable;
-  onOutput: (fn: string, instanceId: string, line: string, stream: 'stdout' | 'stderr') => void;
+  /** `callId`: the call the instance was serving when it wrote the line, when that is known (instance.ts). */
+  onOutput: (
+    fn: string,
+    instanceId: string,
+    line: string,
+    stream: 'stdout' | 'stderr',
+    callId: string | undefined,
+  ) => void;
   onError: (message: string) => void;
   /** Sandbox every instance (bubblewrap, cgroups, seccomp as the host allows); absent or null: plain processes. */
   sandbox?: InstanceSandbox | null;
@@ -79,8 +86,8 @@ export class Launcher {
     launch: LaunchSpec,
   ): { instance: Instance; started: Promise<void> } {
     const shape = shapeOf(launch, limits);
-    const output: InstanceOptions['onOutput'] = (line, stream) =>
-      this.options.onOutput(fnName, instance.id, line, stream);
+    const output: InstanceOptions['onOutput'] = (line, stream, callId) =>
+      this.options.onOutput(fnName, instance.id, line, stream, callId);
     const stem = this.stems?.take(shape);
     let instance: Instance;
     if (stem) {
@@ -155,7 +162,8 @@ export class Launcher {
       args: prepared?.args ?? [...shape.args],
       env: prepared?.env ?? { ...shape.env },
       startTimeoutMs: this.options.startTimeoutMs,
-      onOutput: onOutput ?? ((line, stream) => this.options.onOutput(fnName, id, line, stream)),
+      onOutput:
+        onOutput ?? ((line, stream, callId) => this.options.onOutput(fnName, id, line, stream, callId)),
       memoryMb: shape.memoryMb,
       ...(sandbox && prepared
         ? {

@@ -315,6 +315,7 @@ export function openfaasRoutes(deps: OpenFaaSApiDeps): (router: Router) => void 
         instance: e.instance,
         timestamp: new Date(e.time).toISOString(),
         text: e.text,
+        ...(e.callId === undefined ? {} : { callId: e.callId }),
       })}\n`;
     res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-cache' });
     const past = deps.logs.query(name, {
@@ -340,26 +341,28 @@ export function openfaasRoutes(deps: OpenFaaSApiDeps): (router: Router) => void 
     req.resume();
   };
 
+  // OpenFaaS's own schemes (Basic admin, bearer) are checked by `guarded`, not by the control API.
+  const compat = { access: 'public', compat: 'openfaas' } as const;
   return (router) => {
     router
-      .add('GET', '/system/functions', guarded(listFunctions, 'read'), { access: 'public' })
-      .add('POST', '/system/functions', guarded(deploy(false), 'deploy'), { access: 'public' })
-      .add('PUT', '/system/functions', guarded(deploy(true), 'deploy'), { access: 'public' })
-      .add('DELETE', '/system/functions', guarded(deleteFunction, 'deploy'), { access: 'public' })
-      .add('GET', '/system/function/:name', guarded(getFunction, 'read'), { access: 'public' })
-      .add('POST', '/system/scale-function/:name', guarded(scaleFunction, 'deploy'), { access: 'public' })
-      .add('GET', '/system/info', guarded(info, 'read'), { access: 'public' })
-      .add('GET', '/system/namespaces', guarded(listNamespaces, 'read'), { access: 'public' })
-      .add('POST', '/system/namespace/', guarded(createNamespace, 'admin'), { access: 'public' })
-      .add('GET', '/system/namespace/:name', guarded(getNamespace, 'read'), { access: 'public' })
-      .add('PUT', '/system/namespace/:name', guarded(updateNamespace, 'admin'), { access: 'public' })
-      .add('DELETE', '/system/namespace/:name', guarded(deleteNamespace, 'admin'), { access: 'public' })
-      .add('GET', '/system/logs', guarded(logs, 'read'), { access: 'public' });
+      .add('GET', '/system/functions', guarded(listFunctions, 'read'), compat)
+      .add('POST', '/system/functions', guarded(deploy(false), 'deploy'), compat)
+      .add('PUT', '/system/functions', guarded(deploy(true), 'deploy'), compat)
+      .add('DELETE', '/system/functions', guarded(deleteFunction, 'deploy'), compat)
+      .add('GET', '/system/function/:name', guarded(getFunction, 'read'), compat)
+      .add('POST', '/system/scale-function/:name', guarded(scaleFunction, 'deploy'), compat)
+      .add('GET', '/system/info', guarded(info, 'read'), compat)
+      .add('GET', '/system/namespaces', guarded(listNamespaces, 'read'), compat)
+      .add('POST', '/system/namespace/', guarded(createNamespace, 'admin'), compat)
+      .add('GET', '/system/namespace/:name', guarded(getNamespace, 'read'), compat)
+      .add('PUT', '/system/namespace/:name', guarded(updateNamespace, 'admin'), compat)
+      .add('DELETE', '/system/namespace/:name', guarded(deleteNamespace, 'admin'), compat)
+      .add('GET', '/system/logs', guarded(logs, 'read'), compat);
     router
-      .add('GET', '/system/secrets', guarded(listSecrets, 'deploy'), { access: 'public' })
-      .add('POST', '/system/secrets', guarded(writeSecret(false), 'deploy'), { access: 'public' })
-      .add('PUT', '/system/secrets', guarded(writeSecret(true), 'deploy'), { access: 'public' })
-      .add('DELETE', '/system/secrets', guarded(deleteSecret, 'deploy'), { access: 'public' });
+      .add('GET', '/system/secrets', guarded(listSecrets, 'deploy'), compat)
+      .add('POST', '/system/secrets', guarded(writeSecret(false), 'deploy'), compat)
+      .add('PUT', '/system/secrets', guarded(writeSecret(true), 'deploy'), compat)
+      .add('DELETE', '/system/secrets', guarded(deleteSecret, 'deploy'), compat);
   };
 }
 
