@@ -1,8 +1,18 @@
 // Builds dist/: transpiles src/ file by file, and bundles each language runner into one file so an
 // instance loads a single module at start (cold start is a module load, not a module graph walk), and the
 // dashboard (src/ui/app, browser code) into dist/ui/public.
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { createRequire } from 'node:module';
+import { basename, dirname, join } from 'node:path';
 import { build } from 'esbuild';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -83,3 +93,45 @@ writeFileSync(
   readFileSync(join(UI_APP, 'index.html'), 'utf8').replace('{{script}}', script).replace('{{style}}', style),
 );
 copyFileSync(join(UI_APP, 'icon.svg'), join(uiOut, 'icon.svg'));
+
+// Packages functions import without shipping them (src/runtimes/node/provided-packages.ts lists the same):
+// each bundled into one ES module, so an instance loads one file, not the hundreds of the SDK's packages.
+// Rebuilt only when the installed version changes.
+const PROVIDED_PACKAGES = ['@aws-sdk/client-lambda'];
+const require = createRequire(join(root, 'package.json'));
+for (const name of PROVIDED_PACKAGES) {
+  const installed = packageJsonOf(name);
+  const outDir = join(root, 'dist/runtimes/node/provided/node_modules', name);
+  const manifest = join(outDir, 'package.json');
+  if (existsSync(manifest) && JSON.parse(readFileSync(manifest, 'utf8')).version === installed.version)
+    continue;
+  await build({
+    entryPoints: [name],
+    absWorkingDir: root,
+    outfile: join(outDir, 'index.mjs'),
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'esm',
+    // The ES build of each package (dist-es), so the bundle has real named exports.
+    mainFields: ['module', 'main'],
+    banner: {
+      js: "import { createRequire as __nimbusCreateRequire } from 'node:module'; const require = __nimbusCreateRequire(import.meta.url);",
+    },
+    legalComments: 'none',
+    logLevel: 'warning',
+  });
+  const pkg = { name, version: installed.version, type: 'module', exports: { '.': './index.mjs' } };
+  writeFileSync(manifest, `${JSON.stringify(pkg, null, 2)}\n`);
+}
+
+function packageJsonOf(name) {
+  // The package's entry resolves even where its exports hide package.json; its manifest is above it.
+  let dir = dirname(require.resolve(name));
+  while (
+    !existsSync(join(dir, 'package.json')) ||
+    JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).name !== name
+  )
+    dir = dirname(dir);
+  return JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
+}

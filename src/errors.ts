@@ -131,6 +131,10 @@ export const ERRORS = {
     message:
       'instances are not isolated on this host, so Nimbus listens on a loopback address only, not on %s; install bubblewrap, or start with --sandbox off to listen there with unsandboxed functions on purpose',
   },
+  ERR_PLATFORM_LISTEN: {
+    status: 500,
+    message: 'cannot listen on %s:%s (%s); pass another --port (0 picks a free one) or stop what holds it',
+  },
   ERR_PLATFORM_SHUTTING_DOWN: {
     status: 503,
     message: 'Nimbus is shutting down; retry against another node or later',
@@ -226,10 +230,20 @@ export const ERRORS = {
     message:
       'namespace "%s" is at its maximum of %s invocations per second (quota maxRps); retry after the Retry-After delay',
   },
-  ERR_SECRETS_UNSUPPORTED: {
-    status: 501,
+  ERR_SECRET_NOT_FOUND: {
+    status: 404,
     message:
-      'Nimbus has no secrets store yet (%s); pass values as environment variables for now (docs/compat.md)',
+      'secret "%s" does not exist; create it first: `nimbus secret create NAME` (`nimbus secret ls` lists them)',
+  },
+  ERR_SECRET_EXISTS: {
+    status: 409,
+    message:
+      'secret "%s" exists already; change it with `nimbus secret update NAME` (faas-cli secret update)',
+  },
+  ERR_SECRET_INVALID: { status: 400, message: 'secret is invalid: %s' },
+  ERR_SECRET_IN_USE: {
+    status: 409,
+    message: 'secret "%s" is used by %s; deploy them without it (or remove them) before removing it',
   },
   ERR_STACK_INVALID: { status: 400, message: 'stack file %s is invalid: %s' },
   ERR_STACK_LANG_UNSUPPORTED: {

@@ -13,6 +13,7 @@ import { Cluster } from './cluster/cluster.js';
 import type { NodeLoad } from './cluster/membership.js';
 import { nodesRoutes } from './cluster/routes.js';
 import { parseFunctionSpec } from './config/function-spec.js';
+import { splitFunctionId } from './config/namespace.js';
 import type { PlatformConfig } from './config/platform.js';
 import { Deployer } from './dispatch/deployer.js';
 import { Dispatcher } from './dispatch/dispatcher.js';
@@ -31,6 +32,8 @@ import { namespaceRoutes } from './gateway/namespaces-api.js';
 import { openfaasRoutes } from './gateway/openfaas/openfaas-api.js';
 import { OpenWhiskApi } from './gateway/openwhisk/openwhisk-api.js';
 import { sendError, toNimbusError } from './gateway/respond.js';
+import type { RouteInfo } from './gateway/router.js';
+import { secretRoutes } from './gateway/secrets-api.js';
 import { versionRoutes } from './gateway/versions-api.js';
 import { whoamiRoutes } from './gateway/whoami-api.js';
 import { Launcher } from './instances/launcher.js';
@@ -48,6 +51,8 @@ import { AsyncSystem } from './queue/async-system.js';
 import { CallbackPolicy } from './queue/callback-policy.js';
 import { RUNTIMES } from './runtimes/index.js';
 import { NODE_RUNNER_PATH, nodeRuntime } from './runtimes/node/adapter.js';
+import { HOST_MAJOR } from './runtimes/node/node-binary.js';
+import { linkProvidedPackages } from './runtimes/node/provided-packages.js';
 import { platformEnv } from './runtimes/platform-env.js';
 import type { SandboxFeatures } from './sandbox/detect.js';
 import { createRunDir } from './sandbox/run-dir.js';
@@ -55,6 +60,7 @@ import { Autoscaler } from './scaler/autoscaler.js';
 import { PoolEviction } from './scaler/eviction.js';
 import { Artifacts } from './store/artifacts.js';
 import type { NatsBundles } from './store/nats-bundles.js';
+import { SecretStore } from './store/secret-store.js';
 import { SqliteStore } from './store/sqlite-store.js';
 import type { FunctionVersion, Store } from './store/store.js';
 import { SqliteCronState } from './triggers/cron-state.js';
@@ -71,6 +77,8 @@ export interface PlatformLog {
   event(event: PoolEvent | { type: string; [key: string]: unknown }): void;
   /** One line per request when `accessLog` is on: when, who, what, status, how long. */
   access?(line: string): void;
+  /** The start-up phase beginning now (`nimbus up` shows it as progress). */
+  phase?(what: string): void;
 }
 
 export interface Platform {
@@ -91,14 +99,16 @@ export interface Platform {
   readonly logs: LogStore;
   /** Access keys (scoped credentials: bearer, Basic, SigV4). */
   readonly keys: KeyStore;
+  /** The control API's routes (invoke's /function/ and /async-function/ are served before it). */
+  readonly routes: readonly RouteInfo[];
   /** Cluster mode: the NATS connection and the shared parts (absent on a single node). */
   readonly cluster: Cluster | undefined;
   /** Stops accepting, lets in-flight requests finish (up to the grace period), stops every instance. */
   close(): Promise<void>;
 }
 
-const INVOKE_PREFIX = '/function/';
-const ASYNC_PREFIX = '/async-function/';
+export const INVOKE_PREFIX = '/function/';
+export const ASYNC_PREFIX = '/async-function/';
 
 /** A function with the default spec: the launch shape most Node functions share. */
 const DEFAULT_NODE_SHAPE_FN: FunctionVersion = {
@@ -122,6 +132,7 @@ export async function startPlatform(
   log: PlatformLog = quietLog,
   options: StartOptions = {},
 ): Promise<Platform> {
+  log.phase?.('opening the data dir');
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const { token, created } = loadOrCreateToken(config.dataDir, config.adminToken);
   const masterKey = loadMasterKey(config.dataDir, config.masterKey);
@@ -137,6 +148,10 @@ export async function startPlatform(
   const store: Store = cluster?.store ?? new SqliteStore(join(config.dataDir, 'nimbus.db'));
   const namespaces = new Namespaces(store);
   const keys = new KeyStore(join(config.dataDir, 'nimbus.db'), new Sealer(deriveKey(masterKey, 'api-keys')));
+  const secrets = new SecretStore(
+    join(config.dataDir, 'nimbus.db'),
+    new Sealer(deriveKey(masterKey, 'secrets')),
+  );
   const auth = new Authenticator(token, keys);
   const logs = new LogStore();
   let bundles: NatsBundles | undefined;
@@ -149,7 +164,12 @@ export async function startPlatform(
   // Sockets live under a short private path (Unix socket paths are limited to ~107 bytes), private to
   // this user; run dirs of gateways that died are swept first.
   const runDir = createRunDir().dir;
+  // Functions without bubblewrap's /node_modules bind find the AWS SDK Nimbus provides in an ancestor of
+  // their code: loaded in place (<dataDir>/bundles/<hash>) or staged for a runAs user (<runDir>/<id>/fn).
+  // Not in the bundle store itself, which holds content-addressed bundles only.
+  for (const dir of [config.dataDir, runDir]) linkProvidedPackages(dir);
   let sandbox: SandboxSetup;
+  log.phase?.('checking what isolation this host offers');
   try {
     sandbox = await setUpSandbox({
       mode: config.sandbox,
@@ -162,6 +182,7 @@ export async function startPlatform(
     checkListenAddress(sandbox, config.host);
   } catch (err) {
     keys.close();
+    secrets.close();
     store.close();
     await cluster?.close();
     rmSync(runDir, { recursive: true, force: true });
@@ -176,8 +197,8 @@ export async function startPlatform(
     memoryBudgetMb: config.memoryBudgetMb,
     stemCells: config.stemCells,
     evictable: new PoolEviction(() => dispatcher.pools()),
-    onOutput: (fn, id, line, stream) => {
-      logs.append(fn, id, line, stream);
+    onOutput: (fn, id, line, stream, callId) => {
+      logs.append(fn, id, line, stream, callId);
       log.output(fn, id, line, stream);
     },
     onError: (message) => log.event({ type: 'stem-cell-error', message }),
@@ -194,9 +215,17 @@ export async function startPlatform(
     if (!runtime)
       throw new NimbusError('ERR_FUNCTION_SPEC_INVALID', [`runtime "${fn.spec.runtime}" is not supported`]);
     const launch = runtime.launch(fn, artifacts.path(fn.bundle), runtimeOptions);
-    const gatewayUrl = gatewayUrlForInstances(url, sandbox.isolation);
-    const env = platformEnv({ fn, gatewayUrl, key: functionKey(keys, fn.name) });
+    const env = platformEnv({
+      fn,
+      gatewayUrl: gatewayUrlForInstances(url, sandbox.isolation),
+      key: functionKey(keys, fn.name),
+      region: config.awsRegion,
+      nodeMajor: fn.spec.nodeVersion ?? HOST_MAJOR,
+    });
     launch.load = { ...launch.load, env: { ...env, ...launch.load.env } };
+    const secretNames = fn.spec.secrets ?? [];
+    const secretsNamespace = splitFunctionId(fn.name).namespace;
+    if (secretNames.length > 0) launch.secrets = () => secrets.values(secretsNamespace, secretNames);
     return new Pool({
       name: fn.name,
       version: fn.version,
@@ -227,7 +256,10 @@ export async function startPlatform(
     artifacts,
     dispatcher,
     makePool,
-    checkRuntime: (fn) => RUNTIMES[fn.spec.runtime]?.check?.(fn, runtimeOptions),
+    checkRuntime: (fn) => {
+      RUNTIMES[fn.spec.runtime]?.check?.(fn, runtimeOptions);
+      secrets.assertExist(splitFunctionId(fn.name).namespace, fn.spec.secrets ?? []);
+    },
     onRemoved: (id) => {
       revokeFunctionKeys(keys, id);
       versions.changed(id);
@@ -366,7 +398,7 @@ export async function startPlatform(
         baseUrl: () => url,
         onAliasesChanged: (id) => versions.changed(id),
       }),
-      namespaceRoutes(namespaces, keys),
+      namespaceRoutes(namespaces, keys, secrets),
       metricsRoutes({ dispatcher, launcher }),
       topicRoutes(() => topicBus),
       nodesRoutes({
@@ -379,6 +411,7 @@ export async function startPlatform(
       uiRoutes(),
       callRoutes(asyncSystem),
       keyRoutes(keys, namespaces),
+      secretRoutes({ secrets, store }),
       openfaasRoutes({
         store,
         artifacts,
@@ -388,6 +421,7 @@ export async function startPlatform(
         auth,
         namespaces,
         keys,
+        secrets,
         manualScaleHoldMs: config.autoscaler.stableWindowMs,
       }),
       lambdaRoutes({
@@ -425,7 +459,7 @@ export async function startPlatform(
     try {
       if (req.url!.startsWith(INVOKE_PREFIX)) invoke(req, res, INVOKE_PREFIX.length);
       else if (req.url!.startsWith(ASYNC_PREFIX)) asyncInvoke(req, res, ASYNC_PREFIX.length);
-      else control(req, res);
+      else control.handle(req, res);
     } catch (err) {
       const error = toNimbusError(err);
       if (!(err instanceof NimbusError)) onInternalError(error, req);
@@ -434,15 +468,31 @@ export async function startPlatform(
     }
   };
 
+  log.phase?.(`listening on ${config.host}:${config.port}`);
   const server: Server = createServer({ keepAliveTimeout: 65_000 }, onRequest);
   server.on('clientError', answerClientError);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => {
-      server.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (err) {
+    // Nothing may be left running behind the error (timers, stem cells, open files): the process can end.
+    autoscaler.close();
+    await launcher.close();
+    await topics.close();
+    openwhisk.close();
+    asyncSystem.close();
+    keys.close();
+    store.close();
+    await cluster?.close();
+    rmSync(runDir, { recursive: true, force: true });
+    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new NimbusError('ERR_PLATFORM_LISTEN', [config.host, config.port, code], { cause: err });
+  }
   // Sandboxes reach the gateway through this socket (bound into each; see gatewayUrlForInstances): it is
   // up before any instance starts. Only the run directory guards it (0700, or 0710 for the sandbox's user).
   const socketServer = sandbox.gatewaySocketPath
@@ -464,6 +514,7 @@ export async function startPlatform(
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   url = `http://${host}:${address.port}`;
   // Pools take the gateway's URL into their instances' environment: restored once it is known.
+  log.phase?.('restoring the deployed functions');
   deployer.restore();
   asyncSystem.start();
   openwhisk.start();
@@ -511,6 +562,7 @@ export async function startPlatform(
       openwhisk.close();
       asyncSystem.close();
       keys.close();
+      secrets.close();
       store.close();
       await cluster?.close();
       rmSync(runDir, { recursive: true, force: true });
@@ -531,6 +583,7 @@ export async function startPlatform(
     asyncSystem,
     logs,
     keys,
+    routes: control.routes,
     cluster,
     launcher,
     sandbox: {

@@ -7,6 +7,7 @@ import { isBuiltin } from 'node:module';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import type { Message, Metafile } from 'esbuild';
 import { NimbusError } from '../errors.js';
+import { PROVIDED_PACKAGES, providedExternals } from '../runtimes/node/provided-packages.js';
 import { copyPackages, PackageGraph, type PackageNode, readsOwnFiles } from './node-modules.js';
 import { LOCKFILES, readPackageJson } from './npm-install.js';
 
@@ -59,7 +60,8 @@ export async function bundleNode(dir: string, entry: string, outDir: string): Pr
         target: 'node20',
         format: 'esm',
         logLevel: 'silent',
-        external: [...external].flatMap((name) => [name, `${name}/*`]),
+        // What cannot be bundled, and the AWS SDK packages Nimbus provides unless the function installed them.
+        external: [...[...external].flatMap((name) => [name, `${name}/*`]), ...providedExternals(dir)],
         // CommonJS dependencies call require(); the handler's own __dirname and __filename are those
         // of its entry file as the bundle lays it out (the folder's files are copied beside it).
         banner: {
@@ -187,8 +189,12 @@ function esbuildMessages(err: unknown): string {
     .map((e) => {
       const where = e.location ? `${e.location.file}:${e.location.line}: ` : '';
       const hint = /Could not resolve "([^"]+)"/.exec(e.text);
+      const name = hint ? packageName(hint[1]!) : '';
+      const provided = name.startsWith('@aws-sdk/')
+        ? `; Nimbus provides ${PROVIDED_PACKAGES.join(', ')} only`
+        : '';
       const fix = hint
-        ? ` (add "${packageName(hint[1]!)}" to package.json's dependencies: nimbus deploy installs them)`
+        ? ` (add "${name}" to package.json's dependencies: nimbus deploy installs them${provided})`
         : '';
       return `${where}${e.text}${fix}`;
     })

@@ -166,8 +166,9 @@ function stackFunction(name: string, fn: Record<string, unknown>, base: string, 
   const where = `functions.${name}`;
   if (fn.namespace !== undefined && fn.namespace !== '' && fn.namespace !== OPENFAAS_NAMESPACE)
     throw new NimbusError('ERR_NAMESPACE_NOT_FOUND', [String(fn.namespace)]);
-  if (Array.isArray(fn.secrets) && fn.secrets.length > 0)
-    throw new NimbusError('ERR_SECRETS_UNSUPPORTED', [`${where} names secrets ${fn.secrets.join(', ')}`]);
+  if (fn.secrets !== undefined && fn.secrets !== null && !Array.isArray(fn.secrets))
+    throw new NimbusError('ERR_STACK_INVALID', [file, `${where}.secrets must be a list of secret names`]);
+  const secrets = Array.isArray(fn.secrets) ? fn.secrets.map(String) : [];
   const dir = resolve(base, typeof fn.handler === 'string' ? fn.handler : `./${name}`);
   if (!existsSync(dir))
     throw new NimbusError('ERR_STACK_INVALID', [file, `${where}.handler: ${dir} does not exist`]);
@@ -215,6 +216,7 @@ function stackFunction(name: string, fn: Record<string, unknown>, base: string, 
     ...(Object.keys(annotations).length > 0
       ? { annotations: { ...(folder.annotations ?? {}), ...annotations } }
       : {}),
+    ...(secrets.length > 0 ? { secrets } : {}),
     ...(own as FunctionSpecInput),
   };
   const layout = STACK_LAYOUTS[lang];

@@ -86,14 +86,18 @@ export class NimbusClient {
   }
 
   /** A function's log lines as NDJSON (`/system/logs`): the response, its body still to read. */
-  async logs(name: string, query: { tail?: number; since?: string; follow?: boolean }): Promise<Response> {
+  async logs(
+    name: string,
+    query: { tail?: number; since?: string; follow?: boolean },
+    signal?: AbortSignal,
+  ): Promise<Response> {
     const url = new URL('/system/logs', this.baseUrl);
     url.searchParams.set('name', name);
     if (this.namespace !== undefined) url.searchParams.set('namespace', this.namespace);
     if (query.tail !== undefined) url.searchParams.set('tail', String(query.tail));
     if (query.since !== undefined) url.searchParams.set('since', query.since);
     if (query.follow) url.searchParams.set('follow', 'true');
-    const res = await this.send(url, { headers: this.headers() });
+    const res = await this.send(url, { headers: this.headers(), ...(signal ? { signal } : {}) });
     if (res.status >= 400) throw apiError(res.status, await res.text());
     return res;
   }
@@ -117,9 +121,16 @@ export class NimbusClient {
     }
   }
 
-  /** Uploads a built bundle unless the gateway has it already. */
-  async uploadBundle(built: Pick<BuiltFunction, 'bundleDir' | 'hash'>): Promise<void> {
-    if (await this.hasBundle(built.hash)) return;
+  /**
+   * Uploads a built bundle unless the gateway has it already. `onProgress` hears the bytes sent so far.
+   * Returns the bytes uploaded (0: the gateway had the bundle).
+   */
+  async uploadBundle(
+    built: Pick<BuiltFunction, 'bundleDir' | 'hash'>,
+    onProgress?: (sentBytes: number) => void,
+  ): Promise<number> {
+    if (await this.hasBundle(built.hash)) return 0;
+    let sent = 0;
     const url = new URL(`/api/v1/bundles/${built.hash}`, this.baseUrl);
     const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
       const req = request(
@@ -137,9 +148,15 @@ export class NimbusClient {
       req.on('error', (err) =>
         reject(new NimbusError('ERR_CLI_UNREACHABLE', [this.baseUrl, err.message], { cause: err })),
       );
-      packBundle(built.bundleDir).pipe(req);
+      const packed = packBundle(built.bundleDir);
+      packed.on('data', (chunk: Buffer) => {
+        sent += chunk.length;
+        onProgress?.(sent);
+      });
+      packed.pipe(req);
     });
     if (status >= 400) throw apiError(status, text);
+    return sent;
   }
 
   deploy(name: string, bundle: string, spec: unknown, entry?: string): Promise<FunctionView> {

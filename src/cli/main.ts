@@ -6,6 +6,7 @@ import { aliasCommand } from './commands/alias.js';
 import { callsCommand } from './commands/calls.js';
 import { deployCommand } from './commands/deploy.js';
 import { describeCommand } from './commands/describe.js';
+import { devCommand } from './commands/dev.js';
 import { invokeCommand } from './commands/invoke.js';
 import { keysCommand } from './commands/keys.js';
 import { logsCommand } from './commands/logs.js';
@@ -15,6 +16,7 @@ import { nodesCommand } from './commands/nodes.js';
 import { nsCommand } from './commands/ns.js';
 import { publishCommand } from './commands/publish.js';
 import { rmCommand } from './commands/rm.js';
+import { secretCommand } from './commands/secret.js';
 import { upCommand } from './commands/up.js';
 import { rollbackCommand, versionsCommand } from './commands/versions.js';
 import { printError } from './output.js';
@@ -23,6 +25,7 @@ const COMMANDS: Record<string, Command> = {
   up: upCommand,
   new: newCommand,
   deploy: deployCommand,
+  dev: devCommand,
   invoke: invokeCommand,
   ls: lsCommand,
   describe: describeCommand,
@@ -34,6 +37,7 @@ const COMMANDS: Record<string, Command> = {
   versions: versionsCommand,
   rollback: rollbackCommand,
   alias: aliasCommand,
+  secret: secretCommand,
   nodes: nodesCommand,
   publish: publishCommand,
 };

@@ -22,7 +22,8 @@ const loadSchema = z.object({
 });
 export type NodeLoad = z.infer<typeof loadSchema>;
 
-const nodeSchema = z.object({
+/** A node as membership stores it (GET /api/v1/nodes adds alive and self; in /openapi.json too). */
+export const nodeSchema = z.object({
   id: z.string(),
   url: z.string(),
   startedAt: z.number(),

@@ -12,6 +12,9 @@ export const FUNCTION_NAME_RE = /^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/;
 export const RUNTIME_NAMES = ['node', 'python', 'exec', 'http', 'lambda'] as const;
 export type RuntimeName = (typeof RUNTIME_NAMES)[number];
 
+/** A secret name: a file name in every instance, so no `/`, no leading dot; OpenFaaS (Kubernetes) names fit. */
+export const SECRET_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/;
+
 export const DEFAULT_TIMEOUT_MS = 30_000;
 
 /** A NATS subject a function may subscribe to: tokens separated by `.`; `*` one token, `>` the rest. */
@@ -56,6 +59,15 @@ export const functionSpecSchema = z
     healthPath: z.string().startsWith('/').max(500).optional(),
     /** http: `PORT` is a Unix socket path instead of a TCP port on 127.0.0.1. Default false. */
     unixSocket: z.boolean().optional(),
+    /**
+     * Secrets (`nimbus secret create`) the function's instances read as files: /var/openfaas/secrets/<name>
+     * in the sandbox, `$NIMBUS_SECRETS_DIR/<name>` always (OpenFaaS's `secrets`). Each must exist at deploy.
+     */
+    secrets: z
+      .array(z.string().regex(SECRET_NAME_RE, 'must be a secret name (letters, digits, ".", "_", "-")'))
+      .max(64)
+      .refine((names) => new Set(names).size === names.length, 'names a secret twice')
+      .optional(),
     /** Environment variables given to the function. */
     environment: z
       .record(

@@ -46,6 +46,14 @@ export const platformConfigSchema = z.strictObject({
   startTimeoutMs: z.number().int().min(100).default(10_000),
   /** Print one line per request to stderr. Default false. */
   accessLog: z.boolean().default(false),
+  /**
+   * The AWS region functions see (`AWS_REGION`, `AWS_DEFAULT_REGION`, their context's ARN): what an AWS SDK in
+   * a function signs with when it calls Nimbus's Lambda API. Default us-east-1.
+   */
+  awsRegion: z
+    .string()
+    .regex(/^[a-z0-9-]{1,40}$/, 'must be a region name such as us-east-1')
+    .default('us-east-1'),
   /** Interpreter of `runtime: python` functions: a command on the instances' PATH or an absolute path. Default python3. */
   python: z.string().min(1).default('python3'),
   /**
@@ -185,6 +193,7 @@ const ENV_KEYS: Record<string, { key: keyof PlatformConfigInput; type: 'string' 
   NIMBUS_DEBUG: { key: 'debug', type: 'boolean' },
   NIMBUS_PYTHON: { key: 'python', type: 'string' },
   NIMBUS_NODE_VERSION_FALLBACK: { key: 'nodeVersionFallback', type: 'string' },
+  NIMBUS_AWS_REGION: { key: 'awsRegion', type: 'string' },
   NIMBUS_MEMORY_BUDGET_MB: { key: 'memoryBudgetMb', type: 'number' },
   NIMBUS_SANDBOX: { key: 'sandbox', type: 'string' },
   NIMBUS_SANDBOX_RUN_AS: { key: 'sandboxRunAs', type: 'string' },

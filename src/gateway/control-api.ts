@@ -4,9 +4,9 @@ import { type Access, type Authenticator, allows } from '../auth/authenticate.js
 import type { Principal } from '../auth/keys.js';
 import { DEFAULT_NAMESPACE, namespaceParam } from '../config/namespace.js';
 import { NimbusError } from '../errors.js';
-import { OPENAPI } from './openapi.js';
+import { openApiDocument } from './openapi.js';
 import { sendError, sendJson, toNimbusError } from './respond.js';
-import { Router } from './router.js';
+import { type RouteInfo, Router } from './router.js';
 
 /** Largest JSON body the control API reads. */
 export const CONTROL_BODY_LIMIT_BYTES = 1024 * 1024;
@@ -20,17 +20,23 @@ export interface ControlApiDeps {
   routes: readonly ((router: Router) => void)[];
 }
 
+export interface ControlApi {
+  handle(req: IncomingMessage, res: ServerResponse): void;
+  /** The routes registered (compat APIs' included), for checks such as /openapi.json's drift test. */
+  readonly routes: readonly RouteInfo[];
+}
+
 /**
  * The control API: one router for every non-invoke route, behind one error boundary. A route's access is
  * checked here, in the namespace its scope says (router.ts `RouteScope`).
  */
-export function createControlApi(deps: ControlApiDeps): (req: IncomingMessage, res: ServerResponse) => void {
+export function createControlApi(deps: ControlApiDeps): ControlApi {
   const router = new Router()
     .add('GET', '/healthz', ({ res }) => sendJson(res, 200, { status: 'ok' }), { access: 'public' })
-    .add('GET', '/openapi.json', ({ res }) => sendJson(res, 200, OPENAPI), { access: 'public' });
+    .add('GET', '/openapi.json', ({ res }) => sendJson(res, 200, openApiDocument()), { access: 'public' });
   for (const addRoutes of deps.routes) addRoutes(router);
 
-  return function control(req, res) {
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
     // The error boundary: whatever a handler throws, now or later, becomes one coded answer.
     const fail = (err: unknown): void => {
       req.resume();
@@ -69,6 +75,7 @@ export function createControlApi(deps: ControlApiDeps): (req: IncomingMessage, r
       fail(err);
     }
   };
+  return { handle, routes: router.routes() };
 }
 
 /**

@@ -11,7 +11,8 @@ import { readJson } from './control-api.js';
 import { sendJson } from './respond.js';
 import type { Router } from './router.js';
 
-const createSchema = z.strictObject({
+/** POST /api/v1/keys (also in /openapi.json). */
+export const keyCreateSchema = z.strictObject({
   scope: z.enum(SCOPES),
   /** Default `default`; `*` (every namespace) only for admin keys. */
   namespace: z.string().min(1).max(63).default('default'),
@@ -48,7 +49,7 @@ export function keyRoutes(keys: KeyStore, namespaces: Namespaces): (router: Rout
         'POST',
         '/api/v1/keys',
         async ({ req, res, principal }) => {
-          const parsed = createSchema.safeParse(await readJson(req));
+          const parsed = keyCreateSchema.safeParse(await readJson(req));
           if (!parsed.success) throw new NimbusError('ERR_REQUEST_INVALID', [formatZodIssues(parsed.error)]);
           const { scope, namespace, functions, description } = parsed.data;
           if (namespace === '*' && scope !== 'admin')

@@ -13,14 +13,16 @@ import {
 } from '../config/namespace.js';
 import type { Namespaces } from '../dispatch/namespaces.js';
 import { NimbusError } from '../errors.js';
+import type { SecretStore } from '../store/secret-store.js';
 import { readJson } from './control-api.js';
 import { sendJson } from './respond.js';
 import type { Router } from './router.js';
 
-const createSchema = quotasSchema.extend({ name: z.string() });
+/** POST /api/v1/namespaces (also in /openapi.json). */
+export const namespaceCreateSchema = quotasSchema.extend({ name: z.string() });
 
 /** Quotas to set: a number sets one, null clears it, an absent one stays. */
-const updateSchema = z.strictObject(
+export const namespaceUpdateSchema = z.strictObject(
   Object.fromEntries(
     Object.keys(quotasSchema.shape).map((k) => [k, z.number().min(0).nullable().optional()]),
   ),
@@ -32,15 +34,26 @@ export function assertNamespaceName(name: string): void {
 }
 
 /** Removes an empty namespace: no functions, and no keys of people (a function's own key goes with it). */
-export function removeNamespace(namespaces: Namespaces, keys: KeyStore, name: string): void {
+export function removeNamespace(
+  namespaces: Namespaces,
+  keys: KeyStore,
+  name: string,
+  secrets?: SecretStore,
+): void {
   if (name === DEFAULT_NAMESPACE) throw new NimbusError('ERR_NAMESPACE_DEFAULT');
   const { functions } = namespaces.usage(name);
   const owned = keys.list().filter((k) => k.namespace === name).length;
   if (functions > 0 || owned > 0) throw new NimbusError('ERR_NAMESPACE_NOT_EMPTY', [name, functions, owned]);
   namespaces.remove(name);
+  // Its secrets go with it (as a Kubernetes namespace's do): a namespace made again later starts empty.
+  secrets?.removeNamespace(name);
 }
 
-export function namespaceRoutes(namespaces: Namespaces, keys: KeyStore): (router: Router) => void {
+export function namespaceRoutes(
+  namespaces: Namespaces,
+  keys: KeyStore,
+  secrets?: SecretStore,
+): (router: Router) => void {
   const view = (ns: NamespaceRecord, withUsage: boolean) => ({
     name: ns.name,
     quotas: ns.quotas,
@@ -67,7 +80,7 @@ export function namespaceRoutes(namespaces: Namespaces, keys: KeyStore): (router
         'POST',
         '/api/v1/namespaces',
         async ({ req, res }) => {
-          const parsed = createSchema.safeParse(await readJson(req));
+          const parsed = namespaceCreateSchema.safeParse(await readJson(req));
           if (!parsed.success) throw new NimbusError('ERR_REQUEST_INVALID', [formatZodIssues(parsed.error)]);
           const { name, ...quotas } = parsed.data;
           assertNamespaceName(name);
@@ -96,7 +109,7 @@ export function namespaceRoutes(namespaces: Namespaces, keys: KeyStore): (router
         '/api/v1/namespaces/:name',
         async ({ req, res, params }) => {
           const ns = existing(params.name!);
-          const parsed = updateSchema.safeParse(await readJson(req));
+          const parsed = namespaceUpdateSchema.safeParse(await readJson(req));
           if (!parsed.success) throw new NimbusError('ERR_REQUEST_INVALID', [formatZodIssues(parsed.error)]);
           const quotas: Record<string, number | undefined> = { ...ns.quotas };
           for (const [key, value] of Object.entries(parsed.data)) {
@@ -115,7 +128,7 @@ export function namespaceRoutes(namespaces: Namespaces, keys: KeyStore): (router
         '/api/v1/namespaces/:name',
         ({ res, params }) => {
           const ns = existing(params.name!);
-          removeNamespace(namespaces, keys, ns.name);
+          removeNamespace(namespaces, keys, ns.name, secrets);
           sendJson(res, 200, { deleted: ns.name });
         },
         { access: 'admin', scope: 'global' },

@@ -1,5 +1,5 @@
-// The async parts of the OpenAPI document: /async-function, /system/calls, the Call schema and the
-// async and cron keys of a function's spec (merged into the document by openapi.ts).
+// The async parts of the OpenAPI document: /async-function, /system/calls and the Call schema (merged into
+// the document by openapi.ts; the async and cron keys of a spec come with the spec's zod schema).
 import { CALL_STATUSES } from '../queue/calls.js';
 
 const errorRef = { $ref: '#/components/schemas/Error' };
@@ -93,40 +93,6 @@ export const CALL_SCHEMA = {
       properties: { code: { type: 'string' }, message: { type: 'string' } },
     },
   },
-};
-
-export const ASYNC_SPEC_PROPERTIES = {
-  async: {
-    type: 'object',
-    additionalProperties: false,
-    properties: {
-      concurrency: {
-        type: 'integer',
-        minimum: 1,
-        maximum: 1000,
-        description: 'default: scale.max × concurrency, at most 100',
-      },
-      retries: { type: 'integer', minimum: 0, maximum: 1000, default: 2 },
-      backoff: {
-        type: 'object',
-        additionalProperties: false,
-        properties: {
-          initialMs: { type: 'integer', minimum: 1, default: 60000 },
-          maxMs: { type: 'integer', minimum: 1, default: 300000 },
-        },
-      },
-      maxEventAgeMs: { type: 'integer', minimum: 1000, maximum: 604800000, default: 21600000 },
-      retryOn: {
-        type: 'array',
-        items: { type: 'integer', minimum: 400, maximum: 599 },
-        default: [408, 429, 500, 502, 503, 504],
-      },
-    },
-  },
-  schedule: { type: 'string', description: 'cron expression (5 fields, 6 with seconds, or @hourly ...)' },
-  timezone: { type: 'string', description: 'IANA time zone of the schedule' },
-  payload: { description: 'body of scheduled calls: a string (text/plain) or any JSON value' },
-  allowOverlap: { type: 'boolean', default: false },
 };
 
 export const ASYNC_PATHS = {

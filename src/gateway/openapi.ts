@@ -1,22 +1,24 @@
-// The OpenAPI document of the gateway, served at /openapi.json.
+// The OpenAPI document of the gateway, served at /openapi.json. Request bodies and the function spec come
+// from the zod schemas the routes parse with; test/integration/openapi.test.ts fails when a control route
+// (compat APIs aside: docs/compat.md) is missing here or a path here has no route.
+import { functionSpecSchema } from '../config/function-spec.js';
 import { ERRORS } from '../errors.js';
-import { ASYNC_PATHS, ASYNC_SPEC_PROPERTIES, CALL_SCHEMA } from './openapi-async.js';
+import { ASYNC_PATHS, CALL_SCHEMA } from './openapi-async.js';
+import { clusterPaths } from './openapi-cluster.js';
+import { dashboardPaths } from './openapi-dashboard.js';
+import {
+  deleted,
+  errorResponse,
+  inputSchema,
+  json,
+  jsonBody,
+  nameParam,
+  namespaceQuery,
+  pathParam,
+} from './openapi-parts.js';
+import { secretPaths } from './openapi-secrets.js';
+import { teamPaths, teamSchemas } from './openapi-teams.js';
 
-const error = { $ref: '#/components/schemas/Error' };
-const errorResponse = (description: string) => ({
-  description,
-  content: { 'application/json': { schema: error } },
-});
-const json = (schema: unknown, description = 'OK') => ({
-  description,
-  content: { 'application/json': { schema } },
-});
-const nameParam = {
-  name: 'name',
-  in: 'path',
-  required: true,
-  schema: { type: 'string', pattern: '^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$' },
-};
 const fnRef = { $ref: '#/components/schemas/Function' };
 const invokeOp = {
   summary: 'Invoke a function synchronously; method, path suffix, query, headers and body pass through',
@@ -34,286 +36,202 @@ const invokeOp = {
   },
 };
 
-export const OPENAPI = {
-  openapi: '3.1.0',
-  info: {
-    title: 'Nimbus gateway',
-    version: '1',
-    description: 'Invoke functions and manage them. See docs/api.md.',
-  },
-  components: {
-    securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
-    schemas: {
-      Error: {
-        type: 'object',
-        required: ['error'],
-        properties: {
-          error: {
-            type: 'object',
-            required: ['code', 'message'],
-            properties: {
-              code: { type: 'string', enum: Object.keys(ERRORS) },
-              message: { type: 'string' },
-              stack: { type: 'string' },
-            },
-          },
-        },
-      },
-      FunctionSpec: {
-        type: 'object',
-        additionalProperties: false,
-        properties: {
-          runtime: { type: 'string', enum: ['node'], default: 'node' },
-          handler: { type: 'string', description: 'index.ts, src/app.js or index.handler (file + export)' },
-          environment: { type: 'object', additionalProperties: { type: ['string', 'number', 'boolean'] } },
-          timeoutMs: { type: 'integer', minimum: 1, maximum: 900000, default: 30000 },
-          concurrency: {
-            type: 'integer',
-            minimum: 1,
-            maximum: 1000,
-            description:
-              'Requests one instance serves at once. Default: 80 for Node fetch and OpenFaaS-style handlers, else 1.',
-          },
-          memoryMb: { type: 'integer', minimum: 32, maximum: 10240, default: 256 },
-          network: { type: 'boolean', default: true, description: 'false: no network but its own loopback' },
-          cpu: { type: 'number', minimum: 0.01, description: 'fraction of a core; default unlimited' },
-          maxProcesses: { type: 'integer', minimum: 32, maximum: 32768, default: 64 },
-          maxQueue: { type: 'integer', minimum: 0, default: 100 },
-          private: { type: 'boolean', default: false },
-          labels: { type: 'object', additionalProperties: { type: 'string' } },
-          annotations: { type: 'object', additionalProperties: { type: 'string' } },
-          handlerStyle: {
-            type: 'string',
-            enum: ['fetch', 'lambda', 'openfaas', 'openwhisk'],
-            description: 'how the handler is called when its exports cannot tell (default: detected)',
-          },
-          scale: {
-            type: 'object',
-            additionalProperties: false,
-            properties: {
-              min: { type: 'integer', minimum: 0, default: 0 },
-              max: { type: 'integer', minimum: 1, default: 10 },
-              idleTimeoutMs: { type: 'integer', minimum: 100, default: 600000 },
-            },
-          },
-          ...ASYNC_SPEC_PROPERTIES,
-        },
-      },
-      Function: {
-        type: 'object',
-        properties: {
-          name: { type: 'string' },
-          version: { type: 'integer' },
-          runtime: { type: 'string' },
-          bundle: { type: 'string', description: 'sha256 of the bundle' },
-          entry: { type: 'string' },
-          url: { type: 'string' },
-          spec: { $ref: '#/components/schemas/FunctionSpec' },
-          createdAt: { type: 'string', format: 'date-time' },
-          updatedAt: { type: 'string', format: 'date-time' },
-          invocations: { type: 'integer' },
-          errors: { type: 'integer' },
-          instances: { type: 'integer' },
-          starting: { type: 'integer' },
-          inflight: { type: 'integer' },
-          queued: { type: 'integer' },
-          status: { type: 'string', enum: ['ready', 'unhealthy'] },
-          lastError: { type: 'string' },
-          nextRun: { type: 'string', format: 'date-time', description: 'next cron run, when scheduled' },
-        },
-      },
-      Call: CALL_SCHEMA,
+const hashParam = pathParam('hash', {
+  type: 'string',
+  pattern: '^[0-9a-f]{64}$',
+  description: 'sha256 of the bundle (src/build/bundle-hash.ts)',
+});
+
+/** What the zod schema cannot say: the meaning of some keys (docs/functions.md has the rest). */
+const SPEC_DESCRIPTIONS: Record<string, string> = {
+  runtime: 'docs/runtimes.md',
+  handler: 'node: index.ts, src/app.js or index.handler (file + export); python: module.function',
+  concurrency:
+    'Requests one instance serves at once. Default: 80 for Node fetch and OpenFaaS-style handlers, else 1.',
+  network: 'false: no network but its own loopback',
+  cpu: 'fraction of a core; default unlimited',
+  handlerStyle: 'how the handler is called when its exports cannot tell (default: detected)',
+  schedule: 'cron expression (5 fields, 6 with seconds, or @hourly ...)',
+  timezone: 'IANA time zone of the schedule',
+  payload: 'body of scheduled calls: a string (text/plain) or any JSON value',
+  topics: 'NATS subjects whose messages invoke the function (docs/cluster.md)',
+};
+
+/** A function's spec as deploys send it: the zod schema's input, with the descriptions above. */
+function functionSpecJsonSchema(): Record<string, unknown> {
+  const schema = inputSchema(functionSpecSchema) as { properties: Record<string, Record<string, unknown>> };
+  for (const [key, description] of Object.entries(SPEC_DESCRIPTIONS)) {
+    const property = schema.properties[key];
+    if (!property) throw new Error(`the function spec has no key "${key}" to describe`);
+    property.description = description;
+  }
+  return schema;
+}
+
+let built: Record<string, unknown> | undefined;
+
+/** The document, built on first use (its parts import the route modules, which import the control API). */
+export function openApiDocument(): Record<string, unknown> {
+  built ??= buildDocument();
+  return built;
+}
+
+function buildDocument(): Record<string, unknown> {
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Nimbus gateway',
+      version: '1',
+      description: 'Invoke functions and manage them. See docs/api.md.',
     },
-  },
-  security: [{ bearer: [] }],
-  paths: {
-    '/healthz': {
-      get: { summary: 'Liveness', security: [], responses: { '200': json({ type: 'object' }) } },
-    },
-    '/openapi.json': {
-      get: { summary: 'This document', security: [], responses: { '200': json({ type: 'object' }) } },
-    },
-    '/metrics': {
-      get: {
-        summary: 'Prometheus metrics (text format 0.0.4): calls by function and status, latency, instances',
-        responses: {
-          '200': {
-            description: 'The metrics',
-            content: { 'text/plain; version=0.0.4; charset=utf-8': { schema: { type: 'string' } } },
-          },
-        },
-      },
-    },
-    '/function/{name}': Object.fromEntries(
-      ['get', 'post', 'put', 'patch', 'delete', 'options'].map((m) => [m, invokeOp]),
-    ),
-    '/function/{name}/{path}': Object.fromEntries(
-      ['get', 'post', 'put', 'patch', 'delete', 'options'].map((m) => [
-        m,
-        {
-          ...invokeOp,
-          parameters: [nameParam, { name: 'path', in: 'path', required: true, schema: { type: 'string' } }],
-        },
-      ]),
-    ),
-    ...ASYNC_PATHS,
-    '/api/v1/bundles/{sha256}': {
-      head: {
-        summary: 'Whether a bundle is uploaded',
-        responses: { '200': { description: 'present' }, '404': { description: 'absent' } },
-      },
-      put: {
-        summary: 'Upload a bundle: a gzipped tar of the bundle directory; the URL names its content hash',
-        requestBody: { content: { 'application/gzip': { schema: { type: 'string', format: 'binary' } } } },
-        responses: {
-          '200': json({ type: 'object' }, 'already present'),
-          '201': json({ type: 'object' }, 'stored'),
-          '400': errorResponse('ERR_BUNDLE_INVALID or ERR_BUNDLE_HASH_MISMATCH'),
-          '413': errorResponse('ERR_REQUEST_BODY_TOO_LARGE'),
-        },
-      },
-    },
-    '/api/v1/functions': {
-      get: {
-        summary: 'List functions',
-        responses: {
-          '200': json({ type: 'object', properties: { functions: { type: 'array', items: fnRef } } }),
-        },
-      },
-    },
-    '/api/v1/functions/{name}': {
-      get: {
-        summary: 'Describe a function',
-        parameters: [nameParam],
-        responses: { '200': json(fnRef), '404': errorResponse('ERR_FUNCTION_NOT_FOUND') },
-      },
-      put: {
-        summary:
-          'Deploy a function: a new version that must load before it takes traffic (identical content is a no-op)',
-        parameters: [nameParam],
-        requestBody: {
-          content: {
-            'application/json': {
-              schema: {
-                type: 'object',
-                required: ['bundle'],
-                properties: {
-                  bundle: { type: 'string' },
-                  spec: { $ref: '#/components/schemas/FunctionSpec' },
-                  entry: { type: 'string' },
-                },
-              },
-            },
-          },
-        },
-        responses: {
-          '200': json(fnRef, 'unchanged'),
-          '201': json(fnRef, 'new version deployed'),
-          '400': errorResponse(
-            'ERR_FUNCTION_SPEC_INVALID, ERR_FUNCTION_NAME_INVALID or ERR_FUNCTION_LOAD_FAILED',
-          ),
-          '404': errorResponse('ERR_BUNDLE_NOT_FOUND'),
-        },
-      },
-      delete: {
-        summary: 'Remove a function',
-        parameters: [nameParam],
-        responses: { '200': json({ type: 'object' }), '404': errorResponse('ERR_FUNCTION_NOT_FOUND') },
-      },
-    },
-    '/api/v1/whoami': {
-      get: {
-        summary: 'What the credential is: its id, scope, namespace and functions (any valid credential)',
-        responses: {
-          '200': json({
-            type: 'object',
-            properties: {
-              id: { type: 'string' },
-              scope: { type: 'string', enum: ['admin', 'deploy', 'invoke', 'read'] },
-              namespace: { type: 'string' },
-              functions: { oneOf: [{ const: '*' }, { type: 'array', items: { type: 'string' } }] },
-            },
-          }),
-          '401': errorResponse('ERR_AUTH_REQUIRED or ERR_AUTH_INVALID'),
-        },
-      },
-    },
-    '/api/v1/activity': {
-      get: {
-        summary:
-          'Calls, errors (status >= 500), cold starts, rate and p50/p99 latency per function over a window',
-        parameters: [
-          { name: 'namespace', in: 'query', schema: { type: 'string' } },
-          {
-            name: 'window',
-            in: 'query',
-            schema: { type: 'integer', minimum: 10, maximum: 3600, default: 300 },
-          },
-        ],
-        responses: { '200': json({ type: 'object' }), '400': errorResponse('ERR_REQUEST_INVALID') },
-      },
-    },
-    '/api/v1/functions/{name}/activity': {
-      get: {
-        summary: "One function's 10-second buckets and its last finished calls (sync and async)",
-        parameters: [
-          nameParam,
-          { name: 'minutes', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 60, default: 60 } },
-          { name: 'recent', in: 'query', schema: { type: 'integer', minimum: 0, maximum: 100, default: 50 } },
-        ],
-        responses: {
-          '200': json({ type: 'object' }),
-          '400': errorResponse('ERR_REQUEST_INVALID'),
-          '404': errorResponse('ERR_FUNCTION_NOT_FOUND'),
-        },
-      },
-    },
-    // Access keys of the Lambda-compatible API (the compat APIs themselves are described in docs/compat.md).
-    '/api/v1/keys': {
-      post: {
-        summary: 'Create an access key for the Lambda API; the secret is in this answer only',
-        responses: {
-          '201': json(
-            {
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+      schemas: {
+        Error: {
+          type: 'object',
+          required: ['error'],
+          properties: {
+            error: {
               type: 'object',
-              required: ['accessKeyId', 'secretAccessKey', 'createdAt'],
+              required: ['code', 'message'],
               properties: {
-                accessKeyId: { type: 'string' },
-                secretAccessKey: { type: 'string' },
-                createdAt: { type: 'string', format: 'date-time' },
+                code: { type: 'string', enum: Object.keys(ERRORS) },
+                message: { type: 'string' },
+                stack: { type: 'string' },
               },
             },
-            'created',
-          ),
+          },
+        },
+        FunctionSpec: functionSpecJsonSchema(),
+        Function: {
+          type: 'object',
+          properties: {
+            name: { type: 'string' },
+            version: { type: 'integer' },
+            runtime: { type: 'string' },
+            bundle: { type: 'string', description: 'sha256 of the bundle' },
+            entry: { type: 'string' },
+            url: { type: 'string' },
+            spec: { $ref: '#/components/schemas/FunctionSpec' },
+            createdAt: { type: 'string', format: 'date-time' },
+            updatedAt: { type: 'string', format: 'date-time' },
+            invocations: { type: 'integer' },
+            errors: { type: 'integer' },
+            instances: { type: 'integer' },
+            starting: { type: 'integer' },
+            inflight: { type: 'integer' },
+            queued: { type: 'integer' },
+            status: { type: 'string', enum: ['ready', 'unhealthy'] },
+            lastError: { type: 'string' },
+            nextRun: { type: 'string', format: 'date-time', description: 'next cron run, when scheduled' },
+          },
+        },
+        Call: CALL_SCHEMA,
+        ...teamSchemas(),
+      },
+    },
+    security: [{ bearer: [] }],
+    paths: {
+      '/healthz': {
+        get: { summary: 'Liveness', security: [], responses: { '200': json({ type: 'object' }) } },
+      },
+      '/openapi.json': {
+        get: { summary: 'This document', security: [], responses: { '200': json({ type: 'object' }) } },
+      },
+      '/metrics': {
+        get: {
+          summary: 'Prometheus metrics (text format 0.0.4): calls by function and status, latency, instances',
+          responses: {
+            '200': {
+              description: 'The metrics',
+              content: { 'text/plain; version=0.0.4; charset=utf-8': { schema: { type: 'string' } } },
+            },
+          },
         },
       },
-      get: {
-        summary: 'List access keys (ids only, never secrets)',
-        responses: {
-          '200': json({
+      '/function/{name}': Object.fromEntries(
+        ['get', 'post', 'put', 'patch', 'delete', 'options'].map((m) => [m, invokeOp]),
+      ),
+      '/function/{name}/{path}': Object.fromEntries(
+        ['get', 'post', 'put', 'patch', 'delete', 'options'].map((m) => [
+          m,
+          {
+            ...invokeOp,
+            parameters: [nameParam, { name: 'path', in: 'path', required: true, schema: { type: 'string' } }],
+          },
+        ]),
+      ),
+      ...ASYNC_PATHS,
+      '/api/v1/bundles/{hash}': {
+        head: {
+          summary: 'Whether a bundle is uploaded',
+          parameters: [hashParam],
+          responses: { '200': { description: 'present' }, '404': { description: 'absent' } },
+        },
+        put: {
+          summary: 'Upload a bundle: a gzipped tar of the bundle directory; the URL names its content hash',
+          parameters: [hashParam],
+          requestBody: { content: { 'application/gzip': { schema: { type: 'string', format: 'binary' } } } },
+          responses: {
+            '200': json({ type: 'object' }, 'already present'),
+            '201': json({ type: 'object' }, 'stored'),
+            '400': errorResponse('ERR_BUNDLE_INVALID or ERR_BUNDLE_HASH_MISMATCH'),
+            '413': errorResponse('ERR_REQUEST_BODY_TOO_LARGE'),
+          },
+        },
+      },
+      '/api/v1/functions': {
+        get: {
+          summary: 'List functions',
+          parameters: [
+            {
+              ...namespaceQuery,
+              description: 'the namespace listed (default: the default one; *: every one seen)',
+            },
+          ],
+          responses: {
+            '200': json({ type: 'object', properties: { functions: { type: 'array', items: fnRef } } }),
+          },
+        },
+      },
+      '/api/v1/functions/{name}': {
+        get: {
+          summary: 'Describe a function',
+          parameters: [nameParam, namespaceQuery],
+          responses: { '200': json(fnRef), '404': errorResponse('ERR_FUNCTION_NOT_FOUND') },
+        },
+        put: {
+          summary:
+            'Deploy a function: a new version that must load before it takes traffic (identical content is a no-op)',
+          parameters: [nameParam, namespaceQuery],
+          requestBody: jsonBody({
             type: 'object',
+            required: ['bundle'],
             properties: {
-              keys: {
-                type: 'array',
-                items: {
-                  type: 'object',
-                  properties: {
-                    accessKeyId: { type: 'string' },
-                    createdAt: { type: 'string', format: 'date-time' },
-                  },
-                },
-              },
+              bundle: { type: 'string', description: 'sha256 of an uploaded bundle' },
+              spec: { $ref: '#/components/schemas/FunctionSpec' },
+              entry: { type: 'string', description: 'index.mjs#export: the built entry and its export' },
             },
           }),
+          responses: {
+            '200': json(fnRef, 'unchanged'),
+            '201': json(fnRef, 'new version deployed'),
+            '400': errorResponse(
+              'ERR_FUNCTION_SPEC_INVALID, ERR_FUNCTION_NAME_INVALID or ERR_FUNCTION_LOAD_FAILED',
+            ),
+            '404': errorResponse('ERR_BUNDLE_NOT_FOUND'),
+          },
+        },
+        delete: {
+          summary: 'Remove a function: its instances finish what they are doing, then stop',
+          parameters: [nameParam, namespaceQuery],
+          responses: { '200': deleted, '404': errorResponse('ERR_FUNCTION_NOT_FOUND') },
         },
       },
+      ...teamPaths(),
+      ...clusterPaths(),
+      ...secretPaths(),
+      ...dashboardPaths(),
     },
-    '/api/v1/keys/{id}': {
-      delete: {
-        summary: 'Remove an access key: requests signed with it are refused from now on',
-        parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
-        responses: { '200': json({ type: 'object' }), '404': errorResponse('ERR_KEY_NOT_FOUND') },
-      },
-    },
-  },
-} as const;
+  };
+}

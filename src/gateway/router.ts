@@ -43,6 +43,23 @@ export interface RouteOptions {
   access?: RouteAccess;
   /** Default `request`. */
   scope?: RouteScope;
+  /**
+   * The compatibility API the route belongs to: documented in docs/compat.md in that API's own terms, not in
+   * /openapi.json (whose drift test covers every route without it).
+   */
+  compat?: CompatApi;
+}
+
+export type CompatApi = 'openfaas' | 'lambda' | 'openwhisk';
+
+/** A registered route as the router holds it: what /openapi.json must describe (test/integration/openapi.test.ts). */
+export interface RouteInfo {
+  method: string;
+  /** find-my-way's form: `:param`, `*`. */
+  path: string;
+  access: RouteAccess;
+  scope: RouteScope;
+  compat: CompatApi | undefined;
 }
 
 export interface Route {
@@ -66,12 +83,19 @@ export class Router {
     maxParamLength: MAX_PARAM_LENGTH,
   });
   readonly #methods = new Set<string>();
+  readonly #routes: RouteInfo[] = [];
 
   add(method: string, path: string, handler: Handler, options: RouteOptions = {}): this {
     const route: Route = { handler, access: options.access ?? 'admin', scope: options.scope ?? 'request' };
     this.#fmw.on(method as HTTPMethod, path, () => {}, route);
     this.#methods.add(method);
+    this.#routes.push({ method, path, access: route.access, scope: route.scope, compat: options.compat });
     return this;
+  }
+
+  /** Every route added, in order. */
+  routes(): readonly RouteInfo[] {
+    return [...this.#routes];
   }
 
   /**

@@ -15,7 +15,8 @@ import type { Router } from './router.js';
 /** Lambda's alias names, which are never a version number. */
 export const ALIAS_NAME_RE = /^(?!\d+$)[A-Za-z0-9_-]{1,128}$/;
 
-const aliasSchema = z.strictObject({
+/** PUT /api/v1/functions/{name}/aliases/{alias} (also in /openapi.json). */
+export const aliasSchema = z.strictObject({
   version: z.number().int().min(1),
   /** Version → percent of the alias's calls (0-100); the rest goes to `version`. */
   weights: z
@@ -24,7 +25,7 @@ const aliasSchema = z.strictObject({
   description: z.string().max(256).optional(),
 });
 
-const rollbackSchema = z.strictObject({ to: z.number().int().min(1).optional() });
+export const rollbackSchema = z.strictObject({ to: z.number().int().min(1).optional() });
 
 export interface VersionsApiDeps extends FunctionsApiDeps {
   store: Store;

@@ -14,6 +14,7 @@ import { resolveCommand, wrapLaunch } from '../sandbox/launch.js';
 import { type RunAsUser, unreachableBy } from '../sandbox/run-as.js';
 import { stageBundle } from '../sandbox/stage.js';
 import type { LoadMessage } from './protocol.js';
+import { prepareSecretsDir, SANDBOX_SECRETS_DIR } from './secret-files.js';
 import type { LaunchShape } from './stem-cells.js';
 
 export interface InstanceSandboxOptions {
@@ -44,6 +45,8 @@ export interface PreparedSandbox {
   staged: boolean;
   /** The LOAD message's bundleDir as the runner sees it. */
   bundleDir: string;
+  /** The instance's secrets directory as the runner sees it (bound at SANDBOX_SECRETS_DIR by bubblewrap). */
+  secretsDir: string;
   /** Pipes the process needs beyond stdio 0–2 (bwrap reports the sandbox's pid on fd 3 for egress). */
   extraPipes: number;
   /** To call once the process is spawned (egress is attached then), or null. */
@@ -100,6 +103,8 @@ export class InstanceSandbox {
         chownSync(fnDir, features.uid, runAs.gid);
         chmodSync(fnDir, 0o750);
       }
+      // Every sandbox binds a secrets directory: a stem cell does not know yet which function (and secrets) it gets.
+      const secretsDir = prepareSecretsDir(dir, runAs);
       cgroup = cgroups?.create(id, limits) ?? null;
       const egress = shape.network && features.bwrap !== null && features.egress !== null;
       const wrapped = wrapLaunch({ command: shape.command, args: shape.args, env: shape.env }, features, {
@@ -108,6 +113,7 @@ export class InstanceSandbox {
         // `network: false` keeps a function from everything outside its sandbox, the gateway included.
         gatewaySocketPath: shape.network ? (this.options.gatewaySocketPath ?? null) : null,
         readOnlyPaths,
+        binds: [...(shape.binds ?? []), { host: secretsDir, sandbox: SANDBOX_SECRETS_DIR }],
         resolvConf: egress ? this.options.resolvConf : null,
         infoFd: egress ? INFO_FD : null,
         argsFile: join(dir, 'bwrap.args'),
@@ -124,6 +130,7 @@ export class InstanceSandbox {
         // Loaded from the instance's own directory: bound at /fn, or reachable by the sandbox's user.
         staged: wrapped.isolation !== 'none',
         bundleDir: wrapped.bundleDir,
+        secretsDir: wrapped.isolation === 'bubblewrap' ? SANDBOX_SECRETS_DIR : secretsDir,
         extraPipes: egress ? 1 : 0,
         onSpawn: egress ? (child) => this.#attach(prepared, child) : null,
       };
@@ -281,7 +288,7 @@ export class InstanceSandbox {
     }
     const runAs = this.options.runAs;
     if (runAs) {
-      for (const path of [command, ...paths]) {
+      for (const path of [command, ...paths, ...(shape.binds ?? []).map((b) => b.host)]) {
         const blocked = unreachableBy(path, runAs);
         if (blocked !== null) {
           throw new Error(

@@ -32,8 +32,11 @@ export interface InstanceOptions {
   /** The whole environment of the child: nothing of the platform's is inherited. */
   env: Record<string, string>;
   startTimeoutMs: number;
-  /** Each line the instance writes to stdout or stderr. */
-  onOutput: (line: string, stream: 'stdout' | 'stderr') => void;
+  /**
+   * Each line the instance writes to stdout or stderr, with the call it was serving then (see #callOf):
+   * undefined before its first call and while it serves several at once.
+   */
+  onOutput: (line: string, stream: 'stdout' | 'stderr', callId: string | undefined) => void;
   /** Output budget (lines and bytes per second); past it output is dropped and counted. Default DEFAULT_OUTPUT_LIMITS. */
   outputLimits?: OutputLimits;
   /** Called once the socket listens, before the process is spawned (a sandbox run as another user needs it handed over). */
@@ -85,6 +88,8 @@ export class Instance implements PoolInstance {
   #socket: Socket | undefined;
   #writer: FrameWriter | undefined;
   readonly #streams = new Map<number, StreamEnd>();
+  /** The stream opened last: the call a line written between calls most likely belongs to. */
+  #lastStream: StreamEnd | undefined;
   #nextStreamId = 1;
   readonly #stderrTail: string[] = [];
   #controlWaiter: ((type: number, payload: Buffer) => void) | undefined;
@@ -273,14 +278,14 @@ export class Instance implements PoolInstance {
     const reportDropped = (): void => {
       reportTimer = undefined;
       const dropped = limiter.takeDropped();
-      if (dropped) this.#options.onOutput(limiter.describe(dropped), 'stderr');
+      if (dropped) this.#options.onOutput(limiter.describe(dropped), 'stderr', undefined);
     };
     const scheduleReport = (): void => {
       reportTimer ??= setTimeout(reportDropped, DROP_REPORT_MS);
       reportTimer.unref();
     };
     const out = new LineCapture((line) => {
-      if (limiter.admitLine()) this.#options.onOutput(line, 'stdout');
+      if (limiter.admitLine()) this.#options.onOutput(line, 'stdout', this.#callOf());
       else scheduleReport();
     });
     const errs = new LineCapture((line) => {
@@ -289,7 +294,7 @@ export class Instance implements PoolInstance {
         if (this.#stderrTail.length > 20) this.#stderrTail.shift();
       }
       if (line.includes(HEAP_OOM_MARK)) this.#heapExhausted = true;
-      if (limiter.admitLine()) this.#options.onOutput(line, 'stderr');
+      if (limiter.admitLine()) this.#options.onOutput(line, 'stderr', this.#callOf());
       else scheduleReport();
     });
     child.stdout!.on('data', (chunk: Buffer) => {
@@ -323,6 +328,18 @@ export class Instance implements PoolInstance {
         finish();
       });
     });
+  }
+
+  /**
+   * The call a line of output belongs to: the one open stream's, or with none open the last one's (its
+   * output may arrive on the pipe after its answer on the socket). Lines written while several calls run
+   * at once cannot be told apart: they carry none. Asked per line of output, never per request.
+   */
+  #callOf(): string | undefined {
+    const open = this.#streams.size;
+    if (open > 1) return undefined;
+    const stream = open === 1 ? this.#streams.values().next().value : this.#lastStream;
+    return stream?.callId;
   }
 
   #attach(socket: Socket): void {
@@ -403,6 +420,7 @@ export class Instance implements PoolInstance {
     const id = this.#nextStreamId++;
     if (this.#nextStreamId > MAX_STREAM_ID) this.#nextStreamId = 1;
     this.#streams.set(id, end);
+    this.#lastStream = end;
     this.#writer!.text(FrameType.REQUEST, flags, id, head);
     return id;
   }

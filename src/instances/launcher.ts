@@ -7,6 +7,7 @@ import { type Evictable, MemoryBudget, type Victim } from '../scaler/budget.js';
 import { Instance, type InstanceOptions } from './instance.js';
 import type { InstanceSandbox, PreparedSandbox } from './instance-sandbox.js';
 import type { LoadMessage } from './protocol.js';
+import { mountSecrets, secretsDirOf } from './secret-files.js';
 import { type LaunchShape, StemCells, shapeKey } from './stem-cells.js';
 
 /** What of a function's spec shapes its instances (and their sandbox). */
@@ -25,7 +26,14 @@ export interface LauncherOptions {
   stemCells: { min: number; max: number };
   /** Idle instances of the pools, for the memory budget to stop when full (after the stem cells). */
   evictable: Evictable;
-  onOutput: (fn: string, instanceId: string, line: string, stream: 'stdout' | 'stderr') => void;
+  /** `callId`: the call the instance was serving when it wrote the line, when that is known (instance.ts). */
+  onOutput: (
+    fn: string,
+    instanceId: string,
+    line: string,
+    stream: 'stdout' | 'stderr',
+    callId: string | undefined,
+  ) => void;
   onError: (message: string) => void;
   /** Sandbox every instance (bubblewrap, cgroups, seccomp as the host allows); absent or null: plain processes. */
   sandbox?: InstanceSandbox | null;
@@ -78,14 +86,14 @@ export class Launcher {
     launch: LaunchSpec,
   ): { instance: Instance; started: Promise<void> } {
     const shape = shapeOf(launch, limits);
-    const output: InstanceOptions['onOutput'] = (line, stream) =>
-      this.options.onOutput(fnName, instance.id, line, stream);
+    const output: InstanceOptions['onOutput'] = (line, stream, callId) =>
+      this.options.onOutput(fnName, instance.id, line, stream, callId);
     const stem = this.stems?.take(shape);
     let instance: Instance;
     if (stem) {
       instance = stem;
       instance.adopt(fnName, output);
-      return { instance, started: this.specialize(instance, launch.load) };
+      return { instance, started: this.specialize(instance, launch.load, launch.secrets) };
     }
     try {
       instance = this.newInstance(shape, fnName, output);
@@ -97,8 +105,10 @@ export class Launcher {
     const staged = this.sandboxes.get(instance)?.staged;
     const started = this.startGate.run(() =>
       staged
-        ? instance.spawn().then(() => this.specialize(instance, launch.load))
-        : instance.start(launch.load),
+        ? instance.spawn().then(() => this.specialize(instance, launch.load, launch.secrets))
+        : Promise.resolve()
+            .then(() => mountSecrets(instance.dir, launch.load, launch.secrets?.(), unsandboxed(instance)))
+            .then((load) => instance.start(load)),
     );
     return { instance, started };
   }
@@ -108,17 +118,28 @@ export class Launcher {
     this.stems?.prewarm(shapeOf(launch, limits));
   }
 
-  /** Loads a function into a spawned instance, its bundle first staged where its sandbox sees it. */
-  private async specialize(instance: Instance, load: LoadMessage): Promise<void> {
+  /** Loads a function into a spawned instance, its bundle and secrets first put where its sandbox sees them. */
+  private async specialize(
+    instance: Instance,
+    load: LoadMessage,
+    secrets: LaunchSpec['secrets'],
+  ): Promise<void> {
     const prepared = this.sandboxes.get(instance);
     let message = load;
-    if (prepared && this.options.sandbox) {
-      try {
+    try {
+      if (prepared && this.options.sandbox)
         message = await this.options.sandbox.load(instance.dir, prepared, load);
-      } catch (err) {
-        instance.kill(`its sandbox could not be readied: ${(err as Error).message}`);
-        throw err;
-      }
+      message = mountSecrets(
+        instance.dir,
+        message,
+        secrets?.(),
+        prepared?.staged
+          ? { seenAt: prepared.secretsDir, runAs: this.options.sandbox?.runAs ?? null }
+          : unsandboxed(instance),
+      );
+    } catch (err) {
+      instance.kill(`its sandbox, bundle or secrets could not be readied: ${(err as Error).message}`);
+      throw err;
     }
     await instance.load(message);
   }
@@ -141,7 +162,8 @@ export class Launcher {
       args: prepared?.args ?? [...shape.args],
       env: prepared?.env ?? { ...shape.env },
       startTimeoutMs: this.options.startTimeoutMs,
-      onOutput: onOutput ?? ((line, stream) => this.options.onOutput(fnName, id, line, stream)),
+      onOutput:
+        onOutput ?? ((line, stream, callId) => this.options.onOutput(fnName, id, line, stream, callId)),
       memoryMb: shape.memoryMb,
       ...(sandbox && prepared
         ? {
@@ -214,6 +236,11 @@ export class Launcher {
   }
 }
 
+/** Where an instance loaded in place (no sandbox) finds its secrets: on the host. */
+function unsandboxed(instance: Instance): { seenAt: string; runAs: null } {
+  return { seenAt: secretsDirOf(instance.dir), runAs: null };
+}
+
 function shapeOf(launch: LaunchSpec, limits: InstanceLimits): LaunchShape {
   return {
     memoryMb: limits.memoryMb,
@@ -224,6 +251,7 @@ function shapeOf(launch: LaunchSpec, limits: InstanceLimits): LaunchShape {
     cpu: limits.cpu ?? null,
     maxProcesses: limits.maxProcesses,
     readOnlyPaths: launch.readOnlyPaths ?? [],
+    binds: launch.binds ?? [],
   };
 }
 

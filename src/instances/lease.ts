@@ -42,6 +42,8 @@ export interface StreamEnd {
   window(bytes: number): void;
   /** The stream failed (ERROR frame, crash, protocol error); the instance has forgotten it. */
   error(error: NimbusError, stack?: string): void;
+  /** The call's id (its x-call-id), for the instance's log lines; read only when the instance writes one. */
+  readonly callId?: string | undefined;
 }
 
 /** What a stream needs of the instance it runs on. */
@@ -87,6 +89,7 @@ enum State {
 }
 
 const EMPTY = new Uint8Array(0);
+const CALL_ID_FIELD = '\0x-call-id\0';
 
 export class Lease implements InvokeStream, StreamEnd {
   readonly #host: LeaseHost;
@@ -97,6 +100,8 @@ export class Lease implements InvokeStream, StreamEnd {
   #refusal: NimbusError | undefined;
   #sink: StreamSink | undefined;
   #streamId = 0;
+  /** The head sent when the stream opened (kept, not parsed: callId reads it only when asked). */
+  #head = '';
   #cold = false;
   #initMs = 0;
   /** performance.now() when the lease was asked for, and when its stream opened. */
@@ -184,6 +189,15 @@ export class Lease implements InvokeStream, StreamEnd {
     return this.#waited ? this.#openedAt - this.#askedAt : 0;
   }
 
+  /** The x-call-id of the head the stream opened with (the gateway's last word on it wins). */
+  get callId(): string | undefined {
+    const at = this.#head.lastIndexOf(CALL_ID_FIELD);
+    if (at === -1) return undefined;
+    const start = at + CALL_ID_FIELD.length;
+    const end = this.#head.indexOf('\0', start);
+    return this.#head.slice(start, end === -1 ? undefined : end);
+  }
+
   /** The instance serving the call, once granted. */
   get instanceId(): string | undefined {
     return this.#slot?.instance.id;
@@ -196,6 +210,7 @@ export class Lease implements InvokeStream, StreamEnd {
   open(sink: StreamSink, head: string, end: boolean, rawEvent = false): InvokeStream {
     if (this.#state !== State.Granted) throw new Error(`open() on a lease that is not granted`);
     this.#sink = sink;
+    this.#head = head;
     this.#state = State.Open;
     const now = this.#waited ? performance.now() : this.#askedAt;
     this.#openedAt = now;

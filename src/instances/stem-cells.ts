@@ -2,6 +2,7 @@
 // loaded. A cold start takes one and only loads code into it. Kept per launch shape (runtime command,
 // arguments, environment), refilled in the background and sized by the recent cold-start rate
 // (OpenWhisk's reactive rule). A specialized instance never returns here.
+import type { SandboxBind } from '../sandbox/bwrap.js';
 import type { Instance } from './instance.js';
 
 export interface LaunchShape {
@@ -17,6 +18,8 @@ export interface LaunchShape {
   maxProcesses: number;
   /** Host files the sandbox binds (the runner). */
   readOnlyPaths: readonly string[];
+  /** Host directories the sandbox binds at other paths. */
+  binds?: readonly SandboxBind[];
 }
 
 export interface StemCellOptions {
@@ -57,6 +60,7 @@ export function shapeKey(shape: LaunchShape): string {
     shape.cpu,
     shape.maxProcesses,
     shape.readOnlyPaths,
+    shape.binds ?? [],
   ]);
 }
 

@@ -11,6 +11,8 @@ export interface LogEntry {
   instance: string;
   stream: 'stdout' | 'stderr';
   text: string;
+  /** The call the instance was serving when it wrote the line, when that is known. */
+  callId?: string;
 }
 
 export interface LogQuery {
@@ -90,8 +92,9 @@ export class LogStore {
     return this.lastSeq;
   }
 
-  append(fn: string, instance: string, text: string, stream: 'stdout' | 'stderr'): void {
+  append(fn: string, instance: string, text: string, stream: 'stdout' | 'stderr', callId?: string): void {
     const entry: LogEntry = { seq: ++this.lastSeq, time: this.now(), fn, instance, stream, text };
+    if (callId !== undefined) entry.callId = callId;
     let ring = this.rings.get(fn);
     if (ring) {
       // Map order is the forgetting order: the function written to most recently goes last.

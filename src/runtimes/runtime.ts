@@ -2,6 +2,7 @@
 import { accessSync, constants } from 'node:fs';
 import { delimiter, dirname, isAbsolute, join } from 'node:path';
 import type { LoadMessage } from '../instances/protocol.js';
+import type { SandboxBind } from '../sandbox/bwrap.js';
 import type { FunctionVersion } from '../store/store.js';
 
 export interface LaunchSpec {
@@ -12,6 +13,10 @@ export interface LaunchSpec {
   load: LoadMessage;
   /** Host files the command line refers to besides the command itself (the runner), for a sandbox to bind. */
   readOnlyPaths?: string[];
+  /** Host directories a sandbox binds read-only at another path (the packages the platform provides). */
+  binds?: SandboxBind[];
+  /** The values of the function's secrets, read when an instance starts (src/instances/secret-files.ts). */
+  secrets?: () => ReadonlyMap<string, Buffer>;
 }
 
 export interface RuntimeOptions {

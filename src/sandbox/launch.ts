@@ -35,6 +35,12 @@ export interface SandboxLaunchOptions {
    */
   readOnlyPaths?: readonly string[];
   /**
+   * Host directories bound read-only at a path of the platform's choosing, for what a function expects at a
+   * known place (the AWS SDK at /node_modules, its secrets at /var/openfaas/secrets). Ignored without
+   * bubblewrap (the runner is told the host paths instead).
+   */
+  binds?: readonly SandboxBind[];
+  /**
    * Host file bound at /etc/resolv.conf for a sandbox with egress (see egress.ts), or null for a sandbox
    * with loopback only. Either way the sandbox has its own network namespace. Default null.
    */
@@ -124,7 +130,7 @@ export function wrapLaunch(
   if (bwrap) {
     // Bind the command by its real path: a symlinked binary (nvm, /usr/local/bin) would dangle inside.
     const command = resolveCommand(launch.command, launch.env.PATH ?? '');
-    const binds = sandboxBinds(options.readOnlyPaths ?? [], command);
+    const binds = [...sandboxBinds(options.readOnlyPaths ?? [], command), ...(options.binds ?? [])];
     const inner = [...prlimit, inSandbox(command, binds), ...launch.args.map((arg) => inSandbox(arg, binds))];
     const env: Record<string, string> = { ...launch.env, NIMBUS_SOCKET: SANDBOX_SOCKET_PATH };
     if (options.gatewaySocketPath) env.NIMBUS_GATEWAY_SOCKET = SANDBOX_GATEWAY_SOCKET_PATH;

@@ -58,10 +58,10 @@ export function uiRoutes(options: UiRoutesOptions = {}): (router: Router) => voi
       .add('GET', '/ui/', index, { access: 'public' })
       .add(
         'GET',
-        '/ui/*',
+        '/ui/:file',
         ({ req, res, params, url }) => {
           // Looked up by exact name: `..`, encoded slashes or absolute paths name no entry of the table.
-          const found = file(params['*']!);
+          const found = file(params.file!);
           if (!found) throw new NimbusError('ERR_ROUTE_NOT_FOUND', [req.method!, url.pathname.slice(0, 200)]);
           send(req, res, found, found.immutable ? 'public, max-age=31536000, immutable' : 'no-cache');
         },

@@ -27,9 +27,8 @@ const COMPRESSIBLE = /^(text\/|application\/json|application\/manifest\+json|ima
 /** A file name with a content hash (`app-3XKQ2Z7M.js`): its content never changes under that name. */
 const HASHED_NAME = /-[A-Z0-9]{8}\.[a-z]+$/;
 
-/** Files and directories read from the bundle directory at most (it holds a handful). */
+/** Files read from the bundle directory at most (it holds a handful). */
 const MAX_FILES = 200;
-const MAX_DEPTH = 4;
 
 export interface StaticFile {
   body: Buffer;
@@ -42,11 +41,14 @@ export interface StaticFile {
   immutable: boolean;
 }
 
-/** Reads every regular file under `dir` (symbolic links are skipped); undefined when `dir` does not exist. */
+/**
+ * Reads the regular files directly in `dir` (the build writes a flat directory; subdirectories and symbolic
+ * links are skipped); undefined when `dir` does not exist.
+ */
 export function loadStaticFiles(dir: string): Map<string, StaticFile> | undefined {
   let entries: string[];
   try {
-    entries = walk(dir, '', 0);
+    entries = regularFiles(dir);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
@@ -67,15 +69,13 @@ export function loadStaticFiles(dir: string): Map<string, StaticFile> | undefine
   return files;
 }
 
-/** Paths (relative, `/`-separated) of the regular files under `dir`. */
-function walk(dir: string, prefix: string, depth: number): string[] {
+/** Names of the regular files directly in `dir`. */
+function regularFiles(dir: string): string[] {
   const found: string[] = [];
-  for (const name of readdirSync(join(dir, prefix)).sort()) {
-    const path = prefix === '' ? name : `${prefix}/${name}`;
-    const stat = lstatSync(join(dir, path));
-    if (stat.isFile()) found.push(path);
-    else if (stat.isDirectory() && depth < MAX_DEPTH) found.push(...walk(dir, path, depth + 1));
-    if (found.length > MAX_FILES) throw new Error(`more than ${MAX_FILES} files under ${dir}`);
+  for (const name of readdirSync(dir).sort()) {
+    if (!lstatSync(join(dir, name)).isFile()) continue;
+    found.push(name);
+    if (found.length > MAX_FILES) throw new Error(`more than ${MAX_FILES} files in ${dir}`);
   }
   return found;
 }

@@ -196,7 +196,7 @@ test('bundle: a module with named exports but no handler says which handler: fil
     assert.equal(err.code, 'ERR_FUNCTION_LOAD_FAILED');
     assert.match(
       err.message,
-      /the module exports hello: set handler: file\.export in nimbus\.yml \(such as handler: index\.hello\)/,
+      /the module exports "hello" but no "handler" and no default: set "handler: FILE\.hello" in nimbus\.yml/,
     );
     return true;
   });

@@ -88,20 +88,25 @@ const manifestSchema = z.strictObject({
     .optional(),
   /** Strings the deploy's progress output (stderr) holds. */
   deployOutput: z.array(z.string()).default([]),
+  /** Secrets made with `nimbus secret create NAME --from-literal VALUE` before the deploy (faas-cli secret create). */
+  secrets: z.record(z.string(), z.string()).default({}),
   invoke: z.array(invokeSchema).min(1),
 });
 
 type Manifest = z.output<typeof manifestSchema>;
 
-function entries(): { folder: string; manifest: Manifest }[] {
+function allEntries(): { folder: string; manifest: Manifest }[] {
   return readdirSync(CORPUS, { withFileTypes: true })
     .filter((e) => e.isDirectory() && existsSync(join(CORPUS, e.name, 'corpus.yml')))
     .map((e) => ({
       folder: e.name,
       manifest: manifestSchema.parse(parseYaml(readFileSync(join(CORPUS, e.name, 'corpus.yml'), 'utf8'))),
     }))
-    .filter((e) => !ONLY || ONLY.includes(e.folder))
     .sort((a, b) => a.folder.localeCompare(b.folder));
+}
+
+function entries(): { folder: string; manifest: Manifest }[] {
+  return allEntries().filter((e) => !ONLY || ONLY.includes(e.folder));
 }
 
 interface Run {
@@ -231,6 +236,17 @@ async function deployEntry(
   const cached = key ? join(CACHE, 'modules', key) : undefined;
   if (cached && existsSync(cached))
     cpSync(cached, join(dir, 'node_modules'), { recursive: true, verbatimSymlinks: true });
+  for (const [name, value] of Object.entries(manifest.secrets)) {
+    const secret = ['secret', 'create', name, '--from-literal', value];
+    const made = await run(
+      process.execPath,
+      [BIN, ...secret, '--url', platform.url, '--token', platform.platform.token],
+      dir,
+      cliEnv(),
+      60_000,
+    );
+    assert.equal(made.code, 0, `nimbus secret create ${name} failed:\n${made.stderr}`);
+  }
   const args =
     manifest.deploy === 'folder'
       ? ['deploy', dir, '--name', manifest.name ?? folder]
@@ -277,6 +293,34 @@ async function invokeEntry(manifest: Manifest, folder: string, url: string): Pro
       assert.ok((res.headers.get(header) ?? '').includes(value), `${what}: ${header} holds "${value}"`);
   }
 }
+
+test('docs/compat.md lists every corpus entry once, with the sandboxes it runs under, and counts them right', () => {
+  const doc = readFileSync(new URL('../../docs/compat.md', import.meta.url), 'utf8');
+  const section = doc.split('\n## What runs unchanged\n')[1]?.split('\n## ')[0] ?? '';
+  const rows = new Map<string, string>();
+  for (const line of section.split('\n')) {
+    const cells = /^\| (.+) \| `([a-z0-9-]+)` \| (.+) \|$/.exec(line);
+    if (!cells) continue;
+    assert.ok(!rows.has(cells[2]!), `${cells[2]} has one row`);
+    rows.set(cells[2]!, cells[3]!);
+  }
+  const all = allEntries();
+  assert.deepEqual([...rows.keys()].sort(), all.map((e) => e.folder).sort(), 'one row per corpus folder');
+  for (const { folder, manifest } of all) {
+    const runs = rows.get(folder)!;
+    assert.match(runs, /^yes\b/, `${folder}: the table says how it runs`);
+    assert.equal(
+      /\bauto\b/.test(runs),
+      manifest.sandbox.includes('auto'),
+      `${folder}: its sandboxes (${runs})`,
+    );
+  }
+  const unchanged = [...rows.values()].filter((runs) => !runs.startsWith('yes, with')).length;
+  assert.ok(
+    section.includes(`**${unchanged} of the ${rows.size} shapes run unchanged**`),
+    `the section counts ${unchanged} of ${rows.size}`,
+  );
+});
 
 test('corpus: real-world function shapes deploy through nimbus deploy and answer as they would elsewhere', async (t) => {
   const all = entries();

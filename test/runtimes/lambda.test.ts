@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
+import { testPackageDir } from '../../scripts/test-packages.js';
 import { startTestPlatform } from '../helpers/platform.js';
 import { copyFixture, instanceCount, timed, waitForNoInstance } from '../helpers/runtimes.js';
 
@@ -12,20 +13,23 @@ interface ErrorBody {
   error: { code: string; message: string; stack?: string };
 }
 
-const RIC_DIR = new URL('../../node_modules/aws-lambda-ric/', import.meta.url).pathname;
 /** What the RIC needs at run time: its bundled entry, its native addon, its package.json. */
 const RIC_FILES = ['index.mjs', 'rapid-client.node', 'package.json'];
 
-/** The lambda-ric fixture with the installed aws-lambda-ric copied into its node_modules. */
+/**
+ * The lambda-ric fixture with aws-lambda-ric copied into its node_modules. The RIC is a test package
+ * (test/packages/: it compiles for minutes, so the root install leaves it out), installed once on first use.
+ */
 function ricFunction(t: TestContext): string {
+  const ricDir = testPackageDir('aws-lambda-ric');
   assert.ok(
-    existsSync(join(RIC_DIR, 'rapid-client.node')),
-    'aws-lambda-ric is not installed with its native addon: run npm ci (it needs cmake, g++, make, python3)',
+    existsSync(join(ricDir, 'rapid-client.node')),
+    `aws-lambda-ric in ${ricDir} has no native addon: remove that folder and run the test again (its build needs cmake, g++, make, python3)`,
   );
   const dir = copyFixture(t, 'lambda-ric');
   const target = join(dir, 'node_modules', 'aws-lambda-ric');
   mkdirSync(target, { recursive: true });
-  for (const file of RIC_FILES) copyFileSync(join(RIC_DIR, file), join(target, file));
+  for (const file of RIC_FILES) copyFileSync(join(ricDir, file), join(target, file));
   return dir;
 }
 

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { detectSandbox, type SandboxFeatures } from '../../src/sandbox/detect.js';
 import { startTestPlatform } from '../helpers/platform.js';
+import { copyFixture } from '../helpers/runtimes.js';
 import { features } from './helpers.js';
 
 /** What detection finds on this host with bubblewrap (only) uninstalled. */
@@ -62,6 +63,40 @@ describe('without bubblewrap', () => {
     ).text();
     assert.match(status, /^Uid:\s+65534\s+65534\s+65534\s+65534$/m);
     assert.match(status, /^Groups:\s*$/m, 'no supplementary groups');
+  });
+
+  it('a root Nimbus’s instances, as that user, read their secrets and import the AWS SDK Nimbus provides', async (t) => {
+    if (features.uid !== 0) return t.skip('only a root Nimbus can run instances as another user');
+    if (!features.setprivPath) return t.skip('no setpriv (util-linux) here');
+    const hidden = await withoutBubblewrap(t);
+    const nimbus = await startTestPlatform(
+      t,
+      { sandbox: 'auto', startTimeoutMs: 60_000 },
+      { sandboxFeatures: hidden },
+    );
+    assert.equal(nimbus.platform.sandbox.isolation, 'user');
+    const created = await fetch(`${nimbus.url}/api/v1/secrets`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${nimbus.platform.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'api-key', value: 'fallback-secret' }),
+    });
+    assert.equal(created.status, 201);
+    // No bind here: the secrets are in the instance's directory, and NIMBUS_SECRETS_DIR says where.
+    await nimbus.deploy('secret-reader', 'reader', { secrets: ['api-key'] });
+    const res = await fetch(`${nimbus.url}/function/reader?write=1`);
+    const body = (await res.json()) as Record<string, unknown>;
+    assert.equal(res.status, 200, JSON.stringify(body));
+    assert.deepEqual(body.values, { 'api-key': 'fallback-secret' });
+    assert.ok(String(body.dir).startsWith(nimbus.platform.launcher.runDir), `${body.dir}`);
+    assert.equal(body.writeError, 'EACCES', 'the file is read-only to the function');
+    // Staged under the run dir (not loaded in place), the code still finds the provided SDK above it.
+    const caller = copyFixture(t, 'sdk-caller');
+    await nimbus.deploy(caller, 'caller');
+    await nimbus.deploy('sdk-callee', 'callee');
+    const called = await fetch(`${nimbus.url}/function/caller/as-nobody`);
+    const text = await called.text();
+    assert.equal(called.status, 200, text);
+    assert.deepEqual(JSON.parse(text), { got: { from: 'caller', path: '/as-nobody' }, by: 'callee' });
   });
 
   it('where nothing can isolate instances, they do not start, and only loopback is served unless sandbox: off', async (t) => {

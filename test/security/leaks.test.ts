@@ -93,7 +93,17 @@ describe('nothing of the host leaks', { skip: noSandbox ?? false }, () => {
   });
 
   it('a failed build leaves no temp dir behind', async (t) => {
+    // A temp dir of its own: other test files (and other work on the machine) build in the shared one.
+    const privateTmp = mkdtempSync(join(tmpdir(), 'nimbus-leaks-tmp-'));
+    const savedTmp = process.env.TMPDIR;
+    process.env.TMPDIR = privateTmp;
+    t.after(() => {
+      if (savedTmp === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = savedTmp;
+      rmSync(privateTmp, { recursive: true, force: true });
+    });
     const before = new Set(readdirSync(tmpdir()).filter((n) => n.startsWith('nimbus-bundle-')));
+    assert.equal(tmpdir(), privateTmp);
     const dir = mkdtempSync(join(tmpdir(), 'nimbus-badbuild-'));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
     writeFileSync(join(dir, 'index.ts'), 'export default {{{ not code');

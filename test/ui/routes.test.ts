@@ -150,7 +150,7 @@ test('a bundle directory: regular files only, and a coded answer until it is bui
     onInternalError: (error) => internal.push(error),
     routes: [uiRoutes({ dir: bundle })],
   });
-  const server = createServer(control);
+  const server = createServer(control.handle);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.after(async () => {
     await new Promise((resolve) => server.close(resolve));
@@ -175,9 +175,12 @@ test('a bundle directory: regular files only, and a coded answer until it is bui
   const built = await fetch(`${url}/ui/`);
   assert.equal(built.status, 200, 'looked for again once it exists');
   assert.equal(await built.text(), '<!doctype html><title>t</title>');
+  writeFileSync(join(bundle, 'notes.txt'), 'flat');
+  const plain = await fetch(`${url}/ui/notes.txt`);
+  assert.equal(plain.status, 404, 'read when the bundle was first found, not on every request');
   const nested = await fetch(`${url}/ui/sub/x.txt`);
-  assert.equal(nested.headers.get('content-type'), 'text/plain; charset=utf-8');
-  assert.equal(await nested.text(), 'nested');
+  assert.equal(nested.status, 404, 'the bundle is one flat directory: a subdirectory is not served');
+  assert.equal(((await nested.json()) as any).error.code, 'ERR_ROUTE_NOT_FOUND');
   for (const target of ['/ui/link.txt', '/ui/linkdir/secret.txt']) {
     const res = await fetch(`${url}${target}`);
     assert.equal(res.status, 404, `${target} is a symbolic link: not served`);

@@ -171,8 +171,8 @@ functions:
     'ERR_STACK_LANG_UNSUPPORTED',
   );
   assert.equal(
-    code(write('functions:\n  x:\n    lang: node20\n    handler: ./a\n    secrets: [k]\n')),
-    'ERR_SECRETS_UNSUPPORTED',
+    code(write('functions:\n  x:\n    lang: node20\n    handler: ./a\n    secrets: k\n')),
+    'ERR_STACK_INVALID',
   );
   assert.equal(code(write('functions:\n  x:\n    lang: node20\n    handler: ./nope\n')), 'ERR_STACK_INVALID');
   assert.equal(code(write('version: 1.0\n')), 'ERR_STACK_INVALID');

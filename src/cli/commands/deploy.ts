@@ -10,7 +10,7 @@ import { NimbusError } from '../../errors.js';
 import type { NimbusClient } from '../client.js';
 import { CLIENT_OPTIONS, type Command } from '../command.js';
 import { clientFrom } from '../context.js';
-import { step } from '../output.js';
+import { formatBytes, note, step } from '../output.js';
 
 export const deployCommand: Command = {
   summary: 'bundle a function folder and deploy it',
@@ -45,14 +45,23 @@ export const deployCommand: Command = {
 };
 
 /** Progress on stderr; pip runs with the interpreter the instances run (NIMBUS_PYTHON, as `nimbus up` reads it). */
-function buildOptions(): BuildOptions {
+export function buildOptions(): BuildOptions {
   const python = process.env.NIMBUS_PYTHON;
   return { log: progress, ...(python ? { python } : {}) };
 }
 
-/** A progress line on stderr, clear of a spinner's line on a terminal. */
+/** A progress line of the build (npm's and pip's output among them), clear of a spinner's line. */
 function progress(line: string): void {
-  process.stderr.write(process.stderr.isTTY ? `\r\x1b[K${line}\n` : `${line}\n`);
+  note(line);
+}
+
+/** Uploads a bundle (unless the gateway has it) as a step that shows the bytes sent; returns them. */
+export function uploadWithProgress(client: NimbusClient, built: BuiltFunction): Promise<number> {
+  return step(`uploading bundle ${built.hash.slice(0, 12)}`, async (progress) => {
+    const bytes = await client.uploadBundle(built, (sent) => progress.update(formatBytes(sent)));
+    progress.result(bytes === 0 ? 'the gateway has it already' : formatBytes(bytes));
+    return bytes;
+  });
 }
 
 /**
@@ -86,6 +95,6 @@ async function deployFile(file: string, only: string[], values: Record<string, u
 
 async function upload(client: NimbusClient, built: BuiltFunction) {
   assertFunctionName(built.name);
-  await step(`uploading bundle ${built.hash.slice(0, 12)}`, () => client.uploadBundle(built));
+  await uploadWithProgress(client, built);
   return step(`deploying ${built.name}`, () => client.deploy(built.name, built.hash, built.spec));
 }

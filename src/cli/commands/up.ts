@@ -1,5 +1,5 @@
 // `nimbus up`: starts the gateway on one machine (SQLite inside) and deploys the examples when asked.
-import { readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { buildFunction } from '../../build/build.js';
 import {
@@ -8,11 +8,11 @@ import {
   type PlatformConfigInput,
   readConfigFile,
 } from '../../config/platform.js';
-import { startPlatform } from '../../platform.js';
 import { NimbusClient } from '../client.js';
 import type { Command } from '../command.js';
-import { GATEWAY_FILE } from '../context.js';
-import { printError } from '../output.js';
+import { startLocalGateway } from '../local-gateway.js';
+import { note, printError, step } from '../output.js';
+import { uploadWithProgress } from './deploy.js';
 
 /** Async events worth a line: a call given up on, a callback that could not be delivered, cron trouble. */
 const ASYNC_EVENTS = new Set([
@@ -52,23 +52,25 @@ export const upCommand: Command = {
     const file = values.config ? readConfigFile(values.config as string) : {};
     const config = loadPlatformConfig(file, configFromEnv(process.env), flags);
 
-    const platform = await startPlatform(config, {
-      output: (fn, instanceId, line) => process.stderr.write(`${fn}[${instanceId}] ${line}\n`),
-      access: (line) => process.stderr.write(`${line}\n`),
-      event: (event) => {
-        if (event.type === 'topics') process.stdout.write(`${String(event.summary)}\n`);
-        if (
-          event.type === 'instance-start-failed' ||
-          event.type === 'instance-exit' ||
-          event.type === 'instance-oom' ||
-          ASYNC_EVENTS.has(event.type)
-        ) {
-          process.stderr.write(`nimbus: ${JSON.stringify(event)}\n`);
-        }
-      },
-    });
-    const gatewayFile = join(config.dataDir, GATEWAY_FILE);
-    writeFileSync(gatewayFile, JSON.stringify({ url: platform.url, pid: process.pid }), { mode: 0o600 });
+    const gateway = await step('starting Nimbus', (progress) =>
+      startLocalGateway(config, {
+        output: (fn, instanceId, line) => process.stderr.write(`${fn}[${instanceId}] ${line}\n`),
+        access: (line) => process.stderr.write(`${line}\n`),
+        event: (event) => {
+          if (event.type === 'topics') process.stdout.write(`${String(event.summary)}\n`);
+          if (
+            event.type === 'instance-start-failed' ||
+            event.type === 'instance-exit' ||
+            event.type === 'instance-oom' ||
+            ASYNC_EVENTS.has(event.type)
+          ) {
+            note(`nimbus: ${JSON.stringify(event)}`);
+          }
+        },
+        phase: (what) => progress.phase(what),
+      }),
+    );
+    const { platform } = gateway;
     process.stdout.write(`Nimbus listening on ${platform.url} (data: ${config.dataDir})\n`);
     process.stdout.write(`${platform.sandbox.summary}\n`);
     if (platform.cluster)
@@ -88,8 +90,7 @@ export const upCommand: Command = {
       process.stdout.write(
         `nimbus: ${signal}, finishing in-flight requests (up to ${config.shutdownGraceMs} ms)\n`,
       );
-      void platform.close().then(() => {
-        rmSync(gatewayFile, { force: true });
+      void gateway.stop().then(() => {
         process.stdout.write('nimbus: stopped\n');
         process.exit(0);
       });
@@ -109,9 +110,11 @@ async function deployExamples(dir: string, client: NimbusClient, python: string)
     const folder = join(dir, name);
     if (!statSync(folder).isDirectory()) continue;
     try {
-      const built = await buildFunction(folder, { python });
+      const built = await step(`building example ${name}`, () =>
+        buildFunction(folder, { python, log: note }),
+      );
       try {
-        await client.uploadBundle(built);
+        await uploadWithProgress(client, built);
         const fn = await client.deploy(built.name, built.hash, built.spec);
         process.stdout.write(`deployed ${fn.name} v${fn.version}: ${fn.url}\n`);
       } finally {

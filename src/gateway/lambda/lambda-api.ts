@@ -629,7 +629,7 @@ export function lambdaRoutes(deps: LambdaApiDeps): (router: Router) => void {
   };
 
   return (router) => {
-    const publicRoute = { access: 'public' } as const;
+    const publicRoute = { access: 'public', compat: 'lambda' } as const;
     router
       .add(
         'POST',

@@ -116,10 +116,9 @@ export function deploymentToDeploy(
   const namespace = openfaasNamespace(body.namespace, store);
   const service = body.service;
   const id = functionId(namespace, service);
-  if (Array.isArray(body.secrets) && body.secrets.length > 0)
-    throw new NimbusError('ERR_SECRETS_UNSUPPORTED', [
-      `the deployment names secrets ${body.secrets.join(', ')}`,
-    ]);
+  if (body.secrets !== undefined && body.secrets !== null && !Array.isArray(body.secrets))
+    throw new NimbusError('ERR_REQUEST_INVALID', ['"secrets" must be a list of secret names']);
+  const secrets = Array.isArray(body.secrets) ? body.secrets.map(String) : [];
   const { bundle, entry, code } = resolveImage(body.image, id, store, artifacts);
   const envVars = stringMap(body.envVars, 'envVars');
   const labels = stringMap(body.labels, 'labels');
@@ -141,7 +140,7 @@ export function deploymentToDeploy(
   // What OpenFaaS does not know of (scale, async, concurrency, ...) stays as it was.
   const current = store.getFunction(id)?.spec;
   const kept: Record<string, unknown> = { ...(current ?? {}) };
-  for (const key of [...CODE_KEYS, 'environment', 'labels', 'annotations', 'memoryMb', 'cpu'])
+  for (const key of [...CODE_KEYS, 'environment', 'labels', 'annotations', 'memoryMb', 'cpu', 'secrets'])
     delete kept[key];
   const spec: FunctionSpecInput = {
     ...(kept as FunctionSpecInput),
@@ -151,6 +150,7 @@ export function deploymentToDeploy(
     annotations,
     ...limits,
     ...specFromWatchdogEnv(envVars),
+    ...(secrets.length > 0 ? { secrets } : {}),
   };
   return { name: service, namespace, bundle, spec, ...(entry ? { entry } : {}) };
 }
@@ -169,7 +169,7 @@ export function functionStatus(fn: FunctionRecord, dispatcher: Dispatcher): Reco
     envProcess: fn.spec.command ?? '',
     envVars: fn.spec.environment,
     constraints: [],
-    secrets: [],
+    secrets: fn.spec.secrets ?? [],
     labels: fn.spec.labels,
     annotations,
     limits: { memory: `${fn.spec.memoryMb}Mi`, ...(fn.spec.cpu ? { cpu: String(fn.spec.cpu) } : {}) },

@@ -1,5 +1,6 @@
 // The OpenFaaS gateway's /system/* API as faas-cli calls it: functions (list, deploy, update, remove,
-// describe, scale), info, namespaces, secrets (refused: no store yet) and logs (NDJSON, tail/since/follow).
+// describe, scale), info, namespaces, secrets (the secrets store, sealed at rest) and logs (NDJSON,
+// tail/since/follow).
 // Basic auth (admin / the admin token) or the bearer token; answers and errors in OpenFaaS's own shape
 // (JSON bodies, plain-text errors). Deploys go through the Deployer, as the native API's do.
 import { readFileSync } from 'node:fs';
@@ -15,12 +16,14 @@ import type { Namespaces } from '../../dispatch/namespaces.js';
 import { NimbusError } from '../../errors.js';
 import type { LogEntry, LogStore } from '../../logs/log-store.js';
 import type { Artifacts } from '../../store/artifacts.js';
+import type { SecretStore } from '../../store/secret-store.js';
 import type { Store } from '../../store/store.js';
 import { authorize, readJson } from '../control-api.js';
 import { sees } from '../functions-api.js';
 import { assertNamespaceName, removeNamespace } from '../namespaces-api.js';
 import { toNimbusError } from '../respond.js';
 import type { ControlContext, Router } from '../router.js';
+import { removeSecret } from '../secrets-api.js';
 import {
   deploymentToDeploy,
   type FunctionDeployment,
@@ -38,6 +41,7 @@ export interface OpenFaaSApiDeps {
   logs: LogStore;
   auth: Authenticator;
   namespaces: Namespaces;
+  secrets: SecretStore;
   keys: KeyStore;
   /** How long a scale-function count holds before the autoscaler steers again (its stable window). */
   manualScaleHoldMs: number;
@@ -241,7 +245,7 @@ export function openfaasRoutes(deps: OpenFaaSApiDeps): (router: Router) => void 
 
   const deleteNamespace: Handler = (ctx) => {
     const namespace = permitted(ctx, 'admin', ctx.params.name);
-    removeNamespace(deps.namespaces, deps.keys, namespace);
+    removeNamespace(deps.namespaces, deps.keys, namespace, deps.secrets);
     ctx.res.writeHead(202).end();
   };
 
@@ -254,9 +258,34 @@ export function openfaasRoutes(deps: OpenFaaSApiDeps): (router: Router) => void 
     });
   };
 
-  const secrets: Handler = ({ req }) => {
-    req.resume();
-    throw new NimbusError('ERR_SECRETS_UNSUPPORTED', ['/system/secrets']);
+  const listSecrets: Handler = (ctx) => {
+    const namespace = permitted(ctx, 'deploy', ctx.url.searchParams.get('namespace'));
+    sendJson(
+      ctx.res,
+      200,
+      deps.secrets.list(namespace).map((s) => ({ name: s.name, namespace: openfaasName(namespace) })),
+    );
+  };
+
+  /** POST creates (201, 409 when it exists), PUT updates (200, 404 when it does not): faas-provider's Secret. */
+  const writeSecret =
+    (update: boolean): Handler =>
+    async (ctx) => {
+      const body = await readJson(ctx.req);
+      const { name, value } = openfaasSecret(body, true);
+      const asked = (body as { namespace?: unknown }).namespace || ctx.url.searchParams.get('namespace');
+      const namespace = permitted(ctx, 'deploy', asked);
+      if (update) deps.secrets.update(namespace, name, value!);
+      else deps.secrets.create(namespace, name, value!);
+      ctx.res.writeHead(update ? 200 : 201).end();
+    };
+
+  const deleteSecret: Handler = async (ctx) => {
+    const body = await readJson(ctx.req);
+    const { name } = openfaasSecret(body, false);
+    const asked = (body as { namespace?: unknown }).namespace || ctx.url.searchParams.get('namespace');
+    removeSecret({ secrets: deps.secrets, store }, permitted(ctx, 'deploy', asked), name);
+    ctx.res.writeHead(200).end();
   };
 
   const logs: Handler = (ctx) => {
@@ -286,6 +315,7 @@ export function openfaasRoutes(deps: OpenFaaSApiDeps): (router: Router) => void 
         instance: e.instance,
         timestamp: new Date(e.time).toISOString(),
         text: e.text,
+        ...(e.callId === undefined ? {} : { callId: e.callId }),
       })}\n`;
     res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-cache' });
     const past = deps.logs.query(name, {
@@ -311,22 +341,47 @@ export function openfaasRoutes(deps: OpenFaaSApiDeps): (router: Router) => void 
     req.resume();
   };
 
+  // OpenFaaS's own schemes (Basic admin, bearer) are checked by `guarded`, not by the control API.
+  const compat = { access: 'public', compat: 'openfaas' } as const;
   return (router) => {
     router
-      .add('GET', '/system/functions', guarded(listFunctions, 'read'), { access: 'public' })
-      .add('POST', '/system/functions', guarded(deploy(false), 'deploy'), { access: 'public' })
-      .add('PUT', '/system/functions', guarded(deploy(true), 'deploy'), { access: 'public' })
-      .add('DELETE', '/system/functions', guarded(deleteFunction, 'deploy'), { access: 'public' })
-      .add('GET', '/system/function/:name', guarded(getFunction, 'read'), { access: 'public' })
-      .add('POST', '/system/scale-function/:name', guarded(scaleFunction, 'deploy'), { access: 'public' })
-      .add('GET', '/system/info', guarded(info, 'read'), { access: 'public' })
-      .add('GET', '/system/namespaces', guarded(listNamespaces, 'read'), { access: 'public' })
-      .add('POST', '/system/namespace/', guarded(createNamespace, 'admin'), { access: 'public' })
-      .add('GET', '/system/namespace/:name', guarded(getNamespace, 'read'), { access: 'public' })
-      .add('PUT', '/system/namespace/:name', guarded(updateNamespace, 'admin'), { access: 'public' })
-      .add('DELETE', '/system/namespace/:name', guarded(deleteNamespace, 'admin'), { access: 'public' })
-      .add('GET', '/system/logs', guarded(logs, 'read'), { access: 'public' });
-    for (const method of ['GET', 'POST', 'PUT', 'DELETE'])
-      router.add(method, '/system/secrets', guarded(secrets, 'deploy'), { access: 'public' });
+      .add('GET', '/system/functions', guarded(listFunctions, 'read'), compat)
+      .add('POST', '/system/functions', guarded(deploy(false), 'deploy'), compat)
+      .add('PUT', '/system/functions', guarded(deploy(true), 'deploy'), compat)
+      .add('DELETE', '/system/functions', guarded(deleteFunction, 'deploy'), compat)
+      .add('GET', '/system/function/:name', guarded(getFunction, 'read'), compat)
+      .add('POST', '/system/scale-function/:name', guarded(scaleFunction, 'deploy'), compat)
+      .add('GET', '/system/info', guarded(info, 'read'), compat)
+      .add('GET', '/system/namespaces', guarded(listNamespaces, 'read'), compat)
+      .add('POST', '/system/namespace/', guarded(createNamespace, 'admin'), compat)
+      .add('GET', '/system/namespace/:name', guarded(getNamespace, 'read'), compat)
+      .add('PUT', '/system/namespace/:name', guarded(updateNamespace, 'admin'), compat)
+      .add('DELETE', '/system/namespace/:name', guarded(deleteNamespace, 'admin'), compat)
+      .add('GET', '/system/logs', guarded(logs, 'read'), compat);
+    router
+      .add('GET', '/system/secrets', guarded(listSecrets, 'deploy'), compat)
+      .add('POST', '/system/secrets', guarded(writeSecret(false), 'deploy'), compat)
+      .add('PUT', '/system/secrets', guarded(writeSecret(true), 'deploy'), compat)
+      .add('DELETE', '/system/secrets', guarded(deleteSecret, 'deploy'), compat);
   };
 }
+
+/**
+ * faas-provider's Secret: `{name, namespace?, value?, rawValue?}`, `rawValue` being Go's []byte (base64) and
+ * winning over `value` as in faas-netes. `withValue`: one of them is required.
+ */
+function openfaasSecret(body: unknown, withValue: boolean): { name: string; value: Buffer | undefined } {
+  const b = body as { name?: unknown; value?: unknown; rawValue?: unknown };
+  if (typeof b.name !== 'string' || b.name === '')
+    throw new NimbusError('ERR_REQUEST_INVALID', ['"name" (the secret\'s name) is required']);
+  if (!withValue) return { name: b.name, value: undefined };
+  if (typeof b.rawValue === 'string' && b.rawValue !== '') {
+    if (!BASE64_RE.test(b.rawValue))
+      throw new NimbusError('ERR_SECRET_INVALID', ['"rawValue" must be base64 (Go\'s []byte)']);
+    return { name: b.name, value: Buffer.from(b.rawValue, 'base64') };
+  }
+  if (typeof b.value === 'string') return { name: b.name, value: Buffer.from(b.value, 'utf8') };
+  throw new NimbusError('ERR_SECRET_INVALID', ['give the value as "value" (text) or "rawValue" (base64)']);
+}
+
+const BASE64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;

@@ -129,7 +129,7 @@ export class OpenWhiskApi {
       onInternalError: deps.onInternalError,
     };
     const route = (handler: Parameters<typeof owRoute>[1]) => owRoute(callDeps, handler);
-    const open = { access: 'public' } as const;
+    const open = { access: 'public', compat: 'openwhisk' } as const;
     const actions = actionsApi({
       store: deps.store,
       artifacts: deps.artifacts,

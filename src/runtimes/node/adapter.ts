@@ -1,5 +1,6 @@
 // The Node.js runtime adapter: runs the bundled runner with the platform's own node binary, or with the
 // node of the major the function asks for (`nodeVersion`) where the host has one (node-binary.ts).
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_NODE_CONCURRENCY } from '../../config/function-spec.js';
 import { NimbusError } from '../../errors.js';
@@ -12,6 +13,7 @@ import {
   type RuntimeOptions,
 } from '../runtime.js';
 import { findNode, HOST_MAJOR, type NodeLookup, nodeSearchDescription } from './node-binary.js';
+import { PROVIDED_NODE_MODULES, SANDBOX_PROVIDED_DIR } from './provided-packages.js';
 
 /** The runner bundle built by `npm run build` (the same path from src/ under tsx and from dist/). */
 export const NODE_RUNNER_PATH = fileURLToPath(
@@ -60,6 +62,10 @@ export const nodeRuntime: RuntimeAdapter = {
       env: { ...baseEnv(), NODE_ENV: 'production' },
       readOnlyPaths:
         fn.spec.handlerStyle === 'azure' ? [NODE_RUNNER_PATH, AZURE_STYLE_PATH] : [NODE_RUNNER_PATH],
+      // The AWS SDK functions import without shipping it (provided-packages.ts), where built.
+      binds: existsSync(PROVIDED_NODE_MODULES)
+        ? [{ host: PROVIDED_NODE_MODULES, sandbox: SANDBOX_PROVIDED_DIR }]
+        : [],
       load: {
         bundleDir,
         entry: fn.entry,

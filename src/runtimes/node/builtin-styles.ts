@@ -1,13 +1,28 @@
-// The Node runner's built-in handler styles: Web-standard fetch, Lambda (with response streaming and raw
-// Invoke events) and the OpenFaaS node templates' (event, context).
+// The Node runner's built-in handler styles: Web-standard fetch, Lambda (callbacks and context.succeed, with
+// response streaming and raw Invoke events) and the OpenFaaS node templates' (event, context). What each
+// recognises is in pick-handler.ts and docs/functions.md.
 import { isUtf8 } from 'node:buffer';
 import type { LoadMessage } from '../../instances/protocol.js';
 import type { RunnerStream } from '../gateway-link.js';
 import { describe, failWith, type HandlerStyle, unwrapDefault } from './handler-style.js';
+import { callLambda } from './lambda-call.js';
 import { isStreamingHandler, ResponseStream } from './lambda-streaming.js';
-import { fromLambdaResult, lambdaContext, toLambdaEvent } from './lambda-style.js';
+import {
+  fromLambdaResult,
+  type LambdaFunctionInfo,
+  lambdaContext,
+  lambdaFunctionInfo,
+  toLambdaEvent,
+} from './lambda-style.js';
 import { cancelRequest, lightRequest, plainResponse } from './light-web.js';
 import { type OpenFaaSHandler, pickOpenFaaSHandler, runOpenFaaS } from './openfaas-style.js';
+import {
+  type AnyHandler,
+  defaultFunctionOf,
+  isNodeHttpApp,
+  nodeHttpAppError,
+  noExportError,
+} from './pick-handler.js';
 import { rawError, rawEvent, rawResult } from './raw-event.js';
 
 type FetchHandler = (request: Request, env?: unknown, ctx?: unknown) => unknown;
@@ -27,15 +42,23 @@ class ExecutionContext {
 
 export const fetchStyle: HandlerStyle = {
   name: 'fetch',
-  pick(mod, exportName) {
-    if (exportName && exportName !== 'default') return undefined;
+  pick(mod, exportName, forced) {
     const def = unwrapDefault(mod.default);
-    if (def && typeof def === 'object' && typeof (def as { fetch?: unknown }).fetch === 'function') {
-      const obj = def as { fetch: FetchHandler };
+    // `handler: app.app` may name an object with a fetch method (a Hono app under another name).
+    const value =
+      exportName && exportName !== 'default' ? (mod[exportName] ?? ownProperty(def, exportName)) : def;
+    if (hasFetch(value)) {
+      const obj = value as { fetch: FetchHandler };
       return ((req, env, ctx) => obj.fetch(req, env, ctx)) satisfies FetchHandler;
     }
-    if (typeof def === 'function') return def;
-    return undefined;
+    if (exportName && exportName !== 'default') {
+      if (forced && typeof value === 'function') return value;
+      if (forced) throw noExportError(mod, exportName);
+      return undefined;
+    }
+    if (isNodeHttpApp(def)) throw nodeHttpAppError();
+    if (typeof def === 'function' && forced) return def;
+    return defaultFunctionOf(mod, 'fetch');
   },
   handle(handler, stream) {
     void serveFetch(handler as FetchHandler, stream);
@@ -113,18 +136,26 @@ export const lambdaStyle: HandlerStyle = {
   pick(mod, exportName, forced) {
     const def = unwrapDefault(mod.default);
     if (exportName && exportName !== 'default') {
-      const fn = mod[exportName] ?? (def as Record<string, unknown> | undefined)?.[exportName];
-      if (typeof fn !== 'function') throw new Error(`the module has no exported function "${exportName}"`);
+      const fn = mod[exportName] ?? ownProperty(def, exportName);
+      if (typeof fn !== 'function') throw noExportError(mod, exportName);
       return fn;
     }
-    const handler = mod.handler ?? (def as Record<string, unknown> | undefined)?.handler;
+    const handler = mod.handler ?? ownProperty(def, 'handler');
     if (typeof handler === 'function') return handler;
+    // `export default (event, context, callback)`: a Lambda callback handler.
+    const callback = defaultFunctionOf(mod, 'lambda');
+    if (callback) return callback;
+    if (forced && typeof def === 'function') return def;
     if (forced)
       throw new Error('no Lambda handler found: export const handler = async (event, context) => result');
     return undefined;
   },
   handle(handler, stream, load) {
-    void stream.wholeBody().then((body) => serveLambda(handler as LambdaHandler, stream, body, load));
+    // The deadline counts from the request's arrival, as the gateway's timer does.
+    const deadline = Date.now() + load.timeoutMs;
+    void stream
+      .wholeBody()
+      .then((body) => serveLambda(handler as LambdaHandler, stream, body, load, deadline));
   },
 };
 
@@ -133,28 +164,26 @@ function isTextBody(contentType: string | undefined, body: Buffer): boolean {
   return /^text\/|json|xml|javascript|x-www-form-urlencoded|yaml|csv/i.test(contentType);
 }
 
+/** The function's part of every Lambda context: the same for every call of one instance. */
+let functionInfo: { load: LoadMessage; info: LambdaFunctionInfo } | undefined;
+
 async function serveLambda(
   fn: LambdaHandler,
   stream: RunnerStream,
   body: Buffer,
   load: LoadMessage,
+  deadline: number,
 ): Promise<void> {
   if (!stream.open) return;
   try {
     const event = stream.raw ? rawEvent(body) : toLambdaEvent(stream.fields, body, isTextBody);
-    const context = lambdaContext(load, stream.fields);
+    if (functionInfo?.load !== load) functionInfo = { load, info: lambdaFunctionInfo(load, process.env) };
+    const context = lambdaContext(functionInfo.info, stream.fields, deadline);
     if (isStreamingHandler(fn)) {
       await serveLambdaStreaming(fn, stream, event, context);
       return;
     }
-    const result =
-      fn.length >= 3
-        ? await new Promise((resolve, reject) => {
-            const maybe = fn(event, context, (err, value) => (err ? reject(err) : resolve(value)));
-            if (maybe && typeof (maybe as Promise<unknown>).then === 'function')
-              (maybe as Promise<unknown>).then(resolve, reject);
-          })
-        : await fn(event, context);
+    const result = await callLambda(fn as AnyHandler, event, context);
     if (!stream.open) return;
     writeAnswer(stream, stream.raw ? rawResult(result) : fromLambdaResult(result));
   } catch (err) {
@@ -200,9 +229,9 @@ export function writeAnswer(stream: RunnerStream, answer: { head: string[]; body
 export const openfaasStyle: HandlerStyle = {
   name: 'openfaas',
   pick(mod, _exportName, forced) {
-    // One exported function, as a fetch handler has: only the spec can say it is this style.
-    if (!forced) return undefined;
-    return pickOpenFaaSHandler(mod, unwrapDefault(mod.default));
+    if (forced) return pickOpenFaaSHandler(mod, unwrapDefault(mod.default));
+    // `module.exports = async (event, context)`: told from a fetch handler by its parameters.
+    return defaultFunctionOf(mod, 'openfaas');
   },
   handle(handler, stream) {
     void stream.wholeBody().then(async (body) => {
@@ -217,3 +246,16 @@ export const openfaasStyle: HandlerStyle = {
     });
   },
 };
+
+function hasFetch(value: unknown): boolean {
+  return (
+    value !== null &&
+    (typeof value === 'object' || typeof value === 'function') &&
+    typeof (value as { fetch?: unknown }).fetch === 'function'
+  );
+}
+
+function ownProperty(value: unknown, name: string): unknown {
+  if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return undefined;
+  return Object.hasOwn(value, name) ? (value as Record<string, unknown>)[name] : undefined;
+}

@@ -89,21 +89,66 @@ export function formatClfTime(d: Date): string {
   return `${p(d.getUTCDate())}/${MONTHS[d.getUTCMonth()]}/${d.getUTCFullYear()}:${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`;
 }
 
-/** The Lambda context object handed to the handler. */
-export function lambdaContext(load: LoadMessage, fields: readonly string[]): Record<string, unknown> {
-  const started = Date.now();
+/** What a Lambda context says of the function itself: the same for every call of one instance. */
+export interface LambdaFunctionInfo {
+  functionName: string;
+  functionVersion: string;
+  invokedFunctionArn: string;
+  memoryLimitInMB: string;
+  logGroupName: string;
+  logStreamName: string;
+}
+
+/** The `context` a Lambda handler gets (Lambda's Node runtime's, legacy `done/succeed/fail` included). */
+export interface LambdaContext extends LambdaFunctionInfo {
+  callbackWaitsForEmptyEventLoop: boolean;
+  awsRequestId: string;
+  getRemainingTimeInMillis(): number;
+  /** Set by callLambda: each answers the call (the first answer wins). */
+  done: (err?: unknown, result?: unknown) => void;
+  succeed: (result?: unknown) => void;
+  fail: (err?: unknown) => void;
+}
+
+/** The function's part of every context, from its LOAD message and its environment (the platform's variables). */
+export function lambdaFunctionInfo(
+  load: Pick<LoadMessage, 'name' | 'version' | 'memoryMb'>,
+  env: Readonly<Record<string, string | undefined>>,
+): LambdaFunctionInfo {
+  const region = env.AWS_REGION ?? 'us-east-1';
+  return {
+    functionName: load.name,
+    functionVersion: env.AWS_LAMBDA_FUNCTION_VERSION ?? String(load.version),
+    invokedFunctionArn: `arn:aws:lambda:${region}:000000000000:function:${load.name}`,
+    memoryLimitInMB: String(load.memoryMb),
+    logGroupName: env.AWS_LAMBDA_LOG_GROUP_NAME ?? `/aws/lambda/${load.name}`,
+    logStreamName: env.AWS_LAMBDA_LOG_STREAM_NAME ?? `${load.name}/${load.version}`,
+  };
+}
+
+/**
+ * The context of one call: its request id is the call id (`x-call-id`), and its remaining time counts down
+ * to `deadline` (ms since the epoch: when the request reached the instance plus the function's timeoutMs,
+ * the moment the gateway answers 504).
+ */
+export function lambdaContext(
+  info: LambdaFunctionInfo,
+  fields: readonly string[],
+  deadline: number,
+): LambdaContext {
   let requestId: string | undefined;
   for (let i = 2; i < fields.length; i += 2) if (fields[i] === 'x-call-id') requestId = fields[i + 1];
+  const unset = (): void => {
+    throw new Error('context.done/succeed/fail are set when the handler is called');
+  };
   return {
+    ...info,
     callbackWaitsForEmptyEventLoop: true,
-    functionName: load.name,
-    functionVersion: String(load.version),
-    invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:${load.name}`,
-    memoryLimitInMB: String(load.memoryMb),
     awsRequestId: requestId ?? randomUUID(),
-    logGroupName: `/aws/lambda/${load.name}`,
-    logStreamName: `${load.name}/${load.version}`,
-    getRemainingTimeInMillis: () => Math.max(0, load.timeoutMs - (Date.now() - started)),
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: unset,
+    succeed: unset,
+    fail: unset,
   };
 }
 

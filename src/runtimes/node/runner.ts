@@ -7,10 +7,12 @@ import type { LoadMessage } from '../../instances/protocol.js';
 import type { AzureApp } from '../azure/azure-style.js';
 import { linkToGateway, type RunnerStream } from '../gateway-link.js';
 import { fetchStyle, lambdaStyle, openfaasStyle, writeAnswer } from './builtin-styles.js';
-import { failWith, type HandlerStyle, unwrapDefault } from './handler-style.js';
+import { failWith, type HandlerStyle } from './handler-style.js';
 import { installAwsLambdaGlobal } from './lambda-streaming.js';
 import { installLightWeb, warmWebClasses } from './light-web.js';
+import { loadEnvironment } from './load-env.js';
 import { openwhiskStyle } from './openwhisk-style.js';
+import { pickStyle } from './pick-handler.js';
 
 /** Tried in order when the spec names no style; a style the spec names is used as it is. */
 const STYLES: readonly HandlerStyle[] = [fetchStyle, lambdaStyle, openfaasStyle, openwhiskStyle];
@@ -62,7 +64,7 @@ linkToGateway<LoadMessage>('node', {
 });
 
 async function load(message: LoadMessage): Promise<string> {
-  Object.assign(process.env, message.env);
+  loadEnvironment(message);
   if (message.style === 'azure') {
     const azure = (await import(AZURE_STYLE_URL)) as typeof import('../azure/azure-style.js');
     loaded = {
@@ -74,38 +76,7 @@ async function load(message: LoadMessage): Promise<string> {
   }
   const [file, exportName] = message.entry.split('#') as [string, string | undefined];
   const mod = (await import(pathToFileURL(join(message.bundleDir, file)).href)) as Record<string, unknown>;
-  const { style, handler } = pick(mod, exportName, message.style);
+  const { style, handler } = pickStyle(STYLES, mod, exportName, message.style);
   loaded = { style, handler, load: message };
   return style.name;
-}
-
-function pick(
-  mod: Record<string, unknown>,
-  exportName: string | undefined,
-  named: string | undefined,
-): { style: HandlerStyle; handler: unknown } {
-  if (named) {
-    const style = STYLES.find((s) => s.name === named);
-    if (!style)
-      throw new Error(
-        `unknown handler style "${named}"; this runner knows ${STYLES.map((s) => s.name).join(', ')}`,
-      );
-    return { style, handler: style.pick(mod, exportName, true) };
-  }
-  for (const style of STYLES) {
-    const handler = style.pick(mod, exportName, false);
-    if (handler !== undefined) return { style, handler };
-  }
-  // Named functions other than `handler` (CommonJS `exports.hello = …`): say which spec key picks one.
-  const def = unwrapDefault(mod.default);
-  const exported = Object.entries({ ...(def && typeof def === 'object' ? def : {}), ...mod })
-    .filter(([key, value]) => key !== 'default' && typeof value === 'function')
-    .map(([key]) => key);
-  const hint = exported.length
-    ? `; the module exports ${exported.join(', ')}: set handler: file.export in nimbus.yml (such as handler: index.${exported[0]})`
-    : '';
-  throw new Error(
-    'no handler found: export default { fetch(request) }, export default async (request) => Response, export const handler = async (event, context) => result, or exports.main = (params) => result (OpenWhisk)' +
-      hint,
-  );
 }
