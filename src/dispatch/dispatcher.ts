@@ -107,19 +107,26 @@ export class Dispatcher {
 
   /**
    * Counts the finished calls of function `id` (a pool's `onCall`), whichever version served them: `status`
-   * is the HTTP status (499 when the client went away), `seconds` end to end, `instance` the one that served it.
+   * is the HTTP status (499 when the client went away), `seconds` end to end, `instance` the one that served it,
+   * `callId` its x-call-id.
    */
   callCounter(
     id: string,
-  ): (status: number, seconds: number, cold: boolean, instance: string | undefined) => void {
+  ): (
+    status: number,
+    seconds: number,
+    cold: boolean,
+    instance: string | undefined,
+    callId: string | undefined,
+  ) => void {
     const counts = this.countsOf(id);
     const metrics = this.metrics;
     const activity = this.activity.of(id);
-    return (status, seconds, cold, instance) => {
+    return (status, seconds, cold, instance, callId) => {
       counts.invocations++;
       if (status >= 500) counts.errors++;
       metrics.record(id, status, seconds, cold);
-      activity.record(status, seconds, cold, instance);
+      activity.record(status, seconds, cold, instance, callId);
     };
   }
 

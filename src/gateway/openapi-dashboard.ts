@@ -38,6 +38,7 @@ const recentCall = {
     durationMs: { type: 'number' },
     cold: { type: 'boolean', description: 'it waited for an instance started for it' },
     instance: { type: 'string', description: 'the instance that served it, when one did' },
+    callId: { type: 'string', description: 'its X-Call-Id, which its log lines carry (/system/logs)' },
   },
 };
 

@@ -70,8 +70,17 @@ export interface LeaseHost {
   readonly name: string;
   readonly timeoutMs: number;
   readonly deadlines: Deadlines;
-  /** The call is over (`seconds` end to end; `instance`: the one that served it, if any): count it. */
-  record(status: number, seconds: number, cold: boolean, instance: string | undefined): void;
+  /**
+   * The call is over (`seconds` end to end; `instance`: the one that served it, if any; `callId`: its
+   * x-call-id, once the stream opened): count it.
+   */
+  record(
+    status: number,
+    seconds: number,
+    cold: boolean,
+    instance: string | undefined,
+    callId: string | undefined,
+  ): void;
   /** The lease's slot is free (or it stopped waiting). */
   release(lease: Lease, slot: Slot | undefined): void;
 }
@@ -152,7 +161,7 @@ export class Lease implements InvokeStream, StreamEnd {
     this.#refusal = error;
     const waiter = this.#waiter;
     this.#waiter = undefined;
-    this.#host.record(error.status, this.#seconds(), false, undefined);
+    this.#host.record(error.status, this.#seconds(), false, undefined, undefined);
     waiter?.refused(error);
   }
 
@@ -392,7 +401,7 @@ export class Lease implements InvokeStream, StreamEnd {
     this.#waiter = undefined;
     if (this.#deadline !== 0) this.#host.deadlines.delete(this);
     const slot = wasWaiting ? undefined : this.#slot;
-    this.#host.record(status, this.#seconds(), this.#cold, slot?.instance.id);
+    this.#host.record(status, this.#seconds(), this.#cold, slot?.instance.id, slot && this.callId);
     this.#host.release(this, slot);
   }
 

@@ -40,9 +40,15 @@ export interface PoolOptions {
   startInstance: () => { instance: PoolInstance; started: Promise<void> };
   /**
    * Every finished call, refused ones included: its status (499: the caller went away), seconds end to end,
-   * and the instance that served it (undefined when it reached none).
+   * the instance that served it and the call's x-call-id (both undefined when it reached no instance).
    */
-  onCall?: (status: number, seconds: number, cold: boolean, instance: string | undefined) => void;
+  onCall?: (
+    status: number,
+    seconds: number,
+    cold: boolean,
+    instance: string | undefined,
+    callId: string | undefined,
+  ) => void;
   /** Start retries back off from this delay, doubling up to 30 s. Default 200 ms. */
   startBackoffMs?: number;
   /** Attempts to start an instance for waiting requests before they get the error. Default 3. */
@@ -183,7 +189,7 @@ export class Pool {
   }
 
   #refuse(error: NimbusError): never {
-    this.#options.onCall?.(error.status, 0, false, undefined);
+    this.#options.onCall?.(error.status, 0, false, undefined, undefined);
     throw error;
   }
 

@@ -1,7 +1,7 @@
 // What the dashboard draws for each function: a ring of 10-second buckets over the last hour (calls, errors,
 // cold starts, a latency histogram per bucket) and a ring of its last calls (sync and async alike). Fed by
-// the dispatcher's call counter; recording a call reads the clock once and writes a few typed-array slots,
-// allocating nothing.
+// the dispatcher's call counter; recording a call reads the clock once and writes a few typed-array slots and
+// the call's id (the one string a call costs: the lease cuts it from the request head it already holds).
 
 /** Width of one time-series bucket. */
 export const BUCKET_MS = 10_000;
@@ -51,6 +51,8 @@ export interface RecentCall {
   cold: boolean;
   /** The instance that served it (absent when it never reached one: refused, queue full, timed out waiting). */
   instance?: string;
+  /** Its x-call-id (absent when it never reached an instance): the id its log lines carry (/system/logs). */
+  callId?: string;
 }
 
 /** The activity of one function (every version of it). */
@@ -66,6 +68,7 @@ export class FunctionActivity {
   readonly #durationMs = new Float32Array(RECENT_CALLS);
   readonly #wasCold = new Uint8Array(RECENT_CALLS);
   readonly #instance: (string | undefined)[] = new Array<string | undefined>(RECENT_CALLS).fill(undefined);
+  readonly #callId: (string | undefined)[] = new Array<string | undefined>(RECENT_CALLS).fill(undefined);
   /** Calls recorded so far (the next recent-call slot is this modulo RECENT_CALLS). */
   #recorded = 0;
   readonly #now: () => number;
@@ -75,7 +78,13 @@ export class FunctionActivity {
   }
 
   /** One finished call. */
-  record(status: number, seconds: number, cold: boolean, instance: string | undefined): void {
+  record(
+    status: number,
+    seconds: number,
+    cold: boolean,
+    instance: string | undefined,
+    callId?: string | undefined,
+  ): void {
     const now = this.#now();
     const ms = seconds * 1000;
     const bucket = Math.floor(now / BUCKET_MS);
@@ -93,6 +102,7 @@ export class FunctionActivity {
     this.#durationMs[i] = ms;
     this.#wasCold[i] = cold ? 1 : 0;
     this.#instance[i] = instance;
+    this.#callId[i] = callId;
   }
 
   #reset(slot: number, bucket: number): void {
@@ -173,12 +183,14 @@ export class FunctionActivity {
     for (let k = 1; k <= count; k++) {
       const i = (this.#recorded - k) % RECENT_CALLS;
       const instance = this.#instance[i];
+      const callId = this.#callId[i];
       calls.push({
         at: this.#at[i]!,
         status: this.#status[i]!,
         durationMs: Math.round(this.#durationMs[i]! * 10) / 10,
         cold: this.#wasCold[i] === 1,
         ...(instance === undefined ? {} : { instance }),
+        ...(callId === undefined ? {} : { callId }),
       });
     }
     return calls;

@@ -19,12 +19,16 @@ const ARTIFACTS = new URL('../../test-artifacts/ui/', import.meta.url).pathname;
 const COLD_HANDLER = `export default async (request) => new Response('cold ' + new URL(request.url).pathname);
 `;
 
-/** The function the test deploys: logs its call id; v1 fails when asked to, v2 is fixed. */
+/**
+ * The function the test deploys: logs a line with its call id and one without (found by the id the platform
+ * tags it with); v1 fails when asked to, v2 is fixed.
+ */
 function handler(version: number): string {
   return `export default {
   async fetch(request) {
     const body = await request.text();
     console.log('ui-hello v${version} handled ' + request.headers.get('x-call-id') + ' body=' + body);
+    console.log('ui-hello v${version} no id in this line, body=' + body);
     if (${version} === 1 && body === 'please-fail') throw new Error('asked to fail');
     return new Response('hello ' + body, { headers: { 'content-type': 'text/plain' } });
   },
@@ -127,6 +131,8 @@ test('the dashboard in chromium', {
   });
 
   let callId = '';
+  const marker = `live-${Date.now()}`;
+  let markerCallId = '';
   await t.test('invoke it from the form', async () => {
     await page.getByRole('link', { name: 'ui-hello' }).click();
     await page.getByRole('link', { name: 'Invoke', exact: true }).click();
@@ -149,22 +155,30 @@ test('the dashboard in chromium', {
   await t.test('its log line, by call id, and new lines arriving live', async () => {
     await page.getByRole('link', { name: 'log lines with this call id' }).click();
     await page.locator('.logs .line', { hasText: `handled ${callId}` }).waitFor();
-    assert.equal(await page.locator('.logs .line').count(), 1, 'the filter keeps that call only');
+    // The line without the id shows by the call id the platform tagged it with.
+    await page.locator('.logs .line', { hasText: 'no id in this line, body=from the dashboard' }).waitFor();
+    assert.equal(await page.locator('.logs .line').count(), 2, 'the filter keeps that call only');
     await page.getByTestId('tail-state').getByText('live').waitFor();
     await page.getByLabel('call id or text').fill('');
-    const marker = `live-${Date.now()}`;
     const res = await fetch(`${url}/function/ui-hello`, { method: 'POST', body: marker });
     assert.equal(res.status, 200);
-    await page.locator('.logs .line', { hasText: `body=${marker}` }).waitFor();
+    markerCallId = res.headers.get('x-call-id')!;
+    await page.locator('.logs .line', { hasText: `handled ${markerCallId} body=${marker}` }).waitFor();
     await shot('04-live-logs');
   });
 
-  await t.test('the overview draws the calls and lists them with the instance', async () => {
+  await t.test('the overview draws the calls and lists them, each with a link to its log lines', async () => {
     await page.getByRole('link', { name: 'Overview' }).click();
-    await page.locator('tr.recent-call').first().waitFor();
+    const newest = page.locator('tr.recent-call').first();
+    await newest.getByTitle(markerCallId).waitFor();
     assert.ok((await page.locator('tr.recent-call').count()) >= 2);
     await page.getByRole('img', { name: /^Calls: calls [1-9]/ }).waitFor();
+    await page.getByRole('img', { name: /^Latency: p50 \d/ }).waitFor();
     await shot('05-overview');
+    await newest.getByRole('link', { name: 'logs' }).click();
+    await page.locator('.logs .line', { hasText: `no id in this line, body=${marker}` }).waitFor();
+    assert.equal(await page.locator('.logs .line').count(), 2, "that call's two lines");
+    assert.equal(await page.getByLabel('call id or text').inputValue(), markerCallId);
     await page.getByRole('link', { name: 'Spec' }).click();
     await page.getByText('team', { exact: true }).waitFor();
     assert.match(await text(page.getByTitle('commands')), /nimbus logs ui-hello --follow/);

@@ -222,8 +222,12 @@ test('/api/v1/activity: per-function buckets and recent calls, sync and async, w
   await nimbus.deploy('throws', 'boom', { async: { retries: 0 } });
   const auth = { authorization: `Bearer ${platform.token}` };
 
-  for (let i = 0; i < 3; i++)
-    assert.equal((await fetch(`${url}/function/hello`, { method: 'POST', body: 'x' })).status, 200);
+  const syncIds: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const res = await fetch(`${url}/function/hello`, { method: 'POST', body: 'x' });
+    assert.equal(res.status, 200);
+    syncIds.push(res.headers.get('x-call-id')!);
+  }
   assert.equal((await fetch(`${url}/function/boom`)).status, 500);
   const queued = await fetch(`${url}/async-function/hello`, { method: 'POST', body: 'async' });
   assert.equal(queued.status, 202);
@@ -255,6 +259,11 @@ test('/api/v1/activity: per-function buckets and recent calls, sync and async, w
     assert.equal(typeof call.durationMs, 'number');
     assert.match(call.instance, /./, 'the instance that served it');
   }
+  assert.deepEqual(
+    one.recent.map((c: any) => c.callId).sort(),
+    [...syncIds, callId].sort(),
+    'each call with its X-Call-Id, the async one with its call id',
+  );
   assert.ok(one.recent[0].at >= one.recent.at(-1).at, 'newest first');
 
   const list = (await (await fetch(`${url}/api/v1/activity`, { headers: auth })).json()) as any;

@@ -77,13 +77,20 @@ test('the summary sums a window and gives its rate and quantiles', () => {
   assert.equal(a.summary(1).calls, 0, 'the current bucket alone is empty');
 });
 
-test('recent calls: newest first, the last RECENT_CALLS kept, instance where one served', () => {
+test('recent calls: newest first, the last RECENT_CALLS kept, instance and call id where one served', () => {
   const c = clock();
   const a = new FunctionActivity(c.now);
   assert.deepEqual(a.recent(), []);
   for (let i = 0; i < RECENT_CALLS + 7; i++) {
     c.advance(1);
-    a.record(200 + (i % 3), i / 1000, i % 2 === 0, i % 5 === 0 ? undefined : `inst-${i}`);
+    const served = i % 5 !== 0;
+    a.record(
+      200 + (i % 3),
+      i / 1000,
+      i % 2 === 0,
+      served ? `inst-${i}` : undefined,
+      served ? `call-${i}` : undefined,
+    );
   }
   const recent = a.recent();
   assert.equal(recent.length, RECENT_CALLS);
@@ -94,11 +101,13 @@ test('recent calls: newest first, the last RECENT_CALLS kept, instance where one
     durationMs: last,
     cold: last % 2 === 0,
     instance: `inst-${last}`,
+    callId: `call-${last}`,
   });
   assert.equal(recent.at(-1)!.durationMs, 7, 'the oldest kept is the eighth recorded');
   assert.equal(a.recent(3).length, 3);
   const noInstance = recent.find((r) => r.durationMs === 105)!;
   assert.equal('instance' in noInstance, false, 'a call that reached no instance names none');
+  assert.equal('callId' in noInstance, false, 'nor a call id');
 });
 
 test('quantile interpolates within a bin; past the last bound it reports the last bound', () => {

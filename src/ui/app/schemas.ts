@@ -88,6 +88,7 @@ export const recentCallSchema = z.object({
   durationMs: z.number(),
   cold: z.boolean(),
   instance: z.optional(z.string()),
+  callId: z.optional(z.string()),
 });
 export type RecentCall = z.infer<typeof recentCallSchema>;
 export const functionActivitySchema = z.object({

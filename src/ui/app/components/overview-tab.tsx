@@ -19,8 +19,12 @@ function Stat({ label, value }: { label: string; value: string | number }) {
   );
 }
 
-/** A link to the log lines the instance that served `call` wrote while it ran. */
+/**
+ * A link to the log lines of `call`: those tagged with its id, or (from a gateway that does not tag lines) those
+ * the instance that served it wrote while it ran.
+ */
 export function callLogsHref(namespace: string, name: string, call: RecentCall): string | undefined {
+  if (call.callId) return href('ns', namespace, 'fn', name, 'logs', { call: call.callId });
   if (!call.instance) return undefined;
   return href('ns', namespace, 'fn', name, 'logs', {
     instance: call.instance,
@@ -94,6 +98,7 @@ export function OverviewTab({
                   <th class="num">duration</th>
                   <th>cold</th>
                   <th>instance</th>
+                  <th>call</th>
                   <th />
                 </tr>
               </thead>
@@ -117,6 +122,9 @@ export function OverviewTab({
                         )}
                       </td>
                       <td class="mono">{call.instance ?? '–'}</td>
+                      <td class="mono" title={call.callId}>
+                        {call.callId ? call.callId.slice(0, 8) : '–'}
+                      </td>
                       <td>{logs ? <a href={logs}>logs</a> : null}</td>
                     </tr>
                   );
