@@ -147,7 +147,12 @@ test('the dashboard in chromium', {
     assert.match(callId, /^[0-9a-f-]{36}$/);
     assert.match(
       await text(page.getByTitle('nimbus command')),
-      /nimbus invoke ui-hello .*--data 'from the dashboard'/,
+      /nimbus invoke ui-hello .*--data 'from the dashboard'$/,
+    );
+    assert.doesNotMatch(
+      await text(page.getByTitle('curl command')),
+      /authorization/i,
+      'a public function is called without the key',
     );
     await shot('03-invoked');
   });
@@ -286,6 +291,8 @@ test('the dashboard in chromium', {
     page.once('dialog', (dialog) => void dialog.accept());
     await page.locator('tr[data-secret="db-password"]').getByRole('button', { name: 'Remove' }).click();
     await page.getByText('secret db-password removed').waitFor();
+    // The list is read again after the removal: wait for that answer rather than race it.
+    await page.getByText('No secrets in default.').waitFor();
     assert.equal(await page.locator('tr[data-secret]').count(), 0);
   });
 

@@ -34,7 +34,12 @@ export interface InvokeRequest {
   path: string;
   headers: [string, string][];
   body: string;
+  /** The request carries a key: the commands take it from $NIMBUS_KEY (never the key itself). */
+  withKey?: boolean;
 }
+
+/** The key as a shell expands it from the environment (in double quotes, so it stays one word). */
+const KEY_FROM_ENV = '"$NIMBUS_KEY"';
 
 /** `nimbus invoke` for a request the invoke form sends. */
 export function invokeCommand(r: InvokeRequest): string {
@@ -43,7 +48,7 @@ export function invokeCommand(r: InvokeRequest): string {
   if (r.path) words.push('--path', r.path);
   for (const [name, value] of r.headers) words.push('-H', `${name}: ${value}`);
   if (r.body) words.push('--data', r.body);
-  return words.map(shellQuote).join(' ');
+  return [...words.map(shellQuote), ...(r.withKey ? ['--key', KEY_FROM_ENV] : [])].join(' ');
 }
 
 /** The same request with curl, against `origin`. */
@@ -52,5 +57,6 @@ export function curlCommand(origin: string, r: InvokeRequest): string {
   const words = ['curl', '-i', '-X', r.method, `${origin}/function/${id}${r.path}`];
   for (const [name, value] of r.headers) words.push('-H', `${name}: ${value}`);
   if (r.body) words.push('--data-binary', r.body);
-  return words.map(shellQuote).join(' ');
+  const key = r.withKey ? ['-H', '"authorization: Bearer $NIMBUS_KEY"'] : [];
+  return [...words.map(shellQuote), ...key].join(' ');
 }

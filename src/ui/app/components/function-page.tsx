@@ -72,7 +72,7 @@ export function FunctionPage({
       {tab === 'overview' && readable ? (
         <OverviewTab namespace={namespace} name={name} fn={fn.data} />
       ) : tab === 'invoke' ? (
-        <InvokeForm namespace={namespace} name={name} />
+        <InvokeForm namespace={namespace} name={name} isPrivate={fn.data?.spec.private} />
       ) : tab === 'logs' && readable ? (
         <LogsTab
           namespace={namespace}

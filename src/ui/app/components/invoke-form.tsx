@@ -1,8 +1,8 @@
 // The invoke form: method, path, headers and body sent to /function/NAME from the browser; the answer's
 // status, headers, body and timing, the call id with links to its log lines, and the same request as a
 // command line.
-import { useState } from 'preact/hooks';
-import { mayInvoke, useSession } from '../access.js';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { may, mayInvoke, useSession } from '../access.js';
 import { curlCommand, type InvokeRequest, invokeCommand } from '../cli.js';
 import { bytes, ms } from '../format.js';
 import { href } from '../route.js';
@@ -47,14 +47,28 @@ function isText(contentType: string | null): boolean {
   );
 }
 
-export function InvokeForm({ namespace, name }: { namespace: string; name: string }) {
+export function InvokeForm({
+  namespace,
+  name,
+  isPrivate,
+}: {
+  namespace: string;
+  name: string;
+  /** Whether the function is private; undefined when the credential may not see its spec. */
+  isPrivate?: boolean | undefined;
+}) {
   const { api, who } = useSession();
   const [method, setMethod] = useState('POST');
   const [qualifier, setQualifier] = useState('');
   const [path, setPath] = useState('');
   const [headerText, setHeaderText] = useState('content-type: application/json');
   const [body, setBody] = useState('{"hello": "world"}');
-  const [sendKey, setSendKey] = useState(mayInvoke(who, namespace, name));
+  // The key goes along where it is needed: to a private function (or one whose spec this key may not see).
+  const [sendKey, setSendKey] = useState(mayInvoke(who, namespace, name) && isPrivate !== false);
+  const keyTouched = useRef(false);
+  useEffect(() => {
+    if (!keyTouched.current) setSendKey(mayInvoke(who, namespace, name) && isPrivate !== false);
+  }, [isPrivate]);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<Error>();
   const [result, setResult] = useState<Result>();
@@ -73,6 +87,7 @@ export function InvokeForm({ namespace, name }: { namespace: string; name: strin
       path: suffix,
       headers,
       body: method === 'GET' || method === 'HEAD' ? '' : body,
+      withKey: sendKey,
     };
   } catch (err) {
     formError = (err as Error).message;
@@ -193,7 +208,10 @@ export function InvokeForm({ namespace, name }: { namespace: string; name: strin
               type="checkbox"
               name="sendKey"
               checked={sendKey}
-              onChange={(e) => setSendKey(e.currentTarget.checked)}
+              onChange={(e) => {
+                keyTouched.current = true;
+                setSendKey(e.currentTarget.checked);
+              }}
             />
             send my key (a private function needs a key that may invoke it; Nimbus strips it before the
             function sees the request)
@@ -230,10 +248,15 @@ export function InvokeForm({ namespace, name }: { namespace: string; name: strin
           </div>
           {callId ? (
             <p>
-              call <code class="call-id">{callId}</code> ·{' '}
-              <a href={href('ns', namespace, 'fn', name, 'logs', { call: callId })}>
-                log lines with this call id
-              </a>
+              call <code class="call-id">{callId}</code>
+              {may(who, 'read', namespace, name) ? (
+                <>
+                  {' · '}
+                  <a href={href('ns', namespace, 'fn', name, 'logs', { call: callId })}>
+                    log lines with this call id
+                  </a>
+                </>
+              ) : null}
             </p>
           ) : null}
           {result.binary ? (
