@@ -345,6 +345,11 @@ export const ERRORS = {
     message:
       'cannot reach NATS at %s (%s); start nats-server with JetStream (`nats-server -js`) or fix --cluster / NIMBUS_CLUSTER',
   },
+  ERR_CLUSTER_MASTER_KEY_MISMATCH: {
+    status: 500,
+    message:
+      "this node's master key (fingerprint %s) is not the cluster's (%s): give every node the same masterKey / NIMBUS_MASTER_KEY",
+  },
   ERR_CLUSTER_WRITE_FAILED: {
     status: 503,
     message: 'the change to "%s" was not acknowledged by JetStream (%s); nothing was promised, retry',

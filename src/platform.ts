@@ -7,8 +7,10 @@ import type { Duplex } from 'node:stream';
 import { loadOrCreateToken } from './auth/admin-token.js';
 import { Authenticator } from './auth/authenticate.js';
 import { functionKey, revokeFunctionKeys } from './auth/function-keys.js';
-import { KeyStore } from './auth/keys.js';
+import type { KeyStore } from './auth/keys.js';
 import { deriveKey, loadMasterKey, Sealer } from './auth/master-key.js';
+import { SqliteKeyStore } from './auth/sqlite-key-store.js';
+import { adoptLocalKeys } from './cluster/adopt-local-keys.js';
 import { Cluster } from './cluster/cluster.js';
 import type { NodeLoad } from './cluster/membership.js';
 import { nodesRoutes } from './cluster/routes.js';
@@ -97,7 +99,7 @@ export interface Platform {
   readonly asyncSystem: AsyncSystem;
   /** Recent output of every function (for /system/logs and Lambda's Tail logs). */
   readonly logs: LogStore;
-  /** Access keys (scoped credentials: bearer, Basic, SigV4). */
+  /** Access keys (scoped credentials: bearer, Basic, SigV4): SQLite on one node, JetStream KV in a cluster. */
   readonly keys: KeyStore;
   /** The control API's routes (invoke's /function/ and /async-function/ are served before it). */
   readonly routes: readonly RouteInfo[];
@@ -109,6 +111,8 @@ export interface Platform {
 
 export const INVOKE_PREFIX = '/function/';
 export const ASYNC_PREFIX = '/async-function/';
+/** A function's own key younger than this is not revoked by a removal that another node made. */
+const FUNCTION_KEY_GRACE_MS = 60_000;
 
 /** A function with the default spec: the launch shape most Node functions share. */
 const DEFAULT_NODE_SHAPE_FN: FunctionVersion = {
@@ -142,12 +146,16 @@ export async function startPlatform(
         servers: config.cluster,
         replicas: config.clusterReplicas,
         nodeId: config.nodeId,
+        masterKey,
         onEvent: (event) => log.event(event),
       })
     : undefined;
   const store: Store = cluster?.store ?? new SqliteStore(join(config.dataDir, 'nimbus.db'));
   const namespaces = new Namespaces(store);
-  const keys = new KeyStore(join(config.dataDir, 'nimbus.db'), new Sealer(deriveKey(masterKey, 'api-keys')));
+  const keySealer = new Sealer(deriveKey(masterKey, 'api-keys'));
+  const keys: KeyStore = cluster?.keys ?? new SqliteKeyStore(join(config.dataDir, 'nimbus.db'), keySealer);
+  // Keys this node made before it joined a cluster move into the cluster's store (once).
+  if (cluster) await adoptLocalKeys(join(config.dataDir, 'nimbus.db'), keySealer, cluster.keys, log);
   const secrets = new SecretStore(
     join(config.dataDir, 'nimbus.db'),
     new Sealer(deriveKey(masterKey, 'secrets')),
@@ -260,9 +268,19 @@ export async function startPlatform(
       RUNTIMES[fn.spec.runtime]?.check?.(fn, runtimeOptions);
       secrets.assertExist(splitFunctionId(fn.name).namespace, fn.spec.secrets ?? []);
     },
-    onRemoved: (id) => {
-      revokeFunctionKeys(keys, id);
+    onRemoved: async (id, where, existed) => {
+      // Removed through this node: every key of the function. Another node's removal (which revoked them
+      // there) or a retried one: only keys older than a grace period, never those of a function deployed
+      // again under the same name meanwhile.
+      revokeFunctionKeys(
+        keys,
+        id,
+        where === 'here' && existed ? undefined : Date.now() - FUNCTION_KEY_GRACE_MS,
+      );
       versions.changed(id);
+      await keys.sync().catch((err: unknown) => {
+        log.event({ type: 'function-key-revoke-failed', name: id, error: (err as Error).message });
+      });
     },
     ...(bundles ? { bundles, onEvent: (event) => log.event(event) } : {}),
   });

@@ -1,8 +1,11 @@
 // Cluster mode, wired: one NATS connection and the JetStream-backed parts a node shares with the others —
-// the registry (KV), bundles (Object Store), the async queue (work-queue stream), call records, cron state
-// and claims, and membership. Every node opens the same buckets and streams; the first one creates them.
+// the registry (KV), access keys (KV, sealed with the shared master key), bundles (Object Store), the async
+// queue (work-queue stream), call records, cron state and claims, and membership. Every node opens the same
+// buckets and streams; the first one creates them.
 import { hostname } from 'node:os';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { deriveKey, Sealer } from '../auth/master-key.js';
+import { NatsKeyStore } from '../auth/nats-key-store.js';
 import { NatsCallStore } from '../queue/nats-calls.js';
 import { NatsQueue } from '../queue/nats-queue.js';
 import type { Artifacts } from '../store/artifacts.js';
@@ -10,6 +13,7 @@ import { NatsBundles } from '../store/nats-bundles.js';
 import { NatsKvStore } from '../store/nats-kv-store.js';
 import { connectCluster } from './connection.js';
 import { CronClaims, NatsCronState } from './cron-lease.js';
+import { checkMasterKey } from './master-key-check.js';
 import { Membership, type NodeLoad } from './membership.js';
 
 /** At shutdown, pending writes get this long to reach NATS. */
@@ -21,6 +25,8 @@ export interface ClusterOptions {
   replicas: number;
   /** This node's id; default `<hostname>-<random>`. */
   nodeId?: string | undefined;
+  /** The platform's master key: every node of the cluster must have the same (checked at open). */
+  masterKey: Buffer;
   onEvent?: (event: { type: string; [key: string]: unknown }) => void;
 }
 
@@ -28,6 +34,8 @@ export class Cluster {
   readonly nc: NatsConnection;
   readonly nodeId: string;
   readonly store: NatsKvStore;
+  /** Access keys (and functions' own keys), shared by every node. */
+  readonly keys: NatsKeyStore;
   readonly queue: NatsQueue;
   readonly calls: NatsCallStore;
   readonly cronState: NatsCronState;
@@ -41,6 +49,7 @@ export class Cluster {
     nodeId: string;
     replicas: number;
     store: NatsKvStore;
+    keys: NatsKeyStore;
     queue: NatsQueue;
     calls: NatsCallStore;
     cronState: NatsCronState;
@@ -50,6 +59,7 @@ export class Cluster {
     this.nodeId = parts.nodeId;
     this.replicas = parts.replicas;
     this.store = parts.store;
+    this.keys = parts.keys;
     this.queue = parts.queue;
     this.calls = parts.calls;
     this.cronState = parts.cronState;
@@ -66,14 +76,22 @@ export class Cluster {
       const replicas = options.replicas;
       const onInvalid = (bucket: string, key: string, error: string) =>
         options.onEvent?.({ type: 'cluster-record-invalid', bucket, key, error });
-      const [store, queue, calls, cronState, cronClaims] = await Promise.all([
+      // Before anything is read: keys sealed under another master key would not open here.
+      await checkMasterKey(nc, options.masterKey, replicas);
+      const [store, keys, queue, calls, cronState, cronClaims] = await Promise.all([
         NatsKvStore.open({ nc, nodeId, replicas, onInvalid }),
+        NatsKeyStore.open({
+          nc,
+          replicas,
+          onInvalid,
+          sealer: new Sealer(deriveKey(options.masterKey, 'api-keys')),
+        }),
         NatsQueue.open({ nc, replicas }),
         NatsCallStore.open({ nc, replicas }),
         NatsCronState.open(nc, replicas),
         CronClaims.open(nc, nodeId, replicas),
       ]);
-      return new Cluster({ nc, nodeId, replicas, store, queue, calls, cronState, cronClaims });
+      return new Cluster({ nc, nodeId, replicas, store, keys, queue, calls, cronState, cronClaims });
     } catch (err) {
       await nc.close().catch(() => {});
       throw err;
@@ -114,6 +132,7 @@ export class Cluster {
     this.calls.close();
     this.cronState.close();
     this.store.close();
+    this.keys.close();
     // Drain flushes what is pending; with NATS gone it would wait for a reconnect that may never come.
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([

@@ -120,6 +120,11 @@ export class MirroredBucket<T> {
     }
   }
 
+  /** The bucket's name. */
+  get name(): string {
+    return this.#kind.bucket;
+  }
+
   get(key: string): T | undefined {
     return this.#slots.get(key)?.value;
   }
@@ -142,12 +147,26 @@ export class MirroredBucket<T> {
   /**
    * Writes `value` and shows it to this node's readers at once (a synchronous store API reads its own
    * write); the promise resolves once JetStream acknowledged it. Another node's later write still wins.
+   * `revertOnFailure`: when JetStream refuses the write and nothing newer came meanwhile, this node shows
+   * what it showed before (a credential whose creation failed does not authenticate here, and a revocation
+   * that failed can be retried); without it the node keeps its own write until a newer one comes.
    */
-  write(key: string, value: T | undefined): Promise<unknown> {
+  write(key: string, value: T | undefined, options: { revertOnFailure?: boolean } = {}): Promise<unknown> {
     const slot = this.#slots.get(key);
-    this.#slots.set(key, { value, revision: slot?.revision ?? 0 });
-    for (const listener of this.#listeners) listener({ key, value, revision: slot?.revision ?? 0 });
-    return value === undefined ? this.delete(key) : this.put(key, value);
+    const optimistic: Slot<T> = { value, revision: slot?.revision ?? 0 };
+    this.#slots.set(key, optimistic);
+    for (const listener of this.#listeners) listener({ key, value, revision: optimistic.revision });
+    const written = value === undefined ? this.delete(key) : this.put(key, value);
+    if (!options.revertOnFailure) return written;
+    return written.catch((err: unknown) => {
+      if (this.#slots.get(key) === optimistic) {
+        if (slot) this.#slots.set(key, slot);
+        else this.#slots.delete(key);
+        for (const listener of this.#listeners)
+          listener({ key, value: slot?.value, revision: slot?.revision ?? 0 });
+      }
+      throw err;
+    });
   }
 
   /** Writes `value`; resolves with its revision once JetStream acknowledged it and the mirror holds it. */

@@ -40,8 +40,12 @@ export interface DeployerDeps {
   makePool: (fn: FunctionVersion) => Pool;
   /** Throws a coded error when this host cannot run the function (a missing interpreter); at deploy only. */
   checkRuntime?: (fn: FunctionVersion) => void;
-  /** After a function was removed (to drop what belongs to it: its own key). */
-  onRemoved?: (name: string) => void;
+  /**
+   * After a function was removed (to drop what belongs to it: its own key), awaited before `remove` answers.
+   * `here`: removed through this node (also called when it was not there, so a retried removal still
+   * revokes); `elsewhere`: another node removed it and this one followed.
+   */
+  onRemoved?: (name: string, where: 'here' | 'elsewhere', existed: boolean) => void | Promise<void>;
   now?: () => number;
   /** Cluster mode: bundles shared between nodes (published on deploy, fetched when missing). */
   bundles?: SharedBundles;
@@ -92,7 +96,7 @@ export class Deployer {
       const installed = dispatcher.get(id);
       if (!current) {
         if (installed && dispatcher.remove(id)) {
-          this.deps.onRemoved?.(id);
+          await this.deps.onRemoved?.(id, 'elsewhere', true);
           this.deps.onEvent?.({ type: 'function-unsynced', name: id });
         }
         return;
@@ -169,7 +173,7 @@ export class Deployer {
       const removed = this.deps.store.deleteFunction(id);
       await this.durable(id);
       this.deps.dispatcher.remove(id);
-      if (removed) this.deps.onRemoved?.(id);
+      await this.deps.onRemoved?.(id, 'here', removed);
       return removed;
     });
   }

@@ -40,6 +40,24 @@ export class Namespaces {
     this.#store = store;
     this.#now = now;
     for (const record of store.listNamespaces()) this.#hold(record);
+    // A cluster's namespaces are shared: one made, changed or removed on another node counts here too.
+    store.onNamespaceChange?.((name) => {
+      const record = store.getNamespace(name);
+      if (record) this.#hold(record);
+      else this.#held.delete(name);
+    });
+  }
+
+  /**
+   * Resolves once the namespace changes made so far are durable (acknowledged by JetStream in a cluster):
+   * an API answers only then. ERR_CLUSTER_WRITE_FAILED when one was refused.
+   */
+  async sync(name: string): Promise<void> {
+    try {
+      await this.#store.sync?.();
+    } catch (err) {
+      throw new NimbusError('ERR_CLUSTER_WRITE_FAILED', [name, (err as Error).message], { cause: err });
+    }
   }
 
   #hold(record: NamespaceRecord): Held {

@@ -36,6 +36,15 @@ export function keyView(k: KeyView): Record<string, unknown> {
   };
 }
 
+/** Waits until the key store's writes are durable (acknowledged by JetStream in a cluster). */
+async function durable(keys: KeyStore, id: string): Promise<void> {
+  try {
+    await keys.sync();
+  } catch (err) {
+    throw new NimbusError('ERR_CLUSTER_WRITE_FAILED', [`key ${id}`, (err as Error).message], { cause: err });
+  }
+}
+
 /**
  * Keys are managed by admin credentials: one of no namespace manages every key, a namespace's admin key
  * those of its namespace. A key is never made by a narrower one.
@@ -65,6 +74,7 @@ export function keyRoutes(keys: KeyStore, namespaces: Namespaces): (router: Rout
               `admin in ${namespace}`,
             ]);
           const key = keys.create({ scope, namespace, functions, ...(description ? { description } : {}) });
+          await durable(keys, key.id);
           sendJson(res, 201, { ...keyView(key), secret: key.secret });
         },
         { scope: 'own' },
@@ -85,11 +95,12 @@ export function keyRoutes(keys: KeyStore, namespaces: Namespaces): (router: Rout
       .add(
         'DELETE',
         '/api/v1/keys/:id',
-        ({ res, params, principal }) => {
+        async ({ res, params, principal }) => {
           const key = keys.get(params.id!);
           if (!key || key.owner !== undefined || !manages(principal, key.namespace))
             throw new NimbusError('ERR_KEY_NOT_FOUND', [params.id!.slice(0, 80)]);
           keys.remove(key.id);
+          await durable(keys, key.id);
           sendJson(res, 200, { deleted: key.id });
         },
         { scope: 'own' },

@@ -85,7 +85,9 @@ export function namespaceRoutes(
           const { name, ...quotas } = parsed.data;
           assertNamespaceName(name);
           if (namespaces.get(name)) throw new NimbusError('ERR_NAMESPACE_EXISTS', [name]);
-          sendJson(res, 201, view(namespaces.put(name, { quotas }), true));
+          const created = namespaces.put(name, { quotas });
+          await namespaces.sync(name);
+          sendJson(res, 201, view(created, true));
         },
         { access: 'admin', scope: 'global' },
       )
@@ -119,16 +121,19 @@ export function namespaceRoutes(
           const checked = quotasSchema.safeParse(quotas);
           if (!checked.success)
             throw new NimbusError('ERR_REQUEST_INVALID', [formatZodIssues(checked.error)]);
-          sendJson(res, 200, view(namespaces.put(ns.name, { quotas: checked.data }), true));
+          const changed = namespaces.put(ns.name, { quotas: checked.data });
+          await namespaces.sync(ns.name);
+          sendJson(res, 200, view(changed, true));
         },
         { access: 'admin', scope: 'global' },
       )
       .add(
         'DELETE',
         '/api/v1/namespaces/:name',
-        ({ res, params }) => {
+        async ({ res, params }) => {
           const ns = existing(params.name!);
           removeNamespace(namespaces, keys, ns.name, secrets);
+          await namespaces.sync(ns.name);
           sendJson(res, 200, { deleted: ns.name });
         },
         { access: 'admin', scope: 'global' },

@@ -7,6 +7,7 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { z } from 'zod';
 import { type BucketKind, MirroredBucket } from '../cluster/mirrored-bucket.js';
+import { PendingWrites } from '../cluster/pending-writes.js';
 import { type FunctionSpec, parseFunctionSpec } from '../config/function-spec.js';
 import {
   DEFAULT_NAMESPACE,
@@ -84,8 +85,7 @@ export class NatsKvStore implements Store {
   readonly #nodeId: string;
   readonly #specs = new Map<string, { version: number; spec: FunctionSpec }>();
   /** Writes started and not yet acknowledged; `sync` waits for them. */
-  readonly #pending = new Set<Promise<unknown>>();
-  #failure: unknown;
+  readonly #pending = new PendingWrites();
 
   private constructor(buckets: Buckets, nodeId: string) {
     this.#b = buckets;
@@ -247,16 +247,18 @@ export class NatsKvStore implements Store {
   }
 
   /** Resolves once every write started so far is acknowledged by JetStream; rejects if one was refused. */
-  async sync(): Promise<void> {
-    await Promise.allSettled([...this.#pending]);
-    const failure = this.#failure;
-    this.#failure = undefined;
-    if (failure !== undefined) throw failure;
+  sync(): Promise<void> {
+    return this.#pending.sync();
   }
 
   /** Tells `listener` of each function (by id) whose current version changed or that was removed (any node). */
   onChange(listener: (id: string) => void): void {
     this.#b.functions.onChange(({ key }) => listener(fnId(key)));
+  }
+
+  /** Tells `listener` of each namespace created, changed or removed (any node; this node's own writes too). */
+  onNamespaceChange(listener: (name: string) => void): void {
+    this.#b.namespaces.onChange(({ key }) => listener(key));
   }
 
   *#versionsOf(id: string): IterableIterator<[string, StoredVersion]> {
@@ -265,14 +267,7 @@ export class NatsKvStore implements Store {
   }
 
   #track(write: Promise<unknown>, remember = true): void {
-    const tracked = write.then(
-      () => {},
-      (err: unknown) => {
-        if (remember) this.#failure ??= err;
-      },
-    );
-    this.#pending.add(tracked);
-    void tracked.finally(() => this.#pending.delete(tracked));
+    this.#pending.track(write, remember);
   }
 
   #toVersion(v: StoredVersion): FunctionVersion {

@@ -73,5 +73,7 @@ export interface Store {
   sync?(): Promise<void>;
   /** Cluster: tells `listener` of each function changed or removed by any node (absent on a single node). */
   onChange?(listener: (name: string) => void): void;
+  /** Cluster: tells `listener` of each namespace created, changed or removed by any node. */
+  onNamespaceChange?(listener: (name: string) => void): void;
   close(): void;
 }

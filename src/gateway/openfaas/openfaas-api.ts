@@ -233,6 +233,7 @@ export function openfaasRoutes(deps: OpenFaaSApiDeps): (router: Router) => void 
     assertNamespaceName(name);
     if (deps.namespaces.get(name)) throw new NimbusError('ERR_NAMESPACE_EXISTS', [name]);
     deps.namespaces.put(name, { labels, annotations });
+    await deps.namespaces.sync(name);
     ctx.res.writeHead(201).end();
   };
 
@@ -240,12 +241,14 @@ export function openfaasRoutes(deps: OpenFaaSApiDeps): (router: Router) => void 
     const namespace = permitted(ctx, 'admin', ctx.params.name);
     const { labels, annotations } = await namespaceBody(ctx);
     deps.namespaces.put(namespace, { labels, annotations });
+    await deps.namespaces.sync(namespace);
     ctx.res.writeHead(202).end();
   };
 
-  const deleteNamespace: Handler = (ctx) => {
+  const deleteNamespace: Handler = async (ctx) => {
     const namespace = permitted(ctx, 'admin', ctx.params.name);
     removeNamespace(deps.namespaces, deps.keys, namespace, deps.secrets);
+    await deps.namespaces.sync(namespace);
     ctx.res.writeHead(202).end();
   };
 
