@@ -83,6 +83,11 @@ export interface KeyStore {
   remove(id: string): boolean;
   /** Resolves once every write made so far is durable; rejects when one was refused. */
   sync(): Promise<void>;
+  /**
+   * Cluster: resolves once this node holds every key change any node had made when called (a lookup by id
+   * that missed awaits it before it answers "not found"). Not for authentication, which never waits.
+   */
+  caughtUp?(): Promise<void>;
   close(): void;
 }
 

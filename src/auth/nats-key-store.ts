@@ -142,6 +142,10 @@ export class NatsKeyStore implements KeyStore {
     return this.#pending.sync();
   }
 
+  caughtUp(): Promise<void> {
+    return this.#bucket.caughtUp();
+  }
+
   #write(id: string, value: StoredKey | undefined): void {
     this.#pending.track(this.#bucket.write(id, value, { revertOnFailure: true }));
   }

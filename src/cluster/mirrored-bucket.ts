@@ -1,7 +1,7 @@
 // One JetStream KV bucket of one record kind, mirrored in memory by a KV watch: reads are map lookups that
 // never wait on NATS; writes resolve once JetStream acknowledged them (and the mirror holds them). Each
 // record kind of the cluster registry (functions, versions, counters, cron state, ...) is one of these.
-import { jetstreamManager, StorageType } from '@nats-io/jetstream';
+import { type JetStreamManager, jetstreamManager, StorageType } from '@nats-io/jetstream';
 import { type KV, type KvEntry, Kvm, KvWatchInclude } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { z } from 'zod';
@@ -42,6 +42,10 @@ export class MirroredBucket<T> {
   readonly #waiters = new Map<string, { revision: number; resolve: () => void }[]>();
   readonly #onInvalid: ((key: string, error: string) => void) | undefined;
   #stopWatch: (() => void) | undefined;
+  #jsm: JetStreamManager | undefined;
+  /** The highest stream sequence the watch has delivered, and who waits for one. */
+  #seen = 0;
+  #seenWaiters: { sequence: number; resolve: () => void }[] = [];
 
   private constructor(kv: KV, kind: BucketKind<T>, options: MirroredBucketOptions) {
     this.#kv = kv;
@@ -63,7 +67,8 @@ export class MirroredBucket<T> {
 
   async #watch(nc: NatsConnection, loadTimeoutMs: number): Promise<void> {
     // How many keys the first pass delivers: it ends with the entry marked isUpdate (none when empty).
-    const info = await (await jetstreamManager(nc)).streams.info(`KV_${this.#kind.bucket}`);
+    this.#jsm = await jetstreamManager(nc);
+    const info = await this.#jsm.streams.info(`KV_${this.#kind.bucket}`);
     const keys = info.state.num_subjects ?? info.state.messages;
     const iter = await this.#kv.watch({ include: KvWatchInclude.LastValue });
     this.#stopWatch = () => iter.stop();
@@ -75,12 +80,51 @@ export class MirroredBucket<T> {
     void (async () => {
       for await (const entry of iter) {
         this.#apply(entry);
+        this.#saw(entry.revision);
         if (entry.isUpdate) loaded();
       }
     })();
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([load, new Promise<void>((r) => (timer = setTimeout(r, loadTimeoutMs)))]);
     clearTimeout(timer);
+  }
+
+  #saw(sequence: number): void {
+    if (sequence <= this.#seen) return;
+    this.#seen = sequence;
+    if (this.#seenWaiters.length === 0) return;
+    this.#seenWaiters = this.#seenWaiters.filter((w) => {
+      if (w.sequence > sequence) return true;
+      w.resolve();
+      return false;
+    });
+  }
+
+  /**
+   * Resolves once the mirror holds every change the bucket had when called (made on any node): what a
+   * lookup that missed awaits before it says "does not exist", so a client that made something through one
+   * node and at once uses it through another is not refused while the watch is a few milliseconds behind.
+   * One JetStream request; gives up (resolves) after `timeoutMs`.
+   */
+  async caughtUp(timeoutMs = 5000): Promise<void> {
+    if (!this.#jsm) return;
+    const info = await this.#jsm.streams.info(`KV_${this.#kind.bucket}`);
+    const sequence = info.state.last_seq;
+    if (sequence <= this.#seen) return;
+    await new Promise<void>((resolve) => {
+      const waiter = {
+        sequence,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      };
+      const timer = setTimeout(() => {
+        this.#seenWaiters = this.#seenWaiters.filter((w) => w !== waiter);
+        resolve();
+      }, timeoutMs);
+      this.#seenWaiters.push(waiter);
+    });
   }
 
   #apply(entry: KvEntry): void {

@@ -1,6 +1,8 @@
 // Writes a synchronous store API started in the background (JetStream in a cluster), and a `sync()` that
 // resolves once all of them were acknowledged, or rejects with the first that was refused: what an API
-// awaits before it answers a client.
+// awaits (through `acknowledged`) before it answers a client.
+import { NimbusError } from '../errors.js';
+
 export class PendingWrites {
   readonly #pending = new Set<Promise<void>>();
   #failure: unknown;
@@ -23,5 +25,14 @@ export class PendingWrites {
     const failure = this.#failure;
     this.#failure = undefined;
     if (failure !== undefined) throw failure;
+  }
+}
+
+/** Awaits a store's `sync()`; a refused write is ERR_CLUSTER_WRITE_FAILED naming `what` changed. */
+export async function acknowledged(sync: () => Promise<void>, what: string): Promise<void> {
+  try {
+    await sync();
+  } catch (err) {
+    throw new NimbusError('ERR_CLUSTER_WRITE_FAILED', [what, (err as Error).message], { cause: err });
   }
 }

@@ -38,8 +38,11 @@ export interface DeployerDeps {
   artifacts: Artifacts;
   dispatcher: Dispatcher;
   makePool: (fn: FunctionVersion) => Pool;
-  /** Throws a coded error when this host cannot run the function (a missing interpreter); at deploy only. */
-  checkRuntime?: (fn: FunctionVersion) => void;
+  /**
+   * Throws (or rejects with) a coded error when the function cannot run here (a missing interpreter, a
+   * secret it names that does not exist); at deploy and rollback only.
+   */
+  checkRuntime?: (fn: FunctionVersion) => void | Promise<void>;
   /**
    * After a function was removed (to drop what belongs to it: its own key), awaited before `remove` answers.
    * `here`: removed through this node (also called when it was not there, so a retried removal still
@@ -117,10 +120,13 @@ export class Deployer {
     }).catch(() => {});
   }
 
-  deploy(request: DeployRequest): Promise<DeployResult> {
+  async deploy(request: DeployRequest): Promise<DeployResult> {
     assertFunctionName(request.name);
     const namespace = request.namespace ?? DEFAULT_NAMESPACE;
-    const ns = this.deps.store.getNamespace(namespace);
+    const { store } = this.deps;
+    // In a cluster, a namespace made through another node a moment ago: this node catches up first.
+    if (!store.getNamespace(namespace)) await store.caughtUp?.();
+    const ns = store.getNamespace(namespace);
     if (!ns) throw new NimbusError('ERR_NAMESPACE_NOT_FOUND', [namespace.slice(0, 80)]);
     const id = functionId(namespace, request.name);
     return this.serialised(id, () => this.deployNow(id, ns, request));
@@ -152,7 +158,7 @@ export class Deployer {
       const version = store.getVersion(id, target);
       if (!version)
         throw new NimbusError('ERR_VERSION_NOT_FOUND', [splitFunctionId(id).name, String(target)]);
-      this.deps.checkRuntime?.(version);
+      await this.deps.checkRuntime?.(version);
       const pool = makePool(version);
       const record = store.setCurrent(id, target)!;
       try {
@@ -206,7 +212,7 @@ export class Deployer {
       spec,
       createdAt: now,
     };
-    this.deps.checkRuntime?.(candidate);
+    await this.deps.checkRuntime?.(candidate);
     // The new version must load before it takes traffic; its first instance then serves warm.
     const pool = makePool(candidate);
     try {

@@ -1,6 +1,8 @@
 // Namespaces and their quotas, held in memory (the invoke path checks a rate without touching the store):
 // functions per namespace at deploy (the deployer asks the store), instances and their memory when one
 // starts, and invocations per second (a token bucket per namespace) when a call comes in.
+
+import { acknowledged } from '../cluster/pending-writes.js';
 import {
   DEFAULT_NAMESPACE,
   type NamespaceRecord,
@@ -52,12 +54,8 @@ export class Namespaces {
    * Resolves once the namespace changes made so far are durable (acknowledged by JetStream in a cluster):
    * an API answers only then. ERR_CLUSTER_WRITE_FAILED when one was refused.
    */
-  async sync(name: string): Promise<void> {
-    try {
-      await this.#store.sync?.();
-    } catch (err) {
-      throw new NimbusError('ERR_CLUSTER_WRITE_FAILED', [name, (err as Error).message], { cause: err });
-    }
+  sync(name: string): Promise<void> {
+    return acknowledged(async () => this.#store.sync?.(), `namespace ${name}`);
   }
 
   #hold(record: NamespaceRecord): Held {
@@ -84,6 +82,14 @@ export class Namespaces {
 
   get(name: string): NamespaceRecord | undefined {
     return this.#held.get(name)?.record;
+  }
+
+  /** The namespace; in a cluster, one made on another node a moment ago too (this node catches up first). */
+  async find(name: string): Promise<NamespaceRecord | undefined> {
+    const held = this.get(name);
+    if (held || !this.#store.caughtUp) return held;
+    await this.#store.caughtUp();
+    return this.get(name);
   }
 
   /** Creates a namespace, or changes the settings of one (what is given replaces what it had). */

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { allows } from '../auth/authenticate.js';
 import type { KeyStore, KeyView, Principal } from '../auth/keys.js';
 import { SCOPES } from '../auth/keys.js';
+import { acknowledged } from '../cluster/pending-writes.js';
 import { FUNCTION_NAME_RE, formatZodIssues } from '../config/function-spec.js';
 import type { Namespaces } from '../dispatch/namespaces.js';
 import { NimbusError } from '../errors.js';
@@ -36,15 +37,6 @@ export function keyView(k: KeyView): Record<string, unknown> {
   };
 }
 
-/** Waits until the key store's writes are durable (acknowledged by JetStream in a cluster). */
-async function durable(keys: KeyStore, id: string): Promise<void> {
-  try {
-    await keys.sync();
-  } catch (err) {
-    throw new NimbusError('ERR_CLUSTER_WRITE_FAILED', [`key ${id}`, (err as Error).message], { cause: err });
-  }
-}
-
 /**
  * Keys are managed by admin credentials: one of no namespace manages every key, a namespace's admin key
  * those of its namespace. A key is never made by a narrower one.
@@ -65,7 +57,7 @@ export function keyRoutes(keys: KeyStore, namespaces: Namespaces): (router: Rout
             throw new NimbusError('ERR_REQUEST_INVALID', [
               'namespace "*" (all of them) is for admin keys only',
             ]);
-          if (namespace !== '*' && !namespaces.get(namespace))
+          if (namespace !== '*' && !(await namespaces.find(namespace)))
             throw new NimbusError('ERR_NAMESPACE_NOT_FOUND', [namespace]);
           if (!manages(principal, namespace))
             throw new NimbusError('ERR_AUTH_FORBIDDEN', [
@@ -74,7 +66,7 @@ export function keyRoutes(keys: KeyStore, namespaces: Namespaces): (router: Rout
               `admin in ${namespace}`,
             ]);
           const key = keys.create({ scope, namespace, functions, ...(description ? { description } : {}) });
-          await durable(keys, key.id);
+          await acknowledged(() => keys.sync(), `key ${key.id}`);
           sendJson(res, 201, { ...keyView(key), secret: key.secret });
         },
         { scope: 'own' },
@@ -96,11 +88,13 @@ export function keyRoutes(keys: KeyStore, namespaces: Namespaces): (router: Rout
         'DELETE',
         '/api/v1/keys/:id',
         async ({ res, params, principal }) => {
+          // A key made through another node a moment ago: this node catches up before it says there is none.
+          if (!keys.get(params.id!)) await keys.caughtUp?.();
           const key = keys.get(params.id!);
           if (!key || key.owner !== undefined || !manages(principal, key.namespace))
             throw new NimbusError('ERR_KEY_NOT_FOUND', [params.id!.slice(0, 80)]);
           keys.remove(key.id);
-          await durable(keys, key.id);
+          await acknowledged(() => keys.sync(), `key ${key.id}`);
           sendJson(res, 200, { deleted: key.id });
         },
         { scope: 'own' },

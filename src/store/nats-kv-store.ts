@@ -256,6 +256,10 @@ export class NatsKvStore implements Store {
     this.#b.functions.onChange(({ key }) => listener(fnId(key)));
   }
 
+  async caughtUp(): Promise<void> {
+    await Promise.all([this.#b.functions.caughtUp(), this.#b.namespaces.caughtUp()]);
+  }
+
   /** Tells `listener` of each namespace created, changed or removed (any node; this node's own writes too). */
   onNamespaceChange(listener: (name: string) => void): void {
     this.#b.namespaces.onChange(({ key }) => listener(key));

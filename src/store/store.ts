@@ -73,6 +73,11 @@ export interface Store {
   sync?(): Promise<void>;
   /** Cluster: tells `listener` of each function changed or removed by any node (absent on a single node). */
   onChange?(listener: (name: string) => void): void;
+  /**
+   * Cluster: resolves once this node's mirror of functions and namespaces holds every change any node had
+   * made when called (a lookup that missed awaits it before it answers "not found").
+   */
+  caughtUp?(): Promise<void>;
   /** Cluster: tells `listener` of each namespace created, changed or removed by any node. */
   onNamespaceChange?(listener: (name: string) => void): void;
   close(): void;

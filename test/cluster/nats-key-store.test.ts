@@ -169,3 +169,22 @@ test('jetstream key store: a node joining a cluster brings its own keys in once,
   await waitFor(() => shared.get(person.id) === undefined, 20_000, 'the revocation on the first store');
   assert.equal(events.length, 1, 'nothing more to adopt');
 });
+
+test('jetstream key store: once caughtUp() resolves, a node holds every key another node had written', {
+  skip,
+}, async (t) => {
+  const b = await natsBackend(t);
+  const one = await b.open();
+  const two = await b.open();
+  // Each time: acknowledged on node two, then asked for on node one at once (no waiting on the watch).
+  for (let i = 0; i < 20; i++) {
+    const key = two.create({ scope: 'read' });
+    await two.sync();
+    await one.caughtUp();
+    assert.equal(one.get(key.id)?.id, key.id, `key ${i}`);
+    assert.equal(two.remove(key.id), true);
+    await two.sync();
+    await one.caughtUp();
+    assert.equal(one.get(key.id), undefined, `revocation ${i}`);
+  }
+});
