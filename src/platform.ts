@@ -11,6 +11,7 @@ import type { KeyStore } from './auth/keys.js';
 import { deriveKey, loadMasterKey, Sealer } from './auth/master-key.js';
 import { SqliteKeyStore } from './auth/sqlite-key-store.js';
 import { adoptLocalKeys } from './cluster/adopt-local-keys.js';
+import { adoptLocalSecrets } from './cluster/adopt-local-secrets.js';
 import { Cluster } from './cluster/cluster.js';
 import type { NodeLoad } from './cluster/membership.js';
 import { nodesRoutes } from './cluster/routes.js';
@@ -62,7 +63,8 @@ import { Autoscaler } from './scaler/autoscaler.js';
 import { PoolEviction } from './scaler/eviction.js';
 import { Artifacts } from './store/artifacts.js';
 import type { NatsBundles } from './store/nats-bundles.js';
-import { SecretStore } from './store/secret-store.js';
+import type { SecretStore } from './store/secret-store.js';
+import { SqliteSecretStore } from './store/sqlite-secret-store.js';
 import { SqliteStore } from './store/sqlite-store.js';
 import type { FunctionVersion, Store } from './store/store.js';
 import { SqliteCronState } from './triggers/cron-state.js';
@@ -156,10 +158,10 @@ export async function startPlatform(
   const keys: KeyStore = cluster?.keys ?? new SqliteKeyStore(join(config.dataDir, 'nimbus.db'), keySealer);
   // Keys this node made before it joined a cluster move into the cluster's store (once).
   if (cluster) await adoptLocalKeys(join(config.dataDir, 'nimbus.db'), keySealer, cluster.keys, log);
-  const secrets = new SecretStore(
-    join(config.dataDir, 'nimbus.db'),
-    new Sealer(deriveKey(masterKey, 'secrets')),
-  );
+  const secretSealer = new Sealer(deriveKey(masterKey, 'secrets'));
+  const secrets: SecretStore =
+    cluster?.secrets ?? new SqliteSecretStore(join(config.dataDir, 'nimbus.db'), secretSealer);
+  if (cluster) await adoptLocalSecrets(join(config.dataDir, 'nimbus.db'), secretSealer, cluster.secrets, log);
   const auth = new Authenticator(token, keys);
   const logs = new LogStore();
   let bundles: NatsBundles | undefined;
@@ -264,9 +266,13 @@ export async function startPlatform(
     artifacts,
     dispatcher,
     makePool,
-    checkRuntime: (fn) => {
+    checkRuntime: async (fn) => {
       RUNTIMES[fn.spec.runtime]?.check?.(fn, runtimeOptions);
-      secrets.assertExist(splitFunctionId(fn.name).namespace, fn.spec.secrets ?? []);
+      const namespace = splitFunctionId(fn.name).namespace;
+      const names = fn.spec.secrets ?? [];
+      // A secret made through another node a moment ago: this node catches up before it says there is none.
+      if (!names.every((name) => secrets.has(namespace, name))) await secrets.caughtUp?.();
+      secrets.assertExist(namespace, names);
     },
     onRemoved: async (id, where, existed) => {
       // Removed through this node: every key of the function. Another node's removal (which revoked them
@@ -505,6 +511,7 @@ export async function startPlatform(
     openwhisk.close();
     asyncSystem.close();
     keys.close();
+    secrets.close();
     store.close();
     await cluster?.close();
     rmSync(runDir, { recursive: true, force: true });

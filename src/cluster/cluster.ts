@@ -1,5 +1,5 @@
 // Cluster mode, wired: one NATS connection and the JetStream-backed parts a node shares with the others —
-// the registry (KV), access keys (KV, sealed with the shared master key), bundles (Object Store), the async
+// the registry (KV), access keys and secrets (KV, sealed with the shared master key), bundles (Object Store), the async
 // queue (work-queue stream), call records, cron state and claims, and membership. Every node opens the same
 // buckets and streams; the first one creates them.
 import { hostname } from 'node:os';
@@ -11,6 +11,7 @@ import { NatsQueue } from '../queue/nats-queue.js';
 import type { Artifacts } from '../store/artifacts.js';
 import { NatsBundles } from '../store/nats-bundles.js';
 import { NatsKvStore } from '../store/nats-kv-store.js';
+import { NatsSecretStore } from '../store/nats-secret-store.js';
 import { connectCluster } from './connection.js';
 import { CronClaims, NatsCronState } from './cron-lease.js';
 import { checkMasterKey } from './master-key-check.js';
@@ -36,6 +37,8 @@ export class Cluster {
   readonly store: NatsKvStore;
   /** Access keys (and functions' own keys), shared by every node. */
   readonly keys: NatsKeyStore;
+  /** The secrets store, shared by every node. */
+  readonly secrets: NatsSecretStore;
   readonly queue: NatsQueue;
   readonly calls: NatsCallStore;
   readonly cronState: NatsCronState;
@@ -50,6 +53,7 @@ export class Cluster {
     replicas: number;
     store: NatsKvStore;
     keys: NatsKeyStore;
+    secrets: NatsSecretStore;
     queue: NatsQueue;
     calls: NatsCallStore;
     cronState: NatsCronState;
@@ -60,6 +64,7 @@ export class Cluster {
     this.replicas = parts.replicas;
     this.store = parts.store;
     this.keys = parts.keys;
+    this.secrets = parts.secrets;
     this.queue = parts.queue;
     this.calls = parts.calls;
     this.cronState = parts.cronState;
@@ -78,7 +83,7 @@ export class Cluster {
         options.onEvent?.({ type: 'cluster-record-invalid', bucket, key, error });
       // Before anything is read: keys sealed under another master key would not open here.
       await checkMasterKey(nc, options.masterKey, replicas);
-      const [store, keys, queue, calls, cronState, cronClaims] = await Promise.all([
+      const [store, keys, secrets, queue, calls, cronState, cronClaims] = await Promise.all([
         NatsKvStore.open({ nc, nodeId, replicas, onInvalid }),
         NatsKeyStore.open({
           nc,
@@ -86,12 +91,29 @@ export class Cluster {
           onInvalid,
           sealer: new Sealer(deriveKey(options.masterKey, 'api-keys')),
         }),
+        NatsSecretStore.open({
+          nc,
+          replicas,
+          onInvalid,
+          sealer: new Sealer(deriveKey(options.masterKey, 'secrets')),
+        }),
         NatsQueue.open({ nc, replicas }),
         NatsCallStore.open({ nc, replicas }),
         NatsCronState.open(nc, replicas),
         CronClaims.open(nc, nodeId, replicas),
       ]);
-      return new Cluster({ nc, nodeId, replicas, store, keys, queue, calls, cronState, cronClaims });
+      return new Cluster({
+        nc,
+        nodeId,
+        replicas,
+        store,
+        keys,
+        secrets,
+        queue,
+        calls,
+        cronState,
+        cronClaims,
+      });
     } catch (err) {
       await nc.close().catch(() => {});
       throw err;
@@ -133,6 +155,7 @@ export class Cluster {
     this.cronState.close();
     this.store.close();
     this.keys.close();
+    this.secrets.close();
     // Drain flushes what is pending; with NATS gone it would wait for a reconnect that may never come.
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([

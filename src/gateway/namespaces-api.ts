@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { allows } from '../auth/authenticate.js';
 import type { KeyStore } from '../auth/keys.js';
+import { acknowledged } from '../cluster/pending-writes.js';
 import { formatZodIssues } from '../config/function-spec.js';
 import {
   DEFAULT_NAMESPACE,
@@ -134,6 +135,7 @@ export function namespaceRoutes(
           const ns = existing(params.name!);
           removeNamespace(namespaces, keys, ns.name, secrets);
           await namespaces.sync(ns.name);
+          if (secrets) await acknowledged(() => secrets.sync(), `the secrets of namespace ${ns.name}`);
           sendJson(res, 200, { deleted: ns.name });
         },
         { access: 'admin', scope: 'global' },

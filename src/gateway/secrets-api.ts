@@ -2,6 +2,7 @@
 // store in its own shapes, openfaas/openfaas-api.ts). Deploy scope in that namespace. Values go in, never
 // out: listings name secrets and the functions that use them.
 import { z } from 'zod';
+import { acknowledged } from '../cluster/pending-writes.js';
 import { formatZodIssues } from '../config/function-spec.js';
 import { namespaceParam, splitFunctionId } from '../config/namespace.js';
 import { NimbusError } from '../errors.js';
@@ -53,16 +54,35 @@ export function secretUsers(store: Store, namespace: string, name: string): stri
   return users;
 }
 
-/** Removes a secret no function uses: ERR_SECRET_IN_USE naming the users, ERR_SECRET_NOT_FOUND. */
-export function removeSecret({ secrets, store }: SecretsApiDeps, namespace: string, name: string): void {
+/**
+ * In a cluster, a secret made through another node a moment ago: this node catches up before it answers
+ * that there is none.
+ */
+export async function knownSecret(secrets: SecretStore, namespace: string, name: string): Promise<void> {
+  if (!secrets.has(namespace, name)) await secrets.caughtUp?.();
+}
+
+/**
+ * Removes a secret no function uses and waits until that is durable: ERR_SECRET_IN_USE naming the users,
+ * ERR_SECRET_NOT_FOUND.
+ */
+export async function removeSecret(
+  { secrets, store }: SecretsApiDeps,
+  namespace: string,
+  name: string,
+): Promise<void> {
+  await knownSecret(secrets, namespace, name);
   const users = secretUsers(store, namespace, name);
   if (users.length > 0) throw new NimbusError('ERR_SECRET_IN_USE', [name, users.join(', ')]);
   if (!secrets.remove(namespace, name)) throw new NimbusError('ERR_SECRET_NOT_FOUND', [name.slice(0, 253)]);
+  await acknowledged(() => secrets.sync(), `secret ${name}`);
 }
 
 /** The namespace `?namespace=` names (default: the default one); ERR_NAMESPACE_NOT_FOUND when there is none. */
-function namespaceOf(store: Store, asked: string | null): string {
+async function namespaceOf(store: Store, asked: string | null): Promise<string> {
   const namespace = namespaceParam(asked);
+  // In a cluster, a namespace made through another node a moment ago: this node catches up first.
+  if (!store.getNamespace(namespace)) await store.caughtUp?.();
   if (!store.getNamespace(namespace))
     throw new NimbusError('ERR_NAMESPACE_NOT_FOUND', [namespace.slice(0, 80)]);
   return namespace;
@@ -85,8 +105,8 @@ export function secretRoutes(deps: SecretsApiDeps): (router: Router) => void {
       .add(
         'GET',
         '/api/v1/secrets',
-        ({ res, url }) => {
-          const namespace = namespaceOf(store, url.searchParams.get('namespace'));
+        async ({ res, url }) => {
+          const namespace = await namespaceOf(store, url.searchParams.get('namespace'));
           sendJson(res, 200, {
             secrets: secrets.list(namespace).map((s) => view(s, secretUsers(store, namespace, s.name))),
           });
@@ -97,9 +117,11 @@ export function secretRoutes(deps: SecretsApiDeps): (router: Router) => void {
         'POST',
         '/api/v1/secrets',
         async ({ req, res, url }) => {
-          const namespace = namespaceOf(store, url.searchParams.get('namespace'));
+          const namespace = await namespaceOf(store, url.searchParams.get('namespace'));
           const body = parse(createSchema, await readJson(req));
-          sendJson(res, 201, view(secrets.create(namespace, body.name, secretValue(body)), []));
+          const info = secrets.create(namespace, body.name, secretValue(body));
+          await acknowledged(() => secrets.sync(), `secret ${info.name}`);
+          sendJson(res, 201, view(info, []));
         },
         { access: 'deploy' },
       )
@@ -107,9 +129,11 @@ export function secretRoutes(deps: SecretsApiDeps): (router: Router) => void {
         'PUT',
         '/api/v1/secrets/:name',
         async ({ req, res, url, params }) => {
-          const namespace = namespaceOf(store, url.searchParams.get('namespace'));
+          const namespace = await namespaceOf(store, url.searchParams.get('namespace'));
           const body = parse(updateSchema, await readJson(req));
+          await knownSecret(secrets, namespace, params.name!);
           const info = secrets.update(namespace, params.name!, secretValue(body));
+          await acknowledged(() => secrets.sync(), `secret ${info.name}`);
           sendJson(res, 200, view(info, secretUsers(store, namespace, info.name)));
         },
         { access: 'deploy' },
@@ -117,8 +141,8 @@ export function secretRoutes(deps: SecretsApiDeps): (router: Router) => void {
       .add(
         'DELETE',
         '/api/v1/secrets/:name',
-        ({ res, url, params }) => {
-          removeSecret(deps, namespaceOf(store, url.searchParams.get('namespace')), params.name!);
+        async ({ res, url, params }) => {
+          await removeSecret(deps, await namespaceOf(store, url.searchParams.get('namespace')), params.name!);
           sendJson(res, 200, { deleted: params.name });
         },
         { access: 'deploy' },

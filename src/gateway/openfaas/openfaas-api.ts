@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import { type Access, type Authenticator, allows } from '../../auth/authenticate.js';
 import type { KeyStore } from '../../auth/keys.js';
+import { acknowledged } from '../../cluster/pending-writes.js';
 import { assertFunctionName } from '../../config/function-spec.js';
 import type { NamespaceRecord } from '../../config/namespace.js';
 import { DEFAULT_NAMESPACE, functionId, splitFunctionId } from '../../config/namespace.js';
@@ -23,7 +24,7 @@ import { sees } from '../functions-api.js';
 import { assertNamespaceName, removeNamespace } from '../namespaces-api.js';
 import { toNimbusError } from '../respond.js';
 import type { ControlContext, Router } from '../router.js';
-import { removeSecret } from '../secrets-api.js';
+import { knownSecret, removeSecret } from '../secrets-api.js';
 import {
   deploymentToDeploy,
   type FunctionDeployment,
@@ -249,6 +250,7 @@ export function openfaasRoutes(deps: OpenFaaSApiDeps): (router: Router) => void 
     const namespace = permitted(ctx, 'admin', ctx.params.name);
     removeNamespace(deps.namespaces, deps.keys, namespace, deps.secrets);
     await deps.namespaces.sync(namespace);
+    await acknowledged(() => deps.secrets.sync(), `the secrets of namespace ${namespace}`);
     ctx.res.writeHead(202).end();
   };
 
@@ -278,8 +280,11 @@ export function openfaasRoutes(deps: OpenFaaSApiDeps): (router: Router) => void 
       const { name, value } = openfaasSecret(body, true);
       const asked = (body as { namespace?: unknown }).namespace || ctx.url.searchParams.get('namespace');
       const namespace = permitted(ctx, 'deploy', asked);
-      if (update) deps.secrets.update(namespace, name, value!);
-      else deps.secrets.create(namespace, name, value!);
+      if (update) {
+        await knownSecret(deps.secrets, namespace, name);
+        deps.secrets.update(namespace, name, value!);
+      } else deps.secrets.create(namespace, name, value!);
+      await acknowledged(() => deps.secrets.sync(), `secret ${name}`);
       ctx.res.writeHead(update ? 200 : 201).end();
     };
 
@@ -287,7 +292,7 @@ export function openfaasRoutes(deps: OpenFaaSApiDeps): (router: Router) => void 
     const body = await readJson(ctx.req);
     const { name } = openfaasSecret(body, false);
     const asked = (body as { namespace?: unknown }).namespace || ctx.url.searchParams.get('namespace');
-    removeSecret({ secrets: deps.secrets, store }, permitted(ctx, 'deploy', asked), name);
+    await removeSecret({ secrets: deps.secrets, store }, permitted(ctx, 'deploy', asked), name);
     ctx.res.writeHead(200).end();
   };
 
