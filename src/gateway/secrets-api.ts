@@ -72,7 +72,12 @@ export async function removeSecret(
   name: string,
 ): Promise<void> {
   await knownSecret(secrets, namespace, name);
-  const users = secretUsers(store, namespace, name);
+  let users = secretUsers(store, namespace, name);
+  // In a cluster, its last user may have been removed through another node a moment ago.
+  if (users.length > 0 && store.caughtUp) {
+    await store.caughtUp();
+    users = secretUsers(store, namespace, name);
+  }
   if (users.length > 0) throw new NimbusError('ERR_SECRET_IN_USE', [name, users.join(', ')]);
   if (!secrets.remove(namespace, name)) throw new NimbusError('ERR_SECRET_NOT_FOUND', [name.slice(0, 253)]);
   await acknowledged(() => secrets.sync(), `secret ${name}`);
