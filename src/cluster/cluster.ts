@@ -1,7 +1,7 @@
 // Cluster mode, wired: one NATS connection and the JetStream-backed parts a node shares with the others —
-// the registry (KV), access keys and secrets (KV, sealed with the shared master key), bundles (Object Store), the async
-// queue (work-queue stream), call records, cron state and claims, and membership. Every node opens the same
-// buckets and streams; the first one creates them.
+// the registry (KV), access keys and secrets (KV, sealed with the shared master key), bundles (Object
+// Store), the async queue (work-queue stream), call records, cron state and claims, and membership. Every
+// node opens the same buckets and streams; the first one creates them.
 import { hostname } from 'node:os';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { deriveKey, Sealer } from '../auth/master-key.js';

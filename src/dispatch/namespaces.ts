@@ -1,7 +1,7 @@
 // Namespaces and their quotas, held in memory (the invoke path checks a rate without touching the store):
 // functions per namespace at deploy (the deployer asks the store), instances and their memory when one
-// starts, and invocations per second (a token bucket per namespace) when a call comes in.
-
+// starts, and invocations per second (a token bucket per namespace) when a call comes in. In a cluster the
+// namespaces themselves are shared (the store's watch keeps this table in step); the live counts are this node's.
 import { acknowledged } from '../cluster/pending-writes.js';
 import {
   DEFAULT_NAMESPACE,
