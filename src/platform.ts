@@ -291,6 +291,8 @@ export async function startPlatform(
     ...(bundles ? { bundles, onEvent: (event) => log.event(event) } : {}),
   });
   const versions = new VersionRouter({ store, dispatcher, makePool });
+  // A cluster's aliases are shared: one changed on another node routes here too.
+  store.onAliasChange?.((id) => versions.changed(id));
   let listening: AddressInfo | undefined;
   const callbackPolicy = new CallbackPolicy({ allow: config.callbackAllow, gateway: () => listening });
   const asyncSystem = new AsyncSystem({

@@ -2,6 +2,7 @@
 // a rollback makes an older one current at once; an alias names a version and may send a percentage of its
 // calls to others (a canary), invoked at /function/{name}@{alias}.
 import { z } from 'zod';
+import { acknowledged } from '../cluster/pending-writes.js';
 import { formatZodIssues } from '../config/function-spec.js';
 import { splitFunctionId } from '../config/namespace.js';
 import type { Deployer } from '../dispatch/deployer.js';
@@ -158,6 +159,7 @@ export function versionRoutes(deps: VersionsApiDeps): (router: Router) => void {
           const created = store.getAlias(id, params.alias!) === undefined;
           const alias = store.putAlias(checkAlias(store, id, params.alias!, parsed.data, Date.now()));
           deps.onAliasesChanged(id);
+          await acknowledged(async () => store.sync?.(), `alias ${name}@${alias.name}`);
           sendJson(res, created ? 201 : 200, aliasView(alias));
         },
         { access: 'deploy' },
@@ -165,11 +167,12 @@ export function versionRoutes(deps: VersionsApiDeps): (router: Router) => void {
       .add(
         'DELETE',
         '/api/v1/functions/:name/aliases/:alias',
-        ({ res, params, url, principal }) => {
+        async ({ res, params, url, principal }) => {
           const { id, name } = namedFunction(principal, 'deploy', params.name!, url);
           if (!store.deleteAlias(id, params.alias!))
             throw new NimbusError('ERR_ALIAS_NOT_FOUND', [name, params.alias!.slice(0, 80)]);
           deps.onAliasesChanged(id);
+          await acknowledged(async () => store.sync?.(), `alias ${name}@${params.alias}`);
           sendJson(res, 200, { deleted: params.alias });
         },
         { access: 'deploy' },

@@ -260,6 +260,11 @@ export class NatsKvStore implements Store {
     await Promise.all([this.#b.functions.caughtUp(), this.#b.namespaces.caughtUp()]);
   }
 
+  /** Tells `listener` of each function (by id) whose aliases changed (any node; this node's own writes too). */
+  onAliasChange(listener: (id: string) => void): void {
+    this.#b.aliases.onChange(({ key }) => listener(fnId(key.slice(0, key.indexOf('.')))));
+  }
+
   /** Tells `listener` of each namespace created, changed or removed (any node; this node's own writes too). */
   onNamespaceChange(listener: (name: string) => void): void {
     this.#b.namespaces.onChange(({ key }) => listener(key));

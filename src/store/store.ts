@@ -78,6 +78,8 @@ export interface Store {
    * made when called (a lookup that missed awaits it before it answers "not found").
    */
   caughtUp?(): Promise<void>;
+  /** Cluster: tells `listener` of each function (by id) whose aliases any node changed. */
+  onAliasChange?(listener: (fn: string) => void): void;
   /** Cluster: tells `listener` of each namespace created, changed or removed by any node. */
   onNamespaceChange?(listener: (name: string) => void): void;
   close(): void;
