@@ -7,6 +7,7 @@ import { rmSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type Access, allows, mayInvoke } from '../../auth/authenticate.js';
 import type { KeyStore, Principal } from '../../auth/keys.js';
+import { acknowledged } from '../../cluster/pending-writes.js';
 import { DEFAULT_NAMESPACE, functionId, splitFunctionId } from '../../config/namespace.js';
 import type { Deployer } from '../../dispatch/deployer.js';
 import type { Dispatcher, FunctionEntry } from '../../dispatch/dispatcher.js';
@@ -569,18 +570,19 @@ export function lambdaRoutes(deps: LambdaApiDeps): (router: Router) => void {
     return alias;
   };
 
-  const createAlias: CallHandler = (call) => {
+  /** In a cluster, an alias change answers once JetStream acknowledged it. */
+  const aliasDurable = (fn: FunctionRecord, alias: string) =>
+    acknowledged(async () => deps.store.sync?.(), `alias ${splitFunctionId(fn.name).name}@${alias}`);
+
+  const createAlias: CallHandler = async (call) => {
     const fn = current(call);
     const input = parseJson(call.body) as { Name?: unknown };
     if (typeof input.Name !== 'string') throw invalidParameter('Name is required.');
     if (deps.store.getAlias(fn.name, input.Name))
       throw new LambdaError(409, 'ResourceConflictException', `Alias already exists: ${input.Name}`);
-    sendLambdaJson(
-      call.res,
-      201,
-      aliasConfiguration(call, putAlias(call, fn, input.Name, undefined)),
-      call.requestId,
-    );
+    const alias = putAlias(call, fn, input.Name, undefined);
+    await aliasDurable(fn, alias.name);
+    sendLambdaJson(call.res, 201, aliasConfiguration(call, alias), call.requestId);
   };
 
   const existingAlias = (call: Call, fn: FunctionRecord): AliasRecord => {
@@ -595,15 +597,12 @@ export function lambdaRoutes(deps: LambdaApiDeps): (router: Router) => void {
     sendLambdaJson(call.res, 200, aliasConfiguration(call, existingAlias(call, fn)), call.requestId);
   };
 
-  const updateAlias: CallHandler = (call) => {
+  const updateAlias: CallHandler = async (call) => {
     const fn = current(call);
     const old = existingAlias(call, fn);
-    sendLambdaJson(
-      call.res,
-      200,
-      aliasConfiguration(call, putAlias(call, fn, old.name, old)),
-      call.requestId,
-    );
+    const alias = putAlias(call, fn, old.name, old);
+    await aliasDurable(fn, alias.name);
+    sendLambdaJson(call.res, 200, aliasConfiguration(call, alias), call.requestId);
   };
 
   const listAliases: CallHandler = (call) => {
@@ -620,11 +619,12 @@ export function lambdaRoutes(deps: LambdaApiDeps): (router: Router) => void {
     );
   };
 
-  const deleteAlias: CallHandler = (call) => {
+  const deleteAlias: CallHandler = async (call) => {
     const fn = current(call);
     existingAlias(call, fn);
     deps.store.deleteAlias(fn.name, call.params.alias!);
     deps.versions.changed(fn.name);
+    await aliasDurable(fn, call.params.alias!);
     sendLambdaJson(call.res, 204, undefined, call.requestId);
   };
 
