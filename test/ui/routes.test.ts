@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { Authenticator } from '../../src/auth/authenticate.js';
-import { KeyStore } from '../../src/auth/keys.js';
 import { deriveKey, loadMasterKey, Sealer } from '../../src/auth/master-key.js';
+import { SqliteKeyStore } from '../../src/auth/sqlite-key-store.js';
 import { createControlApi } from '../../src/gateway/control-api.js';
 import { UI_CSP, uiRoutes } from '../../src/ui/routes.js';
 import { UI_BUNDLE_DIR } from '../../src/ui/static-files.js';
@@ -138,7 +138,7 @@ test('a bundle directory: regular files only, and a coded answer until it is bui
   const dataDir = join(dir, 'data');
   mkdirSync(dataDir);
   const bundle = join(dir, 'bundle');
-  const keys = new KeyStore(
+  const keys = new SqliteKeyStore(
     join(dataDir, 'keys.db'),
     new Sealer(deriveKey(loadMasterKey(dataDir, undefined), 'api-keys')),
   );
