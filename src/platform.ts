@@ -338,6 +338,12 @@ export async function startPlatform(
       }),
     onEvent: (event) => log.event(event),
   });
+  // A deploy or removal changes the subscriptions at once: a message published right after a deploy's
+  // answer reaches the function (the periodic sync catches what other nodes changed).
+  dispatcher.onChange(() => {
+    if (topicsStarted) topics.sync();
+  });
+  let topicsStarted = false;
   const autoscaler = new Autoscaler(dispatcher, config.autoscaler);
   autoscaler.start();
   // Keep stem cells of the default Node runtime ready: the first cold start is a module load too.
@@ -547,6 +553,7 @@ export async function startPlatform(
   openwhisk.start();
   await cluster?.join(() => url, nodeLoad);
   topics.start();
+  topicsStarted = true;
   log.event({
     type: 'topics',
     bus: topicBus.kind,

@@ -30,6 +30,9 @@ export class Dispatcher {
   /** Per-function 10-second buckets and recent calls (src/metrics/activity.ts). */
   readonly activity = new CallActivity();
 
+  /** Called after a function is installed or removed (topic triggers follow at once, not at their next sync). */
+  readonly #changed = new Set<() => void>();
+
   constructor(store: Store) {
     this.store = store;
     this.flushTimer = setInterval(() => this.flushCounts(), COUNTER_FLUSH_MS);
@@ -56,12 +59,19 @@ export class Dispatcher {
     return this.table.get(key) ?? this.pinned.get(key);
   }
 
+  /** Calls `listener` after every install and removal; returns the unsubscribe. */
+  onChange(listener: () => void): () => void {
+    this.#changed.add(listener);
+    return () => this.#changed.delete(listener);
+  }
+
   /** Routes new requests to `pool`; the previous version's pool drains (in-flight requests finish). */
   install(fn: FunctionVersion, pool: Pool): void {
     const old = this.table.get(fn.name);
     this.table.set(fn.name, { key: fn.name, fn, pool, counts: this.countsOf(fn.name) });
     pool.start();
     if (old) this.retire(old.pool, 'the function version was replaced');
+    for (const listener of this.#changed) listener();
   }
 
   /**
@@ -97,6 +107,7 @@ export class Dispatcher {
     this.table.delete(name);
     this.unpin(name);
     this.retire(old.pool, 'the function was removed');
+    for (const listener of this.#changed) listener();
     return true;
   }
 
