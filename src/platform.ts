@@ -50,6 +50,7 @@ import {
 import { LogStore } from './logs/log-store.js';
 import { activityRoutes } from './metrics/activity-routes.js';
 import { metricsRoutes } from './metrics/routes.js';
+import { startTracing, type Tracing } from './observability/tracing.js';
 import { AsyncSystem } from './queue/async-system.js';
 import { CallbackPolicy } from './queue/callback-policy.js';
 import { RUNTIMES } from './runtimes/index.js';
@@ -107,9 +108,14 @@ export interface Platform {
   readonly routes: readonly RouteInfo[];
   /** Cluster mode: the NATS connection and the shared parts (absent on a single node). */
   readonly cluster: Cluster | undefined;
+  /** Spans of calls exported over OTLP (absent when `tracing.otlpEndpoint` is not set). */
+  readonly tracing: Tracing | undefined;
   /** Stops accepting, lets in-flight requests finish (up to the grace period), stops every instance. */
   close(): Promise<void>;
 }
+
+/** At shutdown, the last spans get this long to reach the collector. */
+const TRACING_CLOSE_WAIT_MS = 5000;
 
 export const INVOKE_PREFIX = '/function/';
 export const ASYNC_PREFIX = '/async-function/';
@@ -170,7 +176,8 @@ export async function startPlatform(
     ...(cluster ? { onStored: (hash: string) => bundles!.publish(hash) } : {}),
   });
   if (cluster) bundles = await cluster.openBundles(artifacts);
-  const dispatcher = new Dispatcher(store);
+  const tracing = await startTracing(config, (event) => log.event(event));
+  const dispatcher = new Dispatcher(store, tracing);
   // Sockets live under a short private path (Unix socket paths are limited to ~107 bytes), private to
   // this user; run dirs of gateways that died are swept first.
   const runDir = createRunDir().dir;
@@ -195,6 +202,7 @@ export async function startPlatform(
     secrets.close();
     store.close();
     await cluster?.close();
+    await tracing?.close(0);
     rmSync(runDir, { recursive: true, force: true });
     throw err;
   }
@@ -319,12 +327,17 @@ export async function startPlatform(
     bus: topicBus,
     functions: () => [...dispatcher.entries()].map((e) => ({ name: e.fn.name, spec: e.fn.spec })),
     invoke: async (fn, message) => {
-      const res = await invokeBuffered(dispatcher, fn, {
-        method: 'POST',
-        path: '/',
-        headers: [...message.headers, ['x-nimbus-topic', message.subject]],
-        body: message.data,
-      });
+      const res = await invokeBuffered(
+        dispatcher,
+        fn,
+        {
+          method: 'POST',
+          path: '/',
+          headers: [...message.headers, ['x-nimbus-topic', message.subject]],
+          body: message.data,
+        },
+        { span: { name: `topic ${fn}`, kind: 'consumer', attributes: { 'faas.trigger': 'pubsub' } } },
+      );
       return { status: res.status, body: res.body };
     },
     submit: (fn, message) =>
@@ -366,24 +379,30 @@ export async function startPlatform(
     load.rssMb = Math.round(process.memoryUsage.rss() / 1024 / 1024);
     return load;
   };
-  const invoke = createInvokeHandler({
-    dispatcher,
-    bodyLimitBytes: config.bodyLimitBytes,
-    debug: config.debug,
-    auth,
-    namespaces,
-    versions,
-  });
-  const asyncInvoke = createAsyncInvokeHandler({
-    dispatcher,
-    submit: (request) => asyncSystem.submit(request),
-    bodyLimitBytes: config.asyncBodyLimitBytes,
-    debug: config.debug,
-    auth,
-    namespaces,
-    versions,
-    callbackPolicy,
-  });
+  const invoke = createInvokeHandler(
+    {
+      dispatcher,
+      bodyLimitBytes: config.bodyLimitBytes,
+      debug: config.debug,
+      auth,
+      namespaces,
+      versions,
+    },
+    INVOKE_PREFIX,
+  );
+  const asyncInvoke = createAsyncInvokeHandler(
+    {
+      dispatcher,
+      submit: (request) => asyncSystem.submit(request),
+      bodyLimitBytes: config.asyncBodyLimitBytes,
+      debug: config.debug,
+      auth,
+      namespaces,
+      versions,
+      callbackPolicy,
+    },
+    ASYNC_PREFIX,
+  );
   const onInternalError = (error: NimbusError, req: IncomingMessage): void => {
     const cause = error.cause as { stack?: string } | undefined;
     log.event({
@@ -599,6 +618,8 @@ export async function startPlatform(
       secrets.close();
       store.close();
       await cluster?.close();
+      // The spans of the last calls go out, however long the collector takes, within a bound.
+      await tracing?.close(TRACING_CLOSE_WAIT_MS);
       rmSync(runDir, { recursive: true, force: true });
     })();
     return closed;
@@ -619,6 +640,7 @@ export async function startPlatform(
     keys,
     routes: control.routes,
     cluster,
+    tracing,
     launcher,
     sandbox: {
       summary: sandbox.summary,

@@ -176,6 +176,25 @@ export const platformConfigSchema = z.strictObject({
     .string()
     .regex(/^[A-Za-z0-9_-]{1,64}$/)
     .optional(),
+  /** Tracing of calls over OTLP/HTTP (docs/observability.md). */
+  tracing: z
+    .strictObject({
+      /**
+       * Base URL of an OTLP/HTTP receiver (a collector, Jaeger, Tempo, ...): spans go to `{base}/v1/traces`,
+       * as with OTEL_EXPORTER_OTLP_ENDPOINT (which sets it). Absent: no spans are made or exported.
+       */
+      otlpEndpoint: z
+        .url({
+          protocol: /^https?$/,
+          error: 'must be an http:// or https:// URL such as http://127.0.0.1:4318',
+        })
+        .optional(),
+      /** `service.name` of the spans (OTEL_SERVICE_NAME sets it). Default nimbus. */
+      serviceName: z.string().min(1).max(255).default('nimbus'),
+      /** Ended spans wait up to this long to be exported in one batch. Default 5 s. */
+      exportDelayMs: z.number().int().min(10).max(60_000).default(5000),
+    })
+    .prefault({}),
 });
 
 export type PlatformConfigInput = z.input<typeof platformConfigSchema>;
@@ -206,7 +225,16 @@ const ENV_KEYS: Record<string, { key: keyof PlatformConfigInput; type: 'string' 
   NIMBUS_NODE_ID: { key: 'nodeId', type: 'string' },
 };
 
-/** Reads the NIMBUS_* variables that map onto config keys (the caller passes the environment in). */
+/** OpenTelemetry's own variables that map onto `tracing.*` keys. */
+const OTEL_ENV_KEYS: Record<string, keyof NonNullable<PlatformConfigInput['tracing']>> = {
+  OTEL_EXPORTER_OTLP_ENDPOINT: 'otlpEndpoint',
+  OTEL_SERVICE_NAME: 'serviceName',
+};
+
+/**
+ * Reads the NIMBUS_* variables that map onto config keys, and OpenTelemetry's OTEL_EXPORTER_OTLP_ENDPOINT and
+ * OTEL_SERVICE_NAME (the caller passes the environment in).
+ */
 export function configFromEnv(env: Readonly<Record<string, string | undefined>>): PlatformConfigInput {
   const out: Record<string, unknown> = {};
   for (const [name, { key, type }] of Object.entries(ENV_KEYS)) {
@@ -214,6 +242,12 @@ export function configFromEnv(env: Readonly<Record<string, string | undefined>>)
     if (raw === undefined || raw === '') continue;
     out[key] = type === 'number' ? Number(raw) : type === 'boolean' ? raw === '1' || raw === 'true' : raw;
   }
+  const tracing: Record<string, string> = {};
+  for (const [name, key] of Object.entries(OTEL_ENV_KEYS)) {
+    const raw = env[name];
+    if (raw !== undefined && raw !== '') tracing[key] = raw;
+  }
+  if (Object.keys(tracing).length > 0) out.tracing = tracing;
   return out as PlatformConfigInput;
 }
 
@@ -230,12 +264,23 @@ export function readConfigFile(path: string): PlatformConfigInput {
   return (value ?? {}) as PlatformConfigInput;
 }
 
-/** Merges the layers (later wins), validates, resolves paths and freezes. */
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Merges the layers (later wins; a section such as `tracing` key by key, so the environment's endpoint keeps
+ * the file's other tracing keys), validates, resolves paths and freezes.
+ */
 export function loadPlatformConfig(...layers: PlatformConfigInput[]): PlatformConfig {
-  const merged = Object.assign(
-    {},
-    ...layers.map((l) => Object.fromEntries(Object.entries(l).filter(([, v]) => v !== undefined))),
-  );
+  const merged: Record<string, unknown> = {};
+  for (const layer of layers) {
+    for (const [key, value] of Object.entries(layer)) {
+      if (value === undefined) continue;
+      const before = merged[key];
+      merged[key] = isPlainObject(before) && isPlainObject(value) ? { ...before, ...value } : value;
+    }
+  }
   const result = platformConfigSchema.safeParse(merged);
   if (!result.success) throw new NimbusError('ERR_CONFIG_INVALID', [formatZodIssues(result.error)]);
   const config = { ...result.data, dataDir: resolve(result.data.dataDir) };

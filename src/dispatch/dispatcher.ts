@@ -4,6 +4,7 @@
 import type { Pool } from '../instances/pool.js';
 import { CallActivity } from '../metrics/activity.js';
 import { InvocationMetrics } from '../metrics/invocations.js';
+import type { Tracing } from '../observability/tracing.js';
 import type { CounterDelta, FunctionVersion, Store } from '../store/store.js';
 
 export interface FunctionEntry {
@@ -29,12 +30,15 @@ export class Dispatcher {
   readonly metrics = new InvocationMetrics();
   /** Per-function 10-second buckets and recent calls (src/metrics/activity.ts). */
   readonly activity = new CallActivity();
+  /** Spans of calls, when an OTLP endpoint is configured; every way in starts its call's trace here. */
+  readonly tracing: Tracing | undefined;
 
   /** Called after a function is installed or removed (topic triggers follow at once, not at their next sync). */
   readonly #changed = new Set<() => void>();
 
-  constructor(store: Store) {
+  constructor(store: Store, tracing?: Tracing) {
     this.store = store;
+    this.tracing = tracing;
     this.flushTimer = setInterval(() => this.flushCounts(), COUNTER_FLUSH_MS);
     this.flushTimer.unref();
   }

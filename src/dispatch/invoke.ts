@@ -2,13 +2,17 @@
 // whole request and want the whole response (async workers, cron, compat APIs).
 import { NimbusError } from '../errors.js';
 import type { InvokeStream, Lease, LeaseWaiter, StreamSink } from '../instances/lease.js';
+import { type CallKind, type CallTrace, passOn, type TraceAttributes } from '../observability/tracing.js';
 import type { Dispatcher } from './dispatcher.js';
 
 export interface BufferedRequest {
   method: string;
   /** Path suffix with query, as the function sees it: `/`, `/a/b?x=1`. */
   path: string;
-  /** Header pairs, names lower-case. */
+  /**
+   * Header pairs, names lower-case. A `traceparent` (and `tracestate`) among them is the caller's trace
+   * context: continued, and replaced by this call's own before the function sees it.
+   */
   headers: readonly (readonly [string, string])[];
   body: Buffer;
   /** The body is an event for a Lambda-style handler, passed as it is (FLAG_RAW_EVENT): the Lambda Invoke API. */
@@ -37,6 +41,17 @@ export interface BufferedInvokeOptions {
    * still collected whole.
    */
   onChunk?: (chunk: Buffer) => void;
+  /** The call's root span, with tracing on. Default: `invoke {name}`, internal. */
+  span?: BufferedSpan;
+}
+
+/** How a buffered call's root span is made (tracing.ts). */
+export interface BufferedSpan {
+  name: string;
+  kind: CallKind;
+  attributes?: TraceAttributes;
+  /** A queued call: when it was queued (epoch ms), for its `queue wait` span. */
+  queuedAtMs?: number;
 }
 
 const DEFAULT_MAX_RESPONSE_BYTES = 6 * 1024 * 1024;
@@ -54,14 +69,35 @@ export async function invokeBuffered(
   const entry = dispatcher.lookup(name);
   if (!entry) return failed(new NimbusError('ERR_FUNCTION_NOT_FOUND', [name]), 0);
   const startedAt = performance.now();
+  const fn = entry.fn.name;
+  let traceparent: string | undefined;
+  let tracestate: string | undefined;
+  for (const [k, v] of request.headers) {
+    if (k === 'traceparent') traceparent = v;
+    else if (k === 'tracestate') tracestate = tracestate === undefined ? v : `${tracestate},${v}`;
+  }
+  const tracing = dispatcher.tracing;
+  const span = options.span;
+  const trace = tracing?.startCall({
+    name: span?.name ?? `invoke ${fn}`,
+    kind: span?.kind ?? 'internal',
+    fn,
+    traceparent,
+    tracestate,
+    attributes: { 'faas.invoked_name': fn, ...span?.attributes },
+    ...(span?.queuedAtMs === undefined ? {} : { queuedAtMs: span.queuedAtMs }),
+  });
+  const context = trace ?? passOn(traceparent, tracestate);
   let lease: Lease;
   try {
     lease = entry.pool.acquire();
   } catch (err) {
-    return failed(err as NimbusError, performance.now() - startedAt);
+    const error = err as NimbusError;
+    trace?.end(error.status, error);
+    return failed(error, performance.now() - startedAt);
   }
   return new Promise<BufferedResponse>((resolve) => {
-    const call = new BufferedCall(entry.fn.name, lease, request, options, startedAt, resolve);
+    const call = new BufferedCall(fn, lease, request, options, startedAt, resolve, context, trace);
     if (lease.granted) call.granted();
     else lease.wait(call);
   });
@@ -89,6 +125,10 @@ class BufferedCall implements StreamSink, LeaseWaiter {
   readonly #onChunk: ((chunk: Buffer) => void) | undefined;
   readonly #startedAt: number;
   readonly #resolve: (response: BufferedResponse) => void;
+  /** The trace context the function gets. */
+  readonly #context: { traceparent: string; tracestate: string | undefined };
+  /** The call's spans, when tracing is on. */
+  readonly #trace: CallTrace | undefined;
   #stream: InvokeStream | undefined;
   #status = 0;
   #headers: string[] = [];
@@ -105,6 +145,8 @@ class BufferedCall implements StreamSink, LeaseWaiter {
     options: BufferedInvokeOptions,
     startedAt: number,
     resolve: (response: BufferedResponse) => void,
+    context: { traceparent: string; tracestate: string | undefined },
+    trace: CallTrace | undefined,
   ) {
     this.#name = name;
     this.#lease = lease;
@@ -113,20 +155,28 @@ class BufferedCall implements StreamSink, LeaseWaiter {
     this.#onChunk = options.onChunk;
     this.#startedAt = startedAt;
     this.#resolve = resolve;
+    this.#context = context;
+    this.#trace = trace;
   }
 
   granted(): void {
     const request = this.#request;
     let head = `${request.method}\0${request.path}`;
-    for (const [k, v] of request.headers) head += `\0${k}\0${v}`;
+    for (const [k, v] of request.headers)
+      if (k !== 'traceparent' && k !== 'tracestate') head += `\0${k}\0${v}`;
+    const { traceparent, tracestate } = this.#context;
+    head += `\0traceparent\0${traceparent}`;
+    if (tracestate !== undefined) head += `\0tracestate\0${tracestate}`;
     const hasBody = request.body.length > 0;
     this.#stream = this.#lease.open(this, head, !hasBody, request.rawEvent === true);
+    this.#trace?.opened(this.#lease);
     // The stream keeps what the function's window cannot take yet and sends it as credit comes.
     if (hasBody) this.#stream.end(request.body);
   }
 
   refused(error: NimbusError): void {
     this.#done = true;
+    this.#trace?.end(error.status, error);
     this.#resolve(failed(error, performance.now() - this.#startedAt));
   }
 
@@ -164,12 +214,14 @@ class BufferedCall implements StreamSink, LeaseWaiter {
   onError(error: NimbusError): void {
     if (this.#done) return;
     this.#done = true;
+    this.#trace?.end(error.status, error);
     this.#resolve(failed(error, this.#lease.waitMs, this.#lease.instanceId));
   }
 
   #finish(): void {
     if (this.#done) return;
     this.#done = true;
+    this.#trace?.end(this.#status);
     const response: BufferedResponse = {
       status: this.#status,
       headers: this.#headers,

@@ -6,6 +6,7 @@ import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { Namespaces } from '../dispatch/namespaces.js';
 import type { VersionRouter } from '../dispatch/versions.js';
 import { NimbusError } from '../errors.js';
+import { passOn, startHttpTrace } from '../observability/tracing.js';
 import type { SubmitRequest } from '../queue/async-system.js';
 import type { CallbackPolicy } from '../queue/callback-policy.js';
 import { functionRoute, HOP_HEADERS, resolveFunction } from './function-route.js';
@@ -26,7 +27,8 @@ export interface AsyncInvokeOptions {
 
 /**
  * Request headers not kept with the call: those of the hop, the callback URL (the platform's), the call
- * id and attempt (the worker sets them). A Nimbus credential in Authorization is dropped too.
+ * id and attempt (the worker sets them), the trace context (kept beside the headers: this call's span with
+ * tracing on). A Nimbus credential in Authorization is dropped too.
  */
 const DROPPED_HEADERS = new Set([
   ...HOP_HEADERS,
@@ -35,12 +37,15 @@ const DROPPED_HEADERS = new Set([
   'x-callback-url',
   'x-call-id',
   'x-nimbus-attempt',
+  'traceparent',
+  'tracestate',
 ]);
 
 export type AsyncInvokeHandler = (req: IncomingMessage, res: ServerResponse, prefixLength: number) => void;
 
-export function createAsyncInvokeHandler(options: AsyncInvokeOptions): AsyncInvokeHandler {
+export function createAsyncInvokeHandler(options: AsyncInvokeOptions, prefix: string): AsyncInvokeHandler {
   const { bodyLimitBytes, debug } = options;
+  const tracing = options.dispatcher.tracing;
 
   function reject(req: IncomingMessage, res: ServerResponse, err: NimbusError): void {
     req.resume();
@@ -57,6 +62,8 @@ export function createAsyncInvokeHandler(options: AsyncInvokeOptions): AsyncInvo
       return;
     }
     const { entry, consumedAuthorization } = resolved;
+    const trace = tracing === undefined ? undefined : startHttpTrace(tracing, req, prefix, entry.fn.name);
+    if (trace) res.once('close', () => trace.end(res.writableFinished ? res.statusCode : 499));
     if (name.includes('@')) {
       // A queued call runs whatever version is current when a worker takes it.
       reject(
@@ -114,6 +121,8 @@ export function createAsyncInvokeHandler(options: AsyncInvokeOptions): AsyncInvo
     req.on('end', () => {
       if (failed) return;
       const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+      // The queued call carries the trace on: this request's span, or the client's context as it came.
+      const context = trace ?? passOn(req.headers.traceparent, req.headers.tracestate);
       options
         .submit({
           fn: entry.fn.name,
@@ -123,9 +132,11 @@ export function createAsyncInvokeHandler(options: AsyncInvokeOptions): AsyncInvo
           body,
           callbackUrl: callbackUrl as string | undefined,
           source: 'http',
+          trace: { traceparent: context.traceparent, tracestate: context.tracestate },
         })
         .then(
           (callId) => {
+            trace?.setAttribute('nimbus.call_id', callId);
             const text = `{"callId":"${callId}"}`;
             res.writeHead(202, {
               'x-call-id': callId,

@@ -9,6 +9,14 @@ import type { Namespaces } from '../dispatch/namespaces.js';
 import type { VersionRouter } from '../dispatch/versions.js';
 import { NimbusError } from '../errors.js';
 import type { InvokeStream, Lease, LeaseWaiter, StreamSink } from '../instances/lease.js';
+import { CLIENT_CLOSED } from '../metrics/invocations.js';
+import {
+  asVersion00,
+  isValidTraceparent,
+  newTraceparent,
+  parseTracestate,
+} from '../observability/trace-context.js';
+import { type CallTrace, startHttpTrace } from '../observability/tracing.js';
 import { functionRoute, HOP_HEADERS, resolveFunction } from './function-route.js';
 import { sendError } from './respond.js';
 
@@ -38,13 +46,26 @@ const GATEWAY_RESPONSE_HEADERS: ReadonlySet<string> = new Set([
   'x-nimbus-init-ms',
 ]);
 
+/**
+ * Request headers not passed on as they came: the hop's, and those the gateway sets itself (the call id,
+ * the start time, and the trace context: the caller's, or with tracing on this call's span as parent).
+ */
+const REPLACED_REQUEST_HEADERS: ReadonlySet<string> = new Set([
+  ...HOP_HEADERS,
+  'x-call-id',
+  'x-start-time',
+  'traceparent',
+  'tracestate',
+]);
+
 /** A body this small goes out with the head in one write, as a latin1 string (a Buffer would cost a writev). */
 const SMALL_BODY_BYTES = 16 * 1024;
 
 export type InvokeHandler = (req: IncomingMessage, res: ServerResponse, prefixLength: number) => void;
 
-export function createInvokeHandler(options: InvokeOptions): InvokeHandler {
+export function createInvokeHandler(options: InvokeOptions, prefix: string): InvokeHandler {
   const { bodyLimitBytes, debug } = options;
+  const tracing = options.dispatcher.tracing;
 
   return function invoke(req, res, prefixLength) {
     const { name, target } = functionRoute(req.url!, prefixLength);
@@ -54,16 +75,17 @@ export function createInvokeHandler(options: InvokeOptions): InvokeHandler {
       return;
     }
     const { entry } = resolved;
+    const trace = tracing === undefined ? undefined : startHttpTrace(tracing, req, prefix, entry.fn.name);
     const declared = req.headers['content-length'];
     if (declared !== undefined && Number(declared) > bodyLimitBytes) {
-      refuse(req, res, new NimbusError('ERR_REQUEST_BODY_TOO_LARGE', [bodyLimitBytes]), debug);
+      refuse(req, res, new NimbusError('ERR_REQUEST_BODY_TOO_LARGE', [bodyLimitBytes]), debug, trace);
       return;
     }
     let lease: Lease;
     try {
       lease = entry.pool.acquire();
     } catch (err) {
-      refuse(req, res, err, debug);
+      refuse(req, res, err, debug, trace);
       return;
     }
     const call = new HttpCall(
@@ -74,6 +96,7 @@ export function createInvokeHandler(options: InvokeOptions): InvokeHandler {
       entry.fn.name,
       resolved.consumedAuthorization,
       options,
+      trace,
     );
     if (lease.granted) {
       call.granted();
@@ -84,9 +107,19 @@ export function createInvokeHandler(options: InvokeOptions): InvokeHandler {
   };
 }
 
-function refuse(req: IncomingMessage, res: ServerResponse, err: unknown, debug: boolean): void {
+function refuse(
+  req: IncomingMessage,
+  res: ServerResponse,
+  err: unknown,
+  debug: boolean,
+  trace?: CallTrace,
+): void {
   req.resume();
   sendError(res, err, debug);
+  if (trace) {
+    const error = err instanceof NimbusError ? err : undefined;
+    trace.end(res.statusCode, error);
+  }
 }
 
 const kCall = Symbol('nimbus.call');
@@ -107,6 +140,8 @@ class HttpCall implements StreamSink, LeaseWaiter {
   /** The Authorization header was a Nimbus credential: it is not passed on. */
   readonly #dropAuthorization: boolean;
   readonly #options: InvokeOptions;
+  /** The call's spans, when tracing is on. */
+  readonly #trace: CallTrace | undefined;
   #stream: InvokeStream | undefined;
   readonly #callId = randomUUID();
   /** When the gateway took the request (the base of X-Duration-Seconds), and as OpenFaaS's X-Start-Time (ns). */
@@ -126,6 +161,7 @@ class HttpCall implements StreamSink, LeaseWaiter {
     name: string,
     dropAuthorization: boolean,
     options: InvokeOptions,
+    trace: CallTrace | undefined,
   ) {
     this.#req = req;
     this.#res = res;
@@ -134,6 +170,8 @@ class HttpCall implements StreamSink, LeaseWaiter {
     this.#name = name;
     this.#dropAuthorization = dropAuthorization;
     this.#options = options;
+    this.#trace = trace;
+    trace?.setAttribute('nimbus.call_id', this.#callId);
     this.#res[kCall] = this;
     res.on('close', onResponseClose);
   }
@@ -148,6 +186,7 @@ class HttpCall implements StreamSink, LeaseWaiter {
         : req.headers['transfer-encoding'] !== undefined;
     const stream = this.#lease.open(this, this.#head(), !hasBody);
     this.#stream = stream;
+    this.#trace?.opened(this.#lease);
     if (!hasBody) return;
     req.on('data', (chunk: Buffer) => this.#onRequestData(chunk));
     req.on('end', () => stream.end());
@@ -158,18 +197,37 @@ class HttpCall implements StreamSink, LeaseWaiter {
     this.#fail(error);
   }
 
-  /** The head the function sees: method, target, the client's headers but the hop's, the gateway's. */
+  /**
+   * The head the function sees: method, target, the client's headers but the hop's, the gateway's. Its
+   * `traceparent`: this call's span with tracing on; else the client's when valid, or a new trace.
+   */
   #head(): string {
     const req = this.#req;
     const raw = req.rawHeaders;
     let head = `${req.method}\0${this.#target}`;
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i]!.toLowerCase();
-      if (HOP_HEADERS.has(name) || name === 'x-call-id' || name === 'x-start-time') continue;
+      if (REPLACED_REQUEST_HEADERS.has(name)) continue;
       if (this.#dropAuthorization && name === 'authorization') continue;
       head += `\0${name}\0${raw[i + 1]}`;
     }
-    return `${head}\0x-call-id\0${this.#callId}\0x-start-time\0${this.#startTime}`;
+    let traceparent: string;
+    let tracestate: string | undefined;
+    const trace = this.#trace;
+    if (trace !== undefined) {
+      traceparent = trace.traceparent;
+      tracestate = trace.tracestate;
+    } else {
+      const incoming = req.headers.traceparent;
+      if (isValidTraceparent(incoming)) {
+        traceparent = asVersion00(incoming);
+        tracestate = parseTracestate(req.headers.tracestate);
+      } else {
+        traceparent = newTraceparent();
+      }
+    }
+    head += `\0x-call-id\0${this.#callId}\0x-start-time\0${this.#startTime}\0traceparent\0${traceparent}`;
+    return tracestate === undefined ? head : `${head}\0tracestate\0${tracestate}`;
   }
 
   #onRequestData(chunk: Buffer): void {
@@ -217,6 +275,7 @@ class HttpCall implements StreamSink, LeaseWaiter {
       if (end) {
         this.#done = true;
         this.#finishRequest();
+        this.#trace?.end(this.#status);
         if (chunk.length <= SMALL_BODY_BYTES) res.end(chunk.toString('latin1'), 'latin1');
         else res.end(chunk);
         return true;
@@ -253,6 +312,7 @@ class HttpCall implements StreamSink, LeaseWaiter {
     if (this.#res.headersSent) {
       // The status is out already: all that is left is to cut the body short (no clean end first).
       this.#done = true;
+      this.#trace?.end(error.status, error);
       this.#res.destroy(error);
       return;
     }
@@ -264,12 +324,14 @@ class HttpCall implements StreamSink, LeaseWaiter {
     if (this.#done) return;
     this.#done = true;
     this.#finishRequest();
+    this.#trace?.end(error.status, error);
     sendError(this.#res, error, this.#options.debug, stack, { 'x-call-id': this.#callId });
   }
 
   #end(): void {
     this.#done = true;
     this.#finishRequest();
+    this.#trace?.end(this.#status);
     if (!this.#res.writableEnded) this.#res.end();
   }
 
@@ -283,6 +345,7 @@ class HttpCall implements StreamSink, LeaseWaiter {
     this.#res[kCall] = undefined;
     if (this.#done) return;
     this.#done = true;
+    this.#trace?.end(CLIENT_CLOSED);
     // Whether waiting, open or already answered by the function: the lease sorts it out.
     this.#lease.cancel();
   }

@@ -4,6 +4,7 @@ import type { FunctionSpec } from '../config/function-spec.js';
 import type { PlatformConfig } from '../config/platform.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import { NimbusError } from '../errors.js';
+import { FAAS_TRIGGERS, passOn } from '../observability/tracing.js';
 import {
   type CronClock,
   type CronEvent,
@@ -34,6 +35,12 @@ export interface SubmitRequest {
   source: CallSource;
   /** The body is a Lambda event passed as it is (Lambda Invoke, type Event). */
   rawEvent?: boolean;
+  /**
+   * The trace the call continues: the span of the request that queued it (the async route's). Absent, a
+   * `traceparent` (and `tracestate`) among `headers` is taken out and continued, and with tracing on the
+   * call gets a producer span of its own (`cron hello`, `topic hello`, `enqueue hello`).
+   */
+  trace?: { traceparent: string; tracestate: string | undefined };
 }
 
 export type AsyncEvent = WorkerEvent | CronEvent;
@@ -164,14 +171,17 @@ export class AsyncSystem {
   async submit(request: SubmitRequest): Promise<string> {
     this.admit(request.fn, request.body.length);
     const id = newCallId(this.now());
+    const { headers, trace } = this.traceOf(request, id);
     const data = encodeEnvelope(
       {
         method: request.method,
         path: request.path,
-        headers: request.headers,
+        headers,
         ...(request.callbackUrl === undefined ? {} : { callbackUrl: request.callbackUrl }),
         source: request.source,
         ...(request.rawEvent ? { rawEvent: true } : {}),
+        traceparent: trace.traceparent,
+        ...(trace.tracestate === undefined ? {} : { tracestate: trace.tracestate }),
       },
       request.body,
     );
@@ -191,6 +201,40 @@ export class AsyncSystem {
     }
     this.workers.ensure(request.fn);
     return id;
+  }
+
+  /** The headers to keep (the trace context taken out) and the trace the call carries. */
+  private traceOf(
+    request: SubmitRequest,
+    id: string,
+  ): { headers: [string, string][]; trace: { traceparent: string; tracestate: string | undefined } } {
+    if (request.trace) return { headers: request.headers, trace: request.trace };
+    let traceparent: string | undefined;
+    let tracestate: string | undefined;
+    const headers: [string, string][] = [];
+    for (const pair of request.headers) {
+      if (pair[0] === 'traceparent') traceparent = pair[1];
+      else if (pair[0] === 'tracestate')
+        tracestate = tracestate === undefined ? pair[1] : `${tracestate},${pair[1]}`;
+      else headers.push(pair);
+    }
+    const tracing = this.o.dispatcher.tracing;
+    if (!tracing) return { headers, trace: passOn(traceparent, tracestate) };
+    const verb = request.source === 'http' ? 'enqueue' : request.source;
+    const span = tracing.startCall({
+      name: `${verb} ${request.fn}`,
+      kind: 'producer',
+      fn: request.fn,
+      traceparent,
+      tracestate,
+      attributes: {
+        'faas.invoked_name': request.fn,
+        'faas.trigger': FAAS_TRIGGERS[request.source],
+        'nimbus.call_id': id,
+      },
+    });
+    span.end(0);
+    return { headers, trace: span };
   }
 
   private admit(fn: string, bytes: number): void {

@@ -12,6 +12,13 @@ export interface CallEnvelope {
   source: CallSource;
   /** The body is a Lambda event passed as it is (a Lambda Invoke of type Event), not an HTTP request. */
   rawEvent?: boolean;
+  /**
+   * The trace the call belongs to (W3C): the span that queued it (or the caller's context when tracing is
+   * off). Every attempt runs in that trace and the function gets it as its `traceparent`'s trace. Calls
+   * queued before tracing existed have none: each attempt then starts a trace.
+   */
+  traceparent?: string;
+  tracestate?: string;
 }
 
 export type CallSource = 'http' | 'cron' | 'topic';

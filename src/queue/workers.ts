@@ -6,6 +6,7 @@ import { asyncConcurrency } from '../config/async-spec.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import { type BufferedResponse, invokeBuffered } from '../dispatch/invoke.js';
 import { ERRORS, NimbusError } from '../errors.js';
+import { FAAS_TRIGGERS } from '../observability/tracing.js';
 import {
   type BackoffPolicy,
   backoffDelayMs,
@@ -201,13 +202,33 @@ export class Workers {
     void calls.running(job.id, job.deliveries, this.now()).catch(() => {});
     const startedAt = this.now();
     const started = performance.now();
-    const res = await invokeBuffered(dispatcher, job.topic, {
-      method: head.method,
-      path: head.path,
-      headers: [...head.headers, ['x-call-id', job.id], ['x-nimbus-attempt', String(job.deliveries)]],
-      body,
-      ...(head.rawEvent ? { rawEvent: true } : {}),
-    });
+    const headers: [string, string][] = [
+      ...head.headers,
+      ['x-call-id', job.id],
+      ['x-nimbus-attempt', String(job.deliveries)],
+    ];
+    // Every attempt runs in the trace the call was queued in (a call queued before tracing has none).
+    if (head.traceparent !== undefined) headers.push(['traceparent', head.traceparent]);
+    if (head.tracestate !== undefined) headers.push(['tracestate', head.tracestate]);
+    const res = await invokeBuffered(
+      dispatcher,
+      job.topic,
+      { method: head.method, path: head.path, headers, body, ...(head.rawEvent ? { rawEvent: true } : {}) },
+      {
+        span: {
+          name: `async ${job.topic}`,
+          kind: 'consumer',
+          attributes: {
+            'faas.trigger': FAAS_TRIGGERS[head.source] ?? 'other',
+            'nimbus.call_id': job.id,
+            'nimbus.attempt': job.deliveries,
+          },
+          // The first delivery waited in the queue since it was queued; a retry's wait is its back-off,
+          // seen as the gap between attempts.
+          ...(job.deliveries === 1 ? { queuedAtMs: job.enqueuedAt } : {}),
+        },
+      },
+    );
     const durationMs = performance.now() - started;
     const outcome: AttemptOutcome & { fullBody: Buffer } = {
       durationMs,

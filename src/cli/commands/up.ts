@@ -22,6 +22,7 @@ const ASYNC_EVENTS = new Set([
   'async-worker-error',
   'function-sync-failed',
   'cluster-record-invalid',
+  'tracing-export-failed',
 ]);
 
 export const upCommand: Command = {

@@ -311,14 +311,15 @@ export function lambdaRoutes(deps: LambdaApiDeps): (router: Router) => void {
       {
         method: 'POST',
         path: '/',
-        headers: [
-          ['content-type', 'application/json'],
-          ['x-call-id', requestId],
-        ],
+        headers: [['content-type', 'application/json'], ['x-call-id', requestId], ...traceHeaders(req)],
         body,
         rawEvent: true,
       },
-      { maxResponseBytes: INVOKE_PAYLOAD_LIMIT_BYTES, ...(onChunk ? { onChunk } : {}) },
+      {
+        maxResponseBytes: INVOKE_PAYLOAD_LIMIT_BYTES,
+        ...(onChunk ? { onChunk } : {}),
+        span: { name: `Invoke ${fn.name}`, kind: 'server', attributes: { 'nimbus.call_id': requestId } },
+      },
     );
     const durationMs = performance.now() - started;
     const answer = invokeAnswer(result, fn, requestId);
@@ -374,7 +375,7 @@ export function lambdaRoutes(deps: LambdaApiDeps): (router: Router) => void {
         fn: fn.name,
         method: 'POST',
         path: '/',
-        headers: [['content-type', 'application/json']],
+        headers: [['content-type', 'application/json'], ...traceHeaders(req)],
         body,
         source: 'http',
         rawEvent: true,
@@ -834,4 +835,13 @@ function permitted(
   const fn = rawName === undefined ? undefined : parseFunctionName(rawName).name;
   if (access === 'invoke') return fn !== undefined && mayInvoke(principal, fn, namespace);
   return allows(principal, access, namespace, fn);
+}
+
+/** The caller's W3C trace context (an OpenTelemetry-instrumented SDK sends it), for the call to continue. */
+function traceHeaders(req: IncomingMessage): [string, string][] {
+  const out: [string, string][] = [];
+  const { traceparent, tracestate } = req.headers;
+  if (typeof traceparent === 'string') out.push(['traceparent', traceparent]);
+  if (typeof tracestate === 'string') out.push(['tracestate', tracestate]);
+  return out;
 }

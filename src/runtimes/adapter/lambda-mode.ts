@@ -7,6 +7,7 @@ import type { ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { xrayTraceHeader } from '../../observability/trace-context.js';
 import { fromLambdaResult, toLambdaEvent } from '../node/lambda-style.js';
 import { withBundlePython } from './bundle-python.js';
 import type { CreateMode } from './mode.js';
@@ -77,7 +78,13 @@ function isTextBody(contentType: string | undefined, body: Buffer): boolean {
   return /^text\/|json|xml|javascript|x-www-form-urlencoded|yaml|csv/i.test(contentType);
 }
 
-function traceId(): string {
+/**
+ * Lambda-Runtime-Trace-Id (which runtime clients put in `_X_AMZN_TRACE_ID` and `context.xRayTraceId`): the
+ * call's W3C `traceparent` in X-Ray's form, so the trace is the gateway's; a new one when there is none.
+ */
+function traceId(traceparent: string | undefined): string {
+  const header = traceparent === undefined ? undefined : xrayTraceHeader(traceparent);
+  if (header !== undefined) return header;
   const epoch = Math.floor(Date.now() / 1000).toString(16);
   return `Root=1-${epoch}-${randomBytes(12).toString('hex')};Parent=${randomBytes(8).toString('hex')};Sampled=0`;
 }
@@ -406,7 +413,7 @@ export const createLambdaMode: CreateMode = (load, options, host) => {
       stream,
       event,
       deadlineMs: Date.now() + load.timeoutMs,
-      traceId: traceId(),
+      traceId: traceId(stream.header('traceparent')),
       state: 'queued',
     };
     active.set(id, invocation);

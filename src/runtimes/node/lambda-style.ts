@@ -2,6 +2,7 @@
 // result is mapped back to status, headers and body the way Lambda does (reference/lambda.md §4).
 import { randomUUID } from 'node:crypto';
 import type { LoadMessage } from '../../instances/protocol.js';
+import { xrayTraceHeader } from '../../observability/trace-context.js';
 
 export interface LambdaHttpEvent {
   version: '2.0';
@@ -104,6 +105,8 @@ export interface LambdaContext extends LambdaFunctionInfo {
   callbackWaitsForEmptyEventLoop: boolean;
   awsRequestId: string;
   getRemainingTimeInMillis(): number;
+  /** The call's trace in X-Ray's form (docs/observability.md), as Lambda's Node runtime gives it. */
+  xRayTraceId?: string;
   /** Set by callLambda: each answers the call (the first answer wins). */
   done: (err?: unknown, result?: unknown) => void;
   succeed: (result?: unknown) => void;
@@ -129,7 +132,9 @@ export function lambdaFunctionInfo(
 /**
  * The context of one call: its request id is the call id (`x-call-id`), and its remaining time counts down
  * to `deadline` (ms since the epoch: when the request reached the instance plus the function's timeoutMs,
- * the moment the gateway answers 504).
+ * the moment the gateway answers 504). The call's trace goes where Lambda puts it: in X-Ray's form as
+ * `xRayTraceId` and `_X_AMZN_TRACE_ID` (set per call, as Lambda's Node runtime does; with `concurrency`
+ * above 1 calls share the environment, so read the context or the `traceparent` header).
  */
 export function lambdaContext(
   info: LambdaFunctionInfo,
@@ -137,7 +142,14 @@ export function lambdaContext(
   deadline: number,
 ): LambdaContext {
   let requestId: string | undefined;
-  for (let i = 2; i < fields.length; i += 2) if (fields[i] === 'x-call-id') requestId = fields[i + 1];
+  let traceparent: string | undefined;
+  for (let i = 2; i < fields.length; i += 2) {
+    if (fields[i] === 'x-call-id') requestId = fields[i + 1];
+    else if (fields[i] === 'traceparent') traceparent = fields[i + 1];
+  }
+  const xRayTraceId = traceparent === undefined ? undefined : xrayTraceHeader(traceparent);
+  if (xRayTraceId === undefined) delete process.env._X_AMZN_TRACE_ID;
+  else process.env._X_AMZN_TRACE_ID = xRayTraceId;
   const unset = (): void => {
     throw new Error('context.done/succeed/fail are set when the handler is called');
   };
@@ -149,6 +161,7 @@ export function lambdaContext(
     done: unset,
     succeed: unset,
     fail: unset,
+    ...(xRayTraceId === undefined ? {} : { xRayTraceId }),
   };
 }
 

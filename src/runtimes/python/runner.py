@@ -44,6 +44,8 @@ REQUEST, REQUEST_BODY, RESPONSE, RESPONSE_BODY, ERROR, CANCEL, WINDOW = 10, 11, 
 WINDOW_PAYLOAD = struct.Struct(">I")
 
 TEXT_TYPE = re.compile(r"^text/|json|xml|javascript|x-www-form-urlencoded|yaml|csv", re.I)
+# A version-00 W3C traceparent (the gateway always sends one in this form).
+TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
 
@@ -185,6 +187,15 @@ def split_target(target):
 
 def header_pairs(fields):
     return [(fields[i], fields[i + 1]) for i in range(2, len(fields) - 1, 2)]
+
+
+def xray_trace_header(traceparent):
+    """The call's traceparent in AWS X-Ray's form, as Lambda gives it in _X_AMZN_TRACE_ID; None without one."""
+    m = TRACEPARENT.match(traceparent or "")
+    if not m:
+        return None
+    trace_id, span_id, flags = m.groups()
+    return "Root=1-%s-%s;Parent=%s;Sampled=%d" % (trace_id[:8], trace_id[8:], span_id, int(flags, 16) & 1)
 
 
 def lambda_event(fields, body):
@@ -415,6 +426,13 @@ class Runner:
             self.run_openwhisk(stream_id, stream, fields, body)
             return
         raw = stream.raw and self.style == "lambda"
+        if self.style == "lambda":
+            # Where Lambda's Python runtime puts the trace, per call (calls running at once share it).
+            xray = xray_trace_header(next((v for k, v in header_pairs(fields) if k == "traceparent"), None))
+            if xray is None:
+                os.environ.pop("_X_AMZN_TRACE_ID", None)
+            else:
+                os.environ["_X_AMZN_TRACE_ID"] = xray
         try:
             context = Context(self.load_message, request_id)
             if raw:

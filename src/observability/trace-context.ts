@@ -1,0 +1,163 @@
+// W3C Trace Context (https://www.w3.org/TR/trace-context/): parsing `traceparent` and `tracestate` strictly,
+// formatting them, and making new trace and span ids. Pure and cheap: the invoke path calls it on every request.
+import { randomFillSync } from 'node:crypto';
+
+/** A parsed `traceparent`: the caller's trace, the caller's span (our parent) and the trace flags. */
+export interface TraceParent {
+  /** 32 lowercase hex digits, not all zero. */
+  traceId: string;
+  /** 16 lowercase hex digits, not all zero: the span of the caller. */
+  spanId: string;
+  /** The trace-flags byte (bit 0: sampled). */
+  flags: number;
+}
+
+/** The header a caller sends, as this spec's version 00 writes it: `00-{traceId}-{spanId}-{flags}`. */
+export const TRACEPARENT_LENGTH = 55;
+const ZERO_TRACE_ID = '00000000000000000000000000000000';
+const ZERO_SPAN_ID = '0000000000000000';
+
+/** Bytes of randomness drawn at once: ids are cut from it, so a request costs no call into the kernel. */
+const POOL_BYTES = 4096;
+const pool = Buffer.allocUnsafe(POOL_BYTES);
+let poolOffset = POOL_BYTES;
+
+function randomHex(bytes: number): string {
+  if (poolOffset + bytes > POOL_BYTES) {
+    randomFillSync(pool);
+    poolOffset = 0;
+  }
+  const hex = pool.toString('hex', poolOffset, poolOffset + bytes);
+  poolOffset += bytes;
+  return hex;
+}
+
+/** A random trace id: 32 lowercase hex digits, never all zero. */
+export function newTraceId(): string {
+  for (;;) {
+    const id = randomHex(16);
+    if (id !== ZERO_TRACE_ID) return id;
+  }
+}
+
+/** A random span id: 16 lowercase hex digits, never all zero. */
+export function newSpanId(): string {
+  for (;;) {
+    const id = randomHex(8);
+    if (id !== ZERO_SPAN_ID) return id;
+  }
+}
+
+/** `traceparent` of a new trace whose caller recorded nothing (sampled flag off). */
+export function newTraceparent(): string {
+  return `00-${newTraceId()}-${newSpanId()}-00`;
+}
+
+export function formatTraceparent(traceId: string, spanId: string, flags: number): string {
+  return `00-${traceId}-${spanId}-${flags < 16 ? '0' : ''}${flags.toString(16)}`;
+}
+
+/** Lowercase hex only: the spec refuses uppercase (`HEXDIGLC`). */
+function isLowerHex(s: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i);
+    if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return false;
+  }
+  return true;
+}
+
+/** The fields after the version, as every version starts them (§3.2.4 "Versioning of traceparent"). */
+function isValidFields(value: string): boolean {
+  return (
+    value.charCodeAt(2) === 45 /* - */ &&
+    value.charCodeAt(35) === 45 &&
+    value.charCodeAt(52) === 45 &&
+    isLowerHex(value, 3, 35) &&
+    isLowerHex(value, 36, 52) &&
+    isLowerHex(value, 53, 55) &&
+    value.slice(3, 35) !== ZERO_TRACE_ID &&
+    value.slice(36, 52) !== ZERO_SPAN_ID
+  );
+}
+
+/**
+ * Whether `value` is a `traceparent` to continue: version 00 of exactly 55 characters, or a later version
+ * (01–fe) read the way the spec asks a version-00 reader to (its first four fields; more may follow after a
+ * `-`). Version ff, uppercase hex, an all-zero trace or span id, a wrong length or separator: invalid. An
+ * array (a header sent twice) is invalid too.
+ */
+export function isValidTraceparent(value: string | string[] | undefined): value is string {
+  if (typeof value !== 'string' || value.length < TRACEPARENT_LENGTH) return false;
+  if (value.charCodeAt(0) === 48 /* 0 */ && value.charCodeAt(1) === 48) {
+    return value.length === TRACEPARENT_LENGTH && isValidFields(value);
+  }
+  if (!isLowerHex(value, 0, 2) || value.startsWith('ff')) return false;
+  if (value.length > TRACEPARENT_LENGTH && value.charCodeAt(TRACEPARENT_LENGTH) !== 45) return false;
+  return isValidFields(value);
+}
+
+/** The parsed `traceparent`, or undefined when it is not one to continue (see isValidTraceparent). */
+export function parseTraceparent(value: string | string[] | undefined): TraceParent | undefined {
+  if (!isValidTraceparent(value)) return undefined;
+  return {
+    traceId: value.slice(3, 35),
+    spanId: value.slice(36, 52),
+    flags: Number.parseInt(value.slice(53, 55), 16),
+  };
+}
+
+/**
+ * A valid `traceparent` as version 00 writes it, to pass on: itself, or a later version's first four fields
+ * with the version set to 00.
+ */
+export function asVersion00(valid: string): string {
+  return valid.length === TRACEPARENT_LENGTH && valid.charCodeAt(0) === 48 && valid.charCodeAt(1) === 48
+    ? valid
+    : `00${valid.slice(2, TRACEPARENT_LENGTH)}`;
+}
+
+/** Most list members a `tracestate` may hold. */
+export const TRACESTATE_MAX_MEMBERS = 32;
+/** simple-key, or tenant@system (§3.3.1.3.1). */
+const TRACESTATE_KEY_RE =
+  /^(?:[a-z][a-z0-9_\-*/]{0,255}|[a-z0-9][a-z0-9_\-*/]{0,240}@[a-z][a-z0-9_\-*/]{0,13})$/;
+/** 1-256 printable ASCII characters but `,` and `=`, not ending in a space (§3.3.1.3.2). */
+const TRACESTATE_VALUE_RE = /^[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e]$/;
+
+/**
+ * A `tracestate` to pass on: its list members, trimmed and joined by `,` (empty members dropped), or
+ * undefined when it is absent, empty, or invalid anywhere (a bad key or value, a key twice, more than 32
+ * members): an invalid one is dropped whole, never passed on in part.
+ */
+export function parseTracestate(value: string | string[] | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const joined = typeof value === 'string' ? value : value.join(',');
+  if (joined.length === 0) return undefined;
+  const members: string[] = [];
+  const keys = new Set<string>();
+  for (const raw of joined.split(',')) {
+    const member = raw.trim();
+    if (member === '') continue;
+    const eq = member.indexOf('=');
+    if (eq === -1) return undefined;
+    const key = member.slice(0, eq);
+    if (!TRACESTATE_KEY_RE.test(key) || !TRACESTATE_VALUE_RE.test(member.slice(eq + 1)) || keys.has(key))
+      return undefined;
+    keys.add(key);
+    members.push(member);
+    if (members.length > TRACESTATE_MAX_MEMBERS) return undefined;
+  }
+  return members.length === 0 ? undefined : members.join(',');
+}
+
+/**
+ * The AWS X-Ray form of a trace context, as Lambda gives it to a function (`_X_AMZN_TRACE_ID`,
+ * `Lambda-Runtime-Trace-Id`, `context.xRayTraceId`): the W3C trace id split after its first 8 digits
+ * (X-Ray reads them as the epoch seconds), the parent span and the sampled flag.
+ */
+export function xrayTraceHeader(traceparent: string): string | undefined {
+  const parent = parseTraceparent(traceparent);
+  if (!parent) return undefined;
+  const { traceId, spanId, flags } = parent;
+  return `Root=1-${traceId.slice(0, 8)}-${traceId.slice(8)};Parent=${spanId};Sampled=${flags & 1}`;
+}
