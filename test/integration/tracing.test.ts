@@ -2,6 +2,8 @@
 // passed to functions (header, Lambda's X-Ray forms), spans for the gateway, queue wait, cold start and the
 // function; malformed contexts start a new trace and never fail a call; unconfigured, nothing is exported.
 import assert from 'node:assert/strict';
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import type { NimbusClient } from '../../src/cli/client.js';
@@ -430,4 +432,54 @@ test('OTEL_EXPORTER_OTLP_ENDPOINT and OTEL_SERVICE_NAME configure a nimbus proce
     'the span from the nimbus process',
   );
   assert.equal(server!.resource['service.name'], 'edge-gateway');
+});
+
+test('a collector that refuses or hangs holds neither calls nor shutdown, and is reported', async (t) => {
+  // A port nothing listens on: every export fails at once.
+  const closed = createServer();
+  await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+  const refusedPort = (closed.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => closed.close(() => resolve()));
+  const down = await startTestPlatform(t, {
+    tracing: { otlpEndpoint: `http://127.0.0.1:${refusedPort}`, exportDelayMs: 50 },
+  });
+  await down.deploy('echo');
+  await call(`${down.url}/function/echo`);
+  const [failed] = await waitFor(
+    () => {
+      const reported = down.events.filter((e) => e.type === 'tracing-export-failed');
+      return reported.length > 0 ? reported : undefined;
+    },
+    20_000,
+    'the failed export to be reported',
+  );
+  assert.equal(failed!.endpoint, `http://127.0.0.1:${refusedPort}/v1/traces`);
+  for (let i = 0; i < 5; i++) await call(`${down.url}/function/echo`);
+  assert.equal(
+    down.events.filter((e) => e.type === 'tracing-export-failed').length,
+    1,
+    'reported once a minute at most',
+  );
+
+  // A collector that takes the request and never answers.
+  const held: ServerResponse[] = [];
+  const hanging = createServer((_req, res) => held.push(res));
+  await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
+  t.after(() => {
+    hanging.closeAllConnections();
+    hanging.close();
+  });
+  const stuck = await startTestPlatform(t, {
+    tracing: {
+      otlpEndpoint: `http://127.0.0.1:${(hanging.address() as AddressInfo).port}`,
+      exportDelayMs: 50,
+    },
+  });
+  await stuck.deploy('echo');
+  await call(`${stuck.url}/function/echo`);
+  await waitFor(() => held.length > 0, 20_000, 'an export to reach the hanging collector');
+  const started = performance.now();
+  await call(`${stuck.url}/function/echo`);
+  await stuck.platform.close();
+  assert.ok(performance.now() - started < 15_000, 'shutdown waits for the collector a bounded time');
 });
