@@ -14,86 +14,75 @@ export interface TraceParent {
 
 /** The header a caller sends, as this spec's version 00 writes it: `00-{traceId}-{spanId}-{flags}`. */
 export const TRACEPARENT_LENGTH = 55;
-const ZERO_TRACE_ID = '00000000000000000000000000000000';
-const ZERO_SPAN_ID = '0000000000000000';
 
 /** Bytes of randomness drawn at once: ids are cut from it, so a request costs no call into the kernel. */
 const POOL_BYTES = 4096;
 const pool = Buffer.allocUnsafe(POOL_BYTES);
 let poolOffset = POOL_BYTES;
 
-function randomHex(bytes: number): string {
+/** Takes `bytes` random bytes from the pool (refilled when short): their offset in `pool`. */
+function take(bytes: number): number {
   if (poolOffset + bytes > POOL_BYTES) {
     randomFillSync(pool);
     poolOffset = 0;
   }
-  const hex = pool.toString('hex', poolOffset, poolOffset + bytes);
+  const at = poolOffset;
   poolOffset += bytes;
-  return hex;
+  return at;
+}
+
+function allZero(from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (pool[i] !== 0) return false;
+  return true;
 }
 
 /** A random trace id: 32 lowercase hex digits, never all zero. */
 export function newTraceId(): string {
   for (;;) {
-    const id = randomHex(16);
-    if (id !== ZERO_TRACE_ID) return id;
+    const at = take(16);
+    if (!allZero(at, at + 16)) return pool.toString('hex', at, at + 16);
   }
 }
 
 /** A random span id: 16 lowercase hex digits, never all zero. */
 export function newSpanId(): string {
   for (;;) {
-    const id = randomHex(8);
-    if (id !== ZERO_SPAN_ID) return id;
+    const at = take(8);
+    if (!allZero(at, at + 8)) return pool.toString('hex', at, at + 8);
   }
 }
 
 /** `traceparent` of a new trace whose caller recorded nothing (sampled flag off). */
 export function newTraceparent(): string {
-  return `00-${newTraceId()}-${newSpanId()}-00`;
+  const at = take(24);
+  // Both ids from one hex conversion; an all-zero id (2^-64 at worst) is drawn again.
+  if (allZero(at, at + 16) || allZero(at + 16, at + 24)) return newTraceparent();
+  const hex = pool.toString('hex', at, at + 24);
+  return `00-${hex.slice(0, 32)}-${hex.slice(32)}-00`;
 }
 
 export function formatTraceparent(traceId: string, spanId: string, flags: number): string {
   return `00-${traceId}-${spanId}-${flags < 16 ? '0' : ''}${flags.toString(16)}`;
 }
 
-/** Lowercase hex only: the spec refuses uppercase (`HEXDIGLC`). */
-function isLowerHex(s: string, from: number, to: number): boolean {
-  for (let i = from; i < to; i++) {
-    const c = s.charCodeAt(i);
-    if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return false;
-  }
-  return true;
-}
-
-/** The fields after the version, as every version starts them (§3.2.4 "Versioning of traceparent"). */
-function isValidFields(value: string): boolean {
-  return (
-    value.charCodeAt(2) === 45 /* - */ &&
-    value.charCodeAt(35) === 45 &&
-    value.charCodeAt(52) === 45 &&
-    isLowerHex(value, 3, 35) &&
-    isLowerHex(value, 36, 52) &&
-    isLowerHex(value, 53, 55) &&
-    value.slice(3, 35) !== ZERO_TRACE_ID &&
-    value.slice(36, 52) !== ZERO_SPAN_ID
-  );
-}
+/** Version 00: exactly these four fields, lowercase hex (`HEXDIGLC`), neither id all zeros. */
+const VERSION_00_RE = /^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$/;
+/**
+ * A later version (01–fe; ff is invalid) read as a version-00 reader must (§3.2.4 "Versioning of
+ * traceparent"): the same first four fields, and after them nothing or a `-` and whatever that version adds.
+ */
+const LATER_VERSION_RE = /^(?!ff)[0-9a-f]{2}-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}(?:-|$)/;
 
 /**
  * Whether `value` is a `traceparent` to continue: version 00 of exactly 55 characters, or a later version
- * (01–fe) read the way the spec asks a version-00 reader to (its first four fields; more may follow after a
- * `-`). Version ff, uppercase hex, an all-zero trace or span id, a wrong length or separator: invalid. An
- * array (a header sent twice) is invalid too.
+ * read as the spec asks. Version ff, uppercase hex, an all-zero trace or span id, a wrong length or
+ * separator: invalid. An array (a header sent twice) is invalid too.
  */
 export function isValidTraceparent(value: string | string[] | undefined): value is string {
-  if (typeof value !== 'string' || value.length < TRACEPARENT_LENGTH) return false;
-  if (value.charCodeAt(0) === 48 /* 0 */ && value.charCodeAt(1) === 48) {
-    return value.length === TRACEPARENT_LENGTH && isValidFields(value);
-  }
-  if (!isLowerHex(value, 0, 2) || value.startsWith('ff')) return false;
-  if (value.length > TRACEPARENT_LENGTH && value.charCodeAt(TRACEPARENT_LENGTH) !== 45) return false;
-  return isValidFields(value);
+  if (typeof value !== 'string') return false;
+  return value.length === TRACEPARENT_LENGTH && value.startsWith('00')
+    ? VERSION_00_RE.test(value)
+    : value.length >= TRACEPARENT_LENGTH && !value.startsWith('00') && LATER_VERSION_RE.test(value);
 }
 
 /** The parsed `traceparent`, or undefined when it is not one to continue (see isValidTraceparent). */

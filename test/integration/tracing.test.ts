@@ -432,6 +432,7 @@ test('OTEL_EXPORTER_OTLP_ENDPOINT and OTEL_SERVICE_NAME configure a nimbus proce
     'the span from the nimbus process',
   );
   assert.equal(server!.resource['service.name'], 'edge-gateway');
+  assert.match(nimbus.output(), new RegExp(`tracing: spans to ${receiver.url}/v1/traces`), 'said at start');
 });
 
 test('a collector that refuses or hangs holds neither calls nor shutdown, and is reported', async (t) => {

@@ -8,6 +8,7 @@ import {
   type PlatformConfigInput,
   readConfigFile,
 } from '../../config/platform.js';
+import { tracesUrl } from '../../observability/tracing.js';
 import { NimbusClient } from '../client.js';
 import type { Command } from '../command.js';
 import { startLocalGateway } from '../local-gateway.js';
@@ -74,6 +75,8 @@ export const upCommand: Command = {
     const { platform } = gateway;
     process.stdout.write(`Nimbus listening on ${platform.url} (data: ${config.dataDir})\n`);
     process.stdout.write(`${platform.sandbox.summary}\n`);
+    if (config.tracing.otlpEndpoint !== undefined)
+      process.stdout.write(`tracing: spans to ${tracesUrl(config.tracing.otlpEndpoint)} (OTLP/HTTP, JSON)\n`);
     if (platform.cluster)
       process.stdout.write(
         `cluster: node ${platform.cluster.nodeId} on NATS ${config.cluster?.join(',')} (replicas ${config.clusterReplicas})\n`,
