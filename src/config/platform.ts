@@ -191,6 +191,11 @@ export const platformConfigSchema = z.strictObject({
         .optional(),
       /** `service.name` of the spans (OTEL_SERVICE_NAME sets it). Default nimbus. */
       serviceName: z.string().min(1).max(255).default('nimbus'),
+      /**
+       * Share of new traces (calls without a sampled caller context) that are recorded, 0 to 1; a caller's
+       * sampled flag is followed either way. Default 1: every call.
+       */
+      sampleRatio: z.number().min(0).max(1).default(1),
       /** Ended spans wait up to this long to be exported in one batch. Default 5 s. */
       exportDelayMs: z.number().int().min(10).max(60_000).default(5000),
     })

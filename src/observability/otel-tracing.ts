@@ -19,6 +19,7 @@ import {
   ParentBasedSampler,
   type ReadableSpan,
   type SpanExporter,
+  TraceIdRatioBasedSampler,
   TracerProvider,
 } from '@opentelemetry/sdk-trace';
 import {
@@ -75,6 +76,8 @@ export interface OtelTracingOptions {
   serviceName: string;
   /** Spans wait this long to be exported in a batch. */
   exportDelayMs: number;
+  /** Share of new traces recorded (0..1). */
+  sampleRatio: number;
   /** `service.instance.id`: the node's id in a cluster. */
   instanceId?: string;
   onEvent: (event: TracingEvent) => void;
@@ -95,8 +98,13 @@ export class OtelTracing implements Tracing {
         [ATTR_SERVICE_VERSION]: NIMBUS_VERSION,
         ...(options.instanceId === undefined ? {} : { 'service.instance.id': options.instanceId }),
       }),
-      // Every new trace is recorded; a caller's decision (its sampled flag) is kept.
-      sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }),
+      // New traces are recorded at sampleRatio; a caller's decision (its sampled flag) is kept.
+      sampler: new ParentBasedSampler({
+        root:
+          options.sampleRatio >= 1
+            ? new AlwaysOnSampler()
+            : new TraceIdRatioBasedSampler(options.sampleRatio),
+      }),
       spanProcessors: [
         new BatchSpanProcessor({
           exporter,

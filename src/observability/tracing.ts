@@ -84,13 +84,14 @@ export async function startTracing(
   config: Pick<PlatformConfig, 'tracing' | 'nodeId'>,
   onEvent: (event: TracingEvent) => void,
 ): Promise<Tracing | undefined> {
-  const { otlpEndpoint, serviceName, exportDelayMs } = config.tracing;
+  const { otlpEndpoint, serviceName, exportDelayMs, sampleRatio } = config.tracing;
   if (otlpEndpoint === undefined) return undefined;
   const { OtelTracing } = await import('./otel-tracing.js');
   return new OtelTracing({
     url: tracesUrl(otlpEndpoint),
     serviceName,
     exportDelayMs,
+    sampleRatio,
     ...(config.nodeId === undefined ? {} : { instanceId: config.nodeId }),
     onEvent,
   });

@@ -303,6 +303,25 @@ test('malformed trace context starts a new trace and never fails the call', asyn
   assert.deepEqual(receiver.trace(unsampled), [], 'an unsampled trace exports nothing');
 });
 
+test('sampleRatio 0 records no new trace, yet follows a sampled caller and still passes a traceparent', async (t) => {
+  const receiver = await startOtlpReceiver(t);
+  const nimbus = await startTestPlatform(t, {
+    tracing: { otlpEndpoint: receiver.url, exportDelayMs: 50, sampleRatio: 0 },
+  });
+  await nimbus.deploy('echo');
+  const fresh = seenContext((await call(`${nimbus.url}/function/echo`)).seen);
+  assert.equal(fresh.flags, '00', 'a new trace, not recorded');
+  const traceId = hexId(16);
+  const followed = seenContext(
+    (await call(`${nimbus.url}/function/echo`, { traceparent: `00-${traceId}-${hexId(8)}-01` })).seen,
+  );
+  assert.equal(followed.flags, '01');
+  const spans = await receiver.waitForSpans((s) => s.traceId === traceId, 2, "the sampled caller's call");
+  assert.equal(only(spans, (s) => s.kind === SPAN_KIND.server, 'server').spanId, followed.parentId);
+  await nimbus.platform.tracing!.flush();
+  assert.deepEqual(receiver.trace(fresh.traceId), [], 'the unsampled new trace exported nothing');
+});
+
 test('without tracing configured nothing is exported and functions still get a traceparent', async (t) => {
   const receiver = await startOtlpReceiver(t);
   const nimbus = await startTestPlatform(t);
