@@ -48,7 +48,10 @@ test('Lambda variables and context', async (t) => {
     logStreamName: body.env.AWS_LAMBDA_LOG_STREAM_NAME,
     callbackWaitsForEmptyEventLoop: true,
     awsRequestId: callId,
+    xRayTraceId: body.context.xRayTraceId,
   });
+  // The call's traceparent in X-Ray's form (a new trace, not sampled: tracing is not configured here).
+  assert.match(body.context.xRayTraceId, /^Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=0$/);
   assert.deepEqual(body.methods, ['function', 'function', 'function']);
   assert.ok(body.remaining > 5000 && body.remaining <= 7000, `remaining ${body.remaining} of timeoutMs 7000`);
   // The function's own environment wins over the platform's.
