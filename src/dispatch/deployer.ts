@@ -15,6 +15,9 @@ import type { Artifacts } from '../store/artifacts.js';
 import type { FunctionRecord, FunctionVersion, Store } from '../store/store.js';
 import type { Dispatcher } from './dispatcher.js';
 
+/** bubblewrap's own setup failures (its messages start `bwrap: `), as an instance's start error carries them. */
+const SANDBOX_SETUP_FAILURE = /\bbwrap: (loopback|Creating new namespace failed|setting up uid map)/;
+
 export interface DeployRequest {
   /** The function's name (not its id). */
   name: string;
@@ -214,9 +217,18 @@ export class Deployer {
     };
     await this.deps.checkRuntime?.(candidate);
     // The new version must load before it takes traffic; its first instance then serves warm.
-    const pool = makePool(candidate);
+    let pool = makePool(candidate);
     try {
-      await pool.warm();
+      try {
+        await pool.warm();
+      } catch (err) {
+        if (!SANDBOX_SETUP_FAILURE.test((err as Error).message)) throw err;
+        // bubblewrap failed to set up the sandbox itself (seen on a loaded host: its loopback setup in a
+        // new network namespace, now and then): not the code's fault, so once more before saying it is.
+        await pool.close('its sandbox could not be set up');
+        pool = makePool(candidate);
+        await pool.warm();
+      }
     } catch (err) {
       await pool.close('the function failed to load');
       // No room to start it (a namespace quota, the memory budget) is not a fault of the code: said as it is.
