@@ -215,6 +215,8 @@ test('nimbus dev attaches to a running gateway (Python folder), and leaves it ru
     `the Python log line; stdout:\n${dev.stdout()}`,
   );
 
+  // A save before the watchers are up would be missed, as in a user's terminal: wait until it says so.
+  await dev.waitErr(/watching pyfn for changes/);
   const mark = dev.stderr().length;
   writeFileSync(
     join(cwd, 'pyfn/handler.py'),
