@@ -353,10 +353,7 @@ export async function startPlatform(
   });
   // A deploy or removal changes the subscriptions at once: a message published right after a deploy's
   // answer reaches the function (the periodic sync catches what other nodes changed).
-  dispatcher.onChange(() => {
-    if (topicsStarted) topics.sync();
-  });
-  let topicsStarted = false;
+  dispatcher.onChange(() => topics.sync());
   const autoscaler = new Autoscaler(dispatcher, config.autoscaler);
   autoscaler.start();
   // Keep stem cells of the default Node runtime ready: the first cold start is a module load too.
@@ -572,7 +569,6 @@ export async function startPlatform(
   openwhisk.start();
   await cluster?.join(() => url, nodeLoad);
   topics.start();
-  topicsStarted = true;
   log.event({
     type: 'topics',
     bus: topicBus.kind,

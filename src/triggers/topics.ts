@@ -66,18 +66,20 @@ export class TopicTriggers {
   readonly #subscriptions = new Map<string, Promise<Subscription | undefined>>();
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
+  #started = false;
 
   constructor(options: TopicTriggersOptions) {
     this.#o = options;
   }
 
   start(): void {
+    this.#started = true;
     this.sync();
   }
 
-  /** Subscribes new (function, subject) pairs and drops those no longer deployed. */
+  /** Subscribes new (function, subject) pairs and drops those no longer deployed (from start() on). */
   sync(): void {
-    if (this.#closed) return;
+    if (this.#closed || !this.#started) return;
     clearTimeout(this.#timer);
     const wanted = new Map<string, { fn: string; subject: string; reply: string | undefined }>();
     for (const { name, spec } of this.#o.functions()) {
