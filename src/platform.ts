@@ -491,6 +491,10 @@ export async function startPlatform(
   let closing = false;
   let inflight = 0;
   let idle: (() => void) | undefined;
+  // One function for every response ('close' comes once): no closure or once-wrapper per request.
+  const onResponseClose = (): void => {
+    if (--inflight === 0) idle?.();
+  };
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     if (closing) {
       res.setHeader('connection', 'close');
@@ -499,9 +503,7 @@ export async function startPlatform(
       return;
     }
     inflight++;
-    res.once('close', () => {
-      if (--inflight === 0) idle?.();
-    });
+    res.on('close', onResponseClose);
     if (accessLog) logAccess(req, res, accessLog);
     // The last boundary: a throw that escaped a route's own handling answers 500, never ends the process.
     try {

@@ -1,6 +1,6 @@
-// `node --import tsx bench/profile/run.ts [seconds] [connections] [warm|async]`: profiles the warm path (the
-// bench's hello, `concurrency: 64`, one instance) or durable async enqueues (POST /async-function/parked,
-// a function whose calls wait). Starts the built Nimbus with a CPU sampler in the gateway and in its node
+// `node --import tsx bench/profile/run.ts [seconds] [connections] [warm|async|bare]`: profiles the warm path
+// (the bench's hello, `concurrency: 64`, one instance), durable async enqueues (POST /async-function/parked,
+// a function whose calls wait) or the bare node:http server the bench compares with. Starts the built Nimbus with a CPU sampler in the gateway and in its node
 // runners (sandbox off), drives it with autocannon pinned apart from the servers, then prints where each
 // process spent its CPU (self time per function) and leaves the .cpuprofile files for DevTools.
 import { mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
@@ -22,8 +22,8 @@ const profiles = join(work, 'profiles');
 mkdirSync(profiles);
 const hook = new URL('./hook.mjs', import.meta.url).pathname;
 const nimbus = await BenchChild.start({
-  name: 'nimbus',
-  script: '../profile/server.mjs',
+  name: target === 'bare' ? 'bare' : 'nimbus',
+  script: target === 'bare' ? 'bare-server.mjs' : '../profile/server.mjs',
   args: [join(work, 'data')],
   core: pinning.serverCore,
   env: { NIMBUS_PROFILE_DIR: profiles, NODE_OPTIONS: `--import=${hook}`, TMPDIR: work },
@@ -32,7 +32,9 @@ const load = await BenchChild.start({ name: 'load', script: 'load-generator.mjs'
 try {
   const client = new NimbusClient(String(nimbus.ready.url), String(nimbus.ready.token));
   let request: Record<string, unknown>;
-  if (target === 'async') {
+  if (target === 'bare') {
+    request = { url: String(nimbus.ready.url) };
+  } else if (target === 'async') {
     await deployBenchFunction(client, work, 'parked');
     request = {
       url: `${client.baseUrl}/async-function/parked`,

@@ -265,13 +265,15 @@ class HttpCall implements StreamSink, LeaseWaiter {
     this.#headers = out;
     // The head waits for the first body frame: a body that comes whole goes out with a Content-Length
     // in one write instead of chunked.
-    if (end && this.#writeHead()) this.#end();
+    if (end && this.#writeHead(0)) this.#end();
   }
 
   onBody(chunk: Buffer, end: boolean): boolean {
     const res = this.#res;
     if (this.#headers !== undefined) {
-      if (!this.#writeHead()) return true;
+      // A body that came whole goes out with its Content-Length (writeHead stores the head at once: without
+      // the length it would be chunked, which costs a longer head, a terminator and a writev).
+      if (!this.#writeHead(end ? chunk.length : -1)) return true;
       if (end) {
         this.#done = true;
         this.#finishRequest();
@@ -290,10 +292,18 @@ class HttpCall implements StreamSink, LeaseWaiter {
     return written;
   }
 
-  /** Sends the held head; false (and the call failed) when the function's head cannot be sent. */
-  #writeHead(): boolean {
+  /**
+   * Sends the held head, with a Content-Length when `length` is not negative; false (and the call failed)
+   * when the function's head cannot be sent.
+   */
+  #writeHead(length = -1): boolean {
     const headers = this.#headers!;
     this.#headers = undefined;
+    // Not for answers that never have a body (Node leaves the body out for them and for HEAD itself).
+    const status = this.#status;
+    if (length >= 0 && status >= 200 && status !== 204 && status !== 304 && this.#req.method !== 'HEAD') {
+      headers.push('content-length', String(length));
+    }
     try {
       this.#res.writeHead(this.#status, headers);
       return true;

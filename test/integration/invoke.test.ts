@@ -36,6 +36,29 @@ test('invoke', async (t) => {
     assert.equal(body.headers.connection, undefined, 'hop-by-hop headers are not passed on');
   });
 
+  await t.test('a whole answer goes out with its Content-Length; HEAD gets the head alone', async () => {
+    const raw = (method: string, path: string) =>
+      new Promise<{ headers: Record<string, unknown>; body: string }>((resolve, reject) => {
+        const req = request(`${url}${path}`, { method }, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => {
+            body += c;
+          });
+          res.on('end', () => resolve({ headers: res.headers, body }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    const whole = await raw('GET', '/function/echo?x=1');
+    assert.equal(whole.headers['content-length'], String(Buffer.byteLength(whole.body)));
+    assert.equal(whole.headers['transfer-encoding'], undefined);
+    const head = await raw('HEAD', '/function/echo?x=1');
+    assert.equal(head.body, '');
+    assert.equal(head.headers['x-echo'], 'yes');
+    assert.equal(head.headers['content-length'], undefined, 'no length that is not of this answer');
+  });
+
   await t.test('query without a path suffix', async () => {
     const body = (await (await fetch(`${url}/function/echo?q=1`)).json()) as Record<string, any>;
     assert.equal(body.path, '/');
