@@ -13,16 +13,19 @@ export const INTRO = `# Benchmarks
 How it is measured:
 
 - **Pinning.** The bare server and the Nimbus platform each run in their own child process pinned to
-  core 0 with \`taskset -c 0\`; function instances inherit that affinity. The load generator
-  (autocannon 8, in its own process) and the bench itself run on core 1. Without \`taskset\` or with a
-  single core nothing is pinned, and the section says so. autocannon is JavaScript: against bare
-  node:http at 32 connections it nears a full core, so that figure is close to the generator's own
-  ceiling (a run flags it when the generator passes 90%), which flatters the c32 ratio a little.
+  core 0 with \`taskset -c 0\`; function instances inherit that affinity. The load generator and the
+  bench itself run on core 1. Without \`taskset\` or with a single core nothing is pinned, and the
+  section says so. The load generator is wrk (\`wrk -t1\`, Debian's package) when it is installed, else
+  autocannon 8 (\`BENCH_LOAD_GENERATOR=autocannon\` forces it); each section names the one it used.
+  autocannon is JavaScript: against bare node:http at 32 connections it runs out of core first (bare
+  then measured ~29k requests/s where wrk drove it to ~42k on the same machine, 2026-12-05), which
+  flatters the c32 ratio a lot; a run flags a generator past 90% of its core.
 - **Warm path.** After a short warm-up, each server is driven at 1 and 32 connections for
   \`BENCH_SECONDS\` (default 5) per measurement, over \`BENCH_ROUNDS\` (default 3) rounds in which the
   two servers alternate (the order flips every round). Each figure is the median over the rounds;
   ratios and added latency are taken between medians, and the per-round range is shown beside them.
-  Latency is recorded per request at 1 µs resolution on the client. Server CPU per request is the
+  Latency is recorded per request at 1 µs resolution on the client (wrk's histogram, or ours around
+  autocannon). Server CPU per request is the
   CPU time of the whole serving process tree (platform plus instances) from \`/proc\`, divided by
   the requests served.
 - **Noise.** When anything else (or the hypervisor) takes more than 10% of either pinned core during

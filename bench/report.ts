@@ -265,6 +265,14 @@ function coldNotes(cold: ColdStartResults): string[] {
   ];
 }
 
+/** The load generators the rounds ran with (wrk when installed; see children/load-generator.mjs). */
+function generators(results: BenchResults): string {
+  const names = new Set<string>();
+  for (const byConnections of Object.values(results.throughput))
+    for (const list of Object.values(byConnections)) for (const r of list) names.add(r.generator);
+  return names.size === 0 ? 'none' : [...names].join(' and ');
+}
+
 /** The dated section: heading, setup line, tables, warnings. */
 export function renderSection(results: BenchResults): string {
   const v = verdicts(results);
@@ -272,7 +280,7 @@ export function renderSection(results: BenchResults): string {
   const lines = [
     `## ${results.date}`,
     '',
-    `Nimbus ${results.revision}; ${results.machine}; ${results.pinning}; ` +
+    `Nimbus ${results.revision}; ${results.machine}; ${results.pinning}; load generator ${generators(results)}; ` +
       `${plural(options.rounds, 'round')} × ${options.seconds} s per measurement after ${options.warmupSeconds} s warm-up; ` +
       `${plural(options.coldStarts, 'cold start')}.`,
     '',

@@ -17,6 +17,8 @@ export interface LoadTarget {
 }
 
 export interface LoadResult {
+  /** The load generator that drove it: `wrk` or `autocannon`. */
+  generator: string;
   requests: number;
   rps: number;
   p50Us: number;
@@ -45,7 +47,7 @@ export const MAX_REPEATS = 2;
 
 type GeneratorResult = Pick<
   LoadResult,
-  'requests' | 'rps' | 'p50Us' | 'p99Us' | 'errors' | 'non2xx' | 'loadCpuPct'
+  'generator' | 'requests' | 'rps' | 'p50Us' | 'p99Us' | 'errors' | 'non2xx' | 'loadCpuPct'
 >;
 
 async function measure(

@@ -2,6 +2,7 @@
 import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { loadOrCreateToken } from './auth/admin-token.js';
@@ -212,6 +213,7 @@ export async function startPlatform(
     sandbox: sandbox.sandbox,
     onEvent: (event) => log.event(event),
     startTimeoutMs: config.startTimeoutMs,
+    maxConcurrentStarts: config.maxConcurrentStarts ?? Math.max(2, 2 * availableParallelism()),
     memoryBudgetMb: config.memoryBudgetMb,
     stemCells: config.stemCells,
     evictable: new PoolEviction(() => dispatcher.pools()),

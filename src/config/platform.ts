@@ -42,8 +42,13 @@ export const platformConfigSchema = z.strictObject({
   debug: z.boolean().default(false),
   /** A folder of function folders deployed at start (used by `npm start` for examples/). */
   examplesDir: z.string().optional(),
-  /** How long an instance may take to start and load its function. Default 10 s. */
+  /** How long an instance may take to start and load its function (once its start began). Default 10 s. */
   startTimeoutMs: z.number().int().min(100).default(10_000),
+  /**
+   * Instance processes starting at once, stem cells included; more wait their turn (requests' starts before
+   * stem cells). Default: twice the cores this process may use, at least 2.
+   */
+  maxConcurrentStarts: z.number().int().min(1).max(1024).optional(),
   /** Print one line per request to stderr. Default false. */
   accessLog: z.boolean().default(false),
   /**

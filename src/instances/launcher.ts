@@ -22,6 +22,8 @@ export interface InstanceLimits {
 export interface LauncherOptions {
   runDir: string;
   startTimeoutMs: number;
+  /** Instance processes starting (spawn to loaded) at once; the rest wait, stem cells after requests. */
+  maxConcurrentStarts: number;
   memoryBudgetMb: number;
   stemCells: { min: number; max: number };
   /** Idle instances of the pools, for the memory budget to stop when full (after the stem cells). */
@@ -58,10 +60,16 @@ export class Launcher {
       nextVictim: (exclude) => this.stemVictim() ?? options.evictable.nextVictim(exclude),
     };
     this.budget = new MemoryBudget(options.memoryBudgetMb, evictable);
+    this.starts = new StartLimiter(options.maxConcurrentStarts);
     this.stems =
       options.stemCells.max > 0
         ? new StemCells({
             makeInstance: (shape) => this.newInstance(shape, '(stem cell)', undefined, false),
+            spawnCell: (cell) =>
+              this.#started(
+                cell,
+                this.starts.run(() => cell.spawn(), 'stem cell'),
+              ),
             minPerShape: options.stemCells.min,
             maxPerShape: options.stemCells.max,
             idleShapeMs: 600_000,
@@ -71,8 +79,8 @@ export class Launcher {
         : undefined;
   }
 
-  /** Spreads a burst of process starts (a panic scale-up) over event-loop turns. */
-  private readonly startGate = new Gate();
+  /** Bounds the starts running at once (a panic scale-up asks for dozens). */
+  private readonly starts: StartLimiter;
 
   /** Where instance directories and sockets live. */
   get runDir(): string {
@@ -103,14 +111,29 @@ export class Launcher {
       throw new NimbusError('ERR_FUNCTION_UNAVAILABLE', [fnName, (err as Error).message], { cause: err });
     }
     const staged = this.sandboxes.get(instance)?.staged;
-    const started = this.startGate.run(() =>
-      staged
-        ? instance.spawn().then(() => this.specialize(instance, launch.load, launch.secrets))
-        : Promise.resolve()
-            .then(() => mountSecrets(instance.dir, launch.load, launch.secrets?.(), unsandboxed(instance)))
-            .then((load) => instance.start(load)),
+    const started = this.#started(
+      instance,
+      this.starts.run(
+        () =>
+          staged
+            ? instance.spawn().then(() => this.specialize(instance, launch.load, launch.secrets))
+            : Promise.resolve()
+                .then(() =>
+                  mountSecrets(instance.dir, launch.load, launch.secrets?.(), unsandboxed(instance)),
+                )
+                .then((load) => instance.start(load)),
+        'instance',
+      ),
     );
     return { instance, started };
+  }
+
+  /** A start that failed before its process ran (the launcher closed while it waited) leaves nothing behind. */
+  #started(instance: Instance, start: Promise<void>): Promise<void> {
+    return start.catch((err: Error) => {
+      instance.kill(err.message);
+      throw err;
+    });
   }
 
   /** Keeps stem cells of this launch shape ready from now on. */
@@ -219,6 +242,7 @@ export class Launcher {
 
   /** Stops the stem cells, waits for the pools to stop their instances (bounded), then removes the sandboxes. */
   async close(): Promise<void> {
+    this.starts.close();
     await this.stems?.close();
     if (this.live.size > 0) {
       let timer: NodeJS.Timeout | undefined;
@@ -256,15 +280,52 @@ function shapeOf(launch: LaunchSpec, limits: InstanceLimits): LaunchShape {
 }
 
 /**
- * Runs tasks one event-loop turn apart: a burst of process starts does not hold the loop for all of its
- * forks in one go, so requests, the control API and the autoscaler's tick run between them.
+ * Runs instance starts at most `limit` at a time, each begun one event-loop turn after the last (a burst of
+ * forks does not hold the loop in one go), instances for waiting requests before stem cells. Without a bound
+ * a panic scale-up of dozens of instances on a couple of cores shares the CPU so evenly that every start
+ * finishes late together: all pass the start timeout, are killed and started again, and none ever serves.
+ * The start timeout runs from a start's own beginning, not from its wait here.
  */
-class Gate {
-  private tail: Promise<void> = Promise.resolve();
+class StartLimiter {
+  #running = 0;
+  #closed = false;
+  readonly #queues: Record<'instance' | 'stem cell', (() => void)[]> = { instance: [], 'stem cell': [] };
+  readonly #limit: number;
 
-  run<T>(task: () => Promise<T>): Promise<T> {
-    const turn = this.tail.then(() => new Promise<void>((resolve) => setImmediate(resolve)));
-    this.tail = turn;
-    return turn.then(task);
+  constructor(limit: number) {
+    this.#limit = limit;
+  }
+
+  run<T>(task: () => Promise<T>, kind: 'instance' | 'stem cell'): Promise<T> {
+    return new Promise<void>((resolve, reject) => {
+      if (this.#closed) reject(new Error('Nimbus is shutting down'));
+      else {
+        this.#queues[kind].push(() =>
+          this.#closed ? reject(new Error('Nimbus is shutting down')) : resolve(),
+        );
+        this.#next();
+      }
+    }).then(async () => {
+      try {
+        return await task();
+      } finally {
+        this.#running--;
+        this.#next();
+      }
+    });
+  }
+
+  /** Queued starts fail at once; running ones finish (or are stopped by the launcher). */
+  close(): void {
+    this.#closed = true;
+    for (const queue of Object.values(this.#queues)) for (const wake of queue.splice(0)) wake();
+  }
+
+  #next(): void {
+    if (this.#running >= this.#limit) return;
+    const wake = this.#queues.instance.shift() ?? this.#queues['stem cell'].shift();
+    if (wake === undefined) return;
+    this.#running++;
+    setImmediate(wake);
   }
 }

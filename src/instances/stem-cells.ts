@@ -25,6 +25,8 @@ export interface LaunchShape {
 export interface StemCellOptions {
   /** Makes an unstarted instance of this shape (the caller wires budget and logging). May throw when no room. */
   makeInstance: (shape: LaunchShape) => Instance;
+  /** Starts a made cell's process (the launcher queues it behind instances that requests wait for). */
+  spawnCell?: (cell: Instance) => Promise<void>;
   /** Stem cells kept per shape that was used recently. Default 1. */
   minPerShape: number;
   /** Most stem cells per shape. Default 4. */
@@ -142,7 +144,7 @@ export class StemCells {
       const i = s.ready.indexOf(cell);
       if (i !== -1) s.ready.splice(i, 1);
     });
-    cell.spawn().then(
+    (this.options.spawnCell ?? ((c: Instance) => c.spawn()))(cell).then(
       () => {
         s.spawning--;
         if (this.closed) void cell.stop('Nimbus is shutting down');
@@ -150,7 +152,7 @@ export class StemCells {
       },
       (err: Error) => {
         s.spawning--;
-        this.options.onError?.(`stem cell failed to start: ${err.message}`);
+        if (!this.closed) this.options.onError?.(`stem cell failed to start: ${err.message}`);
       },
     );
   }

@@ -1,7 +1,7 @@
 // Scaling end to end with real processes: stem-cell specialization, scale up under load and back to
 // zero, the memory budget's eviction and 429, and a function that cannot start (back-off, 502, unhealthy).
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -47,6 +47,38 @@ test('scale up under load, then back to zero when idle', async (t) => {
   assert.ok(peak >= 4, `instances grew under 8 concurrent clients: peak ${peak}`);
   await waitFor(async () => (await nimbus.client.get('scaled')).instances === 0, 10_000, 'scale to zero');
   assert.equal((await fetch(`${nimbus.url}/function/scaled?ms=1`)).status, 200, 'and back from zero');
+});
+
+test('a burst of starts runs at most maxConcurrentStarts at once, and every instance comes up', async (t) => {
+  const nimbus = await startTestPlatform(t, { maxConcurrentStarts: 2, stemCells: { min: 0, max: 0 } });
+  const dir = mkdtempSync(join(tmpdir(), 'nimbus-starts-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const record = join(dir, 'loads.log');
+  // Eight instances asked for at once, each 300 ms loading its module (the last step of its start).
+  await nimbus.deploy('slow-load', 'burst', {
+    environment: { RECORD_FILE: record },
+    scale: { min: 8, max: 8 },
+  });
+  const pool = nimbus.platform.dispatcher.get('burst')!.pool;
+  await waitFor(() => pool.stats().instances === 8, 60_000, 'eight instances');
+  const events = readFileSync(record, 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => {
+      const [kind, , at] = line.split(' ');
+      return { at: Number(at), delta: kind === 'start' ? 1 : -1 };
+    })
+    // At the same ms an end counts before a start: the limit frees a slot first.
+    .sort((a, b) => a.at - b.at || a.delta - b.delta);
+  let loading = 0;
+  let peak = 0;
+  for (const e of events) {
+    loading += e.delta;
+    peak = Math.max(peak, loading);
+  }
+  assert.equal(events.length, 16, 'eight loads began and ended');
+  assert.ok(peak <= 2, `at most 2 instances were starting at once (peak ${peak})`);
+  assert.equal(nimbus.events.filter((e) => e.type === 'instance-start-failed').length, 0, 'no start failed');
 });
 
 test('hybrid keep-alive learns a timer: stops after each call, pre-warms before the next; fixed starts cold', async (t) => {
