@@ -18,7 +18,7 @@ import {
 } from '../observability/trace-context.js';
 import { type CallTrace, startHttpTrace } from '../observability/tracing.js';
 import { functionRoute, HOP_HEADERS, resolveFunction } from './function-route.js';
-import { sendError } from './respond.js';
+import { cutShort, sendError } from './respond.js';
 
 export interface InvokeOptions {
   dispatcher: Dispatcher;
@@ -320,10 +320,11 @@ class HttpCall implements StreamSink, LeaseWaiter {
   onError(error: NimbusError, stack?: string): void {
     if (this.#done) return;
     if (this.#res.headersSent) {
-      // The status is out already: all that is left is to cut the body short (no clean end first).
+      // The status is out already: all that is left is to cut the body short (no clean end first), after
+      // what this turn wrote (the error can come in the same read as the head and the last bytes).
       this.#done = true;
       this.#trace?.end(error.status, error);
-      this.#res.destroy(error);
+      cutShort(this.#res, error);
       return;
     }
     this.#fail(error, stack);

@@ -24,6 +24,15 @@ export function toNimbusError(err: unknown): NimbusError {
   return new NimbusError('ERR_INTERNAL', [`ref ${randomUUID().slice(0, 8)}`], { cause: err });
 }
 
+/**
+ * Cuts a response short whose head is out: the connection is destroyed on the next tick, not in this one —
+ * node:http corks the socket for a write and uncorks it on the next tick, so what was written in this turn
+ * (the head, the last bytes) would otherwise never leave.
+ */
+export function cutShort(res: ServerResponse, error?: Error): void {
+  process.nextTick(() => res.destroy(error));
+}
+
 export function sendError(
   res: ServerResponse,
   err: unknown,
@@ -33,7 +42,7 @@ export function sendError(
 ): void {
   const e = toNimbusError(err);
   if (res.headersSent) {
-    res.destroy();
+    cutShort(res);
     return;
   }
   const body: { error: { code: string; message: string; stack?: string } } = {

@@ -1,5 +1,5 @@
 // The sandbox of each instance the launcher makes: its directory, cgroup and wrapped command line, its
-// network (egress attached once bwrap reports the namespace), the bundle staged where the sandbox sees
+// network (egress attached once the sandboxed process runs), the bundle staged where the sandbox sees
 // it, and the sweep of everything it left when it ends.
 import type { ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, rmSync } from 'node:fs';
@@ -65,7 +65,9 @@ const SYSTEM_PREFIXES = ['/usr/', '/bin/', '/sbin/', '/lib/', '/lib32/', '/lib64
 export class InstanceSandbox {
   /** Per launch shape: the extra host paths its sandbox binds (runner, runtime install prefix). */
   private readonly bindsByShape = new Map<string, string[]>();
-  /** Each sandbox's egress (a promise of it, from spawn until slirp4netns is up). */
+  /** Each sandbox's pid as bwrap reports it (egress attaches to its network namespace). */
+  readonly #sandboxPid = new WeakMap<PreparedSandbox, Promise<number>>();
+  /** Each sandbox's egress (a promise of it, from its attach until slirp4netns is up). */
   readonly #egress = new WeakMap<PreparedSandbox, Promise<Egress>>();
   /** The live sandboxes of each function, which split one function's CPU weight between them. */
   readonly #byFunction = new Map<string, Set<PreparedSandbox>>();
@@ -132,7 +134,7 @@ export class InstanceSandbox {
         bundleDir: wrapped.bundleDir,
         secretsDir: wrapped.isolation === 'bubblewrap' ? SANDBOX_SECRETS_DIR : secretsDir,
         extraPipes: egress ? 1 : 0,
-        onSpawn: egress ? (child) => this.#attach(prepared, child) : null,
+        onSpawn: egress ? (child) => this.#readReport(prepared, child) : null,
       };
       return prepared;
     } catch (err) {
@@ -155,7 +157,7 @@ export class InstanceSandbox {
    * it. Returns the LOAD message to send; rejects (the instance is then stopped) saying what failed.
    */
   async load(instanceDir: string, prepared: PreparedSandbox, load: LoadMessage): Promise<LoadMessage> {
-    const egress = this.#egress.get(prepared);
+    const egress = this.egress(prepared);
     if (egress) await (await egress).ready;
     this.#join(prepared, load.name);
     if (!prepared.staged) return load;
@@ -195,12 +197,35 @@ export class InstanceSandbox {
     }
   }
 
-  /** Reads the sandbox's pid from bwrap's report on fd 3, then attaches slirp4netns to its namespace. */
-  #attach(prepared: PreparedSandbox, child: ChildProcess): void {
+  /**
+   * The instance's process runs (its runner said hello): bwrap has set up the sandbox, so egress may attach
+   * now (idempotent; the egress promise, or undefined without egress). Not sooner: slirp4netns brings the
+   * namespace's loopback up, which gives it 127.0.0.1 at once, and bwrap's own loopback setup — adding that
+   * address — then fails ("bwrap: loopback: Failed RTM_NEWADDR") if it has not run yet.
+   */
+  egress(prepared: PreparedSandbox): Promise<Egress> | undefined {
+    const known = this.#egress.get(prepared);
+    if (known) return known;
+    const pid = this.#sandboxPid.get(prepared);
+    if (!pid) return undefined;
     const { features } = this.options;
+    const egress = pid.then((sandboxPid) =>
+      attachEgress(features.egress!, sandboxPid, {
+        procsFiles: prepared.cgroup?.procsFiles ?? [],
+        shPath: features.shPath,
+        joinUserNamespace: features.uid !== 0,
+      }),
+    );
+    egress.catch(() => {});
+    this.#egress.set(prepared, egress);
+    return egress;
+  }
+
+  /** Reads the sandbox's pid from bwrap's report on fd 3 (it comes before bwrap has set the sandbox up). */
+  #readReport(prepared: PreparedSandbox, child: ChildProcess): void {
     const info = child.stdio[INFO_FD];
-    const egress = new Promise<Egress>((resolve, reject) => {
-      if (!(info instanceof Readable) || !features.egress) {
+    const pid = new Promise<number>((resolve, reject) => {
+      if (!(info instanceof Readable) || !this.options.features.egress) {
         reject(new Error('the sandbox has no report pipe'));
         return;
       }
@@ -223,19 +248,13 @@ export class InstanceSandbox {
         const report = InfoSchema.safeParse(parsed);
         if (!report.success) return done(new Error(`bwrap reported ${text.slice(0, 200)}`));
         done(null);
-        resolve(
-          attachEgress(features.egress!, report.data['child-pid'], {
-            procsFiles: prepared.cgroup?.procsFiles ?? [],
-            shPath: features.shPath,
-            joinUserNamespace: features.uid !== 0,
-          }),
-        );
+        resolve(report.data['child-pid']);
       });
       info.on('error', () => {});
       info.once('end', () => done(new Error('bwrap ended before it reported the sandbox')));
     });
-    egress.catch(() => {});
-    this.#egress.set(prepared, egress);
+    pid.catch(() => {});
+    this.#sandboxPid.set(prepared, pid);
   }
 
   /** Whether the kernel OOM-killed a process of the instance (never throws: a gone cgroup says no). */
@@ -250,6 +269,7 @@ export class InstanceSandbox {
   /** After the instance's process is gone: kills whatever of it is left (a daemonised grandchild too), removes its cgroup. */
   async release(prepared: PreparedSandbox): Promise<void> {
     this.#leave(prepared);
+    this.#sandboxPid.delete(prepared);
     const egress = this.#egress.get(prepared);
     if (egress) {
       this.#egress.delete(prepared);

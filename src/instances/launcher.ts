@@ -68,7 +68,7 @@ export class Launcher {
             spawnCell: (cell) =>
               this.#started(
                 cell,
-                this.starts.run(() => cell.spawn(), 'stem cell'),
+                this.starts.run(() => cell.spawn().then(() => this.#egress(cell)), 'stem cell'),
               ),
             minPerShape: options.stemCells.min,
             maxPerShape: options.stemCells.max,
@@ -126,6 +126,13 @@ export class Launcher {
       ),
     );
     return { instance, started };
+  }
+
+  /** Attaches a spawned cell's egress (if its shape has one) and waits until it is up: a cell is offered ready. */
+  async #egress(cell: Instance): Promise<void> {
+    const prepared = this.sandboxes.get(cell);
+    const egress = prepared ? this.options.sandbox?.egress(prepared) : undefined;
+    if (egress) await (await egress).ready;
   }
 
   /** A start that failed before its process ran (the launcher closed while it waited) leaves nothing behind. */

@@ -87,9 +87,10 @@ export interface RunOptions {
   runAs?: { uid: number; gid: number } | null;
   tmpSizeMb?: number;
   /**
-   * Egress through slirp4netns, attached once bwrap reports the sandbox (as the platform does). The
-   * sandbox always has its own network namespace; without this, loopback only. The code runs at once,
-   * so a test of egress waits for the interface itself (`waitForEgress`).
+   * Egress through slirp4netns, attached once the sandboxed code runs (as the platform attaches it once the
+   * runner said hello: not while bwrap still sets up the namespace's loopback). The sandbox always has its
+   * own network namespace; without this, loopback only. Code for it is wrapped in `waitForEgress`, which
+   * says on stderr that it runs, then waits for the interface.
    */
   network?: boolean;
   /** Extra variables in the spawn environment, as instance.ts adds NIMBUS_SOCKET. */
@@ -132,30 +133,36 @@ export function startSandboxed(
     detached: true,
   });
   t.after(() => killGroup(child));
+  let stdout = '';
+  let stderr = '';
+  let attach = (): void => {};
   if (egress) {
     let info = '';
-    child.stdio[3]!.on('data', (chunk: Buffer) => {
-      info += chunk.toString('utf8');
+    let attached = false;
+    attach = () => {
       const pid = /"child-pid":\s*(\d+)/.exec(info)?.[1];
-      if (!pid || info.includes('\0')) return;
-      info += '\0';
-      const attached = attachEgress(f.egress!, Number(pid), {
+      if (attached || !pid || !stderr.includes(EGRESS_WAIT_MARK)) return;
+      attached = true;
+      const egressOf = attachEgress(f.egress!, Number(pid), {
         procsFiles: options.cgroup?.procsFiles ?? [],
         shPath: f.shPath,
         joinUserNamespace: f.uid !== 0,
       });
-      attached.ready.catch(() => {});
-      t.after(() => attached.close());
+      egressOf.ready.catch(() => {});
+      t.after(() => egressOf.close());
+    };
+    child.stdio[3]!.on('data', (chunk: Buffer) => {
+      info += chunk.toString('utf8');
+      attach();
     });
   }
-  let stdout = '';
-  let stderr = '';
   child.stdout!.setEncoding('utf8').on('data', (text: string) => {
     if (stdout.length < 1_000_000) stdout += text;
     options.onStdout?.(text);
   });
   child.stderr!.setEncoding('utf8').on('data', (text: string) => {
     if (stderr.length < 1_000_000) stderr += text;
+    attach();
   });
   const result = (async (): Promise<RunResult> => {
     const [code, signal] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null];
@@ -181,9 +188,16 @@ export async function sandboxedJson<T>(
   return JSON.parse(r.stdout) as T;
 }
 
-/** Sandboxed node code that waits (up to 10 s) for the egress interface slirp4netns adds, then runs `body`. */
+/** What code wrapped in `waitForEgress` writes to stderr first: it runs, egress may attach. */
+const EGRESS_WAIT_MARK = 'waiting for egress';
+
+/**
+ * Sandboxed node code that says it runs, waits (up to 30 s) for the egress interface slirp4netns adds,
+ * then runs `body`.
+ */
 export function waitForEgress(body: string): string {
-  return `const until = Date.now() + 30000;
+  return `process.stderr.write(${JSON.stringify(`${EGRESS_WAIT_MARK}\n`)});
+    const until = Date.now() + 30000;
     (function wait() {
       if (!require('os').networkInterfaces().tap0 && Date.now() < until) return setTimeout(wait, 5);
       ${body}

@@ -113,7 +113,9 @@ test('hybrid keep-alive learns a timer: stops after each call, pre-warms before 
   const ranges = view.scaling.keepAlive.ranges as [number, number][];
   assert.equal(ranges.length, 1, JSON.stringify(ranges));
   assert.ok(ranges[0]![0] >= 900 && ranges[0]![1] <= 1950, JSON.stringify(ranges));
-  assert.ok(cold.fixed!.slice(1).every(Boolean), `fixed (300 ms) starts every call cold: ${cold.fixed}`);
+  // The first call takes the deploy's instance; the second may too when a loaded machine held up the
+  // platform's ticks past the 1.2 s between them (seen beside a CPU hog): from the third on, every one is cold.
+  assert.ok(cold.fixed!.slice(2).every(Boolean), `fixed (300 ms) starts every call cold: ${cold.fixed}`);
   const late = cold.hybrid!.slice(11);
   t.diagnostic(`hybrid cold starts: ${cold.hybrid}; empty between calls: ${idleBetween} of 5`);
   assert.ok(

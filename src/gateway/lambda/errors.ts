@@ -2,6 +2,7 @@
 // exception) and `{"Type","Message"}` in the body; Nimbus's own coded errors are mapped onto AWS types.
 import type { ServerResponse } from 'node:http';
 import { NimbusError } from '../../errors.js';
+import { cutShort } from '../respond.js';
 
 /** An error answered in AWS's shape. */
 export class LambdaError extends Error {
@@ -57,7 +58,7 @@ export function toLambdaError(err: unknown): LambdaError {
 /** Writes an AWS error answer. */
 export function sendLambdaError(res: ServerResponse, err: LambdaError, requestId: string): void {
   if (res.headersSent) {
-    res.destroy();
+    cutShort(res);
     return;
   }
   const text = JSON.stringify({ Type: err.status < 500 ? 'User' : 'Service', Message: err.message });

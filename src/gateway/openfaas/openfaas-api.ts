@@ -22,7 +22,7 @@ import type { Store } from '../../store/store.js';
 import { authorize, readJson } from '../control-api.js';
 import { sees } from '../functions-api.js';
 import { assertNamespaceName, removeNamespace } from '../namespaces-api.js';
-import { toNimbusError } from '../respond.js';
+import { cutShort, toNimbusError } from '../respond.js';
 import type { ControlContext, Router } from '../router.js';
 import { knownSecret, removeSecret } from '../secrets-api.js';
 import {
@@ -68,7 +68,7 @@ function sendText(
   headers: Record<string, string> = {},
 ): void {
   if (res.headersSent) {
-    res.destroy();
+    cutShort(res);
     return;
   }
   res.writeHead(status, {

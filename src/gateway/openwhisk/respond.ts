@@ -2,6 +2,7 @@
 // (the client shows `error`), where the code is Nimbus's error code.
 import type { ServerResponse } from 'node:http';
 import type { NimbusError } from '../../errors.js';
+import { cutShort } from '../respond.js';
 
 /** The header every invocation answer carries (OpenWhisk's own name). */
 export const ACTIVATION_ID_HEADER = 'x-openwhisk-activation-id';
@@ -27,7 +28,7 @@ export function sendOwError(
   headers: Record<string, string> = {},
 ): void {
   if (res.headersSent) {
-    res.destroy();
+    cutShort(res);
     return;
   }
   sendOwJson(res, error.status, { error: error.message, code: error.code }, { ...error.headers, ...headers });
