@@ -38,11 +38,13 @@ test('pool', async (t) => {
   });
 
   await t.test('past the queue bound: 429 with Retry-After', async () => {
-    // 3 warm instances × concurrency 1, queue 5: of 12 concurrent calls 8 are served, 4 refused.
+    // 3 warm instances × concurrency 1, queue 5: of 12 concurrent calls 8 are served, 4 refused. Each call
+    // takes 2 s, so all twelve are in before the first ends even when a loaded machine spreads them out
+    // (at 400 ms, CI once saw two of them arrive after a slot had freed).
     await nimbus.deploy('slow', 'bounded', { scale: { min: 3, max: 3 } });
     await waitFor(async () => (await client.get('bounded')).instances === 3, 5000, 'three warm instances');
     const responses = await Promise.all(
-      Array.from({ length: 12 }, () => fetch(`${url}/function/bounded?ms=400`)),
+      Array.from({ length: 12 }, () => fetch(`${url}/function/bounded?ms=2000`)),
     );
     const statuses = responses.map((r) => r.status).sort();
     assert.deepEqual(statuses, [200, 200, 200, 200, 200, 200, 200, 200, 429, 429, 429, 429]);

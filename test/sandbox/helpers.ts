@@ -192,14 +192,21 @@ export async function sandboxedJson<T>(
 const EGRESS_WAIT_MARK = 'waiting for egress';
 
 /**
- * Sandboxed node code that says it runs, waits (up to 30 s) for the egress interface slirp4netns adds,
- * then runs `body`.
+ * Sandboxed node code that says it runs, waits (up to 30 s) until the egress slirp4netns configures is
+ * whole — its interface has an address and the default route through it exists (the route comes last,
+ * so an interface alone is not enough: a connection then gets ENETUNREACH) — then runs `body`.
  */
 export function waitForEgress(body: string): string {
   return `process.stderr.write(${JSON.stringify(`${EGRESS_WAIT_MARK}\n`)});
     const until = Date.now() + 30000;
+    const routed = () => {
+      try {
+        return require('fs').readFileSync('/proc/net/route', 'utf8').split('\\n')
+          .some((line) => /^tap0\\s+00000000\\s/.test(line));
+      } catch { return false; }
+    };
     (function wait() {
-      if (!require('os').networkInterfaces().tap0 && Date.now() < until) return setTimeout(wait, 5);
+      if (!(require('os').networkInterfaces().tap0 && routed()) && Date.now() < until) return setTimeout(wait, 5);
       ${body}
     })();`;
 }
