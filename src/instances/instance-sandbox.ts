@@ -157,8 +157,7 @@ export class InstanceSandbox {
    * it. Returns the LOAD message to send; rejects (the instance is then stopped) saying what failed.
    */
   async load(instanceDir: string, prepared: PreparedSandbox, load: LoadMessage): Promise<LoadMessage> {
-    const egress = this.egress(prepared);
-    if (egress) await (await egress).ready;
+    await this.egressReady(prepared);
     this.#join(prepared, load.name);
     if (!prepared.staged) return load;
     stageBundle(load.bundleDir, join(instanceDir, 'fn'), { copy: this.options.runAs !== null });
@@ -198,27 +197,28 @@ export class InstanceSandbox {
   }
 
   /**
-   * The instance's process runs (its runner said hello): bwrap has set up the sandbox, so egress may attach
-   * now (idempotent; the egress promise, or undefined without egress). Not sooner: slirp4netns brings the
-   * namespace's loopback up, which gives it 127.0.0.1 at once, and bwrap's own loopback setup — adding that
-   * address — then fails ("bwrap: loopback: Failed RTM_NEWADDR") if it has not run yet.
+   * The instance's process runs (its runner said hello): bwrap has set up the sandbox, so egress attaches
+   * now, once; resolves when it is up (at once for a sandbox without egress). Not sooner: slirp4netns brings
+   * the namespace's loopback up, which gives it 127.0.0.1 at once, and bwrap's own loopback setup — adding
+   * that address — then fails ("bwrap: loopback: Failed RTM_NEWADDR") if it has not run yet.
    */
-  egress(prepared: PreparedSandbox): Promise<Egress> | undefined {
-    const known = this.#egress.get(prepared);
-    if (known) return known;
-    const pid = this.#sandboxPid.get(prepared);
-    if (!pid) return undefined;
-    const { features } = this.options;
-    const egress = pid.then((sandboxPid) =>
-      attachEgress(features.egress!, sandboxPid, {
-        procsFiles: prepared.cgroup?.procsFiles ?? [],
-        shPath: features.shPath,
-        joinUserNamespace: features.uid !== 0,
-      }),
-    );
-    egress.catch(() => {});
-    this.#egress.set(prepared, egress);
-    return egress;
+  async egressReady(prepared: PreparedSandbox): Promise<void> {
+    let egress = this.#egress.get(prepared);
+    if (!egress) {
+      const pid = this.#sandboxPid.get(prepared);
+      if (!pid) return;
+      const { features } = this.options;
+      egress = pid.then((sandboxPid) =>
+        attachEgress(features.egress!, sandboxPid, {
+          procsFiles: prepared.cgroup?.procsFiles ?? [],
+          shPath: features.shPath,
+          joinUserNamespace: features.uid !== 0,
+        }),
+      );
+      egress.catch(() => {});
+      this.#egress.set(prepared, egress);
+    }
+    await (await egress).ready;
   }
 
   /** Reads the sandbox's pid from bwrap's report on fd 3 (it comes before bwrap has set the sandbox up). */

@@ -68,7 +68,7 @@ export class Launcher {
             spawnCell: (cell) =>
               this.#started(
                 cell,
-                this.starts.run(() => cell.spawn().then(() => this.#egress(cell)), 'stem cell'),
+                this.starts.run(() => cell.spawn().then(() => this.#egressReady(cell)), 'stem cell'),
               ),
             minPerShape: options.stemCells.min,
             maxPerShape: options.stemCells.max,
@@ -129,10 +129,9 @@ export class Launcher {
   }
 
   /** Attaches a spawned cell's egress (if its shape has one) and waits until it is up: a cell is offered ready. */
-  async #egress(cell: Instance): Promise<void> {
+  async #egressReady(cell: Instance): Promise<void> {
     const prepared = this.sandboxes.get(cell);
-    const egress = prepared ? this.options.sandbox?.egress(prepared) : undefined;
-    if (egress) await (await egress).ready;
+    if (prepared) await this.options.sandbox?.egressReady(prepared);
   }
 
   /** A start that failed before its process ran (the launcher closed while it waited) leaves nothing behind. */
