@@ -357,7 +357,7 @@ export const ERRORS = {
   ERR_TOPIC_INVALID: {
     status: 400,
     message:
-      'topic "%s" is not a valid NATS subject: use tokens of letters, digits, "-" and "_" separated by "."',
+      'topic "%s" is not one to publish to: use tokens of letters, digits, "-" and "_" separated by ".", no wildcards, the first token not "nimbus" or "_INBOX" (the platform\'s own subjects)',
   },
   ERR_TOPIC_NO_SUBSCRIBER: {
     status: 504,

@@ -19,6 +19,22 @@ export const DEFAULT_TIMEOUT_MS = 30_000;
 
 /** A NATS subject a function may subscribe to: tokens separated by `.`; `*` one token, `>` the rest. */
 export const TOPIC_RE = /^(?:[A-Za-z0-9_-]+|\*)(?:\.(?:[A-Za-z0-9_-]+|\*))*(?:\.>)?$|^>$/;
+/** First tokens no topic may have: the platform's own subjects, NATS's request inboxes. (`$…` fails TOPIC_RE.) */
+const RESERVED_TOPIC_TOKENS: ReadonlySet<string> = new Set(['nimbus', '_inbox']);
+
+/**
+ * Why `subject` (a valid NATS subject or pattern) cannot be a topic, or undefined: its first token must be a
+ * name the platform does not use itself, so no topic of any namespace reaches the platform's own subjects
+ * (triggers/topic-subject.ts).
+ */
+export function topicProblem(subject: string): string | undefined {
+  const first = subject.split('.', 1)[0]!;
+  if (first === '*' || first === '>')
+    return `"${subject.slice(0, 80)}" starts with a wildcard: a topic's first token is a name (e.g. "orders.>")`;
+  if (RESERVED_TOPIC_TOKENS.has(first.toLowerCase()))
+    return `"${subject.slice(0, 80)}" is reserved for the platform's own subjects (first token "${first}")`;
+  return undefined;
+}
 export const DEFAULT_IDLE_TIMEOUT_MS = 600_000;
 /** Requests one instance of a Node fetch or OpenFaaS-style handler serves at once when the spec does not say. */
 export const DEFAULT_NODE_CONCURRENCY = 80;
@@ -123,7 +139,11 @@ export const functionSpecSchema = z
           .regex(
             TOPIC_RE,
             'must be a NATS subject (tokens of letters, digits, "-", "_", "*", ">" separated by ".")',
-          ),
+          )
+          .superRefine((subject, ctx) => {
+            const problem = topicProblem(subject);
+            if (problem) ctx.addIssue({ code: 'custom', message: problem });
+          }),
       )
       .max(32)
       .optional(),
@@ -131,6 +151,10 @@ export const functionSpecSchema = z
     topicReply: z
       .string()
       .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'must be a NATS subject without wildcards')
+      .superRefine((subject, ctx) => {
+        const problem = topicProblem(subject);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      })
       .optional(),
   })
   .transform((spec, ctx) => {
@@ -144,13 +168,12 @@ export const functionSpecSchema = z
         .split(',')
         .map((t) => t.trim())
         .filter((t) => t !== '');
-      for (const topic of topics)
-        if (!TOPIC_RE.test(topic))
-          ctx.addIssue({
-            code: 'custom',
-            path: ['annotations', 'topic'],
-            message: `"${topic.slice(0, 80)}" is not a NATS subject`,
-          });
+      for (const topic of topics) {
+        const problem = TOPIC_RE.test(topic)
+          ? topicProblem(topic)
+          : `"${topic.slice(0, 80)}" is not a NATS subject`;
+        if (problem) ctx.addIssue({ code: 'custom', path: ['annotations', 'topic'], message: problem });
+      }
     }
     return {
       ...spec,

@@ -1,7 +1,7 @@
 // The cluster parts of the OpenAPI document: the nodes and topic publishing (merged by openapi.ts).
 import { nodeSchema } from '../cluster/membership.js';
 import { TOPIC_BODY_LIMIT_BYTES } from '../triggers/topics-routes.js';
-import { errorResponse, json, outputSchema, pathParam } from './openapi-parts.js';
+import { errorResponse, json, namespaceQuery, outputSchema, pathParam } from './openapi-parts.js';
 
 export function clusterPaths(): Record<string, unknown> {
   return {
@@ -39,7 +39,11 @@ export function clusterPaths(): Record<string, unknown> {
         summary:
           'Publish the body to a topic: functions with a matching `topics:` entry run (over NATS in a cluster, in-process on a single node)',
         parameters: [
-          pathParam('subject', { type: 'string', description: 'one NATS subject, no wildcards' }),
+          pathParam('subject', {
+            type: 'string',
+            description: 'one NATS subject: no wildcards, first token not `nimbus` or `_INBOX`',
+          }),
+          namespaceQuery,
           {
             name: 'request',
             in: 'query',

@@ -1,10 +1,13 @@
 // POST /api/v1/topics/{subject}: publishes the body to a topic (what `nimbus publish` sends); with
-// `?request=true` waits for one reply and answers it. Deploy scope: publishing runs functions.
+// `?request=true` waits for one reply and answers it. Deploy scope in `?namespace=` (default: the default
+// one): publishing runs that namespace's functions, and only its own (topic-subject.ts).
 import type { IncomingMessage } from 'node:http';
-import { TOPIC_RE } from '../config/function-spec.js';
+import { TOPIC_RE, topicProblem } from '../config/function-spec.js';
+import { namespaceParam } from '../config/namespace.js';
 import { NimbusError } from '../errors.js';
 import { sendJson } from '../gateway/respond.js';
 import type { Router } from '../gateway/router.js';
+import { busSubject } from './topic-subject.js';
 import type { TopicBus } from './topics.js';
 
 /** A published message is at most this large (NATS's default max_payload). */
@@ -17,10 +20,12 @@ export function topicRoutes(bus: () => TopicBus): (router: Router) => void {
       'POST',
       '/api/v1/topics/:subject',
       async ({ req, res, params, url }) => {
-        const subject = params.subject!;
-        // A published subject names one subject: no wildcards.
-        if (!TOPIC_RE.test(subject) || subject.includes('*') || subject.includes('>'))
-          throw new NimbusError('ERR_TOPIC_INVALID', [subject.slice(0, 80)]);
+        const topic = params.subject!;
+        // A published subject names one subject: no wildcards, none of the platform's own.
+        if (!TOPIC_RE.test(topic) || topic.includes('*') || topic.includes('>') || topicProblem(topic))
+          throw new NimbusError('ERR_TOPIC_INVALID', [topic.slice(0, 80)]);
+        // The namespace the router authorized (`?namespace=`): its topics, not another's.
+        const subject = busSubject(namespaceParam(url.searchParams.get('namespace')), topic);
         const body = await readBody(req);
         const contentType = req.headers['content-type'];
         const headers: [string, string][] = contentType ? [['content-type', contentType]] : [];
@@ -33,7 +38,7 @@ export function topicRoutes(bus: () => TopicBus): (router: Router) => void {
           return;
         }
         await bus().publish(subject, body, headers);
-        sendJson(res, 202, { published: subject, bytes: body.length, bus: bus().kind });
+        sendJson(res, 202, { published: topic, bytes: body.length, bus: bus().kind });
       },
       { access: 'deploy' },
     );

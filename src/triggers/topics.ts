@@ -4,6 +4,8 @@
 // the function's async policy) before it is acknowledged; any other is invoked at once, at most once, and
 // a request's reply (and `topicReply`, when set) gets the function's answer.
 import type { FunctionSpec } from '../config/function-spec.js';
+import { splitFunctionId } from '../config/namespace.js';
+import { busSubject, topicOf } from './topic-subject.js';
 
 export interface TopicMessage {
   subject: string;
@@ -83,12 +85,13 @@ export class TopicTriggers {
     clearTimeout(this.#timer);
     const wanted = new Map<string, { fn: string; subject: string; reply: string | undefined }>();
     for (const { name, spec } of this.#o.functions()) {
-      for (const subject of spec.topics ?? [])
-        wanted.set(`${name}\0${subject}\0${spec.topicReply ?? ''}`, {
-          fn: name,
-          subject,
-          reply: spec.topicReply,
-        });
+      // On the bus, a namespace's topics are its own (topic-subject.ts).
+      const { namespace } = splitFunctionId(name);
+      const reply = spec.topicReply === undefined ? undefined : busSubject(namespace, spec.topicReply);
+      for (const topic of spec.topics ?? []) {
+        const subject = busSubject(namespace, topic);
+        wanted.set(`${name}\0${subject}\0${reply ?? ''}`, { fn: name, subject, reply });
+      }
     }
     for (const [key, sub] of [...this.#subscriptions]) {
       if (wanted.has(key)) continue;
@@ -110,8 +113,10 @@ export class TopicTriggers {
     reply: string | undefined,
   ): Promise<Subscription | undefined> {
     const { bus } = this.#o;
+    const { namespace } = splitFunctionId(fn);
     let delivery: TopicDelivery = 'direct';
-    const handler: TopicHandler = async (message) => {
+    const handler: TopicHandler = async (onBus) => {
+      const message = { ...onBus, subject: topicOf(namespace, onBus.subject) };
       if (delivery === 'stream') {
         // Durable first: the stream's message is acknowledged once the call is queued.
         await this.#o.submit(fn, message);

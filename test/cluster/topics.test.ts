@@ -2,16 +2,23 @@
 // semantics (each message runs once across the nodes), and through the async queue (at least once,
 // recorded) when a JetStream stream holds the subject; request/reply; the OpenFaaS `topic` annotation.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
+import { buildFunction } from '../../src/build/build.js';
+import { NimbusClient } from '../../src/cli/client.js';
 import { parseFunctionSpec } from '../../src/config/function-spec.js';
+import { busSubject } from '../../src/triggers/topic-subject.js';
+import { TopicTriggers } from '../../src/triggers/topics.js';
+import { InProcessTopicBus } from '../../src/triggers/topics-local.js';
 import { startClusterNodes } from '../helpers/nats-cluster.js';
 import { natsSkip, startJetStream } from '../helpers/nats-server.js';
-import { startTestPlatform, waitFor } from '../helpers/platform.js';
+import { BIN } from '../helpers/nimbus-process.js';
+import { FIXTURES, startTestPlatform, waitFor } from '../helpers/platform.js';
 
 const skip = natsSkip();
 
@@ -39,6 +46,146 @@ test("topics: the spec takes topics, or OpenFaaS's topic annotation; bad subject
   assert.throws(() => parseFunctionSpec({ annotations: { topic: 'bad subject' } }), {
     code: 'ERR_FUNCTION_SPEC_INVALID',
   });
+  // The platform's own subjects are nobody's topic: no leading wildcard (it would match them), not its
+  // queue's or buckets' (`nimbus.…`), not NATS's request inboxes — neither to subscribe nor to reply to.
+  for (const bad of [
+    '>',
+    '*',
+    '*.created',
+    '*.>',
+    'nimbus.queue.>',
+    'nimbus',
+    'Nimbus.x',
+    '_INBOX.>',
+    '_inbox.abc',
+  ])
+    assert.throws(() => parseFunctionSpec({ topics: [bad] }), { code: 'ERR_FUNCTION_SPEC_INVALID' }, bad);
+  assert.throws(() => parseFunctionSpec({ annotations: { topic: 'orders.created, >' } }), {
+    code: 'ERR_FUNCTION_SPEC_INVALID',
+  });
+  assert.throws(() => parseFunctionSpec({ topicReply: 'nimbus.queue.NIMBUS_QUEUE.victim' }), {
+    code: 'ERR_FUNCTION_SPEC_INVALID',
+  });
+  assert.deepEqual(parseFunctionSpec({ topics: ['nimbusly.x', 'inbox.>'] }).topics, [
+    'nimbusly.x',
+    'inbox.>',
+  ]);
+});
+
+test("topics: a namespace's topics are its own, on the bus and through the API", async () => {
+  const bus = new InProcessTopicBus();
+  const runs: [string, string][] = [];
+  const triggers = new TopicTriggers({
+    bus,
+    functions: () => [
+      { name: 'audit', spec: { topics: ['orders.>'] } },
+      { name: 'audit.team-a', spec: { topics: ['orders.>'] } },
+    ],
+    invoke: async (fn, message) => {
+      runs.push([fn, message.subject]);
+      return { status: 200, body: Buffer.from(fn) };
+    },
+    submit: async () => 'unused',
+  });
+  triggers.start();
+  try {
+    // The subscriptions are made on start (asynchronously): wait until both answer.
+    await waitFor(
+      async () =>
+        (await bus.request('orders.ping', Buffer.from(''), 1000).catch(() => undefined)) !== undefined &&
+        (await bus
+          .request(busSubject('team-a', 'orders.ping'), Buffer.from(''), 1000)
+          .catch(() => undefined)) !== undefined,
+      10_000,
+      'both subscriptions',
+    );
+    runs.length = 0;
+    assert.equal((await bus.request('orders.created', Buffer.from('x'), 5000)).toString(), 'audit');
+    assert.equal(
+      (await bus.request('nimbus.ns.team-a.orders.created', Buffer.from('x'), 5000)).toString(),
+      'audit.team-a',
+    );
+    // Each message reached its own namespace's function only, which sees the topic as its spec names it.
+    assert.deepEqual(runs, [
+      ['audit', 'orders.created'],
+      ['audit.team-a', 'orders.created'],
+    ]);
+  } finally {
+    await triggers.close();
+  }
+});
+
+test("topics: publishing runs the functions of the namespace the key may deploy to, never the platform's subjects", {
+  timeout: 60_000,
+}, async (t) => {
+  const nimbus = await startTestPlatform(t);
+  const dir = mkdtempSync(join(tmpdir(), 'nimbus-topics-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const recordFile = join(dir, 'team-a.log');
+  await nimbus.client.call('POST', '/api/v1/namespaces', { name: 'team-a' });
+  const built = await buildFunction(join(FIXTURES, 'whoami'));
+  t.after(() => rmSync(built.bundleDir, { recursive: true, force: true }));
+  await nimbus.client.uploadBundle(built);
+  await new NimbusClient(nimbus.url, nimbus.platform.token, 'team-a').deploy('audit', built.hash, {
+    ...built.spec,
+    topics: ['orders.>'],
+    environment: { RECORD_FILE: recordFile },
+  });
+  const key = await nimbus.client.call<{ secret: string }>('POST', '/api/v1/keys', {
+    scope: 'deploy',
+    namespace: 'team-a',
+  });
+  const publish = (path: string) =>
+    fetch(`${nimbus.url}${path}`, {
+      method: 'POST',
+      body: 'm',
+      headers: { authorization: `Bearer ${key.secret}` },
+    });
+  // Team A's key publishes in team-a, and its function runs.
+  await waitFor(
+    async () =>
+      (await publish('/api/v1/topics/orders.created?namespace=team-a&request=true&timeoutMs=1000')).ok,
+    20_000,
+    "team-a's function to subscribe",
+  );
+  await waitFor(() => lines(recordFile).length >= 1, 10_000, 'the run');
+  // The same topic in the default namespace is another one: nobody there subscribes, and team-a's key may
+  // not publish there anyway.
+  const other = await nimbus.client
+    .raw('POST', '/api/v1/topics/orders.created?request=true&timeoutMs=300', Buffer.from('m'))
+    .catch((err: { code?: string }) => err.code);
+  assert.equal(other, 'ERR_TOPIC_NO_SUBSCRIBER');
+  assert.equal((await publish('/api/v1/topics/orders.created')).status, 403);
+  // The platform's own subjects (its queue: an async call of any namespace's function) are refused.
+  for (const subject of ['nimbus.queue.NIMBUS_QUEUE.audit', 'nimbus.ns.team-b.orders.created', '_INBOX.x']) {
+    const res = await publish(`/api/v1/topics/${subject}?namespace=team-a`);
+    assert.equal(res.status, 400, subject);
+    assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'ERR_TOPIC_INVALID');
+  }
+  assert.equal(lines(recordFile).length, 1);
+  // `nimbus publish --namespace team-a` publishes there too (the CLI as users run it, with team-a's key).
+  const published = await new Promise<{ code: number; stdout: string }>((resolve) =>
+    execFile(
+      process.execPath,
+      [
+        BIN,
+        'publish',
+        'orders.paid',
+        '--data',
+        'p',
+        '--namespace',
+        'team-a',
+        '--url',
+        nimbus.url,
+        '--token',
+        key.secret,
+      ],
+      { env: { PATH: process.env.PATH }, timeout: 60_000 },
+      (err, stdout) => resolve({ code: err ? Number(err.code ?? 1) : 0, stdout }),
+    ),
+  );
+  assert.equal(published.code, 0, published.stdout);
+  await waitFor(() => lines(recordFile).length >= 2, 20_000, "the run of the CLI's message");
 });
 
 test('topics: on a single node without NATS they work in-process, and say so', {
@@ -113,15 +260,27 @@ test("topics: in a cluster each message runs once across the nodes; a stream's s
     topics: ['orders.paid'],
     environment: { RECORD_FILE: durable },
   });
+  // The same topic in another namespace is that namespace's own, under its prefix on NATS.
+  const teamA = join(dir, 'team-a.log');
+  await nodes[0]!.client.call('POST', '/api/v1/namespaces', { name: 'team-a' });
+  const built = await buildFunction(join(FIXTURES, 'whoami'));
+  t.after(() => rmSync(built.bundleDir, { recursive: true, force: true }));
+  await nodes[0]!.client.uploadBundle(built);
+  await new NimbusClient(nodes[0]!.url, nodes[0]!.platform.token, 'team-a').deploy('created', built.hash, {
+    ...built.spec,
+    topics: ['orders.created'],
+    environment: { RECORD_FILE: teamA },
+  });
   // Both nodes subscribed (each says so in an event) before anything is published.
   await waitFor(
-    () => nodes.every((n) => n.events.filter((e) => e.type === 'topic-subscribed').length >= 2),
+    () => nodes.every((n) => n.events.filter((e) => e.type === 'topic-subscribed').length >= 3),
     15_000,
     'both nodes to subscribe',
   );
   for (const n of nodes) {
     const subs = n.events.filter((e) => e.type === 'topic-subscribed');
     assert.deepEqual(subs.map((e) => [e.subject, e.delivery]).sort(), [
+      ['nimbus.ns.team-a.orders.created', 'direct'],
       ['orders.created', 'direct'],
       ['orders.paid', 'stream'],
     ]);
@@ -135,6 +294,13 @@ test("topics: in a cluster each message runs once across the nodes; a stream's s
     'every message to run',
   );
   assert.equal(lines(direct).length, 20, 'each core message ran once (queue group)');
+  nc.publish('nimbus.ns.team-a.orders.created', 'a0');
+  await waitFor(() => lines(teamA).length >= 1, 30_000, "team-a's message");
+  assert.equal(
+    lines(teamA).length,
+    1,
+    "team-a's function got its own topic's message, none of the default's",
+  );
   assert.equal(lines(durable).length, 10, 'each stream message ran once');
   const ranOn = new Set(lines(direct).map((l) => l.split(' ')[1]));
   t.diagnostic(`core messages ran on ${ranOn.size} node(s)`);

@@ -27,6 +27,8 @@ export const publishCommand: Command = {
         : Buffer.from((values.data as string | undefined) ?? '');
     const client = clientFrom(values);
     const query = new URLSearchParams();
+    // The namespace's own topics (`--namespace`), as its functions see them.
+    if (client.namespace !== undefined) query.set('namespace', client.namespace);
     if (values.request) query.set('request', 'true');
     if (values.timeout !== undefined) query.set('timeoutMs', String(values.timeout));
     const res = await client.raw('POST', `/api/v1/topics/${encodeURIComponent(subject)}?${query}`, body);
