@@ -14,6 +14,7 @@ import { SqliteKeyStore } from './auth/sqlite-key-store.js';
 import { adoptLocalKeys } from './cluster/adopt-local-keys.js';
 import { adoptLocalSecrets } from './cluster/adopt-local-secrets.js';
 import { Cluster } from './cluster/cluster.js';
+import { ClusterLogs } from './cluster/cluster-logs.js';
 import type { NodeLoad } from './cluster/membership.js';
 import { nodesRoutes } from './cluster/routes.js';
 import { parseFunctionSpec } from './config/function-spec.js';
@@ -48,6 +49,7 @@ import {
   type SandboxSetup,
   setUpSandbox,
 } from './instances/sandbox-setup.js';
+import { type LogSource, localLogSource } from './logs/log-source.js';
 import { LogStore } from './logs/log-store.js';
 import { activityRoutes } from './metrics/activity-routes.js';
 import { metricsRoutes } from './metrics/routes.js';
@@ -171,6 +173,16 @@ export async function startPlatform(
   if (cluster) await adoptLocalSecrets(join(config.dataDir, 'nimbus.db'), secretSealer, cluster.secrets, log);
   const auth = new Authenticator(token, keys);
   const logs = new LogStore();
+  // /system/logs: this node's lines, or in a cluster every node's (asked over NATS, merged by time).
+  const clusterLogs = cluster
+    ? new ClusterLogs({
+        nc: cluster.nc,
+        nodeId: cluster.nodeId,
+        local: logs,
+        otherNodes: () => cluster.membership?.list().filter((n) => n.alive && !n.self).length,
+      })
+    : undefined;
+  const logSource: LogSource = clusterLogs ?? localLogSource(logs);
   let bundles: NatsBundles | undefined;
   const artifacts = new Artifacts(config.dataDir, {
     maxUnpackedBytes: config.bundleMaxUnpackedBytes,
@@ -468,6 +480,7 @@ export async function startPlatform(
         dispatcher,
         deployer,
         logs,
+        logSource,
         auth,
         namespaces,
         keys,
@@ -541,6 +554,7 @@ export async function startPlatform(
     keys.close();
     secrets.close();
     store.close();
+    clusterLogs?.close();
     await cluster?.close();
     rmSync(runDir, { recursive: true, force: true });
     const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
@@ -606,6 +620,7 @@ export async function startPlatform(
       autoscaler.close();
       await topics.close();
       // Followers of /system/logs would hold the server open: their responses end now.
+      clusterLogs?.close();
       logs.close();
       await Promise.all([grace, dispatcher.close(config.shutdownGraceMs), launcher.close()]);
       server.closeAllConnections();

@@ -15,7 +15,8 @@ import type { Deployer } from '../../dispatch/deployer.js';
 import type { Dispatcher } from '../../dispatch/dispatcher.js';
 import type { Namespaces } from '../../dispatch/namespaces.js';
 import { NimbusError } from '../../errors.js';
-import type { LogEntry, LogStore } from '../../logs/log-store.js';
+import type { LogFilter, LogLine, LogSource } from '../../logs/log-source.js';
+import type { LogStore } from '../../logs/log-store.js';
 import type { Artifacts } from '../../store/artifacts.js';
 import type { SecretStore } from '../../store/secret-store.js';
 import type { Store } from '../../store/store.js';
@@ -40,6 +41,8 @@ export interface OpenFaaSApiDeps {
   dispatcher: Dispatcher;
   deployer: Deployer;
   logs: LogStore;
+  /** What /system/logs reads: this node's lines, or in a cluster every node's. */
+  logSource: LogSource;
   auth: Authenticator;
   namespaces: Namespaces;
   secrets: SecretStore;
@@ -296,7 +299,7 @@ export function openfaasRoutes(deps: OpenFaaSApiDeps): (router: Router) => void 
     ctx.res.writeHead(200).end();
   };
 
-  const logs: Handler = (ctx) => {
+  const logs: Handler = async (ctx) => {
     const { req, res, url } = ctx;
     const q = url.searchParams;
     const short = q.get('name') ?? '';
@@ -304,8 +307,6 @@ export function openfaasRoutes(deps: OpenFaaSApiDeps): (router: Router) => void 
     assertFunctionName(short);
     const namespace = permitted(ctx, 'read', q.get('namespace'), short);
     const name = functionId(namespace, short);
-    if (!store.getFunction(name) && deps.logs.query(name, { tail: 1 }).length === 0)
-      throw new NimbusError('ERR_FUNCTION_NOT_FOUND', [short.slice(0, 80)]);
     const tailParam = q.get('tail');
     const tail = tailParam === null || tailParam === '' ? undefined : Number(tailParam);
     if (tail !== undefined && !Number.isInteger(tail))
@@ -316,36 +317,47 @@ export function openfaasRoutes(deps: OpenFaaSApiDeps): (router: Router) => void 
       throw new NimbusError('ERR_REQUEST_INVALID', ['"since" must be an RFC 3339 time']);
     const instance = q.get('instance') || undefined;
     const follow = q.get('follow') === 'true' || q.get('follow') === '1';
-    const line = (e: LogEntry) =>
-      `${JSON.stringify({
-        name: short,
-        namespace: openfaasName(namespace),
-        instance: e.instance,
-        timestamp: new Date(e.time).toISOString(),
-        text: e.text,
-        ...(e.callId === undefined ? {} : { callId: e.callId }),
-      })}\n`;
-    res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-cache' });
-    const past = deps.logs.query(name, {
+    const source = deps.logSource;
+    if (!store.getFunction(name) && (await source.query(name, { tail: 1 })).length === 0)
+      throw new NimbusError('ERR_FUNCTION_NOT_FOUND', [short.slice(0, 80)]);
+    const filter: LogFilter = {
       ...(tail !== undefined && tail >= 0 ? { tail } : {}),
       ...(sinceMs !== undefined ? { sinceMs } : {}),
       ...(instance ? { instance } : {}),
-    });
-    const text = past.map(line).join('');
+    };
+    const text = (lines: LogLine[]) =>
+      lines
+        .map(
+          (e) =>
+            `${JSON.stringify({
+              name: short,
+              namespace: openfaasName(namespace),
+              instance: e.instance,
+              timestamp: new Date(e.time).toISOString(),
+              text: e.text,
+              ...(e.callId === undefined ? {} : { callId: e.callId }),
+            })}\n`,
+        )
+        .join('');
     if (!follow) {
-      res.end(text);
+      const past = await source.query(name, filter);
+      res
+        .writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-cache' })
+        .end(text(past));
       return;
     }
-    if (text) res.write(text);
-    else res.flushHeaders();
-    const unsubscribe = deps.logs.subscribe(
+    res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-cache' });
+    res.flushHeaders();
+    const stop = source.follow(
       name,
-      (e) => {
-        if (!instance || e.instance === instance) res.write(line(e));
+      filter,
+      (lines) => {
+        const chunk = text(lines);
+        if (chunk !== '' && !res.writableEnded) res.write(chunk);
       },
       () => res.end(),
     );
-    res.once('close', unsubscribe);
+    res.once('close', stop);
     req.resume();
   };
 
