@@ -100,9 +100,20 @@ export class CallbackPolicy {
   }
 }
 
+/**
+ * The IPv4 address an IPv6 address carries where a connection to it can reach that IPv4 host, else the
+ * address as it is: IPv4-mapped (`::ffff:a.b.c.d`, which the URL parser writes `::ffff:a9fe:a9fe`), the
+ * deprecated IPv4-compatible form (`::a.b.c.d`) and NAT64's well-known prefix (`64:ff9b::a.b.c.d`). Every
+ * check (link-local, the gateway itself, callbackAllow) then sees the IPv4 host.
+ */
 function unmapped(address: string): string {
-  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  return m ? m[1]! : address;
+  const dotted = /^(?:::ffff:|::|64:ff9b::)(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (dotted) return dotted[1]!;
+  const hex = /^(?:::ffff:|::|64:ff9b::)([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(address);
+  if (!hex) return address;
+  const high = Number.parseInt(hex[1]!, 16);
+  const low = Number.parseInt(hex[2]!, 16);
+  return `${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`;
 }
 
 function isLoopback(address: string): boolean {

@@ -66,6 +66,12 @@ test('callback targets are checked when queued and when delivered', async (t) =>
         'http://169.254.169.254/latest/meta-data/iam/security-credentials/',
         'http://[fe80::1]/x',
         'http://[::ffff:169.254.169.254]/x',
+        // IPv6 forms that carry the metadata address or the gateway's: each is the IPv4 host it reaches.
+        'http://[::ffff:a9fe:a9fe]/x',
+        'http://[::169.254.169.254]/x',
+        'http://[64:ff9b::a9fe:a9fe]/x',
+        `http://[::ffff:7f00:1]:${gatewayPort}/function/echo`,
+        `http://[::ffff:127.0.0.1]:${gatewayPort}/function/echo`,
         'http://0.0.0.0:8080/x',
         'http://224.0.0.1/x',
         'http://user:pass@example.com/x',
