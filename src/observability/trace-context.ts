@@ -150,3 +150,38 @@ export function xrayTraceHeader(traceparent: string): string | undefined {
   const { traceId, spanId, flags } = parent;
   return `Root=1-${traceId.slice(0, 8)}-${traceId.slice(8)};Parent=${spanId};Sampled=${flags & 1}`;
 }
+
+/** X-Ray's trace id: version 1, eight hex digits of epoch seconds, 24 more. */
+const XRAY_ROOT_RE = /^1-([0-9a-f]{8})-([0-9a-f]{24})$/;
+const XRAY_PARENT_RE = /^(?!0{16})[0-9a-f]{16}$/;
+
+/**
+ * The W3C form of an `X-Amzn-Trace-Id` (`Root=1-…-…;Parent=…;Sampled=0|1|?`, fields in any order), the
+ * inverse of xrayTraceHeader: what the AWS SDK sends from inside a Lambda function (its recursion detection
+ * copies `_X_AMZN_TRACE_ID`), so a call made through the SDK continues the caller's trace. Without a Parent a
+ * new span id stands in; `Sampled` other than 0 counts as sampled. Undefined when there is no valid Root.
+ */
+export function traceparentFromXray(value: string | string[] | undefined): string | undefined {
+  if (typeof value !== 'string' || value.length > 512) return undefined;
+  let root: string | undefined;
+  let parent: string | undefined;
+  let sampled: string | undefined;
+  for (const field of value.split(';')) {
+    const eq = field.indexOf('=');
+    if (eq === -1) continue;
+    const name = field.slice(0, eq).trim();
+    const v = field
+      .slice(eq + 1)
+      .trim()
+      .toLowerCase();
+    if (name === 'Root') root = v;
+    else if (name === 'Parent') parent = v;
+    else if (name === 'Sampled') sampled = v;
+  }
+  const m = root === undefined ? null : XRAY_ROOT_RE.exec(root);
+  if (!m) return undefined;
+  const traceId = `${m[1]}${m[2]}`;
+  if (/^0+$/.test(traceId)) return undefined;
+  const spanId = parent !== undefined && XRAY_PARENT_RE.test(parent) ? parent : newSpanId();
+  return formatTraceparent(traceId, spanId, sampled === '0' ? 0 : 1);
+}

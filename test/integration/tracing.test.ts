@@ -437,6 +437,45 @@ test('Lambda-style handlers get the trace where Lambda puts it', async (t) => {
   );
   assert.equal(raw.xRayTraceId, xray(spans[0]!.spanId), 'the Invoke span is the parent');
   assert.equal(raw.env, raw.xRayTraceId);
+
+  // From inside a Lambda function the AWS SDK sends the trace in X-Ray's form itself (its recursion
+  // detection copies _X_AMZN_TRACE_ID into X-Amzn-Trace-Id): a plain client, with the variables Lambda sets.
+  const callerTrace = hexId(16);
+  const callerSpan = hexId(8);
+  const saved = { name: process.env.AWS_LAMBDA_FUNCTION_NAME, trace: process.env._X_AMZN_TRACE_ID };
+  process.env.AWS_LAMBDA_FUNCTION_NAME = 'caller';
+  process.env._X_AMZN_TRACE_ID = `Root=1-${callerTrace.slice(0, 8)}-${callerTrace.slice(8)};Parent=${callerSpan};Sampled=1`;
+  const plain = new LambdaClient({
+    endpoint: nimbus.url,
+    region: 'eu-west-1',
+    maxAttempts: 1,
+    credentials: { accessKeyId: key.id, secretAccessKey: key.secret },
+  });
+  t.after(() => plain.destroy());
+  let fromSdk: Answer;
+  try {
+    const answer = await plain.send(
+      new InvokeCommand({ FunctionName: 'trace-lambda', Payload: Buffer.from('{}') }),
+    );
+    fromSdk = JSON.parse(Buffer.from(answer.Payload!).toString('utf8')) as Answer;
+  } finally {
+    for (const [name, value] of [
+      ['AWS_LAMBDA_FUNCTION_NAME', saved.name],
+      ['_X_AMZN_TRACE_ID', saved.trace],
+    ] as const)
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+  }
+  const [invokeSpan] = await receiver.waitForSpans(
+    (s) => s.traceId === callerTrace && s.name === 'Invoke trace-lambda',
+    1,
+    "the Invoke span in the caller's X-Ray trace",
+  );
+  assert.equal(invokeSpan!.parentSpanId, callerSpan, "the caller's span is the parent");
+  assert.equal(
+    fromSdk.xRayTraceId,
+    `Root=1-${callerTrace.slice(0, 8)}-${callerTrace.slice(8)};Parent=${invokeSpan!.spanId};Sampled=1`,
+  );
 });
 
 test('OTEL_EXPORTER_OTLP_ENDPOINT and OTEL_SERVICE_NAME configure a nimbus process', async (t) => {

@@ -12,6 +12,7 @@ import {
   newTraceparent,
   parseTraceparent,
   parseTracestate,
+  traceparentFromXray,
   xrayTraceHeader,
 } from '../../src/observability/trace-context.js';
 import { passOn, tracesUrl } from '../../src/observability/tracing.js';
@@ -163,6 +164,40 @@ test('the X-Ray form of a traceparent, as Lambda hands it to functions', () => {
     `Root=1-4bf92f35-77b34da6a3ce929d0e0e4736;Parent=${SPAN};Sampled=0`,
   );
   assert.equal(xrayTraceHeader('junk'), undefined);
+});
+
+test('an X-Amzn-Trace-Id read back as a traceparent, the inverse of the X-Ray form', () => {
+  assert.equal(traceparentFromXray(xrayTraceHeader(VALID)), VALID);
+  assert.equal(
+    traceparentFromXray(`Sampled=0;Lineage=a:1;Parent=${SPAN};Root=1-4bf92f35-77b34da6a3ce929d0e0e4736`),
+    `00-${TRACE}-${SPAN}-00`,
+  );
+  // No parent: a new span id stands in; a deferred decision (`?`) counts as sampled.
+  const rootOnly = traceparentFromXray('Root=1-4bf92f35-77b34da6a3ce929d0e0e4736;Sampled=?');
+  assert.ok(isValidTraceparent(rootOnly));
+  assert.match(rootOnly!, new RegExp(`^00-${TRACE}-[0-9a-f]{16}-01$`));
+  for (const bad of [
+    undefined,
+    ['Root=1-4bf92f35-77b34da6a3ce929d0e0e4736'],
+    '',
+    'Root=2-4bf92f35-77b34da6a3ce929d0e0e4736',
+    'Root=1-4bf92f35-77b34da6a3ce929d0e0e473',
+    'Root=1-00000000-000000000000000000000000',
+    'Root=1-4bf92f35-77b34da6a3ce929d0e0e4736x',
+    `Root=1-4bf92f35-${'7'.repeat(600)}`,
+  ])
+    assert.equal(traceparentFromXray(bad), undefined, JSON.stringify(bad));
+  // A bad parent is replaced, never passed on.
+  assert.match(
+    traceparentFromXray('Root=1-4bf92f35-77b34da6a3ce929d0e0e4736;Parent=0000000000000000')!,
+    new RegExp(`^00-${TRACE}-(?!0{16})[0-9a-f]{16}-01$`),
+  );
+  fc.assert(
+    fc.property(fc.string({ maxLength: 200 }), (value) => {
+      const out = traceparentFromXray(value);
+      assert.ok(out === undefined || isValidTraceparent(out));
+    }),
+  );
 });
 
 test('spans go to {base}/v1/traces', () => {

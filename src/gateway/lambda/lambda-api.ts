@@ -15,6 +15,7 @@ import { type BufferedResponse, invokeBuffered } from '../../dispatch/invoke.js'
 import type { VersionRouter } from '../../dispatch/versions.js';
 import { NimbusError } from '../../errors.js';
 import type { LogStore } from '../../logs/log-store.js';
+import { isValidTraceparent, traceparentFromXray } from '../../observability/trace-context.js';
 import type { SubmitRequest } from '../../queue/async-system.js';
 import type { Artifacts } from '../../store/artifacts.js';
 import type { AliasRecord, FunctionRecord, FunctionVersion, Store } from '../../store/store.js';
@@ -837,11 +838,20 @@ function permitted(
   return allows(principal, access, namespace, fn);
 }
 
-/** The caller's W3C trace context (an OpenTelemetry-instrumented SDK sends it), for the call to continue. */
+/**
+ * The caller's trace context, for the call to continue: W3C `traceparent` (an OpenTelemetry-instrumented SDK
+ * sends it), else `X-Amzn-Trace-Id` (the AWS SDK sends it from inside a function: Lambda's own form).
+ */
 function traceHeaders(req: IncomingMessage): [string, string][] {
   const out: [string, string][] = [];
   const { traceparent, tracestate } = req.headers;
-  if (typeof traceparent === 'string') out.push(['traceparent', traceparent]);
-  if (typeof tracestate === 'string') out.push(['tracestate', tracestate]);
+  if (isValidTraceparent(traceparent)) {
+    out.push(['traceparent', traceparent]);
+    if (typeof tracestate === 'string') out.push(['tracestate', tracestate]);
+    return out;
+  }
+  const fromXray = traceparentFromXray(req.headers['x-amzn-trace-id']);
+  if (fromXray !== undefined) out.push(['traceparent', fromXray]);
+  else if (typeof traceparent === 'string') out.push(['traceparent', traceparent]);
   return out;
 }
