@@ -1,6 +1,7 @@
 // W3C Trace Context (https://www.w3.org/TR/trace-context/): parsing `traceparent` and `tracestate` strictly,
 // formatting them, and making new trace and span ids. Pure and cheap: the invoke path calls it on every request.
 import { randomFillSync } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
 
 /** A parsed `traceparent`: the caller's trace, the caller's span (our parent) and the trace flags. */
 export interface TraceParent {
@@ -184,4 +185,24 @@ export function traceparentFromXray(value: string | string[] | undefined): strin
   if (/^0+$/.test(traceId)) return undefined;
   const spanId = parent !== undefined && XRAY_PARENT_RE.test(parent) ? parent : newSpanId();
   return formatTraceparent(traceId, spanId, sampled === '0' ? 0 : 1);
+}
+
+/**
+ * The caller's trace context as request headers for the call to continue: W3C `traceparent` (and
+ * `tracestate`) when valid, else the W3C form of an `X-Amzn-Trace-Id`, else the caller's traceparent as it
+ * came (a malformed one starts a new trace downstream, where it is checked again).
+ */
+export function callerTraceHeaders(headers: IncomingHttpHeaders): [string, string][] {
+  const { traceparent, tracestate } = headers;
+  if (isValidTraceparent(traceparent)) {
+    return typeof tracestate === 'string'
+      ? [
+          ['traceparent', traceparent],
+          ['tracestate', tracestate],
+        ]
+      : [['traceparent', traceparent]];
+  }
+  const fromXray = traceparentFromXray(headers['x-amzn-trace-id']);
+  if (fromXray !== undefined) return [['traceparent', fromXray]];
+  return typeof traceparent === 'string' ? [['traceparent', traceparent]] : [];
 }

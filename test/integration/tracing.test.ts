@@ -476,6 +476,41 @@ test('Lambda-style handlers get the trace where Lambda puts it', async (t) => {
     fromSdk.xRayTraceId,
     `Root=1-${callerTrace.slice(0, 8)}-${callerTrace.slice(8)};Parent=${invokeSpan!.spanId};Sampled=1`,
   );
+
+  // OpenWhisk's API (an action is a function): a blocking and a non-blocking invoke continue the caller's trace.
+  const owTrace = hexId(16);
+  const basic = `Basic ${Buffer.from(`${key.id}:${key.secret}`).toString('base64')}`;
+  const blocking = await fetch(
+    `${nimbus.url}/api/v1/namespaces/_/actions/trace-lambda?blocking=true&result=true`,
+    {
+      method: 'POST',
+      headers: {
+        authorization: basic,
+        'content-type': 'application/json',
+        traceparent: `00-${owTrace}-${hexId(8)}-01`,
+      },
+      body: '{}',
+    },
+  );
+  assert.equal(blocking.status, 200);
+  const owAnswer = (await blocking.json()) as Answer;
+  assert.match(owAnswer.xRayTraceId ?? '', new RegExp(`^Root=1-${owTrace.slice(0, 8)}-${owTrace.slice(8)};`));
+  const owAsyncTrace = hexId(16);
+  const queued = await fetch(`${nimbus.url}/api/v1/namespaces/_/actions/trace-lambda`, {
+    method: 'POST',
+    headers: {
+      authorization: basic,
+      'content-type': 'application/json',
+      traceparent: `00-${owAsyncTrace}-${hexId(8)}-01`,
+    },
+    body: '{}',
+  });
+  assert.equal(queued.status, 202);
+  await receiver.waitForSpans(
+    (s) => s.traceId === owAsyncTrace,
+    1,
+    "a span of the queued activation in the caller's trace",
+  );
 });
 
 test('OTEL_EXPORTER_OTLP_ENDPOINT and OTEL_SERVICE_NAME configure a nimbus process', async (t) => {

@@ -15,7 +15,7 @@ import { type BufferedResponse, invokeBuffered } from '../../dispatch/invoke.js'
 import type { VersionRouter } from '../../dispatch/versions.js';
 import { NimbusError } from '../../errors.js';
 import type { LogStore } from '../../logs/log-store.js';
-import { isValidTraceparent, traceparentFromXray } from '../../observability/trace-context.js';
+import { callerTraceHeaders } from '../../observability/trace-context.js';
 import type { SubmitRequest } from '../../queue/async-system.js';
 import type { Artifacts } from '../../store/artifacts.js';
 import type { AliasRecord, FunctionRecord, FunctionVersion, Store } from '../../store/store.js';
@@ -312,7 +312,11 @@ export function lambdaRoutes(deps: LambdaApiDeps): (router: Router) => void {
       {
         method: 'POST',
         path: '/',
-        headers: [['content-type', 'application/json'], ['x-call-id', requestId], ...traceHeaders(req)],
+        headers: [
+          ['content-type', 'application/json'],
+          ['x-call-id', requestId],
+          ...callerTraceHeaders(req.headers),
+        ],
         body,
         rawEvent: true,
       },
@@ -376,7 +380,7 @@ export function lambdaRoutes(deps: LambdaApiDeps): (router: Router) => void {
         fn: fn.name,
         method: 'POST',
         path: '/',
-        headers: [['content-type', 'application/json'], ...traceHeaders(req)],
+        headers: [['content-type', 'application/json'], ...callerTraceHeaders(req.headers)],
         body,
         source: 'http',
         rawEvent: true,
@@ -836,22 +840,4 @@ function permitted(
   const fn = rawName === undefined ? undefined : parseFunctionName(rawName).name;
   if (access === 'invoke') return fn !== undefined && mayInvoke(principal, fn, namespace);
   return allows(principal, access, namespace, fn);
-}
-
-/**
- * The caller's trace context, for the call to continue: W3C `traceparent` (an OpenTelemetry-instrumented SDK
- * sends it), else `X-Amzn-Trace-Id` (the AWS SDK sends it from inside a function: Lambda's own form).
- */
-function traceHeaders(req: IncomingMessage): [string, string][] {
-  const out: [string, string][] = [];
-  const { traceparent, tracestate } = req.headers;
-  if (isValidTraceparent(traceparent)) {
-    out.push(['traceparent', traceparent]);
-    if (typeof tracestate === 'string') out.push(['tracestate', tracestate]);
-    return out;
-  }
-  const fromXray = traceparentFromXray(req.headers['x-amzn-trace-id']);
-  if (fromXray !== undefined) out.push(['traceparent', fromXray]);
-  else if (typeof traceparent === 'string') out.push(['traceparent', traceparent]);
-  return out;
 }

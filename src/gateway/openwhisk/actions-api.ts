@@ -7,6 +7,7 @@ import type { Deployer } from '../../dispatch/deployer.js';
 import type { Namespaces } from '../../dispatch/namespaces.js';
 import { NimbusError } from '../../errors.js';
 import type { LogStore } from '../../logs/log-store.js';
+import { callerTraceHeaders } from '../../observability/trace-context.js';
 import { newCallId } from '../../queue/call-id.js';
 import type { Artifacts } from '../../store/artifacts.js';
 import type { Store } from '../../store/store.js';
@@ -226,13 +227,18 @@ export function actionsApi(deps: ActionsDeps) {
     const limited = deps.namespaces.admitCall(call.namespace);
     if (limited) throw limited;
     if (!flag(call.url, 'blocking')) {
-      const activationId = await invoker.start(call.namespace, target, payload);
+      const activationId = await invoker.start(call.namespace, target, payload, {
+        trace: callerTraceHeaders(call.req.headers),
+      });
       sendOwJson(call.res, 202, { activationId }, { [ACTIVATION_ID_HEADER]: activationId });
       return;
     }
     const activationId = newCallId(deps.now());
     const headers = { [ACTIVATION_ID_HEADER]: activationId };
-    const run = invoker.run(call.namespace, target, payload, { activationId });
+    const run = invoker.run(call.namespace, target, payload, {
+      activationId,
+      trace: callerTraceHeaders(call.req.headers),
+    });
     let timer: NodeJS.Timeout | undefined;
     const waited = new Promise<undefined>((resolve) => {
       timer = setTimeout(() => resolve(undefined), deps.blockingWaitMs);

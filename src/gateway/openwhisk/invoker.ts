@@ -41,6 +41,8 @@ export interface RunOptions {
   /** The activation that caused this one (a sequence's, a trigger's). */
   cause?: string;
   extraAnnotations?: KeyValues;
+  /** The caller's trace context (observability/trace-context.ts, callerTraceHeaders): the run continues it. */
+  trace?: [string, string][];
 }
 
 export class Invoker {
@@ -106,7 +108,7 @@ export class Invoker {
       fn: fn.name,
       method: 'POST',
       path: '/',
-      headers: [['content-type', 'application/json']],
+      headers: [['content-type', 'application/json'], ...(options.trace ?? [])],
       body: Buffer.from(JSON.stringify(params)),
       source: 'http',
       rawEvent: true,
@@ -197,6 +199,7 @@ export class Invoker {
           ['content-type', 'application/json'],
           ['x-call-id', activationId],
           [DEADLINE_HEADER, String(start + fn.spec.timeoutMs)],
+          ...(options.trace ?? []),
         ],
         body: Buffer.from(JSON.stringify(params)),
         rawEvent: true,
@@ -261,6 +264,7 @@ export class Invoker {
       const childOptions: RunOptions = {
         cause: activationId,
         extraAnnotations: [{ key: 'causedBy', value: 'sequence' }],
+        ...(options.trace ? { trace: options.trace } : {}),
       };
       let child: Activation;
       try {

@@ -8,6 +8,7 @@ import type { Principal } from '../../auth/keys.js';
 import { DEFAULT_NAMESPACE } from '../../config/namespace.js';
 import type { Namespaces } from '../../dispatch/namespaces.js';
 import { NimbusError } from '../../errors.js';
+import { callerTraceHeaders } from '../../observability/trace-context.js';
 import type { ControlContext } from '../router.js';
 import { actionSettings, annotationValue, PARAMETERS_LIMIT_BYTES } from './action-model.js';
 import { asNimbusError, readBody } from './call.js';
@@ -108,7 +109,9 @@ export function webRoute(deps: WebDeps): (ctx: ControlContext) => Promise<void> 
       if (user) input.__ow_user = user.namespace === '*' ? ns : user.namespace;
       const limited = deps.namespaces.admitCall(ns);
       if (limited) throw limited;
-      const activation = await deps.invoker.run(ns, target, input);
+      const activation = await deps.invoker.run(ns, target, input, {
+        trace: callerTraceHeaders(req.headers),
+      });
       const headers: [string, string][] = [...cors, [ACTIVATION_ID_HEADER, activation.activationId]];
       const code = activation.response.statusCode;
       if (code !== 0 && code !== 1) {
