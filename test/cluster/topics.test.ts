@@ -18,7 +18,7 @@ import { InProcessTopicBus } from '../../src/triggers/topics-local.js';
 import { startClusterNodes } from '../helpers/nats-cluster.js';
 import { natsSkip, startJetStream } from '../helpers/nats-server.js';
 import { BIN } from '../helpers/nimbus-process.js';
-import { FIXTURES, startTestPlatform, waitFor } from '../helpers/platform.js';
+import { FIXTURES, startTestPlatform, type TestPlatform, waitFor } from '../helpers/platform.js';
 
 const skip = natsSkip();
 
@@ -27,6 +27,25 @@ function lines(file: string): string[] {
     return readFileSync(file, 'utf8').split('\n').filter(Boolean);
   } catch {
     return [];
+  }
+}
+
+/** Makes namespace team-a and deploys the whoami fixture there as `name`. */
+async function whoamiInTeamA(
+  nimbus: TestPlatform,
+  name: string,
+  spec: Record<string, unknown>,
+): Promise<void> {
+  await nimbus.client.call('POST', '/api/v1/namespaces', { name: 'team-a' });
+  const built = await buildFunction(join(FIXTURES, 'whoami'));
+  try {
+    await nimbus.client.uploadBundle(built);
+    await new NimbusClient(nimbus.url, nimbus.platform.token, 'team-a').deploy(name, built.hash, {
+      ...built.spec,
+      ...spec,
+    });
+  } finally {
+    rmSync(built.bundleDir, { recursive: true, force: true });
   }
 }
 
@@ -122,15 +141,7 @@ test("topics: publishing runs the functions of the namespace the key may deploy 
   const dir = mkdtempSync(join(tmpdir(), 'nimbus-topics-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const recordFile = join(dir, 'team-a.log');
-  await nimbus.client.call('POST', '/api/v1/namespaces', { name: 'team-a' });
-  const built = await buildFunction(join(FIXTURES, 'whoami'));
-  t.after(() => rmSync(built.bundleDir, { recursive: true, force: true }));
-  await nimbus.client.uploadBundle(built);
-  await new NimbusClient(nimbus.url, nimbus.platform.token, 'team-a').deploy('audit', built.hash, {
-    ...built.spec,
-    topics: ['orders.>'],
-    environment: { RECORD_FILE: recordFile },
-  });
+  await whoamiInTeamA(nimbus, 'audit', { topics: ['orders.>'], environment: { RECORD_FILE: recordFile } });
   const key = await nimbus.client.call<{ secret: string }>('POST', '/api/v1/keys', {
     scope: 'deploy',
     namespace: 'team-a',
@@ -262,12 +273,7 @@ test("topics: in a cluster each message runs once across the nodes; a stream's s
   });
   // The same topic in another namespace is that namespace's own, under its prefix on NATS.
   const teamA = join(dir, 'team-a.log');
-  await nodes[0]!.client.call('POST', '/api/v1/namespaces', { name: 'team-a' });
-  const built = await buildFunction(join(FIXTURES, 'whoami'));
-  t.after(() => rmSync(built.bundleDir, { recursive: true, force: true }));
-  await nodes[0]!.client.uploadBundle(built);
-  await new NimbusClient(nodes[0]!.url, nodes[0]!.platform.token, 'team-a').deploy('created', built.hash, {
-    ...built.spec,
+  await whoamiInTeamA(nodes[0]!, 'created', {
     topics: ['orders.created'],
     environment: { RECORD_FILE: teamA },
   });
