@@ -86,7 +86,9 @@ test('http runtime', async (t) => {
 
   await t.test('unixSocket: PORT is a socket path; streamed responses arrive as written', async () => {
     const res = await fetch(`${url}/function/websock/x?y=1`, { method: 'POST', body: 'over a socket' });
-    const body = (await res.json()) as { port: string; url: string; body: string };
+    const text = await res.text();
+    assert.equal(res.status, 200, text);
+    const body = JSON.parse(text) as { port: string; url: string; body: string };
     assert.match(body.port, /^\/.*\.sock$/);
     assert.equal(body.url, '/x?y=1');
     assert.equal(body.body, 'over a socket');
@@ -95,14 +97,14 @@ test('http runtime', async (t) => {
     const stream = await fetch(`${url}/function/websock/stream`);
     const reader = stream.body!.getReader();
     const arrivals: number[] = [];
-    let text = '';
+    let streamed = '';
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
       arrivals.push(Date.now() - started);
-      text += Buffer.from(value).toString();
+      streamed += Buffer.from(value).toString();
     }
-    assert.equal(text, 'chunk 0\nchunk 1\nchunk 2\n');
+    assert.equal(streamed, 'chunk 0\nchunk 1\nchunk 2\n');
     assert.ok(arrivals.at(-1)! - arrivals[0]! >= 200, `chunks spread over time: ${arrivals}`);
   });
 
