@@ -4,6 +4,7 @@ import { type Access, type Authenticator, allows } from '../auth/authenticate.js
 import type { Principal } from '../auth/keys.js';
 import { DEFAULT_NAMESPACE, namespaceParam } from '../config/namespace.js';
 import { NimbusError } from '../errors.js';
+import { parseClientJson } from './client-json.js';
 import { openApiDocument } from './openapi.js';
 import { sendError, sendJson, toNimbusError } from './respond.js';
 import { type RouteInfo, Router } from './router.js';
@@ -127,7 +128,7 @@ export async function readJson(req: IncomingMessage): Promise<unknown> {
   const text = Buffer.concat(chunks).toString('utf8');
   if (text.trim() === '') return {};
   try {
-    const value = JSON.parse(text) as unknown;
+    const value = parseClientJson(text);
     if (value === null || typeof value !== 'object' || Array.isArray(value))
       throw new Error('expected a JSON object');
     return value;

@@ -19,6 +19,7 @@ import { callerTraceHeaders } from '../../observability/trace-context.js';
 import type { SubmitRequest } from '../../queue/async-system.js';
 import type { Artifacts } from '../../store/artifacts.js';
 import type { AliasRecord, FunctionRecord, FunctionVersion, Store } from '../../store/store.js';
+import { parseClientJson } from '../client-json.js';
 import { ownNamespace } from '../control-api.js';
 import { toNimbusError } from '../respond.js';
 import type { ControlContext, RequestTarget, Router } from '../router.js';
@@ -736,7 +737,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 function parseJson(body: Buffer): Record<string, unknown> {
   if (body.length === 0) return {};
   try {
-    const value = JSON.parse(body.toString('utf8')) as unknown;
+    const value = parseClientJson(body.toString('utf8'));
     if (value && typeof value === 'object' && !Array.isArray(value)) return value as Record<string, unknown>;
   } catch {}
   throw new LambdaError(

@@ -7,6 +7,7 @@ import type { Principal } from '../../auth/keys.js';
 import { formatZodIssues } from '../../config/function-spec.js';
 import type { Namespaces } from '../../dispatch/namespaces.js';
 import { NimbusError } from '../../errors.js';
+import { parseClientJson } from '../client-json.js';
 import { ownNamespace } from '../control-api.js';
 import { toNimbusError } from '../respond.js';
 import type { ControlContext, RequestTarget } from '../router.js';
@@ -124,7 +125,7 @@ export async function readJsonBody<T extends z.ZodType>(
   let value: unknown = {};
   if (body.length > 0) {
     try {
-      value = JSON.parse(body.toString('utf8'));
+      value = parseClientJson(body.toString('utf8'));
     } catch (err) {
       throw new NimbusError('ERR_OPENWHISK_REQUEST_INVALID', [
         `the body is not JSON: ${(err as Error).message}`,

@@ -1,0 +1,123 @@
+// A red-team sweep of the gateway's HTTP surface, as an anonymous client or the holder of a weak key: JSON
+// that hurts what walks it, what a credential may learn of namespaces it does not reach, and malformed framing
+// after a request has started. Each attempt answers one coded error and the gateway keeps serving.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { startTestPlatform } from '../helpers/platform.js';
+
+/** `depth` nested arrays around `inner`. */
+const nested = (depth: number, inner = '1') => `${'['.repeat(depth)}${inner}${']'.repeat(depth)}`;
+
+test('the gateway against hostile HTTP', async (t) => {
+  const nimbus = await startTestPlatform(t);
+  const { url, platform, client } = nimbus;
+  await nimbus.deploy('echo');
+  const admin = `Bearer ${platform.token}`;
+  const adminBasic = `Basic ${Buffer.from(`admin:${platform.token}`).toString('base64')}`;
+  const healthy = async () => {
+    const res = await fetch(`${url}/function/echo`, { method: 'POST', body: 'still here' });
+    assert.equal(res.status, 200, 'the gateway still serves a function');
+  };
+  const send = async (method: string, path: string, body: string, authorization?: string) => {
+    const res = await fetch(`${url}${path}`, {
+      method,
+      headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) },
+      body,
+    });
+    return { status: res.status, text: await res.text() };
+  };
+
+  await t.test('JSON nested thousands deep is a coded 400 wherever JSON is read, never a 500', async () => {
+    const { bundle, spec } = await client.get('echo');
+    const specJson = JSON.stringify({ ...spec, schedule: '@yearly' });
+    // A web action anyone may call, and a trigger with a rule: the paths that serialise what the client sent.
+    const action = await send(
+      'PUT',
+      '/api/v1/namespaces/_/actions/web?overwrite=true',
+      JSON.stringify({
+        exec: { kind: 'nodejs:20', code: 'function main(p) { return { body: "ok" }; }' },
+        annotations: [{ key: 'web-export', value: true }],
+      }),
+      adminBasic,
+    );
+    assert.equal(action.status, 200, action.text);
+    assert.equal(
+      (await send('PUT', '/api/v1/namespaces/_/triggers/tr?overwrite=true', '{}', adminBasic)).status,
+      200,
+    );
+    const rule = await send(
+      'PUT',
+      '/api/v1/namespaces/_/rules/ru?overwrite=true',
+      JSON.stringify({ trigger: '/_/tr', action: '/_/web' }),
+      adminBasic,
+    );
+    assert.equal(rule.status, 200, rule.text);
+
+    const cases: {
+      name: string;
+      method: string;
+      path: string;
+      body: (deep: string) => string;
+      auth?: string;
+    }[] = [
+      {
+        name: 'a scheduled payload in a deploy (zod walks it)',
+        method: 'PUT',
+        path: '/api/v1/functions/deep',
+        body: (deep) => `{"bundle":"${bundle}","spec":${specJson.slice(0, -1)},"payload":${deep}}}`,
+        auth: admin,
+      },
+      {
+        name: "an OpenWhisk action's parameter",
+        method: 'PUT',
+        path: '/api/v1/namespaces/_/actions/deep?overwrite=true',
+        body: (deep) =>
+          `{"exec":{"kind":"nodejs:20","code":"function main(){return {}}"},"parameters":[{"key":"a","value":${deep}}]}`,
+        auth: adminBasic,
+      },
+      {
+        name: 'OpenWhisk invoke params',
+        method: 'POST',
+        path: '/api/v1/namespaces/_/actions/web?blocking=true',
+        body: (deep) => `{"a":${deep}}`,
+        auth: adminBasic,
+      },
+      {
+        name: 'a fired trigger',
+        method: 'POST',
+        path: '/api/v1/namespaces/_/triggers/tr',
+        body: (deep) => `{"a":${deep}}`,
+        auth: adminBasic,
+      },
+      {
+        name: 'a web action, anonymously',
+        method: 'POST',
+        path: '/api/v1/web/_/default/web.json',
+        body: (deep) => `{"a":${deep}}`,
+      },
+      {
+        name: 'a control API body',
+        method: 'POST',
+        path: '/api/v1/keys',
+        body: (deep) => `{"scope":"read","description":${deep}}`,
+        auth: admin,
+      },
+    ];
+    for (const c of cases) {
+      const deep = await send(c.method, c.path, c.body(nested(20_000)), c.auth);
+      assert.equal(deep.status, 400, `${c.name}: ${deep.status} ${deep.text.slice(0, 300)}`);
+      assert.match(deep.text, /ERR_(OPENWHISK_)?REQUEST_INVALID/, c.name);
+      assert.match(deep.text, /nested deeper than 128/, `${c.name}: the answer says what is wrong`);
+    }
+    // Nesting a real document has passes.
+    const moderate = await send('POST', '/api/v1/web/_/default/web.json', `{"a":${nested(100)}}`);
+    assert.equal(moderate.status, 200, moderate.text);
+    const brackets = await send('POST', '/api/v1/web/_/default/web.json', `{"a":"${'['.repeat(5000)}"}`);
+    assert.equal(brackets.status, 200, `brackets inside a string are text: ${brackets.text}`);
+    assert.ok(
+      !nimbus.events.some((e) => e.type === 'internal-error'),
+      `no internal error: ${JSON.stringify(nimbus.events.filter((e) => e.type === 'internal-error')).slice(0, 600)}`,
+    );
+    await healthy();
+  });
+});
