@@ -2,8 +2,11 @@
 // that hurts what walks it, what a credential may learn of namespaces it does not reach, and malformed framing
 // after a request has started. Each attempt answers one coded error and the gateway keeps serving.
 import assert from 'node:assert/strict';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { startTestPlatform } from '../helpers/platform.js';
+import { startNimbusProcess } from '../helpers/nimbus-process.js';
+import { startTestPlatform, waitFor } from '../helpers/platform.js';
 
 /** `depth` nested arrays around `inner`. */
 const nested = (depth: number, inner = '1') => `${'['.repeat(depth)}${inner}${']'.repeat(depth)}`;
@@ -120,4 +123,32 @@ test('the gateway against hostile HTTP', async (t) => {
     );
     await healthy();
   });
+});
+
+test('`nimbus up` prints the details of a 500 whose answer says the platform log has them', async (t) => {
+  const nimbus = await startNimbusProcess(t, ['--sandbox', 'off']);
+  // The bundle store's directory becomes a file: storing an upload fails below the handler.
+  const bundles = join(nimbus.dataDir, 'bundles');
+  rmSync(bundles, { recursive: true, force: true });
+  writeFileSync(bundles, 'not a directory');
+  const res = await fetch(`${nimbus.url}/api/v1/bundles/${'a'.repeat(64)}`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${nimbus.token}` },
+    body: Buffer.from('whatever'),
+  });
+  assert.equal(res.status, 500);
+  const { error } = (await res.json()) as { error: { code: string; message: string } };
+  assert.match(error.message, /the platform log has the details/);
+  const ref = /ref ([0-9a-f]{8})/.exec(error.message)![1]!;
+  const logged = await waitFor(
+    () => {
+      const out = nimbus.output();
+      const at = out.indexOf(`ref ${ref}`);
+      return at === -1 ? undefined : out.slice(at);
+    },
+    20_000,
+    `the reference ${ref} in the output of nimbus up`,
+  );
+  assert.match(logged, /PUT \/api\/v1\/bundles\//, 'with the request');
+  assert.match(logged, /\n\s+at /, 'and the stack');
 });
