@@ -98,8 +98,13 @@ export function authorize(
     });
   const { principal } = credential;
   if (!principal) throw new NimbusError('ERR_AUTH_INVALID');
-  if (!allows(principal, access, namespace ?? ownNamespace(principal), fn))
-    throw new NimbusError('ERR_AUTH_FORBIDDEN', [principal.id, principal.scope, access]);
+  const where = namespace ?? ownNamespace(principal);
+  if (!allows(principal, access, where, fn))
+    throw new NimbusError('ERR_AUTH_FORBIDDEN', [
+      principal.id,
+      principal.scope,
+      where === '*' ? `${access} in every namespace` : `${access} in namespace "${where.slice(0, 80)}"`,
+    ]);
   return principal;
 }
 

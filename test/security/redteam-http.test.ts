@@ -125,6 +125,53 @@ test('the gateway against hostile HTTP', async (t) => {
   });
 });
 
+test('a key learns nothing of a namespace it does not reach, not even whether it exists', async (t) => {
+  const nimbus = await startTestPlatform(t);
+  const { url, platform } = nimbus;
+  for (const name of ['team-a', 'team-b']) await nimbus.client.call('POST', '/api/v1/namespaces', { name });
+  const key = await nimbus.client.call<{ id: string; secret: string }>('POST', '/api/v1/keys', {
+    scope: 'deploy',
+    namespace: 'team-a',
+  });
+  const bearer = `Bearer ${key.secret}`;
+  const basic = `Basic ${Buffer.from(`${key.id}:${key.secret}`).toString('base64')}`;
+  const probes: [string, (ns: string) => string, string][] = [
+    ['GET', (ns) => `/api/v1/namespaces/${ns}`, bearer],
+    ['GET', (ns) => `/api/v1/functions?namespace=${ns}`, bearer],
+    ['GET', (ns) => `/api/v1/functions/fn?namespace=${ns}`, bearer],
+    ['GET', (ns) => `/api/v1/secrets?namespace=${ns}`, bearer],
+    ['GET', (ns) => `/system/functions?namespace=${ns}`, bearer],
+    ['GET', (ns) => `/system/function/fn?namespace=${ns}`, bearer],
+    ['GET', (ns) => `/system/namespace/${ns}`, bearer],
+    ['GET', (ns) => `/system/logs?name=fn&namespace=${ns}`, bearer],
+    ['GET', (ns) => `/api/v1/namespaces/${ns}/actions`, basic],
+    ['GET', (ns) => `/api/v1/namespaces/${ns}/actions/fn`, basic],
+    ['GET', (ns) => `/api/v1/namespaces/${ns}/triggers`, basic],
+  ];
+  const differences: string[] = [];
+  for (const [method, path, authorization] of probes) {
+    const answers = [];
+    for (const ns of ['team-b', 'team-zz']) {
+      const res = await fetch(`${url}${path(ns)}`, { method, headers: { authorization } });
+      const text = (await res.text()).replaceAll(ns, 'NS');
+      answers.push(`${res.status} ${text}`);
+    }
+    if (answers[0] !== answers[1] || !answers[0]!.startsWith('403 '))
+      differences.push(`${method} ${path('NS')}: existing ${answers[0]} / missing ${answers[1]}`);
+  }
+  assert.deepEqual(differences, [], 'the same 403 for a namespace that exists and one that does not');
+  // The admin token, which reaches every namespace, is told which do not exist.
+  const res = await fetch(`${url}/api/v1/namespaces/team-zz`, {
+    headers: { authorization: `Bearer ${platform.token}` },
+  });
+  assert.equal(res.status, 404);
+  const ow = await fetch(`${url}/api/v1/namespaces/team-zz/actions`, {
+    headers: { authorization: `Basic ${Buffer.from(`admin:${platform.token}`).toString('base64')}` },
+  });
+  assert.equal(ow.status, 404);
+  assert.match(await ow.text(), /ERR_OPENWHISK_NAMESPACE_UNKNOWN/);
+});
+
 test('`nimbus up` prints the details of a 500 whose answer says the platform log has them', async (t) => {
   const nimbus = await startNimbusProcess(t, ['--sandbox', 'off']);
   // The bundle store's directory becomes a file: storing an upload fails below the handler.

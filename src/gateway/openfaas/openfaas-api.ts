@@ -28,10 +28,11 @@ import type { ControlContext, Router } from '../router.js';
 import { knownSecret, removeSecret } from '../secrets-api.js';
 import {
   deploymentToDeploy,
+  existingNamespace,
   type FunctionDeployment,
   functionStatus,
   openfaasName,
-  openfaasNamespace,
+  openfaasNamespaceName,
   stringMap,
 } from './deployment.js';
 
@@ -127,9 +128,11 @@ export function openfaasRoutes(deps: OpenFaaSApiDeps): (router: Router) => void 
 
   /** The namespace a request names, once its credential may do `access` there (and to `fn`, when given). */
   const permitted = (ctx: ControlContext, access: Access, value: unknown, fn?: string): string => {
-    const namespace = openfaasNamespace(value, store);
+    // Whether the credential reaches the namespace comes first: one it does not reach is refused alike,
+    // whether it exists or not.
+    const namespace = openfaasNamespaceName(value);
     authorize(deps.auth, ctx.req, access, namespace, fn);
-    return namespace;
+    return existingNamespace(namespace, store);
   };
 
   const listFunctions: Handler = (ctx) => {

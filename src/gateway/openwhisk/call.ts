@@ -44,13 +44,23 @@ export function authenticate(auth: Authenticator, req: IncomingMessage): Princip
   return credential.principal;
 }
 
-/** The namespace a path segment names for `principal`: `_` is its own (the default one for the admin token). */
+/**
+ * The namespace a path segment names for `principal`: `_` is its own (the default one for the admin token).
+ * One outside the key's reach is refused before it is looked up, so a key learns nothing of the namespaces
+ * it may not see, not even whether they exist.
+ */
 export function resolveNamespace(
   segment: string,
   principal: Principal,
   namespaces: Pick<Namespaces, 'get'>,
 ): string {
   const ns = segment === '_' ? ownNamespace(principal) : segment;
+  if (principal.namespace !== '*' && principal.namespace !== ns)
+    throw new NimbusError('ERR_AUTH_FORBIDDEN', [
+      principal.id,
+      principal.scope,
+      `access to namespace "${ns.slice(0, 80)}"`,
+    ]);
   if (!namespaces.get(ns)) throw new NimbusError('ERR_OPENWHISK_NAMESPACE_UNKNOWN', [segment.slice(0, 80)]);
   return ns;
 }
@@ -62,7 +72,12 @@ export function need(call: OwCall, access: Access | 'invoke', fn?: string): void
     access === 'invoke'
       ? fn !== undefined && mayInvoke(principal, fn, namespace)
       : allows(principal, access, namespace, fn);
-  if (!ok) throw new NimbusError('ERR_AUTH_FORBIDDEN', [principal.id, principal.scope, access]);
+  if (!ok)
+    throw new NimbusError('ERR_AUTH_FORBIDDEN', [
+      principal.id,
+      principal.scope,
+      `${access}${fn === undefined ? '' : ` of "${fn}"`} in namespace "${namespace}"`,
+    ]);
 }
 
 /**
