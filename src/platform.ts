@@ -4,7 +4,6 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import type { Duplex } from 'node:stream';
 import { loadOrCreateToken } from './auth/admin-token.js';
 import { Authenticator } from './auth/authenticate.js';
 import { functionKey, revokeFunctionKeys } from './auth/function-keys.js';
@@ -39,6 +38,7 @@ import { OpenWhiskApi } from './gateway/openwhisk/openwhisk-api.js';
 import { sendError, toNimbusError } from './gateway/respond.js';
 import type { RouteInfo } from './gateway/router.js';
 import { secretRoutes } from './gateway/secrets-api.js';
+import { guardServer } from './gateway/server-guards.js';
 import { versionRoutes } from './gateway/versions-api.js';
 import { whoamiRoutes } from './gateway/whoami-api.js';
 import { Launcher } from './instances/launcher.js';
@@ -535,7 +535,7 @@ export async function startPlatform(
 
   log.phase?.(`listening on ${config.host}:${config.port}`);
   const server: Server = createServer({ keepAliveTimeout: 65_000 }, onRequest);
-  server.on('clientError', answerClientError);
+  guardServer(server);
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -566,7 +566,7 @@ export async function startPlatform(
     ? createServer({ keepAliveTimeout: 65_000 }, onRequest)
     : null;
   if (socketServer) {
-    socketServer.on('clientError', answerClientError);
+    guardServer(socketServer);
     await new Promise<void>((resolve, reject) => {
       socketServer.once('error', reject);
       socketServer.listen(sandbox.gatewaySocketPath, () => {
@@ -678,25 +678,4 @@ function logAccess(req: IncomingMessage, res: ServerResponse, write: (line: stri
     const ms = (performance.now() - startedAt).toFixed(1);
     write(`${at} ${req.socket.remoteAddress ?? '-'} "${req.method} ${req.url}" ${status} ${ms}ms`);
   });
-}
-
-/**
- * What node:http's parser refuses (a bad method, header or framing, headers past the limit, a client too
- * slow to send its request) still gets a coded answer, then the connection closes.
- */
-function answerClientError(err: Error & { code?: string }, socket: Duplex): void {
-  if (!socket.writable || (socket as Duplex & { _httpMessage?: unknown })._httpMessage) {
-    socket.destroy();
-    return;
-  }
-  const [status, reason, error] =
-    err.code === 'HPE_HEADER_OVERFLOW'
-      ? [431, 'Request Header Fields Too Large', new NimbusError('ERR_REQUEST_HEADERS_TOO_LARGE')]
-      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? [408, 'Request Timeout', new NimbusError('ERR_REQUEST_TIMEOUT')]
-        : [400, 'Bad Request', new NimbusError('ERR_REQUEST_INVALID', ['it is not valid HTTP/1.1'])];
-  const body = JSON.stringify(error.toJSON());
-  socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
 }

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { startNimbusProcess } from '../helpers/nimbus-process.js';
 import { startTestPlatform, waitFor } from '../helpers/platform.js';
+import { errorCode, rawRequest } from '../helpers/raw-http.js';
 
 /** `depth` nested arrays around `inner`. */
 const nested = (depth: number, inner = '1') => `${'['.repeat(depth)}${inner}${']'.repeat(depth)}`;
@@ -123,6 +124,59 @@ test('the gateway against hostile HTTP', async (t) => {
     );
     await healthy();
   });
+
+  await t.test(
+    'framing refused after a handler took the request, and CONNECT, get a coded answer',
+    async () => {
+      const head = (method: string, path: string, extra = '') =>
+        `${method} ${path} HTTP/1.1\r\nHost: a\r\nAuthorization: ${admin}\r\n${extra}`;
+      const cases: [string, string, number][] = [
+        [
+          'a Transfer-Encoding that does not end in chunked',
+          `${head('POST', '/function/echo')}Transfer-Encoding: xchunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n`,
+          400,
+        ],
+        [
+          'a bad chunk size to a function',
+          `${head('POST', '/function/echo')}Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n`,
+          400,
+        ],
+        [
+          'a chunk size past 2^64',
+          `${head('POST', '/function/echo')}Transfer-Encoding: chunked\r\n\r\n${'f'.repeat(20)}\r\nhello\r\n`,
+          400,
+        ],
+        [
+          'a bare LF in the body framing',
+          `${head('POST', '/function/echo')}Transfer-Encoding: chunked\r\n\r\n5\nhello\n0\n\n`,
+          400,
+        ],
+        [
+          'a bad chunk to an async call',
+          `${head('POST', '/async-function/echo')}Transfer-Encoding: chunked\r\n\r\nzz\r\n`,
+          400,
+        ],
+        [
+          'a bad chunk to a control route',
+          `${head('POST', '/api/v1/keys')}Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\nzz\r\n`,
+          400,
+        ],
+        ['CONNECT to a host', 'CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\n\r\n', 405],
+        ['CONNECT to a path', 'CONNECT /function/echo HTTP/1.1\r\nHost: a\r\n\r\n', 405],
+      ];
+      for (const [what, request, status] of cases) {
+        const res = await rawRequest(url, request);
+        assert.equal(res.status, status, `${what}: ${res.status} ${res.body}`);
+        assert.match(
+          errorCode(res) ?? '',
+          /^ERR_(REQUEST_INVALID|METHOD_NOT_ALLOWED)$/,
+          `${what}: ${res.body}`,
+        );
+        assert.equal(res.headers.connection, 'close', what);
+      }
+      await healthy();
+    },
+  );
 });
 
 test('a key learns nothing of a namespace it does not reach, not even whether it exists', async (t) => {
