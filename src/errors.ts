@@ -82,6 +82,11 @@ export const ERRORS = {
     status: 431,
     message: 'the request line and headers are larger than the limit (16 KiB); send fewer or shorter headers',
   },
+  ERR_REQUEST_BODIES_FULL: {
+    status: 429,
+    message:
+      'the gateway is reading its limit of request bodies (%s MiB, bufferedBodiesMaxBytes) from other clients; retry after the Retry-After delay',
+  },
   ERR_REQUEST_TIMEOUT: {
     status: 408,
     message: 'the request was not received in time; send it faster or check the connection',

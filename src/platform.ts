@@ -26,6 +26,7 @@ import { Namespaces } from './dispatch/namespaces.js';
 import { VersionRouter } from './dispatch/versions.js';
 import { NimbusError } from './errors.js';
 import { createAsyncInvokeHandler } from './gateway/async.js';
+import { BodyBudget } from './gateway/body-budget.js';
 import { callRoutes } from './gateway/calls-api.js';
 import { createControlApi } from './gateway/control-api.js';
 import { functionRoutes } from './gateway/functions-api.js';
@@ -401,6 +402,8 @@ export async function startPlatform(
     },
     INVOKE_PREFIX,
   );
+  // Bodies read whole (async calls, OpenWhisk, Lambda API) share one budget across connections.
+  const bodies = new BodyBudget(config.bufferedBodiesMaxBytes);
   const asyncInvoke = createAsyncInvokeHandler(
     {
       dispatcher,
@@ -411,6 +414,7 @@ export async function startPlatform(
       namespaces,
       versions,
       callbackPolicy,
+      bodies,
     },
     ASYNC_PREFIX,
   );
@@ -438,6 +442,7 @@ export async function startPlatform(
     retentionMs: config.callRetentionMs,
     onInternalError,
     onEvent: (event) => log.event(event),
+    bodies,
   });
   const control = createControlApi({
     debug: config.debug,
@@ -497,6 +502,7 @@ export async function startPlatform(
         versions,
         submit: (request) => asyncSystem.submit(request),
         asyncBodyLimitBytes: config.asyncBodyLimitBytes,
+        bodies,
       }),
       (router) => openwhisk.routes(router),
     ],

@@ -3,8 +3,10 @@
 // after a request has started. Each attempt answers one coded error and the gateway keeps serving.
 import assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { startNimbusProcess } from '../helpers/nimbus-process.js';
 import { startTestPlatform, waitFor } from '../helpers/platform.js';
 import { errorCode, rawRequest } from '../helpers/raw-http.js';
@@ -224,6 +226,82 @@ test('a key learns nothing of a namespace it does not reach, not even whether it
   });
   assert.equal(ow.status, 404);
   assert.match(await ow.text(), /ERR_OPENWHISK_NAMESPACE_UNKNOWN/);
+});
+
+test('bodies held whole share one budget: clients that stall mid-body cannot grow the gateway without bound', async (t) => {
+  const nimbus = await startTestPlatform(t, { bufferedBodiesMaxBytes: 1024 * 1024 });
+  const { url, client } = nimbus;
+  await nimbus.deploy('echo');
+  const web = await fetch(`${url}/api/v1/namespaces/_/actions/web?overwrite=true`, {
+    method: 'PUT',
+    headers: {
+      authorization: `Basic ${Buffer.from(`admin:${nimbus.platform.token}`).toString('base64')}`,
+      'content-type': 'application/json',
+    },
+    body: JSON.stringify({
+      exec: { kind: 'nodejs:20', code: 'function main(p) { return { body: "ok" }; }' },
+      annotations: [{ key: 'web-export', value: true }],
+    }),
+  });
+  assert.equal(web.status, 200, await web.text());
+  const key = await client.call<{ id: string; secret: string }>('POST', '/api/v1/keys', {
+    scope: 'invoke',
+    functions: ['echo'],
+  });
+  const lambda = new LambdaClient({
+    endpoint: url,
+    region: 'us-east-1',
+    maxAttempts: 1,
+    credentials: { accessKeyId: key.id, secretAccessKey: key.secret },
+  });
+  t.after(() => lambda.destroy());
+
+  // Anonymous clients each send most of an async call's body, then stall: together they fill the budget.
+  const stalled = Array.from({ length: 3 }, () => {
+    const socket = connect(Number(new URL(url).port), '127.0.0.1');
+    socket.on('error', () => {});
+    socket.write(`POST /async-function/echo HTTP/1.1\r\nHost: a\r\nContent-Length: ${1000 * 1024}\r\n\r\n`);
+    socket.write(Buffer.alloc(300 * 1024, 'a'));
+    return socket;
+  });
+  t.after(() => {
+    for (const socket of stalled) socket.destroy();
+  });
+  const body = 'b'.repeat(300 * 1024);
+  const refused = await waitFor(
+    async () => {
+      const res = await fetch(`${url}/async-function/echo`, { method: 'POST', body });
+      const text = await res.text();
+      return res.status === 429 ? { res, text } : undefined;
+    },
+    30_000,
+    'a body past the budget to be refused',
+  );
+  assert.equal(JSON.parse(refused.text).error.code, 'ERR_REQUEST_BODIES_FULL');
+  assert.equal(refused.res.headers.get('retry-after'), '1');
+  const webRefused = await fetch(`${url}/api/v1/web/_/default/web.json`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ a: body }),
+  });
+  assert.equal(webRefused.status, 429, 'a web action, anonymously');
+  assert.equal(((await webRefused.json()) as { code: string }).code, 'ERR_REQUEST_BODIES_FULL');
+  await assert.rejects(
+    lambda.send(
+      new InvokeCommand({ FunctionName: 'echo', Payload: Buffer.from(JSON.stringify({ a: body })) }),
+    ),
+    (err: Error) => err.name === 'TooManyRequestsException',
+    'a Lambda Invoke with a weak key',
+  );
+  // Small requests and the invoke path (streamed, never held whole) still go through.
+  assert.equal((await fetch(`${url}/function/echo`, { method: 'POST', body })).status, 200);
+  // The stalled clients go away: their share comes back.
+  for (const socket of stalled) socket.destroy();
+  await waitFor(
+    async () => (await fetch(`${url}/async-function/echo`, { method: 'POST', body })).status === 202,
+    30_000,
+    'the budget to come back once the stalled clients left',
+  );
 });
 
 test('`nimbus up` prints the details of a 500 whose answer says the platform log has them', async (t) => {

@@ -19,6 +19,7 @@ import { callerTraceHeaders } from '../../observability/trace-context.js';
 import type { SubmitRequest } from '../../queue/async-system.js';
 import type { Artifacts } from '../../store/artifacts.js';
 import type { AliasRecord, FunctionRecord, FunctionVersion, Store } from '../../store/store.js';
+import type { BodyBudget, BodyHold } from '../body-budget.js';
 import { parseClientJson } from '../client-json.js';
 import { ownNamespace } from '../control-api.js';
 import { toNimbusError } from '../respond.js';
@@ -65,6 +66,8 @@ export interface LambdaApiDeps {
   versions: VersionRouter;
   /** Largest payload of an Event invoke (the platform's asyncBodyLimitBytes). */
   asyncBodyLimitBytes: number;
+  /** What request bodies read whole may take together. */
+  bodies?: BodyBudget;
   now?: () => number;
 }
 
@@ -115,7 +118,7 @@ export function lambdaRoutes(deps: LambdaApiDeps): (router: Router) => void {
             'AccessDeniedException',
             `User: ${preflight.accessKeyId} is not authorized to perform this action (its scope is ${principal?.scope ?? 'none'}).`,
           );
-        const body = await readBody(req, limitBytes);
+        const body = await readBody(req, limitBytes, deps.bodies?.hold(res));
         const verdict = verifySigV4({ ...head, bodySha256: sha256Hex(body) }, secretOf, {
           service: 'lambda',
           now: now(),
@@ -710,8 +713,11 @@ export function lambdaRoutes(deps: LambdaApiDeps): (router: Router) => void {
   };
 }
 
-/** The whole body, or RequestTooLargeException past `limit` (0: a body is not expected, 64 KiB allowed). */
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+/**
+ * The whole body, or RequestTooLargeException past `limit` (0: a body is not expected, 64 KiB allowed); taken
+ * from `hold`'s budget as it arrives (TooManyRequestsException at once when the budget has no room).
+ */
+function readBody(req: IncomingMessage, limit: number, hold?: BodyHold): Promise<Buffer> {
   const max = limit === 0 ? 64 * 1024 : limit;
   const tooLarge = () =>
     new LambdaError(
@@ -723,11 +729,25 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    let refused = false;
     req.on('data', (chunk: Buffer) => {
+      if (refused) return;
       size += chunk.length;
       // Past the limit the rest is read and dropped, so the 413 reaches the client.
-      if (size > max) chunks.length = 0;
-      else chunks.push(chunk);
+      if (size > max) {
+        chunks.length = 0;
+        return;
+      }
+      try {
+        hold?.take(chunk.length);
+      } catch (err) {
+        refused = true;
+        chunks.length = 0;
+        hold?.release();
+        reject(err);
+        return;
+      }
+      chunks.push(chunk);
     });
     req.on('end', () => (size > max ? reject(tooLarge()) : resolve(Buffer.concat(chunks, size))));
     req.on('error', reject);

@@ -50,7 +50,7 @@ export interface ActionsDeps {
 
 /** Reads an invocation's params: a JSON object of at most the payload limit. */
 export async function readParams(call: OwCall): Promise<Record<string, unknown>> {
-  const body = await readBody(call.req, PARAMETERS_LIMIT_BYTES);
+  const body = await readBody(call.req, PARAMETERS_LIMIT_BYTES, call.bodies?.hold(call.res));
   if (body.length === 0) return {};
   let value: unknown;
   try {

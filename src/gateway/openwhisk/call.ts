@@ -7,6 +7,7 @@ import type { Principal } from '../../auth/keys.js';
 import { formatZodIssues } from '../../config/function-spec.js';
 import type { Namespaces } from '../../dispatch/namespaces.js';
 import { NimbusError } from '../../errors.js';
+import type { BodyBudget, BodyHold } from '../body-budget.js';
 import { parseClientJson } from '../client-json.js';
 import { ownNamespace } from '../control-api.js';
 import { toNimbusError } from '../respond.js';
@@ -21,6 +22,8 @@ export interface OwCall {
   principal: Principal;
   /** The namespace the path names, resolved (`_` → the caller's). */
   namespace: string;
+  /** What bodies read whole may take together. */
+  bodies?: BodyBudget | undefined;
 }
 
 export type OwHandler = (call: OwCall) => Promise<void> | void;
@@ -31,6 +34,8 @@ export interface CallDeps {
   namespaces: Pick<Namespaces, 'get'>;
   /** Logs a failure answered as 500 ERR_INTERNAL (its `cause` is the original). */
   onInternalError: (error: NimbusError, req: IncomingMessage) => void;
+  /** What bodies read whole may take together. */
+  bodies?: BodyBudget | undefined;
 }
 
 /** The caller of a request, or the OpenWhisk-shaped 401 (the admin token works too, as on every API). */
@@ -89,7 +94,7 @@ export function owRoute(deps: CallDeps, handler: OwHandler): (ctx: ControlContex
     try {
       const principal = authenticate(deps.auth, req);
       const namespace = resolveNamespace(params.ns ?? '_', principal, deps.namespaces);
-      await handler({ req, res, params, url, principal, namespace });
+      await handler({ req, res, params, url, principal, namespace, bodies: deps.bodies });
     } catch (err) {
       req.resume();
       sendOwError(res, asNimbusError(err, req, deps));
@@ -108,18 +113,35 @@ export function asNimbusError(
   return error;
 }
 
-/** The request body, at most `limit` bytes (past it ERR_REQUEST_BODY_TOO_LARGE, once the rest is drained). */
-export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+/**
+ * The request body, at most `limit` bytes (past it ERR_REQUEST_BODY_TOO_LARGE, once the rest is drained),
+ * taken from `hold`'s budget as it arrives (ERR_REQUEST_BODIES_FULL at once when the budget has no room).
+ */
+export function readBody(req: IncomingMessage, limit: number, hold?: BodyHold): Promise<Buffer> {
   if (Number(req.headers['content-length'] ?? 0) > limit)
     return Promise.reject(new NimbusError('ERR_REQUEST_BODY_TOO_LARGE', [limit]));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    let refused = false;
     req.on('data', (chunk: Buffer) => {
+      if (refused) return;
       size += chunk.length;
       // Past the limit the rest is read and dropped, so the 413 reaches the client.
-      if (size > limit) chunks.length = 0;
-      else chunks.push(chunk);
+      if (size > limit) {
+        chunks.length = 0;
+        return;
+      }
+      try {
+        hold?.take(chunk.length);
+      } catch (err) {
+        refused = true;
+        chunks.length = 0;
+        hold?.release();
+        reject(err);
+        return;
+      }
+      chunks.push(chunk);
     });
     req.on('end', () =>
       size > limit
