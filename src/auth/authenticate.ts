@@ -30,10 +30,15 @@ export class Authenticator {
     this.#keys = keys;
   }
 
-  /** What the request's Authorization header proves; undefined when it has none. */
+  /**
+   * What the request's Authorization header proves; undefined when it has none. Several Authorization headers
+   * (HTTP allows one) prove nothing and are all consumed: node:http keeps only the first, so a Nimbus
+   * credential in a later one would otherwise pass unseen to a function.
+   */
   identify(req: IncomingMessage): Credential | undefined {
     const header = req.headers.authorization;
     if (header === undefined) return undefined;
+    if (repeatsAuthorization(req.rawHeaders)) return INVALID;
     const space = header.indexOf(' ');
     const scheme = space === -1 ? header : header.slice(0, space);
     const value = space === -1 ? '' : header.slice(space + 1).trim();
@@ -83,6 +88,18 @@ export class Authenticator {
     if (timingSafeEqual(digest(secret), this.#tokenDigest)) return ADMIN_PRINCIPAL;
     return this.#keys.bySecret(secret);
   }
+}
+
+/** Whether the raw header list holds more than one Authorization header. */
+function repeatsAuthorization(raw: readonly string[]): boolean {
+  let seen = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length !== 13 || name.toLowerCase() !== 'authorization') continue;
+    if (seen) return true;
+    seen = true;
+  }
+  return false;
 }
 
 function digest(value: string): Buffer {

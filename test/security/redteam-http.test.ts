@@ -127,6 +127,40 @@ test('the gateway against hostile HTTP', async (t) => {
     await healthy();
   });
 
+  await t.test('a Nimbus credential in a second Authorization header never reaches a function', async () => {
+    await nimbus.deploy('echo', 'vault', { private: true });
+    const key = await client.call<{ id: string; secret: string }>('POST', '/api/v1/keys', {
+      scope: 'invoke',
+      functions: ['vault'],
+    });
+    const twice = (path: string, first: string, second: string) =>
+      rawRequest(
+        url,
+        `GET ${path} HTTP/1.1\r\nHost: a\r\nAuthorization: ${first}\r\nAuthorization: ${second}\r\nConnection: close\r\n\r\n`,
+      );
+    for (const [first, second] of [
+      ['Bearer an-app-jwt', admin],
+      [admin, 'Bearer an-app-jwt'],
+      ['Basic YWxpY2U6cHc=', `Bearer ${key.secret}`],
+    ] as const) {
+      const res = await twice('/function/echo', first, second);
+      assert.equal(res.status, 200, res.body.toString());
+      const seen = JSON.parse(res.body.toString()) as { headers: Record<string, string> };
+      const passed = seen.headers.authorization ?? '';
+      assert.ok(
+        !passed.includes(platform.token) && !passed.includes(key.secret),
+        `a credential reached the function: ${passed}`,
+      );
+    }
+    // Two headers prove nothing: not a private function's key, not the admin token.
+    const vault = await twice('/function/vault', `Bearer ${key.secret}`, 'Bearer other');
+    assert.equal(vault.status, 401, vault.body.toString());
+    assert.equal(errorCode(vault), 'ERR_FUNCTION_PRIVATE');
+    const control = await twice('/api/v1/functions', admin, admin);
+    assert.equal(control.status, 401, control.body.toString());
+    assert.equal(errorCode(control), 'ERR_AUTH_INVALID');
+  });
+
   await t.test(
     'framing refused after a handler took the request, and CONNECT, get a coded answer',
     async () => {
