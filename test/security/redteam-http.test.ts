@@ -127,39 +127,78 @@ test('the gateway against hostile HTTP', async (t) => {
     await healthy();
   });
 
-  await t.test('a Nimbus credential in a second Authorization header never reaches a function', async () => {
-    await nimbus.deploy('echo', 'vault', { private: true });
-    const key = await client.call<{ id: string; secret: string }>('POST', '/api/v1/keys', {
-      scope: 'invoke',
-      functions: ['vault'],
-    });
-    const twice = (path: string, first: string, second: string) =>
-      rawRequest(
+  await t.test(
+    'a Nimbus credential in a second Authorization header, or under any scheme, never reaches a function',
+    async () => {
+      await nimbus.deploy('echo', 'vault', { private: true });
+      const key = await client.call<{ id: string; secret: string }>('POST', '/api/v1/keys', {
+        scope: 'invoke',
+        functions: ['vault'],
+      });
+      const twice = (path: string, first: string, second: string) =>
+        rawRequest(
+          url,
+          `GET ${path} HTTP/1.1\r\nHost: a\r\nAuthorization: ${first}\r\nAuthorization: ${second}\r\nConnection: close\r\n\r\n`,
+        );
+      for (const [first, second] of [
+        ['Bearer an-app-jwt', admin],
+        [admin, 'Bearer an-app-jwt'],
+        ['Basic YWxpY2U6cHc=', `Bearer ${key.secret}`],
+      ] as const) {
+        const res = await twice('/function/echo', first, second);
+        assert.equal(res.status, 200, res.body.toString());
+        const seen = JSON.parse(res.body.toString()) as { headers: Record<string, string> };
+        const passed = seen.headers.authorization ?? '';
+        assert.ok(
+          !passed.includes(platform.token) && !passed.includes(key.secret),
+          `a credential reached the function: ${passed}`,
+        );
+      }
+      // Two headers prove nothing: not a private function's key, not the admin token.
+      const vault = await twice('/function/vault', `Bearer ${key.secret}`, 'Bearer other');
+      assert.equal(vault.status, 401, vault.body.toString());
+      assert.equal(errorCode(vault), 'ERR_FUNCTION_PRIVATE');
+      const control = await twice('/api/v1/functions', admin, admin);
+      assert.equal(control.status, 401, control.body.toString());
+      assert.equal(errorCode(control), 'ERR_AUTH_INVALID');
+
+      // A Nimbus secret under another scheme, spacing or encoding is consumed too.
+      const b64 = (s: string) => Buffer.from(s).toString('base64');
+      const b64url = (s: string) => Buffer.from(s).toString('base64url');
+      for (const authorization of [
+        `Bearer\t${platform.token}`,
+        `Token ${platform.token}`,
+        platform.token,
+        `Basic ${b64url(`admin:${platform.token}`)}`,
+        `Basic ${b64url(`${key.id}:${key.secret}`)}`,
+        `Basic ${b64(key.secret)}`,
+        `Basic ${b64('alice:nmbk_notakeynotakeynotakey')}`,
+        `Digest username="x", response="${key.secret}"`,
+      ]) {
+        const res = await rawRequest(
+          url,
+          `GET /function/echo HTTP/1.1\r\nHost: a\r\nAuthorization: ${authorization}\r\nConnection: close\r\n\r\n`,
+        );
+        assert.equal(res.status, 200, res.body.toString());
+        const seen = JSON.parse(res.body.toString()) as { headers: Record<string, string> };
+        assert.equal(
+          seen.headers.authorization,
+          undefined,
+          `${authorization.slice(0, 14)}… reached the function`,
+        );
+      }
+      // An app's own token that merely holds the letters passes.
+      const jwt = 'Bearer eyJhbGciOi.eyJzdWIiOnmb_abcdefghijklmnopqrstuv.c2ln';
+      const own = await rawRequest(
         url,
-        `GET ${path} HTTP/1.1\r\nHost: a\r\nAuthorization: ${first}\r\nAuthorization: ${second}\r\nConnection: close\r\n\r\n`,
+        `GET /function/echo HTTP/1.1\r\nHost: a\r\nAuthorization: ${jwt}\r\nConnection: close\r\n\r\n`,
       );
-    for (const [first, second] of [
-      ['Bearer an-app-jwt', admin],
-      [admin, 'Bearer an-app-jwt'],
-      ['Basic YWxpY2U6cHc=', `Bearer ${key.secret}`],
-    ] as const) {
-      const res = await twice('/function/echo', first, second);
-      assert.equal(res.status, 200, res.body.toString());
-      const seen = JSON.parse(res.body.toString()) as { headers: Record<string, string> };
-      const passed = seen.headers.authorization ?? '';
-      assert.ok(
-        !passed.includes(platform.token) && !passed.includes(key.secret),
-        `a credential reached the function: ${passed}`,
+      assert.equal(
+        (JSON.parse(own.body.toString()) as { headers: Record<string, string> }).headers.authorization,
+        jwt,
       );
-    }
-    // Two headers prove nothing: not a private function's key, not the admin token.
-    const vault = await twice('/function/vault', `Bearer ${key.secret}`, 'Bearer other');
-    assert.equal(vault.status, 401, vault.body.toString());
-    assert.equal(errorCode(vault), 'ERR_FUNCTION_PRIVATE');
-    const control = await twice('/api/v1/functions', admin, admin);
-    assert.equal(control.status, 401, control.body.toString());
-    assert.equal(errorCode(control), 'ERR_AUTH_INVALID');
-  });
+    },
+  );
 
   await t.test(
     'framing refused after a handler took the request, and CONNECT, get a coded answer',
