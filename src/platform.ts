@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { loadOrCreateToken } from './auth/admin-token.js';
-import { Authenticator } from './auth/authenticate.js';
+import { Authenticator, redactSecrets } from './auth/authenticate.js';
 import { functionKey, revokeFunctionKeys } from './auth/function-keys.js';
 import type { KeyStore } from './auth/keys.js';
 import { deriveKey, loadMasterKey, Sealer } from './auth/master-key.js';
@@ -423,7 +423,7 @@ export async function startPlatform(
     log.event({
       type: 'internal-error',
       message: error.message,
-      request: `${req.method} ${req.url?.slice(0, 200)}`,
+      request: `${req.method} ${redactSecrets(req.url ?? '').slice(0, 200)}`,
       stack: cause?.stack ?? String(error.cause),
     });
   };
@@ -682,6 +682,8 @@ function logAccess(req: IncomingMessage, res: ServerResponse, write: (line: stri
   res.once('close', () => {
     const status = res.writableFinished ? String(res.statusCode) : '-';
     const ms = (performance.now() - startedAt).toFixed(1);
-    write(`${at} ${req.socket.remoteAddress ?? '-'} "${req.method} ${req.url}" ${status} ${ms}ms`);
+    // A key may ride in the query (Azure's `code=`): the log never holds it.
+    const target = redactSecrets(req.url ?? '');
+    write(`${at} ${req.socket.remoteAddress ?? '-'} "${req.method} ${target}" ${status} ${ms}ms`);
   });
 }

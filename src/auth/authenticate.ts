@@ -103,6 +103,13 @@ const NIMBUS_SECRET_RE = new RegExp(
   `(?:^|[\\s,:="'])(?:${KEY_SECRET_PREFIX}|${ADMIN_TOKEN_PREFIX})[A-Za-z0-9_-]{16,}`,
 );
 
+const NIMBUS_SECRETS_RE = new RegExp(`(?:${KEY_SECRET_PREFIX}|${ADMIN_TOKEN_PREFIX})[A-Za-z0-9_-]{16,}`, 'g');
+
+/** `text` (a request target for a log line) with every Nimbus secret in it replaced by `<secret>`. */
+export function redactSecrets(text: string): string {
+  return text.includes(KEY_SECRET_PREFIX.slice(0, 3)) ? text.replace(NIMBUS_SECRETS_RE, '<secret>') : text;
+}
+
 /** Whether the raw header list holds more than one Authorization header. */
 function repeatsAuthorization(raw: readonly string[]): boolean {
   let seen = false;

@@ -7,7 +7,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { startNimbusProcess } from '../helpers/nimbus-process.js';
+import { deployTo, startNimbusProcess } from '../helpers/nimbus-process.js';
 import { startTestPlatform, waitFor } from '../helpers/platform.js';
 import { errorCode, rawRequest } from '../helpers/raw-http.js';
 
@@ -377,13 +377,17 @@ test('bodies held whole share one budget: clients that stall mid-body cannot gro
   );
 });
 
-test('`nimbus up` prints the details of a 500 whose answer says the platform log has them', async (t) => {
-  const nimbus = await startNimbusProcess(t, ['--sandbox', 'off']);
+test('`nimbus up` prints the details of a 500 whose answer says the platform log has them, and no secret', async (t) => {
+  const nimbus = await startNimbusProcess(t, ['--sandbox', 'off', '--access-log']);
+  await deployTo(nimbus.client, 'echo', 'echo');
+  const key = await nimbus.client.call<{ secret: string }>('POST', '/api/v1/keys', { scope: 'invoke' });
+  // A secret in a query (Azure's `code=` carries a function key so) never reaches the log.
+  assert.equal((await fetch(`${nimbus.url}/function/echo?code=${key.secret}&x=${nimbus.token}`)).status, 200);
   // The bundle store's directory becomes a file: storing an upload fails below the handler.
   const bundles = join(nimbus.dataDir, 'bundles');
   rmSync(bundles, { recursive: true, force: true });
   writeFileSync(bundles, 'not a directory');
-  const res = await fetch(`${nimbus.url}/api/v1/bundles/${'a'.repeat(64)}`, {
+  const res = await fetch(`${nimbus.url}/api/v1/bundles/${'a'.repeat(64)}?k=${key.secret}`, {
     method: 'PUT',
     headers: { authorization: `Bearer ${nimbus.token}` },
     body: Buffer.from('whatever'),
@@ -403,4 +407,14 @@ test('`nimbus up` prints the details of a 500 whose answer says the platform log
   );
   assert.match(logged, /PUT \/api\/v1\/bundles\//, 'with the request');
   assert.match(logged, /\n\s+at /, 'and the stack');
+  await waitFor(
+    () => nimbus.output().includes('"GET /function/echo?code=<secret>&x=<secret>" 200'),
+    20_000,
+    'the access log line',
+  );
+  assert.ok(!nimbus.output().includes(key.secret), 'a key secret is in the output');
+  assert.ok(
+    !nimbus.output().slice(nimbus.output().indexOf('nimbus: ready')).includes(nimbus.token),
+    'the admin token is in the output',
+  );
 });
