@@ -541,7 +541,7 @@ export async function startPlatform(
 
   log.phase?.(`listening on ${config.host}:${config.port}`);
   const server: Server = createServer({ keepAliveTimeout: 65_000 }, onRequest);
-  guardServer(server);
+  guardServer(server, onRequest);
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -572,7 +572,7 @@ export async function startPlatform(
     ? createServer({ keepAliveTimeout: 65_000 }, onRequest)
     : null;
   if (socketServer) {
-    guardServer(socketServer);
+    guardServer(socketServer, onRequest);
     await new Promise<void>((resolve, reject) => {
       socketServer.once('error', reject);
       socketServer.listen(sandbox.gatewaySocketPath, () => {

@@ -1,13 +1,31 @@
 // What node:http meets before any route does: a request its parser refuses (at any point, before or after a
-// handler took it) and CONNECT (Nimbus is no proxy). Each gets one coded answer, then the connection closes.
+// handler took it) and CONNECT (Nimbus is no proxy), each answered once, coded, before the connection closes;
+// and `Expect: 100-continue`, answered when a handler reads the body, not before.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { NimbusError } from '../errors.js';
 
-/** Answers what the server's parser refuses, and CONNECT, on `server`. */
-export function guardServer(server: Server): void {
+/**
+ * Answers what the server's parser refuses, and CONNECT, on `server`; and answers `Expect: 100-continue` only
+ * once a handler starts reading the body: a request refused before that (no credential, a body past its
+ * limit) is answered without inviting the body, and node:http closes the connection after that answer.
+ */
+export function guardServer(
+  server: Server,
+  onRequest: (req: IncomingMessage, res: ServerResponse) => void,
+): void {
   server.on('clientError', answerClientError);
   server.on('connect', answerConnect);
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    // A reader attaches 'data' (or 'readable', as async iteration does); a drain only resumes.
+    const onListener = (event: string | symbol) => {
+      if (event !== 'data' && event !== 'readable') return;
+      req.off('newListener', onListener);
+      if (!res.headersSent && !res.writableEnded) res.writeContinue();
+    };
+    req.on('newListener', onListener);
+    onRequest(req, res);
+  });
 }
 
 /**

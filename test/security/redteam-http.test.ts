@@ -200,6 +200,49 @@ test('the gateway against hostile HTTP', async (t) => {
     },
   );
 
+  await t.test('Expect: 100-continue invites the body only once a handler reads it', async () => {
+    const expect = (method: string, path: string, length: number, extra = '') =>
+      `${method} ${path} HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: ${length}\r\n${extra}\r\n`;
+    // Refused before the body: the final answer comes first, no 100, and the connection closes.
+    for (const [request, status] of [
+      [expect('POST', '/api/v1/keys', 10), 401],
+      [expect('POST', '/async-function/echo', 50 * 1024 * 1024), 413],
+      [expect('POST', '/function/echo', 50 * 1024 * 1024), 413],
+      [expect('PUT', `/api/v1/bundles/${'a'.repeat(64)}`, 10), 401],
+      [expect('POST', '/2015-03-31/functions/echo/invocations', 10), 403],
+      [expect('POST', '/api/v1/namespaces/_/actions/echo', 10), 401],
+    ] as const) {
+      const res = await rawRequest(url, request);
+      assert.equal(res.status, status, `${request.split('\r\n')[0]}: ${res.status} ${res.body}`);
+      assert.equal(res.headers.connection, 'close');
+    }
+    // Read: 100 Continue, then the body, then the answer.
+    const socket = connect(Number(new URL(url).port), '127.0.0.1');
+    t.after(() => socket.destroy());
+    let received = '';
+    const arrived = (what: RegExp) =>
+      new Promise<void>((resolve, reject) => {
+        const check = () => {
+          if (what.test(received)) {
+            socket.off('data', onData);
+            resolve();
+          }
+        };
+        const onData = (chunk: Buffer) => {
+          received += chunk.toString('latin1');
+          check();
+        };
+        socket.on('data', onData);
+        socket.once('close', () => reject(new Error(`closed before ${what}: ${received}`)));
+        check();
+      });
+    socket.write(expect('POST', '/function/echo', 5, `Authorization: ${admin}\r\n`));
+    await arrived(/^HTTP\/1\.1 100 Continue\r\n\r\n/);
+    socket.write('hello');
+    await arrived(/"body":"hello"/);
+    assert.match(received, /HTTP\/1\.1 200 OK/);
+  });
+
   await t.test(
     'framing refused after a handler took the request, and CONNECT, get a coded answer',
     async () => {
