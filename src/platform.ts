@@ -36,7 +36,7 @@ import { lambdaRoutes } from './gateway/lambda/lambda-api.js';
 import { namespaceRoutes } from './gateway/namespaces-api.js';
 import { openfaasRoutes } from './gateway/openfaas/openfaas-api.js';
 import { OpenWhiskApi } from './gateway/openwhisk/openwhisk-api.js';
-import { sendError, toNimbusError } from './gateway/respond.js';
+import { dropUnreadBody, sendError, toNimbusError } from './gateway/respond.js';
 import type { RouteInfo } from './gateway/router.js';
 import { secretRoutes } from './gateway/secrets-api.js';
 import { guardServer } from './gateway/server-guards.js';
@@ -534,7 +534,7 @@ export async function startPlatform(
     } catch (err) {
       const error = toNimbusError(err);
       if (!(err instanceof NimbusError)) onInternalError(error, req);
-      req.resume();
+      dropUnreadBody(req, res);
       sendError(res, error, config.debug);
     }
   };

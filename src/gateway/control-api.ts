@@ -6,7 +6,7 @@ import { DEFAULT_NAMESPACE, namespaceParam } from '../config/namespace.js';
 import { NimbusError } from '../errors.js';
 import { parseClientJson } from './client-json.js';
 import { openApiDocument } from './openapi.js';
-import { sendError, sendJson, toNimbusError } from './respond.js';
+import { dropUnreadBody, sendError, sendJson, toNimbusError } from './respond.js';
 import { type RouteInfo, Router } from './router.js';
 
 /** Largest JSON body the control API reads. */
@@ -40,7 +40,7 @@ export function createControlApi(deps: ControlApiDeps): ControlApi {
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     // The error boundary: whatever a handler throws, now or later, becomes one coded answer.
     const fail = (err: unknown): void => {
-      req.resume();
+      dropUnreadBody(req, res);
       const error = toNimbusError(err);
       if (!(err instanceof NimbusError)) deps.onInternalError(error, req);
       sendError(res, error, deps.debug);

@@ -243,6 +243,58 @@ test('the gateway against hostile HTTP', async (t) => {
     assert.match(received, /HTTP\/1\.1 200 OK/);
   });
 
+  await t.test('a body refused part-way is not drained for as long as the client streams it', async () => {
+    const port = Number(new URL(url).port);
+    /** Streams chunks of 64 KiB until the server closes the connection; resolves with the bytes sent and what came back. */
+    const streamUntilClosed = (head: string, maxBytes: number) =>
+      new Promise<{ sent: number; answer: string }>((resolve) => {
+        const socket = connect(port, '127.0.0.1');
+        let answer = '';
+        let sent = 0;
+        let closed = false;
+        socket.on('data', (chunk: Buffer) => {
+          answer += chunk.toString('latin1');
+        });
+        socket.on('error', () => {});
+        socket.on('close', () => {
+          closed = true;
+          resolve({ sent, answer });
+        });
+        const chunk = Buffer.alloc(64 * 1024, 'a');
+        const frame = Buffer.concat([
+          Buffer.from(`${chunk.length.toString(16)}\r\n`),
+          chunk,
+          Buffer.from('\r\n'),
+        ]);
+        socket.write(`${head}Transfer-Encoding: chunked\r\n\r\n`);
+        const pump = () => {
+          while (!closed && sent < maxBytes) {
+            sent += chunk.length;
+            if (!socket.write(frame)) {
+              socket.once('drain', pump);
+              return;
+            }
+          }
+          if (sent >= maxBytes) socket.destroy();
+        };
+        pump();
+      });
+    const maxBytes = 96 * 1024 * 1024;
+    for (const [head, status] of [
+      ['POST /function/echo HTTP/1.1\r\nHost: a\r\n', 413],
+      ['POST /async-function/echo HTTP/1.1\r\nHost: a\r\n', 413],
+      ['POST /api/v1/web/_/default/web.json HTTP/1.1\r\nHost: a\r\n', 413],
+      [`POST /api/v1/keys HTTP/1.1\r\nHost: a\r\nAuthorization: ${admin}\r\n`, 413],
+      [`PUT /api/v1/bundles/${'a'.repeat(64)} HTTP/1.1\r\nHost: a\r\nAuthorization: ${admin}\r\n`, 400],
+    ] as const) {
+      const { sent, answer } = await streamUntilClosed(head, maxBytes);
+      const what = head.split('\r\n')[0];
+      assert.ok(sent < maxBytes, `${what}: the gateway read ${sent / 1024 / 1024} MiB and kept reading`);
+      assert.match(answer, new RegExp(`^HTTP/1\\.1 ${status} `), `${what}: ${answer.slice(0, 200)}`);
+    }
+    await healthy();
+  });
+
   await t.test(
     'framing refused after a handler took the request, and CONNECT, get a coded answer',
     async () => {

@@ -22,7 +22,7 @@ import type { AliasRecord, FunctionRecord, FunctionVersion, Store } from '../../
 import type { BodyBudget, BodyHold } from '../body-budget.js';
 import { parseClientJson } from '../client-json.js';
 import { ownNamespace } from '../control-api.js';
-import { toNimbusError } from '../respond.js';
+import { dropUnreadBody, toNimbusError } from '../respond.js';
 import type { ControlContext, RequestTarget, Router } from '../router.js';
 import { checkAlias } from '../versions-api.js';
 import {
@@ -136,7 +136,7 @@ export function lambdaRoutes(deps: LambdaApiDeps): (router: Router) => void {
           namespace,
         });
       } catch (err) {
-        req.resume();
+        dropUnreadBody(req, res);
         sendLambdaError(res, toLambdaError(err), requestId);
       }
     };
@@ -719,11 +719,13 @@ export function lambdaRoutes(deps: LambdaApiDeps): (router: Router) => void {
  */
 function readBody(req: IncomingMessage, limit: number, hold?: BodyHold): Promise<Buffer> {
   const max = limit === 0 ? 64 * 1024 : limit;
+  // The connection ends with the answer: the rest of the body is not read (it may never end).
   const tooLarge = () =>
     new LambdaError(
       413,
       'RequestTooLargeException',
       `Request must be smaller than ${max} bytes for this operation`,
+      { connection: 'close' },
     );
   if (Number(req.headers['content-length'] ?? 0) > max) return Promise.reject(tooLarge());
   return new Promise((resolve, reject) => {
@@ -733,9 +735,11 @@ function readBody(req: IncomingMessage, limit: number, hold?: BodyHold): Promise
     req.on('data', (chunk: Buffer) => {
       if (refused) return;
       size += chunk.length;
-      // Past the limit the rest is read and dropped, so the 413 reaches the client.
       if (size > max) {
+        refused = true;
         chunks.length = 0;
+        hold?.release();
+        reject(tooLarge());
         return;
       }
       try {
@@ -749,7 +753,7 @@ function readBody(req: IncomingMessage, limit: number, hold?: BodyHold): Promise
       }
       chunks.push(chunk);
     });
-    req.on('end', () => (size > max ? reject(tooLarge()) : resolve(Buffer.concat(chunks, size))));
+    req.on('end', () => resolve(Buffer.concat(chunks, size)));
     req.on('error', reject);
   });
 }

@@ -23,7 +23,7 @@ import type { Store } from '../../store/store.js';
 import { authorize, readJson } from '../control-api.js';
 import { sees } from '../functions-api.js';
 import { assertNamespaceName, removeNamespace } from '../namespaces-api.js';
-import { cutShort, toNimbusError } from '../respond.js';
+import { cutShort, dropUnreadBody, toNimbusError } from '../respond.js';
 import type { ControlContext, Router } from '../router.js';
 import { knownSecret, removeSecret } from '../secrets-api.js';
 import {
@@ -113,7 +113,7 @@ export function openfaasRoutes(deps: OpenFaaSApiDeps): (router: Router) => void 
           return handler(ctx);
         })
         .catch((err: unknown) => {
-          req.resume();
+          dropUnreadBody(req, res);
           const e = toNimbusError(err);
           if (e.status === 401) {
             sendText(

@@ -10,7 +10,7 @@ import { NimbusError } from '../../errors.js';
 import type { BodyBudget, BodyHold } from '../body-budget.js';
 import { parseClientJson } from '../client-json.js';
 import { ownNamespace } from '../control-api.js';
-import { toNimbusError } from '../respond.js';
+import { dropUnreadBody, toNimbusError } from '../respond.js';
 import type { ControlContext, RequestTarget } from '../router.js';
 import { sendOwError } from './respond.js';
 
@@ -96,7 +96,7 @@ export function owRoute(deps: CallDeps, handler: OwHandler): (ctx: ControlContex
       const namespace = resolveNamespace(params.ns ?? '_', principal, deps.namespaces);
       await handler({ req, res, params, url, principal, namespace, bodies: deps.bodies });
     } catch (err) {
-      req.resume();
+      dropUnreadBody(req, res);
       sendOwError(res, asNimbusError(err, req, deps));
     }
   };
@@ -114,12 +114,14 @@ export function asNimbusError(
 }
 
 /**
- * The request body, at most `limit` bytes (past it ERR_REQUEST_BODY_TOO_LARGE, once the rest is drained),
- * taken from `hold`'s budget as it arrives (ERR_REQUEST_BODIES_FULL at once when the budget has no room).
+ * The request body, at most `limit` bytes (past it ERR_REQUEST_BODY_TOO_LARGE at once, and the connection
+ * closes: a body may never end), taken from `hold`'s budget as it arrives (ERR_REQUEST_BODIES_FULL at once
+ * when the budget has no room).
  */
 export function readBody(req: IncomingMessage, limit: number, hold?: BodyHold): Promise<Buffer> {
-  if (Number(req.headers['content-length'] ?? 0) > limit)
-    return Promise.reject(new NimbusError('ERR_REQUEST_BODY_TOO_LARGE', [limit]));
+  const tooLarge = () =>
+    new NimbusError('ERR_REQUEST_BODY_TOO_LARGE', [limit], { headers: { connection: 'close' } });
+  if (Number(req.headers['content-length'] ?? 0) > limit) return Promise.reject(tooLarge());
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -127,9 +129,11 @@ export function readBody(req: IncomingMessage, limit: number, hold?: BodyHold): 
     req.on('data', (chunk: Buffer) => {
       if (refused) return;
       size += chunk.length;
-      // Past the limit the rest is read and dropped, so the 413 reaches the client.
       if (size > limit) {
+        refused = true;
         chunks.length = 0;
+        hold?.release();
+        reject(tooLarge());
         return;
       }
       try {
@@ -143,11 +147,7 @@ export function readBody(req: IncomingMessage, limit: number, hold?: BodyHold): 
       }
       chunks.push(chunk);
     });
-    req.on('end', () =>
-      size > limit
-        ? reject(new NimbusError('ERR_REQUEST_BODY_TOO_LARGE', [limit]))
-        : resolve(Buffer.concat(chunks)),
-    );
+    req.on('end', () => resolve(Buffer.concat(chunks)));
     req.on('error', reject);
   });
 }

@@ -10,6 +10,7 @@ import type { Namespaces } from '../../dispatch/namespaces.js';
 import { NimbusError } from '../../errors.js';
 import { callerTraceHeaders } from '../../observability/trace-context.js';
 import type { BodyBudget } from '../body-budget.js';
+import { dropUnreadBody } from '../respond.js';
 import type { ControlContext } from '../router.js';
 import { actionSettings, annotationValue, PARAMETERS_LIMIT_BYTES } from './action-model.js';
 import { asNimbusError, readBody } from './call.js';
@@ -148,7 +149,7 @@ export function webRoute(deps: WebDeps): (ctx: ControlContext) => Promise<void> 
       res.writeHead(answer.status, out);
       res.end(answer.body);
     } catch (err) {
-      req.resume();
+      dropUnreadBody(req, res);
       sendOwError(res, asNimbusError(err, req, deps), Object.fromEntries(cors));
     }
   };
