@@ -114,6 +114,8 @@ export interface Platform {
   readonly cluster: Cluster | undefined;
   /** Spans of calls exported over OTLP (absent when `tracing.otlpEndpoint` is not set). */
   readonly tracing: Tracing | undefined;
+  /** Bytes of request bodies held whole right now, across connections (at most `bufferedBodiesMaxBytes`). */
+  readonly bufferedBodyBytes: number;
   /** Stops accepting, lets in-flight requests finish (up to the grace period), stops every instance. */
   close(): Promise<void>;
 }
@@ -671,6 +673,9 @@ export async function startPlatform(
       gatewaySocketPath: sandbox.gatewaySocketPath,
     },
     autoscaler,
+    get bufferedBodyBytes() {
+      return bodies.heldBytes;
+    },
     close,
   };
 }
