@@ -82,6 +82,11 @@ export const ERRORS = {
     status: 431,
     message: 'the request line and headers are larger than the limit (16 KiB); send fewer or shorter headers',
   },
+  ERR_REQUEST_BODIES_FULL: {
+    status: 429,
+    message:
+      'the gateway is reading its limit of request bodies (%s MiB, bufferedBodiesMaxBytes) from other clients; retry after the Retry-After delay',
+  },
   ERR_REQUEST_TIMEOUT: {
     status: 408,
     message: 'the request was not received in time; send it faster or check the connection',
@@ -150,7 +155,7 @@ export const ERRORS = {
   },
   ERR_AUTH_FORBIDDEN: {
     status: 403,
-    message: 'key "%s" has scope %s, which does not allow this (it needs %s); use a key with that scope',
+    message: 'key "%s" (scope %s) may not do this: it needs %s; use a key that may (`nimbus keys create`)',
   },
   ERR_ROUTE_NOT_FOUND: { status: 404, message: 'no route for %s %s; see /openapi.json' },
   ERR_METHOD_NOT_ALLOWED: { status: 405, message: '%s is not allowed on %s' },
@@ -262,7 +267,8 @@ export const ERRORS = {
   },
   ERR_OPENWHISK_NAMESPACE_UNKNOWN: {
     status: 404,
-    message: 'namespace "%s" does not exist: Nimbus has one namespace, "default" ("_" names it too)',
+    message:
+      'namespace "%s" does not exist; `nimbus ns ls` lists them ("_" names your key\'s own, "default" for the admin token)',
   },
   ERR_OPENWHISK_NOT_FOUND: {
     status: 404,

@@ -4,9 +4,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import type { Duplex } from 'node:stream';
 import { loadOrCreateToken } from './auth/admin-token.js';
-import { Authenticator } from './auth/authenticate.js';
+import { Authenticator, redactSecrets } from './auth/authenticate.js';
 import { functionKey, revokeFunctionKeys } from './auth/function-keys.js';
 import type { KeyStore } from './auth/keys.js';
 import { deriveKey, loadMasterKey, Sealer } from './auth/master-key.js';
@@ -27,6 +26,7 @@ import { Namespaces } from './dispatch/namespaces.js';
 import { VersionRouter } from './dispatch/versions.js';
 import { NimbusError } from './errors.js';
 import { createAsyncInvokeHandler } from './gateway/async.js';
+import { BodyBudget } from './gateway/body-budget.js';
 import { callRoutes } from './gateway/calls-api.js';
 import { createControlApi } from './gateway/control-api.js';
 import { functionRoutes } from './gateway/functions-api.js';
@@ -36,9 +36,10 @@ import { lambdaRoutes } from './gateway/lambda/lambda-api.js';
 import { namespaceRoutes } from './gateway/namespaces-api.js';
 import { openfaasRoutes } from './gateway/openfaas/openfaas-api.js';
 import { OpenWhiskApi } from './gateway/openwhisk/openwhisk-api.js';
-import { sendError, toNimbusError } from './gateway/respond.js';
+import { dropUnreadBody, sendError, toNimbusError } from './gateway/respond.js';
 import type { RouteInfo } from './gateway/router.js';
 import { secretRoutes } from './gateway/secrets-api.js';
+import { guardServer } from './gateway/server-guards.js';
 import { versionRoutes } from './gateway/versions-api.js';
 import { whoamiRoutes } from './gateway/whoami-api.js';
 import { Launcher } from './instances/launcher.js';
@@ -113,6 +114,8 @@ export interface Platform {
   readonly cluster: Cluster | undefined;
   /** Spans of calls exported over OTLP (absent when `tracing.otlpEndpoint` is not set). */
   readonly tracing: Tracing | undefined;
+  /** Bytes of request bodies held whole right now, across connections (at most `bufferedBodiesMaxBytes`). */
+  readonly bufferedBodyBytes: number;
   /** Stops accepting, lets in-flight requests finish (up to the grace period), stops every instance. */
   close(): Promise<void>;
 }
@@ -401,6 +404,8 @@ export async function startPlatform(
     },
     INVOKE_PREFIX,
   );
+  // Bodies read whole (async calls, OpenWhisk, Lambda API) share one budget across connections.
+  const bodies = new BodyBudget(config.bufferedBodiesMaxBytes);
   const asyncInvoke = createAsyncInvokeHandler(
     {
       dispatcher,
@@ -411,6 +416,7 @@ export async function startPlatform(
       namespaces,
       versions,
       callbackPolicy,
+      bodies,
     },
     ASYNC_PREFIX,
   );
@@ -419,7 +425,7 @@ export async function startPlatform(
     log.event({
       type: 'internal-error',
       message: error.message,
-      request: `${req.method} ${req.url?.slice(0, 200)}`,
+      request: `${req.method} ${redactSecrets(req.url ?? '').slice(0, 200)}`,
       stack: cause?.stack ?? String(error.cause),
     });
   };
@@ -438,6 +444,7 @@ export async function startPlatform(
     retentionMs: config.callRetentionMs,
     onInternalError,
     onEvent: (event) => log.event(event),
+    bodies,
   });
   const control = createControlApi({
     debug: config.debug,
@@ -497,6 +504,7 @@ export async function startPlatform(
         versions,
         submit: (request) => asyncSystem.submit(request),
         asyncBodyLimitBytes: config.asyncBodyLimitBytes,
+        bodies,
       }),
       (router) => openwhisk.routes(router),
     ],
@@ -528,14 +536,14 @@ export async function startPlatform(
     } catch (err) {
       const error = toNimbusError(err);
       if (!(err instanceof NimbusError)) onInternalError(error, req);
-      req.resume();
+      dropUnreadBody(req, res);
       sendError(res, error, config.debug);
     }
   };
 
   log.phase?.(`listening on ${config.host}:${config.port}`);
   const server: Server = createServer({ keepAliveTimeout: 65_000 }, onRequest);
-  server.on('clientError', answerClientError);
+  guardServer(server, onRequest);
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -566,7 +574,7 @@ export async function startPlatform(
     ? createServer({ keepAliveTimeout: 65_000 }, onRequest)
     : null;
   if (socketServer) {
-    socketServer.on('clientError', answerClientError);
+    guardServer(socketServer, onRequest);
     await new Promise<void>((resolve, reject) => {
       socketServer.once('error', reject);
       socketServer.listen(sandbox.gatewaySocketPath, () => {
@@ -665,6 +673,9 @@ export async function startPlatform(
       gatewaySocketPath: sandbox.gatewaySocketPath,
     },
     autoscaler,
+    get bufferedBodyBytes() {
+      return bodies.heldBytes;
+    },
     close,
   };
 }
@@ -676,27 +687,8 @@ function logAccess(req: IncomingMessage, res: ServerResponse, write: (line: stri
   res.once('close', () => {
     const status = res.writableFinished ? String(res.statusCode) : '-';
     const ms = (performance.now() - startedAt).toFixed(1);
-    write(`${at} ${req.socket.remoteAddress ?? '-'} "${req.method} ${req.url}" ${status} ${ms}ms`);
+    // A key may ride in the query (Azure's `code=`): the log never holds it.
+    const target = redactSecrets(req.url ?? '');
+    write(`${at} ${req.socket.remoteAddress ?? '-'} "${req.method} ${target}" ${status} ${ms}ms`);
   });
-}
-
-/**
- * What node:http's parser refuses (a bad method, header or framing, headers past the limit, a client too
- * slow to send its request) still gets a coded answer, then the connection closes.
- */
-function answerClientError(err: Error & { code?: string }, socket: Duplex): void {
-  if (!socket.writable || (socket as Duplex & { _httpMessage?: unknown })._httpMessage) {
-    socket.destroy();
-    return;
-  }
-  const [status, reason, error] =
-    err.code === 'HPE_HEADER_OVERFLOW'
-      ? [431, 'Request Header Fields Too Large', new NimbusError('ERR_REQUEST_HEADERS_TOO_LARGE')]
-      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? [408, 'Request Timeout', new NimbusError('ERR_REQUEST_TIMEOUT')]
-        : [400, 'Bad Request', new NimbusError('ERR_REQUEST_INVALID', ['it is not valid HTTP/1.1'])];
-  const body = JSON.stringify(error.toJSON());
-  socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
 }

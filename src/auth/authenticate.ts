@@ -30,16 +30,25 @@ export class Authenticator {
     this.#keys = keys;
   }
 
-  /** What the request's Authorization header proves; undefined when it has none. */
+  /**
+   * What the request's Authorization header proves; undefined when it has none. Several Authorization headers
+   * (HTTP allows one) prove nothing and are all consumed: node:http keeps only the first, so a Nimbus
+   * credential in a later one would otherwise pass unseen to a function.
+   */
   identify(req: IncomingMessage): Credential | undefined {
     const header = req.headers.authorization;
     if (header === undefined) return undefined;
-    const space = header.indexOf(' ');
-    const scheme = space === -1 ? header : header.slice(0, space);
-    const value = space === -1 ? '' : header.slice(space + 1).trim();
-    if (/^bearer$/i.test(scheme)) return this.#bearer(value);
-    if (/^basic$/i.test(scheme)) return this.#basic(value);
-    return NONE;
+    if (repeatsAuthorization(req.rawHeaders)) return INVALID;
+    const m = SCHEME_RE.exec(header);
+    const scheme = m?.[1] ?? header;
+    const value = m?.[2]?.trim() ?? '';
+    const credential = /^bearer$/i.test(scheme)
+      ? this.#bearer(value)
+      : /^basic$/i.test(scheme)
+        ? this.#basic(value)
+        : NONE;
+    // A Nimbus secret under another scheme, or none ("Token nmb_…", the bare secret) is consumed all the same.
+    return credential === NONE && NIMBUS_SECRET_RE.test(header) ? INVALID : credential;
   }
 
   /** The principal of a request, or undefined without a valid Nimbus credential. */
@@ -59,10 +68,11 @@ export class Authenticator {
   }
 
   #basic(encoded: string): Credential {
-    if (!/^[A-Za-z0-9+/=]+$/.test(encoded)) return NONE;
+    // Either base64 alphabet: Buffer reads both.
+    if (!/^[A-Za-z0-9+/=_-]+$/.test(encoded)) return NONE;
     const decoded = Buffer.from(encoded, 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
-    if (colon === -1) return NONE;
+    if (colon === -1) return NIMBUS_SECRET_RE.test(decoded) ? INVALID : NONE;
     const user = decoded.slice(0, colon);
     const password = decoded.slice(colon + 1);
     if (user === BASIC_AUTH_USER) {
@@ -74,7 +84,7 @@ export class Authenticator {
       return principal ? { principal, nimbus: true } : INVALID;
     }
     // An app's own Basic credentials pass; a Nimbus secret under another user name is consumed, not valid.
-    return this.#secret(password) ? INVALID : NONE;
+    return this.#secret(password) || NIMBUS_SECRET_RE.test(password) ? INVALID : NONE;
   }
 
   /** The admin token or a key's secret. */
@@ -83,6 +93,33 @@ export class Authenticator {
     if (timingSafeEqual(digest(secret), this.#tokenDigest)) return ADMIN_PRINCIPAL;
     return this.#keys.bySecret(secret);
   }
+}
+
+/** `scheme` and the rest, split at the first run of whitespace (a tab separates them as well as a space). */
+const SCHEME_RE = /^(\S+)\s+([\s\S]*)$/;
+
+/** A Nimbus secret (a key's or a generated admin token) standing as a token of its own in a header's text. */
+const NIMBUS_SECRET_RE = new RegExp(
+  `(?:^|[\\s,:="'])(?:${KEY_SECRET_PREFIX}|${ADMIN_TOKEN_PREFIX})[A-Za-z0-9_-]{16,}`,
+);
+
+const NIMBUS_SECRETS_RE = new RegExp(`(?:${KEY_SECRET_PREFIX}|${ADMIN_TOKEN_PREFIX})[A-Za-z0-9_-]{16,}`, 'g');
+
+/** `text` (a request target for a log line) with every Nimbus secret in it replaced by `<secret>`. */
+export function redactSecrets(text: string): string {
+  return text.includes(KEY_SECRET_PREFIX.slice(0, 3)) ? text.replace(NIMBUS_SECRETS_RE, '<secret>') : text;
+}
+
+/** Whether the raw header list holds more than one Authorization header. */
+function repeatsAuthorization(raw: readonly string[]): boolean {
+  let seen = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length !== 13 || name.toLowerCase() !== 'authorization') continue;
+    if (seen) return true;
+    seen = true;
+  }
+  return false;
 }
 
 function digest(value: string): Buffer {

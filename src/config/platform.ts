@@ -120,6 +120,16 @@ export const platformConfigSchema = z.strictObject({
     .max(64 * 1024 * 1024)
     .default(1024 * 1024),
   /**
+   * Bytes of request bodies the gateway holds at once while reading them whole (async calls, OpenWhisk params
+   * and web actions, Lambda API calls), across every connection; past it 429 ERR_REQUEST_BODIES_FULL with
+   * Retry-After. Each body has its own limit besides. Default 256 MiB.
+   */
+  bufferedBodiesMaxBytes: z
+    .number()
+    .int()
+    .min(1024 * 1024)
+    .default(256 * 1024 * 1024),
+  /**
    * Where X-Callback-Url may point: host names (`.example.com` for subdomains), addresses and CIDRs. Empty
    * (the default): any host. Link-local (cloud metadata), multicast and the gateway's own address never.
    */
@@ -227,6 +237,7 @@ const ENV_KEYS: Record<string, { key: keyof PlatformConfigInput; type: 'string' 
   NIMBUS_SANDBOX: { key: 'sandbox', type: 'string' },
   NIMBUS_SANDBOX_RUN_AS: { key: 'sandboxRunAs', type: 'string' },
   NIMBUS_ASYNC_BODY_LIMIT_BYTES: { key: 'asyncBodyLimitBytes', type: 'number' },
+  NIMBUS_BUFFERED_BODIES_MAX_BYTES: { key: 'bufferedBodiesMaxBytes', type: 'number' },
   NIMBUS_ASYNC_MAX_QUEUED: { key: 'asyncMaxQueued', type: 'number' },
   NIMBUS_ASYNC_MAX_QUEUED_BYTES: { key: 'asyncMaxQueuedBytes', type: 'number' },
   NIMBUS_CALL_RETENTION_MS: { key: 'callRetentionMs', type: 'number' },

@@ -9,6 +9,7 @@ import { NimbusError } from '../errors.js';
 import { passOn, startHttpTrace } from '../observability/tracing.js';
 import type { SubmitRequest } from '../queue/async-system.js';
 import type { CallbackPolicy } from '../queue/callback-policy.js';
+import type { BodyBudget } from './body-budget.js';
 import { functionRoute, HOP_HEADERS, resolveFunction } from './function-route.js';
 import { sendError } from './respond.js';
 
@@ -23,6 +24,8 @@ export interface AsyncInvokeOptions {
   versions: VersionRouter;
   /** Where X-Callback-Url may point. */
   callbackPolicy: CallbackPolicy;
+  /** What bodies held whole may take together (each is held until it is queued). */
+  bodies: BodyBudget;
 }
 
 /**
@@ -107,13 +110,25 @@ export function createAsyncInvokeHandler(options: AsyncInvokeOptions, prefix: st
     const chunks: Buffer[] = [];
     let size = 0;
     let failed = false;
+    const hold = options.bodies.hold(res);
+    const fail = (err: NimbusError) => {
+      failed = true;
+      chunks.length = 0;
+      hold.release();
+      res.setHeader('connection', 'close');
+      sendError(res, err, debug);
+    };
     req.on('data', (chunk: Buffer) => {
       if (failed) return;
       size += chunk.length;
       if (size > bodyLimitBytes) {
-        failed = true;
-        res.setHeader('connection', 'close');
-        sendError(res, new NimbusError('ERR_REQUEST_BODY_TOO_LARGE', [bodyLimitBytes]), debug);
+        fail(new NimbusError('ERR_REQUEST_BODY_TOO_LARGE', [bodyLimitBytes]));
+        return;
+      }
+      try {
+        hold.take(chunk.length);
+      } catch (err) {
+        fail(err as NimbusError);
         return;
       }
       chunks.push(chunk);

@@ -4,8 +4,9 @@ import { type Access, type Authenticator, allows } from '../auth/authenticate.js
 import type { Principal } from '../auth/keys.js';
 import { DEFAULT_NAMESPACE, namespaceParam } from '../config/namespace.js';
 import { NimbusError } from '../errors.js';
+import { parseClientJson } from './client-json.js';
 import { openApiDocument } from './openapi.js';
-import { sendError, sendJson, toNimbusError } from './respond.js';
+import { dropUnreadBody, sendError, sendJson, toNimbusError } from './respond.js';
 import { type RouteInfo, Router } from './router.js';
 
 /** Largest JSON body the control API reads. */
@@ -39,7 +40,7 @@ export function createControlApi(deps: ControlApiDeps): ControlApi {
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     // The error boundary: whatever a handler throws, now or later, becomes one coded answer.
     const fail = (err: unknown): void => {
-      req.resume();
+      dropUnreadBody(req, res);
       const error = toNimbusError(err);
       if (!(err instanceof NimbusError)) deps.onInternalError(error, req);
       sendError(res, error, deps.debug);
@@ -97,8 +98,13 @@ export function authorize(
     });
   const { principal } = credential;
   if (!principal) throw new NimbusError('ERR_AUTH_INVALID');
-  if (!allows(principal, access, namespace ?? ownNamespace(principal), fn))
-    throw new NimbusError('ERR_AUTH_FORBIDDEN', [principal.id, principal.scope, access]);
+  const where = namespace ?? ownNamespace(principal);
+  if (!allows(principal, access, where, fn))
+    throw new NimbusError('ERR_AUTH_FORBIDDEN', [
+      principal.id,
+      principal.scope,
+      where === '*' ? `${access} in every namespace` : `${access} in namespace "${where.slice(0, 80)}"`,
+    ]);
   return principal;
 }
 
@@ -127,7 +133,7 @@ export async function readJson(req: IncomingMessage): Promise<unknown> {
   const text = Buffer.concat(chunks).toString('utf8');
   if (text.trim() === '') return {};
   try {
-    const value = JSON.parse(text) as unknown;
+    const value = parseClientJson(text);
     if (value === null || typeof value !== 'object' || Array.isArray(value))
       throw new Error('expected a JSON object');
     return value;

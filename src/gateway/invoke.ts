@@ -78,7 +78,7 @@ export function createInvokeHandler(options: InvokeOptions, prefix: string): Inv
     const trace = tracing === undefined ? undefined : startHttpTrace(tracing, req, prefix, entry.fn.name);
     const declared = req.headers['content-length'];
     if (declared !== undefined && Number(declared) > bodyLimitBytes) {
-      refuse(req, res, new NimbusError('ERR_REQUEST_BODY_TOO_LARGE', [bodyLimitBytes]), debug, trace);
+      refuse(req, res, bodyTooLarge(bodyLimitBytes), debug, trace);
       return;
     }
     let lease: Lease;
@@ -105,6 +105,11 @@ export function createInvokeHandler(options: InvokeOptions, prefix: string): Inv
       lease.wait(call);
     }
   };
+}
+
+/** A body past the limit: the connection ends with the answer, the rest is not read (it may never end). */
+function bodyTooLarge(limitBytes: number): NimbusError {
+  return new NimbusError('ERR_REQUEST_BODY_TOO_LARGE', [limitBytes], { headers: { connection: 'close' } });
 }
 
 function refuse(
@@ -234,7 +239,7 @@ class HttpCall implements StreamSink, LeaseWaiter {
     if (this.#done) return;
     this.#received += chunk.length;
     if (this.#received > this.#options.bodyLimitBytes) {
-      this.#stream!.fail(new NimbusError('ERR_REQUEST_BODY_TOO_LARGE', [this.#options.bodyLimitBytes]));
+      this.#stream!.fail(bodyTooLarge(this.#options.bodyLimitBytes));
       return;
     }
     if (!this.#stream!.write(chunk)) this.#req.pause();

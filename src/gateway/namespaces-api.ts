@@ -96,14 +96,14 @@ export function namespaceRoutes(
         'GET',
         '/api/v1/namespaces/:name',
         ({ res, params, principal }) => {
-          const ns = existing(params.name!);
-          if (!principal || !allows(principal, 'read', ns.name))
+          // Reach first: a key learns nothing of a namespace it may not read, not even whether it exists.
+          if (!principal || !allows(principal, 'read', params.name!))
             throw new NimbusError('ERR_AUTH_FORBIDDEN', [
               principal?.id ?? '',
               principal?.scope ?? '',
-              'read',
+              `read in namespace "${params.name!.slice(0, 80)}"`,
             ]);
-          sendJson(res, 200, view(ns, true));
+          sendJson(res, 200, view(existing(params.name!), true));
         },
         { access: 'read', scope: 'own' },
       )

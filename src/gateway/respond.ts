@@ -1,6 +1,6 @@
 // Writing JSON answers and coded errors (`{"error":{"code","message"}}`).
 import { randomUUID } from 'node:crypto';
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { NimbusError } from '../errors.js';
 
 export function sendJson(
@@ -31,6 +31,18 @@ export function toNimbusError(err: unknown): NimbusError {
  */
 export function cutShort(res: ServerResponse, error?: Error): void {
   process.nextTick(() => res.destroy(error));
+}
+
+/**
+ * Readies an error answer to a request whose body is still arriving: the rest is read and dropped, and the
+ * connection ends with the answer, so a body that never ends (chunked, streamed on) is not drained for as
+ * long as the client likes.
+ */
+export function dropUnreadBody(req: IncomingMessage, res: ServerResponse): void {
+  req.resume();
+  const hasBody =
+    req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0';
+  if (hasBody && !req.complete && !res.headersSent) res.setHeader('connection', 'close');
 }
 
 export function sendError(

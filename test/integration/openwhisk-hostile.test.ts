@@ -164,7 +164,13 @@ test('the OpenWhisk API refuses hostile input with coded OpenWhisk-shaped errors
       (await refused(await api('_/actions/pkg/act', { method: 'PUT', body: '{}' }))).code,
       'ERR_OPENWHISK_PACKAGES_UNSUPPORTED',
     );
-    assert.equal((await refused(await api('guest/actions'))).code, 'ERR_OPENWHISK_NAMESPACE_UNKNOWN');
+    const admin = `Basic ${Buffer.from(`admin:${nimbus.platform.token}`).toString('base64')}`;
+    assert.equal(
+      (await refused(await api('guest/actions', { auth: admin }))).code,
+      'ERR_OPENWHISK_NAMESPACE_UNKNOWN',
+    );
+    // A key of one namespace is refused another, whether it exists or not.
+    assert.equal((await refused(await api('guest/actions'))).code, 'ERR_AUTH_FORBIDDEN');
     assert.equal((await refused(await api('_/unknown/thing'))).code, 'ERR_OPENWHISK_NOT_FOUND');
     assert.equal(
       (await refused(await api('_/activations/..%2F..%2Fetc'))).code,

@@ -50,7 +50,13 @@ export const devCommand: Command = {
 type Target = { kind: 'dir'; dir: string; name?: string } | { kind: 'stack'; fn: StackFunction };
 
 /** Events of the gateway dev started worth a line (instances starting and stopping show the swap). */
-const EVENT_TYPES = new Set(['instance-ready', 'instance-start-failed', 'instance-exit', 'instance-oom']);
+const EVENT_TYPES = new Set([
+  'instance-ready',
+  'instance-start-failed',
+  'instance-exit',
+  'instance-oom',
+  'internal-error',
+]);
 
 class DevSession {
   readonly #values: Record<string, unknown>;
@@ -317,6 +323,8 @@ function describeEvent(event: { type: string; [key: string]: unknown }): string 
       return `· ${name}: instance ${String(event.instanceId)} stopped: ${String(event.reason)}`;
     case 'instance-start-failed':
       return `✗ ${name}: an instance could not start: ${String(event.error)}`;
+    case 'internal-error':
+      return `✗ ${String(event.message)} on ${String(event.request)}\n${String(event.stack)}`;
     default:
       return `✗ ${name}: ${event.type} ${JSON.stringify(event)}`;
   }

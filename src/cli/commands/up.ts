@@ -60,6 +60,9 @@ export const upCommand: Command = {
         access: (line) => process.stderr.write(`${line}\n`),
         event: (event) => {
           if (event.type === 'topics') process.stdout.write(`${String(event.summary)}\n`);
+          // A 500's answer names a reference and says the platform log has the details: here they are.
+          if (event.type === 'internal-error')
+            note(`nimbus: ${String(event.message)} on ${String(event.request)}\n${String(event.stack)}`);
           if (
             event.type === 'instance-start-failed' ||
             event.type === 'instance-exit' ||

@@ -31,6 +31,7 @@ export function fromNimbusError(err: NimbusError): LambdaError {
       return new LambdaError(404, 'ResourceNotFoundException', err.message);
     case 'ERR_QUEUE_FULL':
     case 'ERR_CAPACITY_EXHAUSTED':
+    case 'ERR_REQUEST_BODIES_FULL':
       return new LambdaError(429, 'TooManyRequestsException', err.message, {
         'retry-after': err.headers['retry-after'] ?? '1',
       });

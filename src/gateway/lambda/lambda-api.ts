@@ -19,8 +19,10 @@ import { callerTraceHeaders } from '../../observability/trace-context.js';
 import type { SubmitRequest } from '../../queue/async-system.js';
 import type { Artifacts } from '../../store/artifacts.js';
 import type { AliasRecord, FunctionRecord, FunctionVersion, Store } from '../../store/store.js';
+import type { BodyBudget, BodyHold } from '../body-budget.js';
+import { parseClientJson } from '../client-json.js';
 import { ownNamespace } from '../control-api.js';
-import { toNimbusError } from '../respond.js';
+import { dropUnreadBody, toNimbusError } from '../respond.js';
 import type { ControlContext, RequestTarget, Router } from '../router.js';
 import { checkAlias } from '../versions-api.js';
 import {
@@ -64,6 +66,8 @@ export interface LambdaApiDeps {
   versions: VersionRouter;
   /** Largest payload of an Event invoke (the platform's asyncBodyLimitBytes). */
   asyncBodyLimitBytes: number;
+  /** What request bodies read whole may take together. */
+  bodies?: BodyBudget;
   now?: () => number;
 }
 
@@ -114,7 +118,7 @@ export function lambdaRoutes(deps: LambdaApiDeps): (router: Router) => void {
             'AccessDeniedException',
             `User: ${preflight.accessKeyId} is not authorized to perform this action (its scope is ${principal?.scope ?? 'none'}).`,
           );
-        const body = await readBody(req, limitBytes);
+        const body = await readBody(req, limitBytes, deps.bodies?.hold(res));
         const verdict = verifySigV4({ ...head, bodySha256: sha256Hex(body) }, secretOf, {
           service: 'lambda',
           now: now(),
@@ -132,7 +136,7 @@ export function lambdaRoutes(deps: LambdaApiDeps): (router: Router) => void {
           namespace,
         });
       } catch (err) {
-        req.resume();
+        dropUnreadBody(req, res);
         sendLambdaError(res, toLambdaError(err), requestId);
       }
     };
@@ -709,26 +713,47 @@ export function lambdaRoutes(deps: LambdaApiDeps): (router: Router) => void {
   };
 }
 
-/** The whole body, or RequestTooLargeException past `limit` (0: a body is not expected, 64 KiB allowed). */
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+/**
+ * The whole body, or RequestTooLargeException past `limit` (0: a body is not expected, 64 KiB allowed); taken
+ * from `hold`'s budget as it arrives (TooManyRequestsException at once when the budget has no room).
+ */
+function readBody(req: IncomingMessage, limit: number, hold?: BodyHold): Promise<Buffer> {
   const max = limit === 0 ? 64 * 1024 : limit;
+  // The connection ends with the answer: the rest of the body is not read (it may never end).
   const tooLarge = () =>
     new LambdaError(
       413,
       'RequestTooLargeException',
       `Request must be smaller than ${max} bytes for this operation`,
+      { connection: 'close' },
     );
   if (Number(req.headers['content-length'] ?? 0) > max) return Promise.reject(tooLarge());
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    let refused = false;
     req.on('data', (chunk: Buffer) => {
+      if (refused) return;
       size += chunk.length;
-      // Past the limit the rest is read and dropped, so the 413 reaches the client.
-      if (size > max) chunks.length = 0;
-      else chunks.push(chunk);
+      if (size > max) {
+        refused = true;
+        chunks.length = 0;
+        hold?.release();
+        reject(tooLarge());
+        return;
+      }
+      try {
+        hold?.take(chunk.length);
+      } catch (err) {
+        refused = true;
+        chunks.length = 0;
+        hold?.release();
+        reject(err);
+        return;
+      }
+      chunks.push(chunk);
     });
-    req.on('end', () => (size > max ? reject(tooLarge()) : resolve(Buffer.concat(chunks, size))));
+    req.on('end', () => resolve(Buffer.concat(chunks, size)));
     req.on('error', reject);
   });
 }
@@ -736,7 +761,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 function parseJson(body: Buffer): Record<string, unknown> {
   if (body.length === 0) return {};
   try {
-    const value = JSON.parse(body.toString('utf8')) as unknown;
+    const value = parseClientJson(body.toString('utf8'));
     if (value && typeof value === 'object' && !Array.isArray(value)) return value as Record<string, unknown>;
   } catch {}
   throw new LambdaError(

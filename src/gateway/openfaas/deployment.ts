@@ -42,9 +42,18 @@ const HASH_IMAGE_RE = /^(?:sha256:)?([a-f0-9]{64})$/;
  * ERR_NAMESPACE_NOT_FOUND.
  */
 export function openfaasNamespace(value: unknown, store: Store): string {
+  return existingNamespace(openfaasNamespaceName(value), store);
+}
+
+/** The namespace OpenFaaS's `namespace` field or parameter names (`openfaas-fn`: the default), unchecked. */
+export function openfaasNamespaceName(value: unknown): string {
   if (value !== undefined && value !== null && typeof value !== 'string')
     throw new NimbusError('ERR_REQUEST_INVALID', ['"namespace" must be a string']);
-  const namespace = namespaceParam(value);
+  return namespaceParam(value);
+}
+
+/** `namespace` when it exists, else ERR_NAMESPACE_NOT_FOUND. */
+export function existingNamespace(namespace: string, store: Store): string {
   if (!store.getNamespace(namespace))
     throw new NimbusError('ERR_NAMESPACE_NOT_FOUND', [namespace.slice(0, 80)]);
   return namespace;

@@ -23,15 +23,16 @@ import type { Store } from '../../store/store.js';
 import { authorize, readJson } from '../control-api.js';
 import { sees } from '../functions-api.js';
 import { assertNamespaceName, removeNamespace } from '../namespaces-api.js';
-import { cutShort, toNimbusError } from '../respond.js';
+import { cutShort, dropUnreadBody, toNimbusError } from '../respond.js';
 import type { ControlContext, Router } from '../router.js';
 import { knownSecret, removeSecret } from '../secrets-api.js';
 import {
   deploymentToDeploy,
+  existingNamespace,
   type FunctionDeployment,
   functionStatus,
   openfaasName,
-  openfaasNamespace,
+  openfaasNamespaceName,
   stringMap,
 } from './deployment.js';
 
@@ -112,7 +113,7 @@ export function openfaasRoutes(deps: OpenFaaSApiDeps): (router: Router) => void 
           return handler(ctx);
         })
         .catch((err: unknown) => {
-          req.resume();
+          dropUnreadBody(req, res);
           const e = toNimbusError(err);
           if (e.status === 401) {
             sendText(
@@ -127,9 +128,11 @@ export function openfaasRoutes(deps: OpenFaaSApiDeps): (router: Router) => void 
 
   /** The namespace a request names, once its credential may do `access` there (and to `fn`, when given). */
   const permitted = (ctx: ControlContext, access: Access, value: unknown, fn?: string): string => {
-    const namespace = openfaasNamespace(value, store);
+    // Whether the credential reaches the namespace comes first: one it does not reach is refused alike,
+    // whether it exists or not.
+    const namespace = openfaasNamespaceName(value);
     authorize(deps.auth, ctx.req, access, namespace, fn);
-    return namespace;
+    return existingNamespace(namespace, store);
   };
 
   const listFunctions: Handler = (ctx) => {

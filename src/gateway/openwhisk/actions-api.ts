@@ -11,6 +11,7 @@ import { callerTraceHeaders } from '../../observability/trace-context.js';
 import { newCallId } from '../../queue/call-id.js';
 import type { Artifacts } from '../../store/artifacts.js';
 import type { Store } from '../../store/store.js';
+import { parseClientJson } from '../client-json.js';
 import { KINDS, readActionCode, storeActionCode } from './action-code.js';
 import {
   ANNOTATION,
@@ -49,11 +50,11 @@ export interface ActionsDeps {
 
 /** Reads an invocation's params: a JSON object of at most the payload limit. */
 export async function readParams(call: OwCall): Promise<Record<string, unknown>> {
-  const body = await readBody(call.req, PARAMETERS_LIMIT_BYTES);
+  const body = await readBody(call.req, PARAMETERS_LIMIT_BYTES, call.bodies?.hold(call.res));
   if (body.length === 0) return {};
   let value: unknown;
   try {
-    value = JSON.parse(body.toString('utf8'));
+    value = parseClientJson(body.toString('utf8'));
   } catch (err) {
     throw new NimbusError('ERR_OPENWHISK_REQUEST_INVALID', [
       `the params are not JSON: ${(err as Error).message}`,

@@ -7,8 +7,10 @@ import type { Principal } from '../../auth/keys.js';
 import { formatZodIssues } from '../../config/function-spec.js';
 import type { Namespaces } from '../../dispatch/namespaces.js';
 import { NimbusError } from '../../errors.js';
+import type { BodyBudget, BodyHold } from '../body-budget.js';
+import { parseClientJson } from '../client-json.js';
 import { ownNamespace } from '../control-api.js';
-import { toNimbusError } from '../respond.js';
+import { dropUnreadBody, toNimbusError } from '../respond.js';
 import type { ControlContext, RequestTarget } from '../router.js';
 import { sendOwError } from './respond.js';
 
@@ -20,6 +22,8 @@ export interface OwCall {
   principal: Principal;
   /** The namespace the path names, resolved (`_` → the caller's). */
   namespace: string;
+  /** What bodies read whole may take together. */
+  bodies?: BodyBudget | undefined;
 }
 
 export type OwHandler = (call: OwCall) => Promise<void> | void;
@@ -30,6 +34,8 @@ export interface CallDeps {
   namespaces: Pick<Namespaces, 'get'>;
   /** Logs a failure answered as 500 ERR_INTERNAL (its `cause` is the original). */
   onInternalError: (error: NimbusError, req: IncomingMessage) => void;
+  /** What bodies read whole may take together. */
+  bodies?: BodyBudget | undefined;
 }
 
 /** The caller of a request, or the OpenWhisk-shaped 401 (the admin token works too, as on every API). */
@@ -43,13 +49,23 @@ export function authenticate(auth: Authenticator, req: IncomingMessage): Princip
   return credential.principal;
 }
 
-/** The namespace a path segment names for `principal`: `_` is its own (the default one for the admin token). */
+/**
+ * The namespace a path segment names for `principal`: `_` is its own (the default one for the admin token).
+ * One outside the key's reach is refused before it is looked up, so a key learns nothing of the namespaces
+ * it may not see, not even whether they exist.
+ */
 export function resolveNamespace(
   segment: string,
   principal: Principal,
   namespaces: Pick<Namespaces, 'get'>,
 ): string {
   const ns = segment === '_' ? ownNamespace(principal) : segment;
+  if (principal.namespace !== '*' && principal.namespace !== ns)
+    throw new NimbusError('ERR_AUTH_FORBIDDEN', [
+      principal.id,
+      principal.scope,
+      `access to namespace "${ns.slice(0, 80)}"`,
+    ]);
   if (!namespaces.get(ns)) throw new NimbusError('ERR_OPENWHISK_NAMESPACE_UNKNOWN', [segment.slice(0, 80)]);
   return ns;
 }
@@ -61,7 +77,12 @@ export function need(call: OwCall, access: Access | 'invoke', fn?: string): void
     access === 'invoke'
       ? fn !== undefined && mayInvoke(principal, fn, namespace)
       : allows(principal, access, namespace, fn);
-  if (!ok) throw new NimbusError('ERR_AUTH_FORBIDDEN', [principal.id, principal.scope, access]);
+  if (!ok)
+    throw new NimbusError('ERR_AUTH_FORBIDDEN', [
+      principal.id,
+      principal.scope,
+      `${access}${fn === undefined ? '' : ` of "${fn}"`} in namespace "${namespace}"`,
+    ]);
 }
 
 /**
@@ -73,9 +94,9 @@ export function owRoute(deps: CallDeps, handler: OwHandler): (ctx: ControlContex
     try {
       const principal = authenticate(deps.auth, req);
       const namespace = resolveNamespace(params.ns ?? '_', principal, deps.namespaces);
-      await handler({ req, res, params, url, principal, namespace });
+      await handler({ req, res, params, url, principal, namespace, bodies: deps.bodies });
     } catch (err) {
-      req.resume();
+      dropUnreadBody(req, res);
       sendOwError(res, asNimbusError(err, req, deps));
     }
   };
@@ -92,24 +113,41 @@ export function asNimbusError(
   return error;
 }
 
-/** The request body, at most `limit` bytes (past it ERR_REQUEST_BODY_TOO_LARGE, once the rest is drained). */
-export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  if (Number(req.headers['content-length'] ?? 0) > limit)
-    return Promise.reject(new NimbusError('ERR_REQUEST_BODY_TOO_LARGE', [limit]));
+/**
+ * The request body, at most `limit` bytes (past it ERR_REQUEST_BODY_TOO_LARGE at once, and the connection
+ * closes: a body may never end), taken from `hold`'s budget as it arrives (ERR_REQUEST_BODIES_FULL at once
+ * when the budget has no room).
+ */
+export function readBody(req: IncomingMessage, limit: number, hold?: BodyHold): Promise<Buffer> {
+  const tooLarge = () =>
+    new NimbusError('ERR_REQUEST_BODY_TOO_LARGE', [limit], { headers: { connection: 'close' } });
+  if (Number(req.headers['content-length'] ?? 0) > limit) return Promise.reject(tooLarge());
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    let refused = false;
     req.on('data', (chunk: Buffer) => {
+      if (refused) return;
       size += chunk.length;
-      // Past the limit the rest is read and dropped, so the 413 reaches the client.
-      if (size > limit) chunks.length = 0;
-      else chunks.push(chunk);
+      if (size > limit) {
+        refused = true;
+        chunks.length = 0;
+        hold?.release();
+        reject(tooLarge());
+        return;
+      }
+      try {
+        hold?.take(chunk.length);
+      } catch (err) {
+        refused = true;
+        chunks.length = 0;
+        hold?.release();
+        reject(err);
+        return;
+      }
+      chunks.push(chunk);
     });
-    req.on('end', () =>
-      size > limit
-        ? reject(new NimbusError('ERR_REQUEST_BODY_TOO_LARGE', [limit]))
-        : resolve(Buffer.concat(chunks)),
-    );
+    req.on('end', () => resolve(Buffer.concat(chunks)));
     req.on('error', reject);
   });
 }
@@ -124,7 +162,7 @@ export async function readJsonBody<T extends z.ZodType>(
   let value: unknown = {};
   if (body.length > 0) {
     try {
-      value = JSON.parse(body.toString('utf8'));
+      value = parseClientJson(body.toString('utf8'));
     } catch (err) {
       throw new NimbusError('ERR_OPENWHISK_REQUEST_INVALID', [
         `the body is not JSON: ${(err as Error).message}`,

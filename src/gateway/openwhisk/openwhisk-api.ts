@@ -15,6 +15,7 @@ import type { SettledCall } from '../../queue/workers.js';
 import type { Artifacts } from '../../store/artifacts.js';
 import type { Store } from '../../store/store.js';
 import type { CronClock, CronEvent, CronStateStore } from '../../triggers/cron.js';
+import type { BodyBudget } from '../body-budget.js';
 import type { Router } from '../router.js';
 import { actionsApi, DEFAULT_BLOCKING_WAIT_MS, readParams } from './actions-api.js';
 import { activationsApi } from './activations-api.js';
@@ -49,6 +50,8 @@ export interface OpenWhiskApiDeps {
   retentionMs: number;
   onInternalError: (error: NimbusError, req: IncomingMessage) => void;
   onEvent?: (event: CronEvent) => void;
+  /** What request bodies read whole may take together (params, web actions). */
+  bodies?: BodyBudget;
   /** A blocking invoke answers 202 after this long. Default 60 s. */
   blockingWaitMs?: number;
   now?: () => number;
@@ -127,6 +130,7 @@ export class OpenWhiskApi {
       auth: deps.auth,
       namespaces: deps.namespaces,
       onInternalError: deps.onInternalError,
+      bodies: deps.bodies,
     };
     const route = (handler: Parameters<typeof owRoute>[1]) => owRoute(callDeps, handler);
     const open = { access: 'public', compat: 'openwhisk' } as const;
@@ -200,6 +204,7 @@ export class OpenWhiskApi {
       invoker: this.#invoker,
       namespaces: deps.namespaces,
       onInternalError: deps.onInternalError,
+      bodies: deps.bodies,
     });
     for (const method of WEB_METHODS) {
       router.add(method, '/api/v1/web/:ns/:pkg/:action', web, open);

@@ -9,6 +9,8 @@ import { DEFAULT_NAMESPACE } from '../../config/namespace.js';
 import type { Namespaces } from '../../dispatch/namespaces.js';
 import { NimbusError } from '../../errors.js';
 import { callerTraceHeaders } from '../../observability/trace-context.js';
+import type { BodyBudget } from '../body-budget.js';
+import { dropUnreadBody } from '../respond.js';
 import type { ControlContext } from '../router.js';
 import { actionSettings, annotationValue, PARAMETERS_LIMIT_BYTES } from './action-model.js';
 import { asNimbusError, readBody } from './call.js';
@@ -32,6 +34,8 @@ export interface WebDeps {
   invoker: Invoker;
   namespaces: Pick<Namespaces, 'get' | 'admitCall'>;
   onInternalError: (error: NimbusError, req: IncomingMessage) => void;
+  /** What bodies read whole may take together (anyone may call a web action). */
+  bodies?: BodyBudget | undefined;
 }
 
 /** What a browser may do across origins, unless the action answers OPTIONS itself (`web-custom-options`). */
@@ -84,7 +88,7 @@ export function webRoute(deps: WebDeps): (ctx: ControlContext) => Promise<void> 
       }
       const user = checkAuth(deps.auth, req, name, annotationValue(annotations, 'require-whisk-auth'));
       const raw = truthy(annotationValue(annotations, 'raw-http'));
-      const body = await readBody(req, PARAMETERS_LIMIT_BYTES);
+      const body = await readBody(req, PARAMETERS_LIMIT_BYTES, deps.bodies?.hold(res));
       const webReq: WebRequest = {
         method: req.method!,
         headers: requestHeaders(req, deps.auth),
@@ -145,7 +149,7 @@ export function webRoute(deps: WebDeps): (ctx: ControlContext) => Promise<void> 
       res.writeHead(answer.status, out);
       res.end(answer.body);
     } catch (err) {
-      req.resume();
+      dropUnreadBody(req, res);
       sendOwError(res, asNimbusError(err, req, deps), Object.fromEntries(cors));
     }
   };

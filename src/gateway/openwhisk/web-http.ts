@@ -4,6 +4,8 @@
 // binary types; .json, .html, .svg, .text). Shared by the web-action route and the Node runner, which
 // serves plain HTTP calls of an OpenWhisk-style function the same way.
 
+import { parseClientJson } from '../client-json.js';
+
 export interface WebRequest {
   method: string;
   /** Header names lower-case; repeated headers joined with ", ". */
@@ -119,7 +121,7 @@ export function webParams(req: WebRequest, raw: boolean): Record<string, unknown
   if (isJsonType(type)) {
     let value: unknown;
     try {
-      value = JSON.parse(decoder.decode(req.body));
+      value = parseClientJson(decoder.decode(req.body));
     } catch (err) {
       throw new WebInputError(`the JSON body does not parse: ${(err as Error).message}`);
     }
@@ -145,7 +147,7 @@ export function overridden(req: WebRequest, protectedNames: readonly string[]): 
       keys = [...new URLSearchParams(decoder.decode(req.body)).keys()];
     else {
       try {
-        const value = JSON.parse(decoder.decode(req.body)) as unknown;
+        const value = parseClientJson(decoder.decode(req.body));
         if (value && typeof value === 'object' && !Array.isArray(value)) keys = Object.keys(value);
       } catch {}
     }
