@@ -1,0 +1,119 @@
+// A hostile function's attacks that the other security tests do not make: it takes over its runner's
+// connection to the gateway (the instance protocol's socket is reachable from user code in the same
+// process) and writes frames of its own; it writes control characters to the log that an operator's
+// terminal would obey. The gateway must answer the call it attacks with a coded error, keep serving the
+// other calls and functions, and pass on to a client or a terminal nothing the function forged.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
+import { errorCode, rawRequest } from '../helpers/raw-http.js';
+import { noSandbox } from './helpers.js';
+
+/** With bubblewrap where the host has it (as `nimbus up` runs), else unsandboxed: the gateway is what is tested. */
+async function startPlatform(t: Parameters<typeof startTestPlatform>[0]): Promise<TestPlatform> {
+  const nimbus = await startTestPlatform(t, {
+    sandbox: noSandbox ? 'off' : 'required',
+    startTimeoutMs: 60_000,
+  });
+  await Promise.all([
+    nimbus.deploy('hello'),
+    nimbus.deploy('channel', 'channel', { concurrency: 4, timeoutMs: 4000 }),
+  ]);
+  return nimbus;
+}
+
+async function assertServing(nimbus: TestPlatform): Promise<void> {
+  const res = await fetch(`${nimbus.url}/function/hello`, { method: 'POST', body: 'still here' });
+  assert.equal(await res.text(), 'hello still here', 'another function is served');
+  const ok = await fetch(`${nimbus.url}/function/channel/`);
+  assert.equal(await ok.text(), 'ok', 'the attacking function itself is served');
+}
+
+const get = (nimbus: TestPlatform, path: string) =>
+  rawRequest(nimbus.url, `GET /function/channel${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+
+describe('a function that writes its own frames on the instance socket', () => {
+  it('cannot frame the response itself: Content-Length, Transfer-Encoding, X-Call-Id in any case are the gateway’s', async (t) => {
+    const nimbus = await startPlatform(t);
+    // A body that, were the function's Content-Length obeyed, would be read as the connection's next response.
+    const smuggled = 'HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nforged';
+    const res = await get(
+      nimbus,
+      `/head?head=200,Content-Length,5,X-Call-Id,mine&body=${encodeURIComponent(`hello${smuggled}`)}`,
+    );
+    assert.equal(res.status, 200);
+    assert.equal(res.body.toString(), `hello${smuggled}`, 'the whole body is one response');
+    assert.notEqual(res.headers['content-length'], '5');
+    assert.match(res.headers['x-call-id'] ?? '', /^[0-9a-f-]{36}$/, 'one call id, the gateway’s');
+
+    const te = await get(nimbus, '/head?head=200,TRANSFER-ENCODING,identity,Connection,close&body=abc');
+    assert.equal(te.body.toString(), 'abc');
+    assert.notEqual(te.headers['transfer-encoding'], 'identity');
+    // Mixed case is lower-cased, as the protocol says names are: no second copy of a gateway header.
+    const own = await get(nimbus, '/head?head=200,X-Duration-Seconds,99,X-Nimbus-Cold-Start,1,X-Custom,kept');
+    assert.notEqual(own.headers['x-duration-seconds'], '99');
+    assert.notEqual(own.headers['x-duration-seconds']?.split(',').length, 2);
+    assert.equal(own.headers['x-nimbus-cold-start'], undefined);
+    assert.equal(own.headers['x-custom'], 'kept');
+    await assertServing(nimbus);
+  });
+
+  it('a malformed head or a stream out of order is a coded 502 for that call only', async (t) => {
+    const nimbus = await startPlatform(t);
+    for (const path of [
+      '/head?head=abc',
+      '/head?head=',
+      '/head?head=99',
+      '/head?head=1000',
+      '/head?head=200.5',
+      '/head?head=%20200',
+      '/head?head=200,x-a',
+      '/head?head=200,,v',
+      '/head?head=200,bad%20name,v',
+      `/head?head=200,x-a,${encodeURIComponent('a\r\nset-cookie: forged=1')}`,
+      '/head-twice',
+      '/body-first',
+    ]) {
+      const res = await get(nimbus, path);
+      assert.equal(res.status, 502, `${path}: ${res.body}`);
+      assert.equal(errorCode(res), 'ERR_HANDLER_INVALID_RESPONSE', path);
+      assert.equal(res.headers['set-cookie'], undefined);
+    }
+    await assertServing(nimbus);
+  });
+
+  it('unknown types, foreign stream ids and a flood of tiny frames are ignored; the instance serves on', async (t) => {
+    const nimbus = await startPlatform(t);
+    const noise = await get(nimbus, '/noise');
+    assert.equal(noise.body.toString(), 'after the noise');
+    const flood = await get(nimbus, '/tiny-flood?batches=50');
+    assert.equal(flood.body.toString(), 'flooded', '500,000 frames later');
+    await assertServing(nimbus);
+  });
+
+  it('a frame past the size limit, credit past the window, a half-closed socket: that instance ends, with coded errors', async (t) => {
+    const nimbus = await startPlatform(t);
+    for (const path of [
+      '/length?length=4294967295',
+      '/length?length=1048577',
+      '/window?bytes=ffffffff',
+      '/half-close',
+    ]) {
+      const res = await get(nimbus, path);
+      assert.equal(res.status, 502, path);
+      assert.equal(errorCode(res), 'ERR_INSTANCE_CRASHED', path);
+      await assertServing(nimbus);
+    }
+  });
+
+  it('a body that trickles forever is still cut at timeoutMs', async (t) => {
+    const nimbus = await startPlatform(t);
+    const started = performance.now();
+    const res = await fetch(`${nimbus.url}/function/channel/stall`);
+    assert.equal(res.status, 200);
+    await assert.rejects(res.text(), 'the body is cut short, not ended');
+    const seconds = (performance.now() - started) / 1000;
+    assert.ok(seconds < 60, `cut after ${seconds.toFixed(1)} s`);
+    await assertServing(nimbus);
+  });
+});
