@@ -4,10 +4,12 @@
 // terminal would obey. The gateway must answer the call it attacks with a coded error, keep serving the
 // other calls and functions, and pass on to a client or a terminal nothing the function forged.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
+import { BIN, deployTo, startNimbusProcess } from '../helpers/nimbus-process.js';
+import { startTestPlatform, type TestPlatform, waitFor } from '../helpers/platform.js';
 import { errorCode, rawRequest } from '../helpers/raw-http.js';
-import { noSandbox } from './helpers.js';
+import { newMarker, noSandbox } from './helpers.js';
 
 /** With bubblewrap where the host has it (as `nimbus up` runs), else unsandboxed: the gateway is what is tested. */
 async function startPlatform(t: Parameters<typeof startTestPlatform>[0]): Promise<TestPlatform> {
@@ -115,5 +117,66 @@ describe('a function that writes its own frames on the instance socket', () => {
     const seconds = (performance.now() - started) / 1000;
     assert.ok(seconds < 60, `cut after ${seconds.toFixed(1)} s`);
     await assertServing(nimbus);
+  });
+});
+
+/** Control characters a terminal obeys: C0 but tab and newline, DEL, C1, and bidi overrides and isolates. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point.
+const TERMINAL_CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
+
+/** `nimbus ARGS` as a child process: its stdout. */
+function nimbusCli(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { env: { PATH: process.env.PATH }, timeout: 60_000 },
+      (err, stdout, stderr) => (err ? reject(new Error(`${err.message}: ${stderr}`)) : resolve(stdout)),
+    );
+  });
+}
+
+describe('a function’s log lines reach a terminal as text', () => {
+  it('`nimbus up` and `nimbus logs` show escape sequences, carriage returns and bidi overrides, never send them', async (t) => {
+    const nimbus = await startNimbusProcess(t, ['--sandbox', noSandbox ? 'off' : 'required']);
+    await deployTo(nimbus.client, 'log-forger', 'forger');
+    const marker = newMarker('log');
+    const res = await fetch(`${nimbus.url}/function/forger?marker=${marker}`);
+    assert.equal(await res.text(), 'logged');
+    const upLines = await waitFor(
+      () => {
+        const lines = nimbus
+          .output()
+          .split('\n')
+          .filter((l) => l.includes(marker));
+        return lines.length >= 8 && lines;
+      },
+      30_000,
+      'the function’s lines in the output of nimbus up',
+    );
+    const logs = (await nimbusCli(['logs', 'forger', '--url', nimbus.url, '--token', nimbus.token])).split(
+      '\n',
+    );
+    const logLines = logs.filter((l) => l.includes(marker));
+    assert.equal(logLines.length, 8, logs.join('\n'));
+    for (const [who, lines] of [
+      ['nimbus up', upLines],
+      ['nimbus logs', logLines],
+    ] as const) {
+      for (const line of lines) {
+        assert.doesNotMatch(
+          line,
+          TERMINAL_CONTROL,
+          `${who} printed a control character: ${JSON.stringify(line)}`,
+        );
+      }
+      // Shown, not dropped: the reader sees what the function tried.
+      const overwrite = lines.find((l) => l.includes('overwrite'))!;
+      assert.match(overwrite, /overwrite\\r2026/, who);
+      assert.match(lines.find((l) => l.includes('colour'))!, /\\x1b\[31mred/, who);
+    }
+    // The JSON form keeps the text as the function wrote it (JSON escapes it).
+    const json = await nimbusCli(['logs', 'forger', '--json', '--url', nimbus.url, '--token', nimbus.token]);
+    assert.ok(json.includes('\\u001b[31mred'), json.slice(0, 500));
   });
 });
