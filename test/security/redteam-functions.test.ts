@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import { BIN, deployTo, startNimbusProcess } from '../helpers/nimbus-process.js';
 import { startTestPlatform, type TestPlatform, waitFor } from '../helpers/platform.js';
 import { errorCode, rawRequest } from '../helpers/raw-http.js';
-import { newMarker, noSandbox } from './helpers.js';
+import { killMarked, markerProcesses, newMarker, noSandbox } from './helpers.js';
 
 /** With bubblewrap where the host has it (as `nimbus up` runs), else unsandboxed: the gateway is what is tested. */
 async function startPlatform(t: Parameters<typeof startTestPlatform>[0]): Promise<TestPlatform> {
@@ -179,4 +179,21 @@ describe('a function’s log lines reach a terminal as text', () => {
     const json = await nimbusCli(['logs', 'forger', '--json', '--url', nimbus.url, '--token', nimbus.token]);
     assert.ok(json.includes('\\u001b[31mred'), json.slice(0, 500));
   });
+});
+
+describe('a function’s processes end with the platform', { skip: noSandbox ?? false }, () => {
+  for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
+    it(`a setsid daemon is gone once nimbus up ends by ${signal}`, async (t) => {
+      const nimbus = await startNimbusProcess(t, ['--sandbox', 'required']);
+      const marker = newMarker(`orphan-${signal}`);
+      t.after(() => killMarked(marker));
+      await deployTo(nimbus.client, 'hostile', 'orphans');
+      const res = await fetch(`${nimbus.url}/function/orphans/daemon?marker=${marker}`);
+      assert.equal(await res.text(), 'spawned');
+      await waitFor(() => markerProcesses(marker).length > 0, 30_000, 'the daemon to run');
+      nimbus.child.kill(signal);
+      await waitFor(() => !nimbus.alive(), 30_000, 'nimbus up to end');
+      await waitFor(() => markerProcesses(marker).length === 0, 30_000, 'the daemon to be gone');
+    });
+  }
 });
