@@ -6,6 +6,12 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { describe, it } from 'node:test';
+import {
+  FrameDecoder,
+  FrameType,
+  HEADER_BYTES,
+  MAX_FRAME_PAYLOAD_BYTES,
+} from '../../src/instances/protocol.js';
 import { BIN, deployTo, startNimbusProcess } from '../helpers/nimbus-process.js';
 import { startTestPlatform, type TestPlatform, waitFor } from '../helpers/platform.js';
 import { errorCode, rawRequest } from '../helpers/raw-http.js';
@@ -106,6 +112,34 @@ describe('a function that writes its own frames on the instance socket', () => {
       assert.equal(errorCode(res), 'ERR_INSTANCE_CRASHED', path);
       await assertServing(nimbus);
     }
+  });
+
+  it('a frame sent a byte at a time costs the gateway its size, not a buffer per read', async (t) => {
+    // The decoder the gateway reads an instance with, fed the largest frame a byte per read: what it holds
+    // meanwhile must be that frame's bytes, not a million read buffers (it was ~200 bytes of heap per read).
+    const frames: number[] = [];
+    const decoder = new FrameDecoder((type, _flags, _id, payload) => frames.push(type, payload.length));
+    const header = Buffer.alloc(HEADER_BYTES);
+    header.writeUInt32BE(MAX_FRAME_PAYLOAD_BYTES, 0);
+    header[4] = FrameType.RESPONSE_BODY;
+    header.writeUInt32BE(1, 6);
+    global.gc?.();
+    const heapBefore = process.memoryUsage().heapUsed;
+    for (const byte of header) decoder.push(Buffer.from([byte]));
+    for (let i = 0; i < MAX_FRAME_PAYLOAD_BYTES - 1; i++) decoder.push(Buffer.from([120]));
+    const grownMb = (process.memoryUsage().heapUsed - heapBefore) / 1024 / 1024;
+    t.diagnostic(`the heap grew ${grownMb.toFixed(1)} MB while 1 MiB arrived a byte at a time`);
+    assert.deepEqual(frames, [], 'the frame is not complete yet');
+    assert.ok(grownMb < 32, `the heap grew ${grownMb.toFixed(0)} MB for a frame of 1 MiB`);
+    decoder.push(Buffer.from([120]));
+    assert.deepEqual(frames, [FrameType.RESPONSE_BODY, MAX_FRAME_PAYLOAD_BYTES]);
+
+    // And through the real gateway: a body frame trickled a byte per write arrives whole.
+    const nimbus = await startPlatform(t);
+    const res = await fetch(`${nimbus.url}/function/channel/trickle?bytes=65536&per=1`);
+    assert.equal(res.status, 200);
+    assert.equal((await res.text()).length, 65536);
+    await assertServing(nimbus);
   });
 
   it('a body that trickles forever is still cut at timeoutMs', async (t) => {
