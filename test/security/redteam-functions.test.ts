@@ -13,7 +13,7 @@ import {
   MAX_FRAME_PAYLOAD_BYTES,
 } from '../../src/instances/protocol.js';
 import { BIN, deployTo, startNimbusProcess } from '../helpers/nimbus-process.js';
-import { startTestPlatform, type TestPlatform, waitFor } from '../helpers/platform.js';
+import { runnerChildren, startTestPlatform, type TestPlatform, waitFor } from '../helpers/platform.js';
 import { errorCode, rawRequest } from '../helpers/raw-http.js';
 import { killMarked, markerProcesses, newMarker, noSandbox } from './helpers.js';
 
@@ -230,4 +230,52 @@ describe('a function’s processes end with the platform', { skip: noSandbox ?? 
       await waitFor(() => markerProcesses(marker).length === 0, 30_000, 'the daemon to be gone');
     });
   }
+});
+
+describe('functions that never finish loading', () => {
+  it('hold no start slot: another function still starts at once', async (t) => {
+    // Two start slots, no stem cells: every cold start goes through the platform-wide start limiter.
+    const nimbus = await startTestPlatform(t, {
+      sandbox: 'off',
+      maxConcurrentStarts: 2,
+      stemCells: { min: 0, max: 0 },
+      startTimeoutMs: 60_000,
+    });
+    await nimbus.deploy('hello', 'hello', { scale: { min: 0, max: 2, idleTimeoutMs: 100 } });
+    // Each deploy loads it once; every instance started from HANG_AFTER on hangs in its module's init.
+    const hangAfter = Date.now() + 5000;
+    const bombs = ['bomb1', 'bomb2'];
+    for (const name of bombs) {
+      await nimbus.deploy('init-bomb', name, {
+        environment: { HANG_AFTER: String(hangAfter) },
+        concurrency: 1,
+        timeoutMs: 120_000,
+        scale: { min: 0, max: 4 },
+      });
+    }
+    await waitFor(
+      () => nimbus.events.some((e) => e.type === 'instance-exit' && e.name === 'hello'),
+      30_000,
+      'hello to scale to zero',
+    );
+    await waitFor(() => Date.now() > hangAfter, 30_000, 'the bombs to arm');
+    const calls = bombs.flatMap((name) =>
+      Array.from({ length: 3 }, () =>
+        fetch(`${nimbus.url}/function/${name}`, { signal: AbortSignal.timeout(120_000) }).catch(
+          () => undefined,
+        ),
+      ),
+    );
+    t.after(() => Promise.all(calls));
+    // Beside the deploys' warm instances (each busy with a call that never ends), the bombs' starts hang in
+    // their init: before the fix they held both start slots.
+    await waitFor(() => runnerChildren().length >= 4, 60_000, 'the bombs’ starts to run');
+    const started = performance.now();
+    const res = await fetch(`${nimbus.url}/function/hello`, { method: 'POST', body: 'cold' });
+    const seconds = (performance.now() - started) / 1000;
+    assert.equal(await res.text(), 'hello cold');
+    // While a function's init held a slot, hello waited for bombs' starts to time out (it took 121 s).
+    assert.ok(seconds < 30, `hello took ${seconds.toFixed(1)} s to start`);
+    await Promise.all(bombs.map((name) => nimbus.client.remove(name)));
+  });
 });
