@@ -158,6 +158,21 @@ describe('a function that writes its own frames on the instance socket', () => {
     await assertServing(nimbus);
   });
 
+  it('a process that ends mid-answer cuts the body short; one that throws after answering is replaced', async (t) => {
+    const nimbus = await startPlatform(t);
+    const res = await fetch(`${nimbus.url}/function/channel/exit-mid`);
+    assert.equal(res.status, 200);
+    await assert.rejects(res.text(), 'a cut answer never looks complete');
+    await assertServing(nimbus);
+    const exits = () =>
+      nimbus.events.filter((e) => e.type === 'instance-exit' && e.name === 'channel').length;
+    const before = exits();
+    const thrown = await fetch(`${nimbus.url}/function/channel/throw-after`);
+    assert.equal(await thrown.text(), 'answered');
+    await waitFor(() => exits() > before, 30_000, 'the instance that threw to end');
+    await assertServing(nimbus);
+  });
+
   it('a body that trickles forever is still cut at timeoutMs', async (t) => {
     const nimbus = await startPlatform(t);
     const started = performance.now();
