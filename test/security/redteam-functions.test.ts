@@ -13,6 +13,7 @@ import {
   HEADER_BYTES,
   MAX_FRAME_PAYLOAD_BYTES,
 } from '../../src/instances/protocol.js';
+import { findExecutable, INSTANCE_PATH } from '../../src/runtimes/runtime.js';
 import { BIN, deployTo, startNimbusProcess } from '../helpers/nimbus-process.js';
 import { runnerChildren, startTestPlatform, type TestPlatform, waitFor } from '../helpers/platform.js';
 import { errorCode, rawRequest } from '../helpers/raw-http.js';
@@ -64,6 +65,20 @@ describe('a function that writes its own frames on the instance socket', () => {
     assert.notEqual(own.headers['x-duration-seconds']?.split(',').length, 2);
     assert.equal(own.headers['x-nimbus-cold-start'], undefined);
     assert.equal(own.headers['x-custom'], 'kept');
+    await assertServing(nimbus);
+  });
+
+  it('from a Python function alike (it finds the runner’s writer and its stream id in the calling frames)', async (t) => {
+    if (!findExecutable('python3', INSTANCE_PATH)) return t.skip(`no python3 on ${INSTANCE_PATH}`);
+    const nimbus = await startPlatform(t);
+    await nimbus.deploy('channel-python', 'channel-py');
+    const res = await rawRequest(
+      nimbus.url,
+      'GET /function/channel-py HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+    );
+    assert.equal(res.status, 200);
+    assert.equal(res.body.toString(), 'helloHTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nforged');
+    assert.match(res.headers['x-call-id'] ?? '', /^[0-9a-f-]{36}$/);
     await assertServing(nimbus);
   });
 
