@@ -62,6 +62,9 @@ const DROP_REPORT_MS = 1000;
 /** The highest stream id before ids start over at 1 (ids of open streams are never reused). */
 const MAX_STREAM_ID = 0xffff_fff0;
 
+/** A status as a response head may carry it (the lease checks its range). */
+const STATUS_TEXT = /^\d{1,4}$/;
+
 /** What the runner sends on stream 0; parsed, never cast (the runner shares its process with user code). */
 const HelloMessage = z.object({ protocol: z.number(), runtime: z.string().max(100) });
 const LoadedMessage = z.object({ style: z.string().max(100) });
@@ -380,8 +383,9 @@ export class Instance implements PoolInstance {
       case FrameType.RESPONSE: {
         if (end) this.#streams.delete(id);
         const fields = decodeFields(payload);
-        const status = Number(fields[0]);
-        fields.shift();
+        // Digits only: Number() would also take ' 200', '200.5' or '0x12c'.
+        const text = fields.shift()!;
+        const status = STATUS_TEXT.test(text) ? Number(text) : Number.NaN;
         stream.head(status, fields, end);
         break;
       }

@@ -111,19 +111,22 @@ export class Launcher {
       throw new NimbusError('ERR_FUNCTION_UNAVAILABLE', [fnName, (err as Error).message], { cause: err });
     }
     const staged = this.sandboxes.get(instance)?.staged;
+    // A slot is held while the process starts, not while the function's own code loads (as for a stem
+    // cell): code whose init never ends would otherwise hold a slot until its start timeout, and a few such
+    // functions every slot, so that no other function could start at all.
     const started = this.#started(
       instance,
-      this.starts.run(
-        () =>
-          staged
-            ? instance.spawn().then(() => this.specialize(instance, launch.load, launch.secrets))
-            : Promise.resolve()
-                .then(() =>
-                  mountSecrets(instance.dir, launch.load, launch.secrets?.(), unsandboxed(instance)),
-                )
-                .then((load) => instance.start(load)),
-        'instance',
-      ),
+      staged
+        ? this.starts
+            .run(() => instance.spawn(), 'instance')
+            .then(() => this.specialize(instance, launch.load, launch.secrets))
+        : this.starts
+            .run(() => instance.spawn(), 'instance')
+            .then(() =>
+              instance.load(
+                mountSecrets(instance.dir, launch.load, launch.secrets?.(), unsandboxed(instance)),
+              ),
+            ),
     );
     return { instance, started };
   }
@@ -290,7 +293,8 @@ function shapeOf(launch: LaunchSpec, limits: InstanceLimits): LaunchShape {
  * forks does not hold the loop in one go), instances for waiting requests before stem cells. Without a bound
  * a panic scale-up of dozens of instances on a couple of cores shares the CPU so evenly that every start
  * finishes late together: all pass the start timeout, are killed and started again, and none ever serves.
- * The start timeout runs from a start's own beginning, not from its wait here.
+ * The start timeout runs from a start's own beginning, not from its wait here. A slot covers the process's
+ * start up to its runner's hello: the function's own code loads outside it, so no function holds slots.
  */
 class StartLimiter {
   #running = 0;

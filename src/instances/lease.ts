@@ -90,6 +90,12 @@ export interface Slot {
   readonly instance: Channel;
 }
 
+/**
+ * Headers a response may carry. Every one costs the gateway's single thread work (checked, copied, written):
+ * 100,000 of them in one frame stalled it ~125 ms per call. Real answers carry tens.
+ */
+export const MAX_RESPONSE_HEADERS = 1000;
+
 enum State {
   Waiting,
   Granted,
@@ -287,11 +293,22 @@ export class Lease implements InvokeStream, StreamEnd {
       return;
     }
     // Only final statuses: a 1xx would leave the client waiting for the real answer.
-    if (!(status >= 200 && status <= 599)) {
+    if (!(Number.isInteger(status) && status >= 200 && status <= 599)) {
       this.#slot!.instance.cancel(this.#streamId);
       this.#fail(new NimbusError('ERR_HANDLER_INVALID_RESPONSE', [this.#host.name, `status ${status}`]));
       return;
     }
+    if (headers.length > 2 * MAX_RESPONSE_HEADERS) {
+      this.#violation(`${headers.length / 2} headers; at most ${MAX_RESPONSE_HEADERS}`);
+      return;
+    }
+    if (headers.length % 2 !== 0) {
+      this.#violation(`a header without a value (${headers.length} head fields after the status)`);
+      return;
+    }
+    // Names are lower-case on the wire (docs/instance-protocol.md), and every check after this one compares
+    // them so: a runner that sent `Content-Length` would otherwise frame the client's response itself.
+    for (let i = 0; i < headers.length; i += 2) headers[i] = headers[i]!.toLowerCase();
     this.#headSeen = true;
     this.#status = status;
     this.#sink!.onHead(status, headers, end);

@@ -72,53 +72,88 @@ export interface LoadMessage {
 export type FrameHandler = (type: number, flags: number, streamId: number, payload: Buffer) => void;
 
 /**
- * Splits a byte stream into frames. A frame that spans chunks is joined once, when all of it is there
- * (never re-copied per chunk); frames within one chunk are views of it.
+ * Splits a byte stream into frames. Frames within one chunk are views of it. A frame that spans chunks is
+ * gathered into one buffer of its own size (taken once its header is known, filled as bytes come: each
+ * byte copied once), never as a list of the chunks it came in: a peer that sends it a byte per read would
+ * otherwise make the reader hold an object per byte (~200 bytes of heap each, for a frame of 1 MiB).
  */
 export class FrameDecoder {
   readonly #onFrame: FrameHandler;
-  /** Chunks of an incomplete frame, and how many bytes they hold. */
-  #pending: Buffer[] | null = null;
-  #pendingBytes = 0;
-  /** Bytes the incomplete frame needs in all (its header first, then header + payload). */
-  #need = 0;
+  /** The incomplete frame: its header alone until that is whole, then header and payload. */
+  #partial: Buffer | null = null;
+  /** Bytes of #partial filled so far. */
+  #filled = 0;
 
   constructor(onFrame: FrameHandler) {
     this.#onFrame = onFrame;
   }
 
   push(chunk: Buffer): void {
-    let buf = chunk;
-    if (this.#pending !== null) {
-      this.#pending.push(chunk);
-      this.#pendingBytes += chunk.length;
-      if (this.#pendingBytes < this.#need) return;
-      buf = Buffer.concat(this.#pending, this.#pendingBytes);
-      this.#pending = null;
-    }
     let offset = 0;
-    const length = buf.length;
+    if (this.#partial !== null) {
+      offset = this.#fill(chunk);
+      if (this.#partial !== null) return;
+    }
+    const length = chunk.length;
     while (length - offset >= HEADER_BYTES) {
-      const size = buf.readUInt32BE(offset);
-      if (size > MAX_FRAME_PAYLOAD_BYTES)
-        throw new Error(`frame of ${size} bytes exceeds the protocol limit`);
+      const size = payloadSize(chunk, offset);
       const end = offset + HEADER_BYTES + size;
       if (end > length) break;
-      this.#onFrame(
-        buf[offset + 4]!,
-        buf[offset + 5]!,
-        buf.readUInt32BE(offset + 6),
-        buf.subarray(offset + HEADER_BYTES, end),
-      );
+      this.#emit(chunk, offset, end);
       offset = end;
     }
     if (offset < length) {
-      const rest = offset === 0 ? buf : buf.subarray(offset);
-      this.#pending = [rest];
-      this.#pendingBytes = rest.length;
-      this.#need = rest.length >= HEADER_BYTES ? HEADER_BYTES + rest.readUInt32BE(0) : HEADER_BYTES;
+      const rest = length - offset;
+      // payloadSize() checked the size above when the header is here.
+      const need = rest >= HEADER_BYTES ? HEADER_BYTES + chunk.readUInt32BE(offset) : HEADER_BYTES;
+      this.#partial = Buffer.allocUnsafe(need);
+      chunk.copy(this.#partial, 0, offset, length);
+      this.#filled = rest;
     }
   }
+
+  /** Copies what `chunk` holds of the incomplete frame into it (emitting it once whole); returns the bytes taken. */
+  #fill(chunk: Buffer): number {
+    let partial = this.#partial!;
+    let taken = 0;
+    if (this.#filled < HEADER_BYTES) {
+      taken = Math.min(HEADER_BYTES - this.#filled, chunk.length);
+      chunk.copy(partial, this.#filled, 0, taken);
+      this.#filled += taken;
+      if (this.#filled < HEADER_BYTES) return taken;
+      const size = payloadSize(partial, 0);
+      if (size > 0) {
+        const whole = Buffer.allocUnsafe(HEADER_BYTES + size);
+        partial.copy(whole, 0, 0, HEADER_BYTES);
+        this.#partial = partial = whole;
+      }
+    }
+    const more = Math.min(partial.length - this.#filled, chunk.length - taken);
+    chunk.copy(partial, this.#filled, taken, taken + more);
+    this.#filled += more;
+    taken += more;
+    if (this.#filled === partial.length) {
+      this.#partial = null;
+      this.#emit(partial, 0, partial.length);
+    }
+    return taken;
+  }
+
+  #emit(buf: Buffer, offset: number, end: number): void {
+    this.#onFrame(
+      buf[offset + 4]!,
+      buf[offset + 5]!,
+      buf.readUInt32BE(offset + 6),
+      buf.subarray(offset + HEADER_BYTES, end),
+    );
+  }
+}
+
+/** The payload length of the frame whose header starts at `offset`, refused past the protocol's limit. */
+function payloadSize(buf: Buffer, offset: number): number {
+  const size = buf.readUInt32BE(offset);
+  if (size > MAX_FRAME_PAYLOAD_BYTES) throw new Error(`frame of ${size} bytes exceeds the protocol limit`);
+  return size;
 }
 
 /** Payloads up to this are copied next to their header; larger ones are written from where they are. */

@@ -43,11 +43,44 @@ test('the decoder reassembles frames split at every byte boundary', () => {
   }
 });
 
-test('the decoder refuses a frame past the protocol limit', () => {
+test('the decoder reassembles any mix of frames cut into chunks of any size, a byte each included', () => {
+  // A seeded generator: the same cuts every run.
+  let seed = 42;
+  const random = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed % n;
+  };
+  const sent: [number, number, number, string][] = [];
+  const frames: Buffer[] = [];
+  for (let i = 0; i < 40; i++) {
+    const payload = Buffer.alloc([0, 1, 9, 10, 11, 300, 70_000][random(7)]!, i);
+    const type = 10 + random(7);
+    frames.push(frame(type, i % 2, i + 1, payload));
+    sent.push([type, i % 2, i + 1, payload.toString('hex')]);
+  }
+  const all = Buffer.concat(frames);
+  for (const maxCut of [1, 3, 11, 4096, 100_000]) {
+    const got: [number, number, number, string][] = [];
+    const d = new FrameDecoder((type, flags, id, payload) =>
+      got.push([type, flags, id, payload.toString('hex')]),
+    );
+    for (let at = 0; at < all.length; ) {
+      const size = 1 + random(maxCut);
+      d.push(all.subarray(at, at + size));
+      at += size;
+    }
+    assert.deepEqual(got, sent, `chunks of up to ${maxCut} bytes`);
+  }
+});
+
+test('the decoder refuses a frame past the protocol limit, a header split or not', () => {
   const h = Buffer.alloc(HEADER_BYTES);
   h.writeUInt32BE(MAX_FRAME_PAYLOAD_BYTES + 1, 0);
   const d = new FrameDecoder(() => {});
   assert.throws(() => d.push(h), /exceeds the protocol limit/);
+  const split = new FrameDecoder(() => {});
+  split.push(h.subarray(0, 3));
+  assert.throws(() => split.push(h.subarray(3)), /exceeds the protocol limit/);
 });
 
 test('fields round-trip through NUL separation', () => {

@@ -22,6 +22,7 @@ import { CLIENT_OPTIONS, type Command } from '../command.js';
 import { clientFrom } from '../context.js';
 import { gatewayAnswers, type LocalGateway, startLocalGateway } from '../local-gateway.js';
 import { errorLine, formatBytes, note, step } from '../output.js';
+import { terminalText } from '../terminal-text.js';
 import { watchTree } from '../watch-tree.js';
 import { buildOptions, uploadWithProgress } from './deploy.js';
 
@@ -315,6 +316,10 @@ class DevSession {
 const DEFAULT_GUESS = clientFrom({}, {}).baseUrl;
 
 function describeEvent(event: { type: string; [key: string]: unknown }): string {
+  return terminalText(eventText(event));
+}
+
+function eventText(event: { type: string; [key: string]: unknown }): string {
   const name = String(event.name ?? '');
   switch (event.type) {
     case 'instance-ready':
@@ -345,7 +350,8 @@ function printLogLine(name: string, line: string): void {
   if (!entry.success) return;
   const { callId, instance, text } = entry.data;
   process.stdout.write(
-    `${name}[${callId !== undefined ? `call ${callId}` : `instance ${instance}`}] ${text}\n`,
+    terminalText(`${name}[${callId !== undefined ? `call ${callId}` : `instance ${instance}`}] ${text}`) +
+      '\n',
   );
 }
 

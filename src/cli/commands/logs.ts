@@ -2,6 +2,7 @@
 import { NimbusError } from '../../errors.js';
 import { CLIENT_OPTIONS, type Command } from '../command.js';
 import { clientFrom } from '../context.js';
+import { terminalText } from '../terminal-text.js';
 
 interface LogLine {
   instance: string;
@@ -38,7 +39,9 @@ export const logsCommand: Command = {
         return;
       }
       const entry = JSON.parse(line) as LogLine;
-      process.stdout.write(`${entry.timestamp} ${entry.instance} ${entry.text}\n`);
+      process.stdout.write(
+        `${entry.timestamp} ${terminalText(entry.instance)} ${terminalText(entry.text)}\n`,
+      );
     };
     for await (const chunk of res.body ?? []) {
       pending += decoder.decode(chunk as Uint8Array, { stream: true });

@@ -1,4 +1,5 @@
 // `nimbus up`: starts the gateway on one machine (SQLite inside) and deploys the examples when asked.
+
 import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { buildFunction } from '../../build/build.js';
@@ -13,6 +14,7 @@ import { NimbusClient } from '../client.js';
 import type { Command } from '../command.js';
 import { startLocalGateway } from '../local-gateway.js';
 import { note, printError, step } from '../output.js';
+import { terminalText } from '../terminal-text.js';
 import { uploadWithProgress } from './deploy.js';
 
 /** Async events worth a line: a call given up on, a callback that could not be delivered, cron trouble. */
@@ -56,7 +58,8 @@ export const upCommand: Command = {
 
     const gateway = await step('starting Nimbus', (progress) =>
       startLocalGateway(config, {
-        output: (fn, instanceId, line) => process.stderr.write(`${fn}[${instanceId}] ${line}\n`),
+        output: (fn, instanceId, line) =>
+          process.stderr.write(`${fn}[${instanceId}] ${terminalText(line)}\n`),
         access: (line) => process.stderr.write(`${line}\n`),
         event: (event) => {
           if (event.type === 'topics') process.stdout.write(`${String(event.summary)}\n`);
@@ -69,7 +72,7 @@ export const upCommand: Command = {
             event.type === 'instance-oom' ||
             ASYNC_EVENTS.has(event.type)
           ) {
-            note(`nimbus: ${JSON.stringify(event)}`);
+            note(`nimbus: ${terminalText(JSON.stringify(event))}`);
           }
         },
         phase: (what) => progress.phase(what),
