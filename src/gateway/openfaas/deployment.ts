@@ -73,15 +73,20 @@ export function stringMap(value: unknown, field: string): Record<string, string>
   return out;
 }
 
-/** The code and run keys an image names, or ERR_OPENFAAS_IMAGE_UNKNOWN. */
+/**
+ * The code and run keys an image names, or ERR_OPENFAAS_IMAGE_UNKNOWN. A function name or an image annotation
+ * is looked up among the functions `visible` lets through only (those the deploying credential may read): a
+ * key of one namespace never copies another namespace's code by naming its function or its image.
+ */
 function resolveImage(
   image: string,
   /** The id of the function being deployed. */
   service: string,
   store: Store,
   artifacts: Artifacts,
+  visible: (fn: FunctionRecord) => boolean,
 ): { bundle: string; entry?: string; code: Partial<FunctionSpecInput> } {
-  const all = store.listFunctions();
+  const all = store.listFunctions().filter(visible);
   const fromFunction = (fn: FunctionRecord) => {
     const code: Record<string, unknown> = {};
     for (const key of CODE_KEYS) if (fn.spec[key] !== undefined) code[key] = fn.spec[key];
@@ -112,23 +117,32 @@ function detectRuntime(dir: string): Partial<FunctionSpecInput> {
   return {};
 }
 
-/** The deploy a FunctionDeployment asks for. */
-export function deploymentToDeploy(
-  body: FunctionDeployment,
-  store: Store,
-  artifacts: Artifacts,
-): DeployRequest {
+/** The function name a FunctionDeployment deploys (`service`), or ERR_REQUEST_INVALID. */
+export function deploymentService(body: FunctionDeployment): string {
   if (typeof body.service !== 'string' || body.service === '')
     throw new NimbusError('ERR_REQUEST_INVALID', ['"service" (the function name) is required']);
+  return body.service;
+}
+
+/**
+ * The deploy a FunctionDeployment asks for, into `namespace` (the one the caller was authorized for: the
+ * body's, else the query's). `visible`: the functions the caller may read, which an image may name.
+ */
+export function deploymentToDeploy(
+  body: FunctionDeployment,
+  namespace: string,
+  store: Store,
+  artifacts: Artifacts,
+  visible: (fn: FunctionRecord) => boolean,
+): DeployRequest {
+  const service = deploymentService(body);
   if (typeof body.image !== 'string' || body.image === '')
     throw new NimbusError('ERR_REQUEST_INVALID', ['"image" is required']);
-  const namespace = openfaasNamespace(body.namespace, store);
-  const service = body.service;
   const id = functionId(namespace, service);
   if (body.secrets !== undefined && body.secrets !== null && !Array.isArray(body.secrets))
     throw new NimbusError('ERR_REQUEST_INVALID', ['"secrets" must be a list of secret names']);
   const secrets = Array.isArray(body.secrets) ? body.secrets.map(String) : [];
-  const { bundle, entry, code } = resolveImage(body.image, id, store, artifacts);
+  const { bundle, entry, code } = resolveImage(body.image, id, store, artifacts, visible);
   const envVars = stringMap(body.envVars, 'envVars');
   const labels = stringMap(body.labels, 'labels');
   const annotations = { ...stringMap(body.annotations, 'annotations'), [IMAGE_ANNOTATION]: body.image };

@@ -27,6 +27,7 @@ import { cutShort, dropUnreadBody, toNimbusError } from '../respond.js';
 import type { ControlContext, Router } from '../router.js';
 import { knownSecret, removeSecret } from '../secrets-api.js';
 import {
+  deploymentService,
   deploymentToDeploy,
   existingNamespace,
   type FunctionDeployment,
@@ -161,8 +162,20 @@ export function openfaasRoutes(deps: OpenFaaSApiDeps): (router: Router) => void 
     (update: boolean): Handler =>
     async (ctx) => {
       const body = (await readJson(ctx.req)) as FunctionDeployment;
-      const request = deploymentToDeploy(body, store, deps.artifacts);
-      permitted(ctx, 'deploy', body.namespace ?? ctx.url.searchParams.get('namespace'), request.name);
+      const service = deploymentService(body);
+      assertFunctionName(service);
+      // One namespace, the body's else the query's, is both the one authorized and the one deployed to;
+      // nothing of the image is looked up before the caller is known to may deploy there.
+      const namespace = permitted(
+        ctx,
+        'deploy',
+        body.namespace ?? ctx.url.searchParams.get('namespace'),
+        service,
+      );
+      const principal = deps.auth.principal(ctx.req);
+      const request = deploymentToDeploy(body, namespace, store, deps.artifacts, (fn) =>
+        sees(principal, fn.name),
+      );
       // faas-cli updates first (PUT) and creates (POST) when the update answers 404.
       if (update && !store.getFunction(functionId(request.namespace ?? DEFAULT_NAMESPACE, request.name)))
         throw new NimbusError('ERR_FUNCTION_NOT_FOUND', [request.name.slice(0, 80)]);
