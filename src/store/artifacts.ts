@@ -16,8 +16,51 @@ import { NimbusError } from '../errors.js';
 
 /** Lambda's own limit on a function's unzipped code, and Nimbus's default for any bundle. */
 export const DEFAULT_BUNDLE_MAX_UNPACKED_BYTES = 250 * 1024 * 1024;
-/** Entries of one archive at most (files and directories): a bundle of millions of empty files is an attack. */
+/**
+ * Entries of one archive at most (files and directories, those its paths imply counted too): a bundle of
+ * millions of empty files, or of a few files each a thousand directories deep, is an attack.
+ */
 export const MAX_BUNDLE_ENTRIES = 20_000;
+
+/**
+ * Counts the files and directories an archive's entries make, the directories their paths imply
+ * included (`a/b/c/f` makes three directories and a file, whether or not the archive lists them).
+ */
+export class EntryCounter {
+  /** The directories seen, as a tree of names: an entry costs its own segments, never a prefix re-hashed. */
+  readonly #root = new Map<string, Map<string, unknown>>();
+  #dirs = 0;
+  #files = 0;
+
+  /** Adds an entry (`dir/` or a directory entry: a directory); returns the count so far. */
+  add(path: string, isDirectory = path.endsWith('/')): number {
+    const parts = path.split('/').filter((p) => p !== '' && p !== '.');
+    const dirs = isDirectory ? parts.length : parts.length - 1;
+    let node = this.#root;
+    for (let i = 0; i < dirs; i++) {
+      let next = node.get(parts[i]!) as Map<string, Map<string, unknown>> | undefined;
+      if (!next) {
+        next = new Map();
+        node.set(parts[i]!, next);
+        this.#dirs++;
+      }
+      node = next;
+    }
+    if (!isDirectory) this.#files++;
+    return this.count;
+  }
+
+  get count(): number {
+    return this.#files + this.#dirs;
+  }
+}
+
+/** The refusal of an archive with more than MAX_BUNDLE_ENTRIES entries. */
+export function tooManyEntries(what = 'it'): NimbusError {
+  return new NimbusError('ERR_BUNDLE_INVALID', [
+    `${what} has more than ${MAX_BUNDLE_ENTRIES} entries (files and directories, those its paths imply included)`,
+  ]);
+}
 /** tar entry types a bundle may hold: plain files and directories (links and devices are skipped). */
 const TAR_FILE_TYPES = new Set(['File', 'OldFile', 'ContiguousFile', 'Directory']);
 
@@ -100,7 +143,7 @@ export class Artifacts {
       ]);
     const tmp = mkdtempSync(join(this.dir, '.upload-'));
     let unpackedBytes = 0;
-    let entries = 0;
+    const entries = new EntryCounter();
     let refusal: NimbusError | undefined;
     try {
       const unpack = tar.x({
@@ -109,18 +152,18 @@ export class Artifacts {
         preservePaths: false,
         // Never the archive's owner: the platform's user owns what it stores.
         preserveOwner: false,
-        filter: (_path, entry) => {
+        filter: (path, entry) => {
           const type = 'type' in entry ? entry.type : 'File';
           if (!TAR_FILE_TYPES.has(type)) return false;
-          entries++;
+          const counted = entries.add(path, type === 'Directory');
           unpackedBytes += 'size' in entry ? (entry.size ?? 0) : 0;
           if (
             refusal === undefined &&
-            (unpackedBytes > this.maxUnpackedBytes || entries > MAX_BUNDLE_ENTRIES)
+            (unpackedBytes > this.maxUnpackedBytes || counted > MAX_BUNDLE_ENTRIES)
           ) {
             refusal =
-              entries > MAX_BUNDLE_ENTRIES
-                ? new NimbusError('ERR_BUNDLE_INVALID', [`it has more than ${MAX_BUNDLE_ENTRIES} entries`])
+              counted > MAX_BUNDLE_ENTRIES
+                ? tooManyEntries()
                 : new NimbusError('ERR_BUNDLE_TOO_LARGE', [describeBytes(this.maxUnpackedBytes)]);
             unpack.abort(refusal);
           }

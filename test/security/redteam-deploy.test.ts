@@ -3,10 +3,14 @@
 // in the body; archives whose entries imply more directories than the entry cap; Azure route templates whose
 // regular expressions would hold the gateway's thread. Each attempt is kept as a test.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import { CreateFunctionCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { strToU8, zipSync } from 'fflate';
+import { MAX_BUNDLE_ENTRIES } from '../../src/store/artifacts.js';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 
 /** A temp dir of the test's own, removed after it. */
@@ -29,6 +33,27 @@ async function keyIn(
     ...(functions ? { functions } : {}),
   });
   return { authorization: `Bearer ${key.secret}`, 'content-type': 'application/json' };
+}
+
+/** The AWS SDK's Lambda client, signing with a new key of `scope` in `namespace`. */
+async function lambdaClient(
+  t: TestContext,
+  nimbus: TestPlatform,
+  namespace = 'default',
+  scope = 'deploy',
+): Promise<LambdaClient> {
+  const key = await nimbus.client.call<{ id: string; secret: string }>('POST', '/api/v1/keys', {
+    scope,
+    namespace,
+  });
+  const lambda = new LambdaClient({
+    endpoint: nimbus.url,
+    region: 'eu-west-1',
+    maxAttempts: 1,
+    credentials: { accessKeyId: key.id, secretAccessKey: key.secret },
+  });
+  t.after(() => lambda.destroy());
+  return lambda;
 }
 
 async function namespaces(nimbus: TestPlatform, ...names: string[]): Promise<void> {
@@ -125,4 +150,121 @@ test('OpenFaaS deploys stay in the namespace the key may deploy to', async (t) =
   });
 });
 
-void workDir;
+/** A ustar header of a `type` entry of `size` bytes (a pax `x` header when the name is long). */
+function tarHeader(name: string, size: number, type = '0'): Buffer {
+  const h = Buffer.alloc(512);
+  const octal = (offset: number, length: number, value: number): void => {
+    h.write(`${value.toString(8).padStart(length - 1, '0')}\0`, offset, length, 'ascii');
+  };
+  h.write(name.slice(0, 100), 0, 100, 'ascii');
+  octal(100, 8, 0o644);
+  octal(108, 8, 0);
+  octal(116, 8, 0);
+  octal(124, 12, size);
+  octal(136, 12, 0);
+  h.write('        ', 148, 8, 'ascii');
+  h.write(type, 156, 1, 'ascii');
+  h.write('ustar\0', 257, 6, 'ascii');
+  h.write('00', 263, 2, 'ascii');
+  let sum = 0;
+  for (const byte of h) sum += byte;
+  octal(148, 7, sum);
+  return h;
+}
+
+function padded(data: Buffer): Buffer {
+  return Buffer.concat([data, Buffer.alloc((512 - (data.length % 512)) % 512)]);
+}
+
+/** A tar entry of a file at `path` (any length: a pax header carries a long one). */
+function tarFile(path: string, content: Buffer): Buffer {
+  const parts: Buffer[] = [];
+  if (path.length > 99) {
+    const record = ` path=${path}\n`;
+    let length = record.length;
+    while (`${length}${record}`.length !== length) length = `${length}${record}`.length;
+    const pax = Buffer.from(`${length}${record}`);
+    parts.push(tarHeader('PaxHeader', pax.length, 'x'), padded(pax));
+  }
+  parts.push(tarHeader(path.slice(0, 99), content.length), padded(content));
+  return Buffer.concat(parts);
+}
+
+test('archives whose paths imply more directories than the entry cap are refused before they fill the disk', async (t) => {
+  const nimbus = await startTestPlatform(t);
+  const { url } = nimbus;
+  const teamA = await (async () => {
+    await namespaces(nimbus, 'team-a');
+    return keyIn(nimbus, 'team-a');
+  })();
+  // 25 files, each 1,000 directories deep: 25 entries, 25,000 directories (each mkdir a write of its own).
+  const deep = (i: number) => `d${i}/${'a/'.repeat(1000)}f`;
+  const files = Array.from({ length: 25 }, (_, i) => deep(i));
+  assert.ok(files.length * 1000 > MAX_BUNDLE_ENTRIES);
+
+  await t.test('a tar upload', async () => {
+    const tar = gzipSync(
+      Buffer.concat([
+        tarFile('index.mjs', Buffer.from('export default () => 1;\n')),
+        ...files.map((f) => tarFile(f, Buffer.from('x'))),
+        Buffer.alloc(1024),
+      ]),
+    );
+    assert.ok(tar.length < 64 * 1024, `the archive is small (${tar.length} bytes)`);
+    const res = await fetch(`${url}/api/v1/bundles/${'c'.repeat(64)}`, {
+      method: 'PUT',
+      headers: teamA,
+      body: tar,
+    });
+    const body = (await res.json()) as { error: { code: string; message: string } };
+    assert.equal(res.status, 400, JSON.stringify(body));
+    assert.equal(body.error.code, 'ERR_BUNDLE_INVALID');
+    assert.match(body.error.message, new RegExp(`more than ${MAX_BUNDLE_ENTRIES} entries`));
+    assert.deepEqual(readdirSync(nimbus.platform.artifacts.dir), [], 'nothing stays in the store');
+  });
+
+  await t.test('a Lambda zip', async () => {
+    const lambda = await lambdaClient(t, nimbus);
+    const zip = zipSync(
+      Object.fromEntries([
+        ['index.js', strToU8('exports.handler = async () => 1;\n')],
+        ...files.map((f) => [f, strToU8('x')]),
+      ]),
+    );
+    await assert.rejects(
+      lambda.send(
+        new CreateFunctionCommand({
+          FunctionName: 'deep',
+          Runtime: 'nodejs20.x',
+          Role: 'arn:aws:iam::000000000000:role/nimbus',
+          Handler: 'index.handler',
+          Code: { ZipFile: zip },
+        }),
+      ),
+      (err: Error) => {
+        assert.equal(err.name, 'InvalidParameterValueException', err.message);
+        assert.match(err.message, new RegExp(`more than ${MAX_BUNDLE_ENTRIES} entries`));
+        return true;
+      },
+    );
+    assert.deepEqual(readdirSync(nimbus.platform.artifacts.dir), [], 'nothing stays in the store');
+  });
+  // An ordinary deep tree (a node_modules) still arrives.
+  await t.test('a bundle of a few deep files is stored', async () => {
+    const zip = zipSync({
+      'index.js': strToU8('exports.handler = async () => "deep ok";\n'),
+      [`${'n/'.repeat(40)}x.js`]: strToU8('1'),
+    });
+    const lambda = await lambdaClient(t, nimbus);
+    const created = await lambda.send(
+      new CreateFunctionCommand({
+        FunctionName: 'shallow',
+        Runtime: 'nodejs20.x',
+        Role: 'arn:aws:iam::000000000000:role/nimbus',
+        Handler: 'index.handler',
+        Code: { ZipFile: zip },
+      }),
+    );
+    assert.equal(created.State, 'Active');
+  });
+});

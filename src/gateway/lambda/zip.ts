@@ -9,7 +9,9 @@ import { NimbusError } from '../../errors.js';
 import {
   DEFAULT_BUNDLE_MAX_UNPACKED_BYTES,
   describeBytes,
+  EntryCounter,
   MAX_BUNDLE_ENTRIES,
+  tooManyEntries,
 } from '../../store/artifacts.js';
 
 export const MAX_ZIP_ENTRIES = MAX_BUNDLE_ENTRIES;
@@ -33,9 +35,11 @@ export async function unzipInto(
 ): Promise<{ files: number; bytes: number }> {
   // The central directory says every entry's size up front: a bomb is refused before a byte is written.
   let declared = 0;
-  let counted = 0;
+  // The directories the names imply count as entries too: a few files a thousand directories deep are
+  // thousands of writes.
+  const counter = new EntryCounter();
   await forEachEntry(zip, async (entry) => {
-    if (++counted > MAX_ZIP_ENTRIES) throw invalid(`has more than ${MAX_ZIP_ENTRIES} entries`);
+    if (counter.add(entry.fileName) > MAX_ZIP_ENTRIES) throw tooManyEntries('the zip file');
     declared += entry.uncompressedSize;
     if (declared > maxBytes) throw new NimbusError('ERR_BUNDLE_TOO_LARGE', [describeBytes(maxBytes)]);
   });
