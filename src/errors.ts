@@ -342,6 +342,11 @@ export const ERRORS = {
     message:
       '%s %s of function "%s" has authLevel %s: send a Nimbus invoke key as the x-functions-key header or the code query parameter (`nimbus keys create --invoke NAME`)',
   },
+  ERR_AZURE_ROUTE_TIMEOUT: {
+    status: 400,
+    message:
+      'path %s took longer than %s ms to match against the routes of function "%s" (a regex() constraint or a segment of several parameters backtracks on it); send a shorter path, or simplify the route template',
+  },
   ERR_AZURE_ROUTE_NOT_FOUND: {
     status: 404,
     message: 'the Azure Functions app has no function for %s %s: %s',

@@ -3,13 +3,14 @@
 // in the body; archives whose entries imply more directories than the entry cap; Azure route templates whose
 // regular expressions would hold the gateway's thread. Each attempt is kept as a test.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { CreateFunctionCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { strToU8, zipSync } from 'fflate';
+import { buildAzureApp } from '../../src/build/azure.js';
 import { MAX_BUNDLE_ENTRIES } from '../../src/store/artifacts.js';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 
@@ -267,4 +268,59 @@ test('archives whose paths imply more directories than the entry cap are refused
     );
     assert.equal(created.State, 'Active');
   });
+});
+
+test('an Azure app’s route templates never hold the gateway’s thread', async (t) => {
+  const nimbus = await startTestPlatform(t);
+  await nimbus.deploy('hello');
+  // A real app (its instance checks it registers what the spec says), deployed as `nimbus deploy` does: a
+  // keyed route whose regex constraint backtracks exponentially, and one of two parameters in a segment.
+  const dir = workDir(t);
+  symlinkSync(new URL('../../node_modules', import.meta.url).pathname, join(dir, 'node_modules'));
+  writeFileSync(join(dir, 'host.json'), JSON.stringify({ version: '2.0' }));
+  writeFileSync(
+    join(dir, 'package.json'),
+    JSON.stringify({ name: 'evil', main: 'index.js', dependencies: { '@azure/functions': '4.16.5' } }),
+  );
+  writeFileSync(
+    join(dir, 'index.js'),
+    `const { app } = require('@azure/functions');
+app.http('exp', { authLevel: 'function', route: 'r/{x:regex(^(a|a)*$)}', handler: async () => ({ body: 'exp' }) });
+app.http('file', { authLevel: 'function', route: 'f/{name}.{ext}', handler: async (req) => ({ body: req.params.ext }) });
+app.http('open', { authLevel: 'anonymous', route: 'open/{x:regex(^[a-z]+$)}', handler: async () => ({ body: 'open' }) });
+`,
+  );
+  const built = await buildAzureApp(dir, { spec: {}, discoveryTimeoutMs: 30_000 });
+  t.after(() => rmSync(built.bundleDir, { recursive: true, force: true }));
+  const deployKey = await keyIn(nimbus, 'default');
+  const { NimbusClient } = await import('../../src/cli/client.js');
+  const deployer = new NimbusClient(nimbus.url, deployKey.authorization!.slice('Bearer '.length));
+  await deployer.uploadBundle(built);
+  await deployer.deploy('evil', built.hash, built.spec);
+
+  // Ordinary paths still route: anonymous without a key, keyed ones ask for it.
+  const open = await fetch(`${nimbus.url}/function/evil/api/open/abc`);
+  assert.equal(open.status, 200);
+  assert.equal(await open.text(), 'open');
+  assert.equal((await fetch(`${nimbus.url}/function/evil/api/r/aaaa`)).status, 401);
+  const file = await fetch(
+    `${nimbus.url}/function/evil/api/f/a.b.txt?code=${deployKey.authorization!.slice(7)}`,
+  );
+  assert.equal(await file.text(), 'txt');
+
+  // 40 characters take 2^40 steps of that regex: an anonymous caller must not stall the gateway with them.
+  const hostile = [`/function/evil/api/r/${'a'.repeat(40)}!`];
+  for (const path of hostile) {
+    const started = performance.now();
+    const calls = [fetch(`${nimbus.url}${path}`), fetch(`${nimbus.url}${path}`)];
+    // Meanwhile another function answers: the gateway's thread is not held.
+    const other = await fetch(`${nimbus.url}/function/hello`, { method: 'POST', body: 'still here' });
+    assert.equal(await other.text(), 'hello still here');
+    for (const res of await Promise.all(calls)) {
+      const body = (await res.json()) as { error: { code: string } };
+      assert.equal(res.status, 400, JSON.stringify(body));
+      assert.equal(body.error.code, 'ERR_AZURE_ROUTE_TIMEOUT');
+    }
+    t.diagnostic(`${path.slice(0, 40)}…: refused in ${Math.round(performance.now() - started)} ms`);
+  }
 });

@@ -3,6 +3,7 @@
 // Azure clients send a function key: the `x-functions-key` header or the `code` query parameter. Either is
 // consumed here, valid or not, whatever the route: the function never sees it.
 import type { IncomingMessage } from 'node:http';
+import { createContext, Script } from 'node:vm';
 import { type Authenticator, type Credential, mayInvoke } from '../../auth/authenticate.js';
 import { NimbusError } from '../../errors.js';
 import type { FunctionVersion } from '../../store/store.js';
@@ -16,6 +17,12 @@ import {
 } from './route-template.js';
 
 const KEY_HEADER = 'x-functions-key';
+/**
+ * The longest the gateway spends matching one path against an app's routes when a route may backtrack (a
+ * `regex()` constraint or several parameters in a segment are the deployer's code, run on the gateway's
+ * thread): past it the request is refused, never let through as anonymous. Ordinary paths take microseconds.
+ */
+export const ROUTE_MATCH_BUDGET_MS = 50;
 /** A query that may hold `code` (spelled in any case, or percent-encoded): worth splitting. */
 const CODE_RE = /c|%63|%43/i;
 
@@ -29,6 +36,8 @@ interface AuthTable {
   routePrefix: string;
   /** In the order the instance tries them; undefined when every route is anonymous (nothing to match). */
   routes: KeyedRoute[] | undefined;
+  /** A route's matching may backtrack: it runs under ROUTE_MATCH_BUDGET_MS. */
+  bounded: boolean;
 }
 
 /** Compiled once per deployed version. */
@@ -45,9 +54,11 @@ function tableOf(fn: FunctionVersion): AuthTable {
         authLevel: h.authLevel,
       }))
       .sort((a, b) => comparePrecedence(a.template, b.template));
+    const keyed = routes.some((r) => r.authLevel !== 'anonymous');
     table = {
       routePrefix: azure.routePrefix,
-      routes: routes.some((r) => r.authLevel !== 'anonymous') ? routes : undefined,
+      routes: keyed ? routes : undefined,
+      bounded: keyed && routes.some((r) => r.template.backtracks),
     };
     tables.set(fn, table);
   }
@@ -89,7 +100,16 @@ export function azureAccess(
     }
     rest = kept.length > 0 ? `${path}?${kept.join('&')}` : path;
   }
-  const level = levelOf(tableOf(fn), req.method ?? 'GET', path);
+  const table = tableOf(fn);
+  const level = table.bounded
+    ? withinBudget(() => levelOf(table, req.method ?? 'GET', path))
+    : levelOf(table, req.method ?? 'GET', path);
+  if (level === undefined)
+    return new NimbusError('ERR_AZURE_ROUTE_TIMEOUT', [
+      path.slice(0, 200),
+      ROUTE_MATCH_BUDGET_MS,
+      named.name,
+    ]);
   if (level === 'anonymous') return { target: rest };
   const key = headerKey ?? code;
   let principal = credential?.principal;
@@ -119,6 +139,24 @@ function levelOf(table: AuthTable, method: string, path: string): AuthLevel {
     if (route.methods.has(method) && matchRoute(route.template, below)) return route.authLevel;
   }
   return 'anonymous';
+}
+
+// A context of its own whose one script calls back into this one: V8 interrupts whatever runs under the
+// script's timeout, a regular expression backtracking included.
+const budgetContext = createContext({ job: undefined as (() => unknown) | undefined });
+const runJob = new Script('job()');
+
+/** `work()`'s result, or undefined when it ran past ROUTE_MATCH_BUDGET_MS (it is interrupted then). */
+function withinBudget<T>(work: () => T): T | undefined {
+  budgetContext.job = work;
+  try {
+    return runJob.runInContext(budgetContext, { timeout: ROUTE_MATCH_BUDGET_MS }) as T;
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ERR_SCRIPT_EXECUTION_TIMEOUT') return undefined;
+    throw err;
+  } finally {
+    budgetContext.job = undefined;
+  }
 }
 
 /** Removes `x-functions-key` from the request (raw and parsed headers); its first value. */

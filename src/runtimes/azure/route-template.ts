@@ -8,6 +8,11 @@ export interface RouteTemplate {
   readonly segments: readonly Segment[];
   /** Per segment: 1 literal, 2 complex, 3 constrained parameter, 4 parameter, 5 catch-all (lower wins). */
   readonly precedence: readonly number[];
+  /**
+   * Matching may backtrack on a hostile path (a `regex()` constraint, or a segment of several parameters):
+   * whoever matches it on a thread others share bounds the time (src/runtimes/azure/azure-auth.ts).
+   */
+  readonly backtracks: boolean;
 }
 
 type Segment =
@@ -72,7 +77,8 @@ export function parseRouteTemplate(template: string): RouteTemplate {
     segments.push(toSegment(parts, template));
   }
   checkOptionalOrder(segments, template);
-  return { template, segments, precedence: segments.map(rank) };
+  const backtracks = segments.some((s) => s.kind === 'complex') || /:regex\(/i.test(body);
+  return { template, segments, precedence: segments.map(rank), backtracks };
 }
 
 /** Splits on `/` outside braces. */
