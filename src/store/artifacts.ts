@@ -1,9 +1,11 @@
 // Content-addressed bundles on disk: data/bundles/<sha256>/, written once through a temp dir and a rename.
 // The store is private to the platform's user (0700); what arrives is bounded in size and made plain.
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, renameSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
 import * as tar from 'tar';
 import {
   BUNDLE_HASH_RE,
@@ -26,15 +28,28 @@ export const MAX_BUNDLE_ENTRIES = 20_000;
  * Counts the files and directories an archive's entries make, the directories their paths imply
  * included (`a/b/c/f` makes three directories and a file, whether or not the archive lists them).
  */
+/**
+ * Path segments an entry may have (its file included). Every system call on a path walks each of its
+ * directories: a tree a thousand deep made removing a refused upload take a minute of the gateway's thread.
+ */
+export const MAX_BUNDLE_DEPTH = 128;
+
 export class EntryCounter {
   /** The directories seen, as a tree of names: an entry costs its own segments, never a prefix re-hashed. */
   readonly #root = new Map<string, Map<string, unknown>>();
   #dirs = 0;
   #files = 0;
 
-  /** Adds an entry (`dir/` or a directory entry: a directory); returns the count so far. */
+  /**
+   * Adds an entry (`dir/` or a directory entry: a directory); returns the count so far. Throws
+   * ERR_BUNDLE_INVALID for an entry deeper than MAX_BUNDLE_DEPTH.
+   */
   add(path: string, isDirectory = path.endsWith('/')): number {
     const parts = path.split('/').filter((p) => p !== '' && p !== '.');
+    if (parts.length > MAX_BUNDLE_DEPTH)
+      throw new NimbusError('ERR_BUNDLE_INVALID', [
+        `an entry is more than ${MAX_BUNDLE_DEPTH} directories deep (${path.slice(0, 60)}…)`,
+      ]);
     const dirs = isDirectory ? parts.length : parts.length - 1;
     let node = this.#root;
     for (let i = 0; i < dirs; i++) {
@@ -121,7 +136,7 @@ export class Artifacts {
       renameSync(tmp, join(this.dir, hash));
       return { hash, created: true };
     } finally {
-      rmSync(tmp, { recursive: true, force: true });
+      await rm(tmp, { recursive: true, force: true });
     }
   }
 
@@ -155,12 +170,17 @@ export class Artifacts {
         filter: (path, entry) => {
           const type = 'type' in entry ? entry.type : 'File';
           if (!TAR_FILE_TYPES.has(type)) return false;
-          const counted = entries.add(path, type === 'Directory');
+          if (refusal !== undefined) return false;
+          let counted: number;
+          try {
+            counted = entries.add(path, type === 'Directory');
+          } catch (err) {
+            refusal = err as NimbusError;
+            unpack.abort(refusal);
+            return false;
+          }
           unpackedBytes += 'size' in entry ? (entry.size ?? 0) : 0;
-          if (
-            refusal === undefined &&
-            (unpackedBytes > this.maxUnpackedBytes || counted > MAX_BUNDLE_ENTRIES)
-          ) {
+          if (unpackedBytes > this.maxUnpackedBytes || counted > MAX_BUNDLE_ENTRIES) {
             refusal =
               counted > MAX_BUNDLE_ENTRIES
                 ? tooManyEntries()
@@ -170,8 +190,29 @@ export class Artifacts {
           return refusal === undefined;
         },
       });
+      // What follows the end-of-archive blocks is padding: node-tar would keep all of it in one buffer it
+      // grows by copying, chunk after chunk (a 1 MB upload of zeros held the gateway's thread for hours).
+      // So the gzip is undone here, bounded, and nothing after the end reaches the parser.
+      let ended = false;
+      unpack.on('eof', () => {
+        ended = true;
+      });
+      const untilEnd = new Transform({
+        transform(chunk: Buffer, _encoding, callback) {
+          callback(null, ended ? undefined : chunk);
+        },
+      });
       try {
-        await pipeline(archive, unpack);
+        await pipeline(
+          archive,
+          createGunzip(),
+          boundedBytes(maxTarBytes(this.maxUnpackedBytes), () => {
+            refusal ??= new NimbusError('ERR_BUNDLE_TOO_LARGE', [describeBytes(this.maxUnpackedBytes)]);
+            return refusal;
+          }),
+          untilEnd,
+          unpack,
+        );
       } catch (err) {
         if (refusal) throw refusal;
         if (err instanceof NimbusError) throw err;
@@ -191,9 +232,44 @@ export class Artifacts {
       renameSync(tmp, join(this.dir, expected));
       return true;
     } finally {
-      rmSync(tmp, { recursive: true, force: true });
+      await removeUpload(tmp);
     }
   }
+}
+
+/**
+ * The most a tar of a bundle within `maxUnpackedBytes` can hold, padding included: its files, a header and
+ * a pax header (a long name) of up to a block each per entry, rounding, and a few MiB of end padding.
+ */
+export function maxTarBytes(maxUnpackedBytes: number): number {
+  return maxUnpackedBytes + MAX_BUNDLE_ENTRIES * 3 * 512 + 8 * 1024 * 1024;
+}
+
+/** Passes at most `limit` bytes; past them the stream fails with `refusal()`. */
+function boundedBytes(limit: number, refusal: () => Error): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      seen += chunk.length;
+      if (seen > limit) callback(refusal());
+      else callback(null, chunk);
+    },
+  });
+}
+
+/**
+ * Removes what a refused upload left: moved aside first, so a write the parser still had in flight fails
+ * instead of landing in a directory being removed; then removed without holding the gateway's thread.
+ */
+async function removeUpload(tmp: string): Promise<void> {
+  const aside = `${tmp}.removing`;
+  try {
+    renameSync(tmp, aside);
+  } catch {
+    // Stored (renamed into the store) or never made.
+    return;
+  }
+  await rm(aside, { recursive: true, force: true, maxRetries: 3 });
 }
 
 /** `262144000 bytes (250 MiB)`. */

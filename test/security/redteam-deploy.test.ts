@@ -3,15 +3,16 @@
 // in the body; archives whose entries imply more directories than the entry cap; Azure route templates whose
 // regular expressions would hold the gateway's thread. Each attempt is kept as a test.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
-import { gzipSync } from 'node:zlib';
+import { createGzip, gzipSync } from 'node:zlib';
 import { CreateFunctionCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { strToU8, zipSync } from 'fflate';
 import { buildAzureApp } from '../../src/build/azure.js';
-import { MAX_BUNDLE_ENTRIES } from '../../src/store/artifacts.js';
+import { hashBundleDir } from '../../src/build/bundle-hash.js';
+import { MAX_BUNDLE_DEPTH, MAX_BUNDLE_ENTRIES } from '../../src/store/artifacts.js';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 
 /** A temp dir of the test's own, removed after it. */
@@ -198,63 +199,74 @@ test('archives whose paths imply more directories than the entry cap are refused
     await namespaces(nimbus, 'team-a');
     return keyIn(nimbus, 'team-a');
   })();
-  // 25 files, each 1,000 directories deep: 25 entries, 25,000 directories (each mkdir a write of its own).
-  const deep = (i: number) => `d${i}/${'a/'.repeat(1000)}f`;
-  const files = Array.from({ length: 25 }, (_, i) => deep(i));
-  assert.ok(files.length * 1000 > MAX_BUNDLE_ENTRIES);
+  // 210 files, each 100 directories deep: 210 entries, 21,000 directories (each mkdir a write of its own).
+  const files = Array.from({ length: 210 }, (_, i) => `d${i}/${'a/'.repeat(99)}f`);
+  assert.ok(files.length * 100 > MAX_BUNDLE_ENTRIES);
+  // One file 1,000 directories deep: every system call on it walks them all.
+  const deepest = `${'a/'.repeat(1000)}f`;
 
   await t.test('a tar upload', async () => {
-    const tar = gzipSync(
-      Buffer.concat([
-        tarFile('index.mjs', Buffer.from('export default () => 1;\n')),
-        ...files.map((f) => tarFile(f, Buffer.from('x'))),
-        Buffer.alloc(1024),
-      ]),
-    );
-    assert.ok(tar.length < 64 * 1024, `the archive is small (${tar.length} bytes)`);
-    const res = await fetch(`${url}/api/v1/bundles/${'c'.repeat(64)}`, {
-      method: 'PUT',
-      headers: teamA,
-      body: tar,
-    });
-    const body = (await res.json()) as { error: { code: string; message: string } };
-    assert.equal(res.status, 400, JSON.stringify(body));
-    assert.equal(body.error.code, 'ERR_BUNDLE_INVALID');
-    assert.match(body.error.message, new RegExp(`more than ${MAX_BUNDLE_ENTRIES} entries`));
-    assert.deepEqual(readdirSync(nimbus.platform.artifacts.dir), [], 'nothing stays in the store');
+    for (const [paths, why] of [
+      [files, new RegExp(`more than ${MAX_BUNDLE_ENTRIES} entries`)],
+      [[deepest], new RegExp(`more than ${MAX_BUNDLE_DEPTH} directories deep`)],
+    ] as const) {
+      const tar = gzipSync(
+        Buffer.concat([
+          tarFile('index.mjs', Buffer.from('export default () => 1;\n')),
+          ...paths.map((f) => tarFile(f, Buffer.from('x'))),
+          Buffer.alloc(1024),
+        ]),
+      );
+      assert.ok(tar.length < 64 * 1024, `the archive is small (${tar.length} bytes)`);
+      const res = await fetch(`${url}/api/v1/bundles/${'c'.repeat(64)}`, {
+        method: 'PUT',
+        headers: teamA,
+        body: tar,
+      });
+      const body = (await res.json()) as { error: { code: string; message: string } };
+      assert.equal(res.status, 400, JSON.stringify(body));
+      assert.equal(body.error.code, 'ERR_BUNDLE_INVALID');
+      assert.match(body.error.message, why);
+      assert.deepEqual(readdirSync(nimbus.platform.artifacts.dir), [], 'nothing stays in the store');
+    }
   });
 
   await t.test('a Lambda zip', async () => {
     const lambda = await lambdaClient(t, nimbus);
-    const zip = zipSync(
-      Object.fromEntries([
-        ['index.js', strToU8('exports.handler = async () => 1;\n')],
-        ...files.map((f) => [f, strToU8('x')]),
-      ]),
-    );
-    await assert.rejects(
-      lambda.send(
-        new CreateFunctionCommand({
-          FunctionName: 'deep',
-          Runtime: 'nodejs20.x',
-          Role: 'arn:aws:iam::000000000000:role/nimbus',
-          Handler: 'index.handler',
-          Code: { ZipFile: zip },
-        }),
-      ),
-      (err: Error) => {
-        assert.equal(err.name, 'InvalidParameterValueException', err.message);
-        assert.match(err.message, new RegExp(`more than ${MAX_BUNDLE_ENTRIES} entries`));
-        return true;
-      },
-    );
-    assert.deepEqual(readdirSync(nimbus.platform.artifacts.dir), [], 'nothing stays in the store');
+    for (const [paths, why] of [
+      [files, new RegExp(`more than ${MAX_BUNDLE_ENTRIES} entries`)],
+      [[deepest], new RegExp(`more than ${MAX_BUNDLE_DEPTH} directories deep`)],
+    ] as const) {
+      const zip = zipSync(
+        Object.fromEntries([
+          ['index.js', strToU8('exports.handler = async () => 1;\n')],
+          ...paths.map((f) => [f, strToU8('x')]),
+        ]),
+      );
+      await assert.rejects(
+        lambda.send(
+          new CreateFunctionCommand({
+            FunctionName: 'deep',
+            Runtime: 'nodejs20.x',
+            Role: 'arn:aws:iam::000000000000:role/nimbus',
+            Handler: 'index.handler',
+            Code: { ZipFile: zip },
+          }),
+        ),
+        (err: Error) => {
+          assert.equal(err.name, 'InvalidParameterValueException', err.message);
+          assert.match(err.message, why);
+          return true;
+        },
+      );
+      assert.deepEqual(readdirSync(nimbus.platform.artifacts.dir), [], 'nothing stays in the store');
+    }
   });
   // An ordinary deep tree (a node_modules) still arrives.
   await t.test('a bundle of a few deep files is stored', async () => {
     const zip = zipSync({
       'index.js': strToU8('exports.handler = async () => "deep ok";\n'),
-      [`${'n/'.repeat(40)}x.js`]: strToU8('1'),
+      [`${'n/'.repeat(100)}x.js`]: strToU8('1'),
     });
     const lambda = await lambdaClient(t, nimbus);
     const created = await lambda.send(
@@ -323,4 +335,64 @@ app.http('open', { authLevel: 'anonymous', route: 'open/{x:regex(^[a-z]+$)}', ha
     }
     t.diagnostic(`${path.slice(0, 40)}…: refused in ${Math.round(performance.now() - started)} ms`);
   }
+});
+
+/** Gzips `parts` then `zeroBytes` of zeros, without holding the zeros in memory. */
+async function gzipWithZeros(parts: Buffer[], zeroBytes: number): Promise<Buffer> {
+  const gzip = createGzip({ level: 9 });
+  const out: Buffer[] = [];
+  gzip.on('data', (chunk: Buffer) => out.push(chunk));
+  const done = new Promise((resolve) => gzip.on('end', resolve));
+  for (const part of parts) gzip.write(part);
+  const zeros = Buffer.alloc(1024 * 1024);
+  for (let left = zeroBytes; left > 0; left -= zeros.length)
+    gzip.write(zeros.subarray(0, Math.min(left, zeros.length)));
+  gzip.end();
+  await done;
+  return Buffer.concat(out);
+}
+
+test('a tar upload that goes on past its end is read no further than the cap allows, and never stalls the gateway', async (t) => {
+  const nimbus = await startTestPlatform(t, { bundleMaxUnpackedBytes: 8 * 1024 * 1024 });
+  await nimbus.deploy('hello');
+  const teamA = await (async () => {
+    await namespaces(nimbus, 'team-a');
+    return keyIn(nimbus, 'team-a');
+  })();
+  const dir = join(workDir(t), 'b');
+  mkdirSync(dir);
+  const code = 'export default { fetch: () => new Response("tail") };\n';
+  writeFileSync(join(dir, 'index.mjs'), code);
+  const hash = await hashBundleDir(dir);
+  const tar = Buffer.concat([tarFile('index.mjs', Buffer.from(code)), Buffer.alloc(1024)]);
+
+  // The end-of-archive blocks, then 256 MiB of zeros: a 0.25 MB upload. node-tar keeps what follows its
+  // end in one buffer it grows by copying, chunk after chunk: minutes of the gateway's only thread.
+  const bomb = await gzipWithZeros([tar], 256 * 1024 * 1024);
+  assert.ok(bomb.length < 512 * 1024, `the upload is small (${bomb.length} bytes)`);
+  const started = performance.now();
+  const upload = fetch(`${nimbus.url}/api/v1/bundles/${hash}`, { method: 'PUT', headers: teamA, body: bomb });
+  const other = await fetch(`${nimbus.url}/function/hello`, { method: 'POST', body: 'still here' });
+  assert.equal(await other.text(), 'hello still here');
+  const res = await upload;
+  const body = (await res.json()) as { error: { code: string } };
+  t.diagnostic(`refused in ${Math.round(performance.now() - started)} ms`);
+  assert.equal(res.status, 413, JSON.stringify(body));
+  assert.equal(body.error.code, 'ERR_BUNDLE_TOO_LARGE');
+  const stored = () => readdirSync(nimbus.platform.artifacts.dir);
+  assert.ok(!stored().includes(hash), 'not stored');
+  assert.deepEqual(
+    stored().filter((name) => name.startsWith('.')),
+    [],
+    'nothing left of the upload',
+  );
+
+  // A tar padded to its record size (GNU tar's 10 KiB) with zeros, or a little more, is stored.
+  const padded = await gzipWithZeros([tar], 1024 * 1024);
+  const ok = await fetch(`${nimbus.url}/api/v1/bundles/${hash}`, {
+    method: 'PUT',
+    headers: teamA,
+    body: padded,
+  });
+  assert.equal(ok.status, 201, await ok.text());
 });

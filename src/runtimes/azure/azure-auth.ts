@@ -22,7 +22,7 @@ const KEY_HEADER = 'x-functions-key';
  * `regex()` constraint or several parameters in a segment are the deployer's code, run on the gateway's
  * thread): past it the request is refused, never let through as anonymous. Ordinary paths take microseconds.
  */
-export const ROUTE_MATCH_BUDGET_MS = 50;
+export const ROUTE_MATCH_BUDGET_MS = 250;
 /** A query that may hold `code` (spelled in any case, or percent-encoded): worth splitting. */
 const CODE_RE = /c|%63|%43/i;
 
