@@ -195,6 +195,7 @@ export class Deployer {
     if (!artifacts.has(request.bundle))
       throw new NimbusError('ERR_BUNDLE_NOT_FOUND', [request.bundle.slice(0, 80)]);
     const entry = request.entry ?? defaultEntry(spec);
+    checkEntry(entry);
     const current = store.getFunction(id);
     if (
       current &&
@@ -287,6 +288,24 @@ function checkFunctionQuota(store: Store, ns: NamespaceRecord): void {
   const count = store.listFunctions().filter((f) => splitFunctionId(f.name).namespace === ns.name).length;
   if (count >= max)
     throw new NimbusError('ERR_QUOTA_FUNCTIONS', [ns.name, max], { headers: { 'retry-after': '60' } });
+}
+
+/**
+ * An entry (`file#export`) names a file inside the bundle: a relative path without `..`, so the runner never
+ * imports a host file (without a sandbox, the host's own) and a load error never describes one.
+ */
+export function checkEntry(entry: string): void {
+  const file = entry.split('#')[0]!;
+  if (
+    entry.length > 1000 ||
+    file === '' ||
+    /[\0\\]/.test(entry) ||
+    file.startsWith('/') ||
+    file.split('/').includes('..')
+  )
+    throw new NimbusError('ERR_FUNCTION_SPEC_INVALID', [
+      `entry: "${entry.slice(0, 80)}" must name a file inside the bundle (a relative path without "..")`,
+    ]);
 }
 
 function defaultEntry(spec: FunctionSpec): string {

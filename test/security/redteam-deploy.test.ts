@@ -396,3 +396,55 @@ test('a tar upload that goes on past its end is read no further than the cap all
   });
   assert.equal(ok.status, 201, await ok.text());
 });
+
+test('an entry or a Lambda handler names a file inside the bundle, never a host path', async (t) => {
+  const nimbus = await startTestPlatform(t);
+  const hello = await nimbus.deploy('hello');
+  const auth = { authorization: `Bearer ${nimbus.platform.token}`, 'content-type': 'application/json' };
+  for (const entry of [
+    '../../../../../../etc/passwd',
+    '/etc/passwd#x',
+    'a/../../index.mjs',
+    'index.mjs\u0000',
+  ]) {
+    const res = await fetch(`${nimbus.url}/api/v1/functions/trav`, {
+      method: 'PUT',
+      headers: auth,
+      body: JSON.stringify({ bundle: hello.bundle, spec: {}, entry }),
+    });
+    const body = (await res.json()) as { error: { code: string; message: string } };
+    assert.equal(res.status, 400, `${entry}: ${JSON.stringify(body)}`);
+    assert.equal(body.error.code, 'ERR_FUNCTION_SPEC_INVALID', entry);
+    assert.match(body.error.message, /entry/);
+  }
+  // The Lambda API checks a handler's file before the deploy: it must not probe the host's files.
+  const lambda = await lambdaClient(t, nimbus);
+  const zip = zipSync({ 'index.js': strToU8('exports.handler = async () => 1;\n') });
+  const answers = new Set<string>();
+  for (const Handler of [
+    '../../../../../../usr/lib/node_modules/npm/index.handler',
+    '../../../../../../nope/x.handler',
+  ]) {
+    const err = await lambda
+      .send(
+        new CreateFunctionCommand({
+          FunctionName: 'probe',
+          Runtime: 'nodejs20.x',
+          Role: 'arn:aws:iam::000000000000:role/nimbus',
+          Handler,
+          Code: { ZipFile: zip },
+        }),
+      )
+      .then(
+        () => undefined,
+        (e: Error) => e,
+      );
+    assert.ok(err, `${Handler} was deployed`);
+    answers.add(`${err.name}: ${err.message.replace(Handler, 'H')}`);
+  }
+  assert.equal(
+    answers.size,
+    1,
+    `one answer whether the host file exists or not: ${[...answers].join(' | ')}`,
+  );
+});

@@ -161,6 +161,9 @@ export function entryFor(spec: FunctionSpecInput, bundleDir: string): string | u
       throw invalidParameter(`Handler "${handler}": the .zip file has no ${path}.py.`);
     return undefined;
   }
+  // A handler's file is in the package: its existence is never looked up outside it.
+  if (module.startsWith('/') || module.split('/').includes('..'))
+    throw invalidParameter(`Handler "${handler}" must name a file inside the .zip file (no "..").`);
   for (const ext of ['.js', '.mjs', '.cjs']) {
     if (existsSync(join(bundleDir, module + ext))) return `${module}${ext}#${exportName}`;
   }
