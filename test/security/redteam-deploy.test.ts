@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { createGzip, gzipSync } from 'node:zlib';
-import { CreateFunctionCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { CreateFunctionCommand, GetAccountSettingsCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { strToU8, zipSync } from 'fflate';
 import { buildAzureApp } from '../../src/build/azure.js';
 import { hashBundleDir } from '../../src/build/bundle-hash.js';
@@ -447,4 +447,14 @@ test('an entry or a Lambda handler names a file inside the bundle, never a host 
     1,
     `one answer whether the host file exists or not: ${[...answers].join(' | ')}`,
   );
+});
+
+test('Lambda GetAccountSettings counts the functions of the key’s own namespace only', async (t) => {
+  const nimbus = await startTestPlatform(t);
+  await namespaces(nimbus, 'team-a');
+  await nimbus.deploy('hello', 'other-tenants-function');
+  const lambda = await lambdaClient(t, nimbus, 'team-a', 'read');
+  const settings = await lambda.send(new GetAccountSettingsCommand({}));
+  assert.equal(settings.AccountUsage?.FunctionCount, 0);
+  assert.equal(settings.AccountUsage?.TotalCodeSize, 0);
 });

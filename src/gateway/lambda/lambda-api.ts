@@ -22,6 +22,7 @@ import type { AliasRecord, FunctionRecord, FunctionVersion, Store } from '../../
 import type { BodyBudget, BodyHold } from '../body-budget.js';
 import { parseClientJson } from '../client-json.js';
 import { ownNamespace } from '../control-api.js';
+import { sees } from '../functions-api.js';
 import { dropUnreadBody, toNimbusError } from '../respond.js';
 import type { ControlContext, RequestTarget, Router } from '../router.js';
 import { checkAlias } from '../versions-api.js';
@@ -463,8 +464,11 @@ export function lambdaRoutes(deps: LambdaApiDeps): (router: Router) => void {
     );
   };
 
-  const accountSettings: CallHandler = ({ res, requestId }) => {
-    const functions = deps.store.listFunctions();
+  const accountSettings: CallHandler = ({ res, requestId, principal, namespace }) => {
+    // The key's account is its namespace (and of it, the functions it reaches): no count of anyone else's.
+    const functions = deps.store
+      .listFunctions()
+      .filter((fn) => splitFunctionId(fn.name).namespace === namespace && sees(principal, fn.name));
     const codeSize = functions.reduce(
       (sum, fn) => sum + Number(fn.spec.annotations?.[ANNOTATION.codeSize] ?? 0),
       0,
