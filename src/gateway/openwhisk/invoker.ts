@@ -48,6 +48,8 @@ export interface RunOptions {
 export class Invoker {
   readonly #deps: InvokerDeps;
   readonly #now: () => number;
+  /** Settled calls whose records wait for the next turn of the event loop. */
+  readonly #settling = new Map<NodeJS.Immediate, () => void>();
 
   constructor(deps: InvokerDeps) {
     this.#deps = deps;
@@ -125,8 +127,9 @@ export class Invoker {
   settled(call: SettledCall): void {
     const pending = this.#deps.ow.pending(call.id);
     if (!pending) return;
-    // Lines written before the answer arrive on the instance's pipe within a turn of the event loop.
-    setImmediate(() => {
+    // Lines written before the answer arrive on the instance's pipe within a turn of the event loop; a
+    // record still waiting for that turn when the API closes is written then (flush), never lost.
+    const record = (): void => {
       const fn = this.#deps.store.getFunction(call.fn);
       const attempt = call.attempt;
       const response: BufferedResponse | { status: number; body: Buffer; error: NimbusError } = attempt
@@ -161,7 +164,22 @@ export class Invoker {
           extraAnnotations: pending.annotations,
         }),
       );
+    };
+    const turn = setImmediate(() => {
+      this.#settling.delete(turn);
+      record();
     });
+    this.#settling.set(turn, record);
+  }
+
+  /** Writes the records of settled calls still waiting for their turn (before the stores close). */
+  flush(): void {
+    const waiting = [...this.#settling];
+    this.#settling.clear();
+    for (const [turn, record] of waiting) {
+      clearImmediate(turn);
+      record();
+    }
   }
 
   #pendingRecord(activationId: string, namespace: string, name: string, version: number): Activation {

@@ -120,6 +120,7 @@ export class OpenWhiskApi {
     this.#unsubscribe?.();
     this.#alarms.close();
     clearInterval(this.#purgeTimer);
+    this.#invoker.flush();
     this.store.close();
   }
 
