@@ -1,7 +1,7 @@
 // One budget for the request bodies the gateway holds whole while they arrive (async calls, OpenWhisk params
 // and web actions, Lambda API calls): each body is capped on its own, and this caps them together, so many
 // connections each sending most of a body and then stalling cannot grow the process without bound.
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { NimbusError } from '../errors.js';
 
 /** How long a client refused for want of budget is asked to wait (Retry-After, seconds). */
@@ -71,4 +71,46 @@ export class BodyHold {
     this.#budget.give(this.#bytes);
     this.#bytes = 0;
   }
+}
+
+/**
+ * A request's whole body, at most `limit` bytes: past it (by Content-Length at once, or as it arrives)
+ * rejects with `tooLarge()`; taken from `hold`'s budget as it arrives, rejecting with the budget's error at
+ * once when it has no room. What was read is let go on refusal.
+ */
+export function readWholeBody(
+  req: IncomingMessage,
+  limit: number,
+  tooLarge: () => Error,
+  hold?: BodyHold,
+): Promise<Buffer> {
+  if (Number(req.headers['content-length'] ?? 0) > limit) return Promise.reject(tooLarge());
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let refused = false;
+    const refuse = (err: unknown): void => {
+      refused = true;
+      chunks.length = 0;
+      hold?.release();
+      reject(err);
+    };
+    req.on('data', (chunk: Buffer) => {
+      if (refused) return;
+      size += chunk.length;
+      if (size > limit) {
+        refuse(tooLarge());
+        return;
+      }
+      try {
+        hold?.take(chunk.length);
+      } catch (err) {
+        refuse(err);
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks, size)));
+    req.on('error', reject);
+  });
 }

@@ -19,7 +19,7 @@ import { callerTraceHeaders } from '../../observability/trace-context.js';
 import type { SubmitRequest } from '../../queue/async-system.js';
 import type { Artifacts } from '../../store/artifacts.js';
 import type { AliasRecord, FunctionRecord, FunctionVersion, Store } from '../../store/store.js';
-import type { BodyBudget, BodyHold } from '../body-budget.js';
+import { type BodyBudget, type BodyHold, readWholeBody } from '../body-budget.js';
 import { parseClientJson } from '../client-json.js';
 import { ownNamespace } from '../control-api.js';
 import { sees } from '../functions-api.js';
@@ -731,35 +731,7 @@ function readBody(req: IncomingMessage, limit: number, hold?: BodyHold): Promise
       `Request must be smaller than ${max} bytes for this operation`,
       { connection: 'close' },
     );
-  if (Number(req.headers['content-length'] ?? 0) > max) return Promise.reject(tooLarge());
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let refused = false;
-    req.on('data', (chunk: Buffer) => {
-      if (refused) return;
-      size += chunk.length;
-      if (size > max) {
-        refused = true;
-        chunks.length = 0;
-        hold?.release();
-        reject(tooLarge());
-        return;
-      }
-      try {
-        hold?.take(chunk.length);
-      } catch (err) {
-        refused = true;
-        chunks.length = 0;
-        hold?.release();
-        reject(err);
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks, size)));
-    req.on('error', reject);
-  });
+  return readWholeBody(req, max, tooLarge, hold);
 }
 
 function parseJson(body: Buffer): Record<string, unknown> {

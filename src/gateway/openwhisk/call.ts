@@ -7,7 +7,7 @@ import type { Principal } from '../../auth/keys.js';
 import { formatZodIssues } from '../../config/function-spec.js';
 import type { Namespaces } from '../../dispatch/namespaces.js';
 import { NimbusError } from '../../errors.js';
-import type { BodyBudget, BodyHold } from '../body-budget.js';
+import { type BodyBudget, type BodyHold, readWholeBody } from '../body-budget.js';
 import { parseClientJson } from '../client-json.js';
 import { ownNamespace } from '../control-api.js';
 import { dropUnreadBody, toNimbusError } from '../respond.js';
@@ -121,35 +121,7 @@ export function asNimbusError(
 export function readBody(req: IncomingMessage, limit: number, hold?: BodyHold): Promise<Buffer> {
   const tooLarge = () =>
     new NimbusError('ERR_REQUEST_BODY_TOO_LARGE', [limit], { headers: { connection: 'close' } });
-  if (Number(req.headers['content-length'] ?? 0) > limit) return Promise.reject(tooLarge());
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let refused = false;
-    req.on('data', (chunk: Buffer) => {
-      if (refused) return;
-      size += chunk.length;
-      if (size > limit) {
-        refused = true;
-        chunks.length = 0;
-        hold?.release();
-        reject(tooLarge());
-        return;
-      }
-      try {
-        hold?.take(chunk.length);
-      } catch (err) {
-        refused = true;
-        chunks.length = 0;
-        hold?.release();
-        reject(err);
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
+  return readWholeBody(req, limit, tooLarge, hold);
 }
 
 /** A JSON object body (empty: `{}`), validated by `schema`; ERR_OPENWHISK_REQUEST_INVALID says what is wrong. */
