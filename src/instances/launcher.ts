@@ -82,6 +82,11 @@ export class Launcher {
   /** Bounds the starts running at once (a panic scale-up asks for dozens). */
   private readonly starts: StartLimiter;
 
+  /** The most process starts (spawn up to the runner's hello) that ran at once so far. */
+  get peakConcurrentStarts(): number {
+    return this.starts.peak;
+  }
+
   /** Where instance directories and sockets live. */
   get runDir(): string {
     return this.options.runDir;
@@ -298,12 +303,18 @@ function shapeOf(launch: LaunchSpec, limits: InstanceLimits): LaunchShape {
  */
 class StartLimiter {
   #running = 0;
+  #peak = 0;
   #closed = false;
   readonly #queues: Record<'instance' | 'stem cell', (() => void)[]> = { instance: [], 'stem cell': [] };
   readonly #limit: number;
 
   constructor(limit: number) {
     this.#limit = limit;
+  }
+
+  /** The most starts that ran at once. */
+  get peak(): number {
+    return this.#peak;
   }
 
   run<T>(task: () => Promise<T>, kind: 'instance' | 'stem cell'): Promise<T> {
@@ -336,6 +347,7 @@ class StartLimiter {
     const wake = this.#queues.instance.shift() ?? this.#queues['stem cell'].shift();
     if (wake === undefined) return;
     this.#running++;
+    this.#peak = Math.max(this.#peak, this.#running);
     setImmediate(wake);
   }
 }
